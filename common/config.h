@@ -1,0 +1,80 @@
+/* The herd configuration: one INI file for the whole herd (SPEC section 2). */
+#ifndef HERD_CONFIG_H
+#define HERD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_NAME_MAX 64
+
+enum places_api {
+	PLACES_API_LEGACY,
+	PLACES_API_NEW,
+};
+
+enum addr_kind {
+	ADDR_IPV4,   /* numeric IPv4 literal */
+	ADDR_IPV6,   /* numeric IPv6 literal, written [v6addr]:port */
+	ADDR_NAME,   /* DNS name, resolved with evdns at run time */
+};
+
+/* One host:port as written in the file. */
+struct config_addr {
+	enum addr_kind kind;
+	char host[256];          /* without brackets for IPv6 */
+	uint16_t port;           /* 1..65535 */
+	bool set;
+};
+
+struct config_node {
+	char name[CONFIG_NAME_MAX];
+	int line;                /* line of the [node NAME] header */
+	struct config_addr listen;
+	struct config_addr peer_listen;
+	struct config_addr admin_listen;   /* .set false: no admin endpoint */
+	size_t *neighbours;      /* indexes into config.nodes, symmetric, sorted, no self */
+	size_t nneighbours;
+};
+
+struct herd_config {
+	char *path;
+	enum places_api places_api;
+	char *places_url;        /* default depends on places_api */
+	char *places_key_file;   /* NULL: HERD_PLACES_KEY from the environment */
+	char *places_ca_file;    /* NULL: system trust store */
+	int places_timeout;      /* seconds, default 5 */
+	char *secret_file;       /* NULL: none (allowed only when every peer_listen is loopback) */
+	char *log_dir;           /* NULL: none */
+	char *state_dir;         /* NULL: none */
+	char *admin_token_file;  /* NULL: none (allowed only when every admin_listen is loopback) */
+	size_t max_line;         /* bytes, default 4096 */
+	int peer_backoff_max;    /* seconds, default 5 */
+
+	struct config_node *nodes;
+	size_t nnodes;
+};
+
+/* Errors collected while loading, each "FILE:LINE: message" (LINE may be 0 for the file). */
+struct config_errors {
+	char **msgs;
+	size_t count;
+};
+
+/* Parse and validate PATH. Returns NULL and fills ERRS with every error found. */
+struct herd_config *config_load(const char *path, struct config_errors *errs);
+/* The same from text already in memory; PATH only names the file in messages. */
+struct herd_config *config_parse(const char *path, const char *text, size_t len,
+    struct config_errors *errs);
+void config_free(struct herd_config *cfg);
+void config_errors_clear(struct config_errors *errs);
+
+/* The node called NAME, or NULL. */
+const struct config_node *config_find_node(const struct herd_config *cfg, const char *name);
+bool config_are_neighbours(const struct herd_config *cfg, size_t a, size_t b);
+/* True when ADDR names the loopback interface (127.0.0.0/8, ::1, "localhost"). */
+bool config_addr_is_loopback(const struct config_addr *addr);
+/* "host:port" or "[v6]:port" into BUF; returns BUF. */
+const char *config_addr_format(const struct config_addr *addr, char *buf, size_t size);
+
+#endif
