@@ -1,0 +1,559 @@
+"""Black-box test harness for herdd: real processes on free loopback ports.
+
+Python 3 standard library only. A test builds a Herd (a generated configuration for N
+nodes in a temporary folder), starts the nodes it needs, talks to them with Client, and
+leaves the clean-up to HerdTestCase, which stops every process it started even when the
+test fails, and prints the tail of every node's log when it does.
+
+Environment:
+  HERDD               path of the herdd binary (default: build/server/herdd in the repo)
+  HERDD_WRAPPER       command put in front of herdd, e.g. "valgrind -q --error-exitcode=99"
+  HERD_TIMEOUT_SCALE  multiplies every timeout of the harness (slow machines, valgrind)
+  HERD_KEEP_TMP       when set, the temporary folders are kept and their paths printed
+"""
+
+import ctypes
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HOST = "127.0.0.1"
+TIMEOUT_SCALE = float(os.environ.get("HERD_TIMEOUT_SCALE", "1") or "1")
+
+# The default herd of SPEC section 2.
+DEFAULT_NODES = ("Alford", "Bolden", "Hamilton", "Parker", "Powell")
+DEFAULT_PEERS = {
+    "Alford": ("Parker", "Powell"),
+    "Bolden": ("Parker", "Powell"),
+    "Hamilton": ("Parker",),
+}
+
+# The AT line a node writes (SPEC section 3), on bytes.
+AT_LINE_RE = re.compile(
+    rb"^AT (?P<server>[^\s]+) (?P<diff>[+-][0-9]+\.[0-9]{9}) (?P<id>[^\s]+) "
+    rb"(?P<location>[^\s]+) (?P<time>[^\s]+)$")
+
+
+def scaled(seconds):
+    """A timeout multiplied by HERD_TIMEOUT_SCALE."""
+    return seconds * TIMEOUT_SCALE
+
+
+def herdd_path():
+    """The herdd binary under test."""
+    path = os.environ.get("HERDD")
+    if not path:
+        path = os.path.join(REPO_ROOT, "build", "server", "herdd")
+    return os.path.abspath(path)
+
+
+def herdd_command(args):
+    """The argv that runs herdd with ARGS, behind HERDD_WRAPPER if set."""
+    return shlex.split(os.environ.get("HERDD_WRAPPER", "")) + [herdd_path()] + list(args)
+
+
+_used_ports = set()
+
+
+def free_port(host=HOST):
+    """A loopback TCP port that was free a moment ago and was not handed out before."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _used_ports:
+            _used_ports.add(port)
+            return port
+    raise RuntimeError("no free port found")
+
+
+def now_ns():
+    """The wall clock in integer nanoseconds."""
+    return time.time_ns()
+
+
+def format_time(ns):
+    """NS (integer nanoseconds since the epoch) as POSIX seconds with nine digits."""
+    return "%d.%09d" % divmod(ns, 1000000000)
+
+
+def parse_diff(text):
+    """An AT line's time difference ("+1.000000000") as integer nanoseconds."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii")
+    m = re.fullmatch(r"([+-])([0-9]+)\.([0-9]{9})", text)
+    if not m:
+        raise ValueError("not a time difference: %r" % text)
+    value = int(m.group(2)) * 1000000000 + int(m.group(3))
+    return -value if m.group(1) == "-" else value
+
+
+def parse_time(text):
+    """A client time ("1700000000.5") as integer nanoseconds."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii")
+    sec, _, frac = text.partition(".")
+    return int(sec) * 1000000000 + int((frac + "000000000")[:9] or "0")
+
+
+def _die_with_parent():
+    """Run in the child before exec: SIGKILL it when the test process dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+class HerdError(AssertionError):
+    """A node did not behave as the harness needed (did not start, did not stop, ...)."""
+
+
+class Client:
+    """A client connection to a node, with timeouts on everything."""
+
+    def __init__(self, port, host=HOST, timeout=5.0):
+        self.timeout = scaled(timeout)
+        self.sock = socket.create_connection((host, port), timeout=self.timeout)
+        self.buf = b""
+        self.eof = False
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        """Sends DATA (bytes, or str encoded as UTF-8) whole."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.sock.sendall(data)
+
+    def send_line(self, line):
+        """Sends LINE followed by a LF."""
+        if isinstance(line, str):
+            line = line.encode("utf-8")
+        self.send(line + b"\n")
+
+    def shutdown_write(self):
+        """Half-closes the connection: the node sees EOF, we can still read."""
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def _fill(self, deadline):
+        """Reads more bytes into the buffer; False on timeout, sets eof at end of stream."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.eof = True
+            return True
+        self.buf += data
+        return True
+
+    def read_until(self, terminator, timeout=None):
+        """Bytes up to and including the first TERMINATOR; raises on timeout or EOF."""
+        deadline = time.monotonic() + (scaled(timeout) if timeout else self.timeout)
+        while True:
+            i = self.buf.find(terminator)
+            if i >= 0:
+                end = i + len(terminator)
+                out, self.buf = self.buf[:end], self.buf[end:]
+                return out
+            if self.eof:
+                raise HerdError("connection closed before %r; got %r" % (terminator, self.buf))
+            if not self._fill(deadline):
+                raise HerdError("timed out waiting for %r; got %r" % (terminator, self.buf))
+
+    def read_line(self, timeout=None):
+        """One reply line, without its LF."""
+        return self.read_until(b"\n", timeout)[:-1]
+
+    def read_lines(self, count, timeout=None):
+        """COUNT reply lines, without their LF, within one TIMEOUT."""
+        deadline = time.monotonic() + (scaled(timeout) if timeout else self.timeout)
+        lines = []
+        for _ in range(count):
+            lines.append(self.read_line(max(deadline - time.monotonic(), 0.001) / TIMEOUT_SCALE))
+        return lines
+
+    def read_until_eof(self, timeout=None):
+        """Everything up to the end of the stream; raises on timeout."""
+        deadline = time.monotonic() + (scaled(timeout) if timeout else self.timeout)
+        while not self.eof:
+            if not self._fill(deadline):
+                raise HerdError("timed out waiting for EOF; got %r" % self.buf)
+        out, self.buf = self.buf, b""
+        return out
+
+    def read_available(self, wait=0.3):
+        """Whatever arrives within WAIT seconds (b"" if nothing); does not raise on EOF."""
+        deadline = time.monotonic() + wait
+        while not self.eof and self._fill(deadline):
+            pass
+        out, self.buf = self.buf, b""
+        return out
+
+    def is_closed_by_peer(self, timeout=None):
+        """True if the node closes (EOF or reset) within TIMEOUT, discarding data read."""
+        deadline = time.monotonic() + (scaled(timeout) if timeout else self.timeout)
+        while not self.eof:
+            if not self._fill(deadline):
+                return False
+            self.buf = b""
+        return True
+
+    def request(self, line, timeout=None):
+        """Sends LINE and returns the one reply line."""
+        self.send_line(line)
+        return self.read_line(timeout)
+
+
+class Node:
+    """One herdd process of a Herd."""
+
+    def __init__(self, herd, name):
+        self.herd = herd
+        self.name = name
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.admin_port = free_port()
+        self.log_path = os.path.join(herd.dir, "logs", name + ".log")
+        self.stderr_path = os.path.join(herd.dir, "logs", name + ".stderr")
+        self.proc = None
+        self.extra_args = []
+        self.env = {}
+
+    # -- process control -------------------------------------------------------------
+
+    def start(self, wait=True, args=None, timeout=10.0):
+        """Starts herdd for this node; with WAIT, returns once the client port accepts."""
+        if self.running():
+            raise HerdError("node %s is already running" % self.name)
+        if args is not None:
+            self.extra_args = list(args)
+        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        env = dict(os.environ)
+        env.setdefault("HERD_PLACES_KEY", "herd-test-key")
+        env.update(self.env)
+        argv = herdd_command(["-c", self.herd.config_path, "-n", self.name,
+                              "-l", self.log_path] + self.extra_args)
+        stderr = open(self.stderr_path, "ab")
+        try:
+            self.proc = subprocess.Popen(argv, cwd=self.herd.dir, env=env,
+                                         stdin=subprocess.DEVNULL, stdout=stderr,
+                                         stderr=stderr, preexec_fn=_die_with_parent)
+        finally:
+            stderr.close()
+        self.herd.started.append(self)
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=10.0):
+        """Waits until the client port accepts connections; fails with the log if herdd exits."""
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            rc = self.proc.poll()
+            if rc is not None:
+                raise HerdError("herdd %s exited with %s before accepting connections\n%s"
+                                % (self.name, rc, self.describe()))
+            try:
+                with socket.create_connection((HOST, self.client_port), timeout=0.5):
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise HerdError("herdd %s not accepting on %d after %.0f s\n%s"
+                                % (self.name, self.client_port, scaled(timeout),
+                                   self.describe()))
+            time.sleep(0.02)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def signal(self, sig):
+        """Sends SIG to the process."""
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=10.0):
+        """Waits for the process to exit and returns its status; raises on timeout."""
+        try:
+            return self.proc.wait(scaled(timeout))
+        except subprocess.TimeoutExpired:
+            raise HerdError("herdd %s still running after %.1f s" % (self.name, scaled(timeout)))
+
+    def stop(self, timeout=5.0):
+        """SIGTERM, wait, then SIGKILL. Returns the exit status (negative: killed by signal)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(scaled(timeout))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self):
+        """kill -9: no chance to clean up."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def restart(self, wait=True, timeout=10.0):
+        """Stops (cleanly) and starts again with the same ports and arguments."""
+        self.stop()
+        return self.start(wait=wait, timeout=timeout)
+
+    # -- talking to it ---------------------------------------------------------------
+
+    def client(self, timeout=5.0):
+        """A new client connection to this node's client port."""
+        return Client(self.client_port, timeout=timeout)
+
+    def request(self, line, timeout=None):
+        """Sends one line on a fresh connection and returns the one reply line."""
+        with self.client() as c:
+            return c.request(line, timeout)
+
+    # -- its log ---------------------------------------------------------------------
+
+    def log_bytes(self):
+        """The node's log file as bytes (b"" if it does not exist yet)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return b""
+
+    def log(self):
+        """The node's log file as text (undecodable bytes replaced)."""
+        return self.log_bytes().decode("utf-8", "replace")
+
+    def log_lines(self):
+        return self.log().splitlines()
+
+    def stderr_text(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, predicate, timeout=3.0):
+        """Polls the log until PREDICATE(line) holds for a line; returns that line or None."""
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            for line in self.log_lines():
+                if predicate(line):
+                    return line
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+
+    def describe(self, lines=40):
+        """The tail of the log and stderr, for failure messages."""
+        out = ["--- %s: tail of %s" % (self.name, self.log_path)]
+        out += self.log_lines()[-lines:]
+        err = self.stderr_text().splitlines()
+        if err:
+            out.append("--- %s: stdout/stderr" % self.name)
+            out += err[-lines:]
+        return "\n".join(out)
+
+
+class Herd:
+    """A generated herd configuration for NAMES in a folder, and its nodes.
+
+    PEERS maps a node to the nodes it talks with (one side is enough) or is a list of
+    pairs. HERD_OPTIONS are extra keys of [herd] (None removes a default one).
+    """
+
+    def __init__(self, directory, names=DEFAULT_NODES, peers=None, herd_options=None,
+                 secret=True):
+        self.dir = directory
+        self.names = list(names)
+        self.nodes = {name: Node(self, name) for name in self.names}
+        self.pairs = _normalise_peers(peers if peers is not None else {})
+        self.options = {
+            # Places is not reachable from a test: a closed loopback port fails fast.
+            "places_url": "https://127.0.0.1:%d/maps/api/place/nearbysearch/json" % free_port(),
+            "places_timeout": "2",
+        }
+        if secret:
+            self.options["secret_file"] = "herd.secret"
+        for k, v in (herd_options or {}).items():
+            if v is None:
+                self.options.pop(k, None)
+            else:
+                self.options[k] = str(v)
+        self.started = []
+        self.config_path = os.path.join(directory, "herd.conf")
+        self.secret_path = os.path.join(directory, "herd.secret")
+        if secret:
+            with open(self.secret_path, "wb") as f:
+                f.write(os.urandom(32).hex().encode() + b"\n")
+            os.chmod(self.secret_path, 0o600)
+        self.write_config()
+
+    def __getitem__(self, name):
+        return self.nodes[name]
+
+    def __iter__(self):
+        return iter(self.nodes[n] for n in self.names)
+
+    def config_text(self):
+        """The INI text of this herd (SPEC section 2)."""
+        out = ["; generated by tests/integration/herdtest.py", "[herd]"]
+        for k, v in self.options.items():
+            out.append("%s = %s" % (k, v))
+        for name in self.names:
+            node = self.nodes[name]
+            out += ["", "[node %s]" % name,
+                    "listen = %s:%d" % (HOST, node.client_port),
+                    "peer_listen = %s:%d" % (HOST, node.peer_port),
+                    "admin_listen = %s:%d" % (HOST, node.admin_port)]
+            mine = [b for a, b in self.pairs if a == name]
+            if mine:
+                out.append("peers = %s" % " ".join(mine))
+        return "\n".join(out) + "\n"
+
+    def write_config(self):
+        with open(self.config_path, "w") as f:
+            f.write(self.config_text())
+
+    def start(self, *names, wait=True):
+        """Starts the named nodes (all when none named), then waits for each."""
+        nodes = [self.nodes[n] for n in (names or self.names)]
+        for node in nodes:
+            node.start(wait=False)
+        if wait:
+            for node in nodes:
+                node.wait_ready()
+        return nodes[0] if len(nodes) == 1 else nodes
+
+    def stop_all(self):
+        """Stops every node this herd started; never raises."""
+        for node in self.started:
+            try:
+                node.stop()
+            except Exception:
+                try:
+                    node.kill()
+                except Exception:
+                    pass
+
+    def describe(self):
+        return "\n".join(node.describe() for node in self if node.proc is not None)
+
+
+def _normalise_peers(peers):
+    pairs = []
+    items = peers.items() if isinstance(peers, dict) else peers
+    for a, bs in items:
+        for b in ([bs] if isinstance(bs, str) else bs):
+            pairs.append((a, b))
+    return pairs
+
+
+def run_herdd(args, cwd=None, timeout=10.0, env=None):
+    """Runs herdd to completion (for -t and failures): returns CompletedProcess (text)."""
+    full_env = dict(os.environ)
+    full_env.setdefault("HERD_PLACES_KEY", "herd-test-key")
+    full_env.update(env or {})
+    return subprocess.run(herdd_command(args), cwd=cwd, env=full_env,
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=scaled(timeout),
+                          preexec_fn=_die_with_parent, errors="replace")
+
+
+class HerdTestCase(unittest.TestCase):
+    """Gives each test a temporary folder and herds that are always cleaned up.
+
+    On a failure or error, the tail of every started node's log goes to stderr.
+    """
+
+    def run(self, result=None):
+        self.tmp = tempfile.mkdtemp(prefix="herdtest-")
+        self._herds = []
+        before = _problem_count(result)
+        try:
+            return super().run(result)
+        finally:
+            if result is not None and _problem_count(result) > before:
+                for herd in self._herds:
+                    sys.stderr.write("\n" + herd.describe() + "\n")
+                sys.stderr.flush()
+            for herd in self._herds:
+                herd.stop_all()
+            if os.environ.get("HERD_KEEP_TMP"):
+                sys.stderr.write("kept %s\n" % self.tmp)
+            else:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def make_herd(self, names=DEFAULT_NODES, peers=None, herd_options=None, secret=True,
+                  subdir=None):
+        """A new Herd in this test's folder; its processes are stopped after the test."""
+        directory = os.path.join(self.tmp, subdir or "herd%d" % len(self._herds))
+        os.makedirs(directory)
+        herd = Herd(directory, names, peers, herd_options, secret)
+        self._herds.append(herd)
+        self.addCleanup(herd.stop_all)
+        return herd
+
+    def start_node(self, name="Alford", herd_options=None):
+        """A one-node herd, started; returns the Node."""
+        herd = self.make_herd([name], herd_options=herd_options)
+        return herd.start(name)
+
+    def assertAtLine(self, line, server=None, client_id=None, location=None, client_time=None):
+        """Checks LINE (bytes) is an AT line, with the given fields byte for byte."""
+        m = AT_LINE_RE.match(line)
+        self.assertIsNotNone(m, "not an AT line: %r" % line)
+        for field, want in (("server", server), ("id", client_id),
+                            ("location", location), ("time", client_time)):
+            if want is not None:
+                if isinstance(want, str):
+                    want = want.encode("utf-8")
+                self.assertEqual(m.group(field), want, "field %s of %r" % (field, line))
+        return m
+
+
+def _problem_count(result):
+    if result is None:
+        return 0
+    return (len(result.failures) + len(result.errors)
+            + len(getattr(result, "unexpectedSuccesses", ())))
+
+
+def main():
+    """unittest.main with verbose output by default (meson shows it on failure)."""
+    unittest.main(verbosity=2)
