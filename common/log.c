@@ -1,0 +1,204 @@
+/* The node's log: plain stdio, one fprintf per event, flushed per line. */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define QUOTE_SLOTS 4
+#define QUOTE_MAX 8192
+
+static FILE *log_file;
+static char *log_path;
+static char log_node[128];
+static enum log_level log_level = LOG_LEVEL_INFO;
+
+static const char *level_names[] = {
+	[LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_DEBUG] = "debug",
+};
+
+/* Opens PATH for appending, line-buffered; NULL on failure with errno set. */
+static FILE *log_open(const char *path)
+{
+	FILE *f = fopen(path, "a");
+
+	if (f != NULL)
+		setvbuf(f, NULL, _IOLBF, 0);
+	return f;
+}
+
+int log_init(const char *node, const char *path, int verbosity)
+{
+	snprintf(log_node, sizeof(log_node), "%s", node != NULL ? node : "-");
+	log_level = verbosity > 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+	free(log_path);
+	log_path = NULL;
+	if (path == NULL) {
+		log_file = stderr;
+		setvbuf(stderr, NULL, _IOLBF, 0);
+		return 0;
+	}
+	log_path = strdup(path);
+	if (log_path == NULL)
+		return -1;
+	log_file = log_open(path);
+	return log_file != NULL ? 0 : -1;
+}
+
+int log_reopen(void)
+{
+	FILE *f;
+
+	if (log_path == NULL)
+		return 0;
+	f = log_open(log_path);
+	if (f == NULL)
+		return -1;
+	if (log_file != NULL && log_file != stderr)
+		fclose(log_file);
+	log_file = f;
+	return 0;
+}
+
+void log_close(void)
+{
+	if (log_file != NULL && log_file != stderr)
+		fclose(log_file);
+	log_file = NULL;
+	free(log_path);
+	log_path = NULL;
+}
+
+int log_verbosity(void)
+{
+	return log_level;
+}
+
+/* Writes one line: timestamp, level, node, the message, and strerror(ERRNUM) if nonzero. */
+static void log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
+{
+	FILE *f = log_file != NULL ? log_file : stderr;
+	struct timespec ts;
+	struct tm tm;
+	char stamp[32];
+
+	if (level > log_level)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(f, "%s.%06ldZ level=%s node=%s ", stamp, ts.tv_nsec / 1000, level_names[level],
+	    log_node);
+	vfprintf(f, fmt, ap);
+	if (errnum != 0)
+		fprintf(f, " error=%s", log_quote(strerror(errnum), strlen(strerror(errnum))));
+	fputc('\n', f);
+}
+
+void log_warn(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_WARN, saved, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void log_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_WARN, 0, fmt, ap);
+	va_end(ap);
+}
+
+void log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_INFO, 0, fmt, ap);
+	va_end(ap);
+}
+
+void log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_DEBUG, 0, fmt, ap);
+	va_end(ap);
+}
+
+void fatal(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_WARN, saved, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_WARN, 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+const char *log_quote(const void *data, size_t len)
+{
+	static char slots[QUOTE_SLOTS][QUOTE_MAX];
+	static unsigned next;
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = data;
+	char *out = slots[next++ % QUOTE_SLOTS];
+	size_t n = 0;
+
+	out[n++] = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = p[i];
+
+		if (n + 8 >= QUOTE_MAX) {
+			memcpy(out + n, "...", 3);
+			n += 3;
+			break;
+		}
+		if (c == '"' || c == '\\') {
+			out[n++] = '\\';
+			out[n++] = (char)c;
+		} else if (c == '\n') {
+			out[n++] = '\\';
+			out[n++] = 'n';
+		} else if (c == '\r') {
+			out[n++] = '\\';
+			out[n++] = 'r';
+		} else if (c == '\t') {
+			out[n++] = '\\';
+			out[n++] = 't';
+		} else if (c < 0x20 || c >= 0x7f) {
+			out[n++] = '\\';
+			out[n++] = 'x';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 0xf];
+		} else {
+			out[n++] = (char)c;
+		}
+	}
+	out[n++] = '"';
+	out[n] = '\0';
+	return out;
+}

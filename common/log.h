@@ -1,0 +1,37 @@
+/*
+ * One log per node: a line per event, "TIMESTAMP level=LEVEL node=NAME key=value ...",
+ * timestamps in UTC. Messages are key=value text; quote untrusted bytes with log_quote.
+ */
+#ifndef HERD_LOG_H
+#define HERD_LOG_H
+
+#include <stddef.h>
+
+enum log_level {
+	LOG_LEVEL_WARN = 0,
+	LOG_LEVEL_INFO = 1,
+	LOG_LEVEL_DEBUG = 2,
+};
+
+/* PATH NULL logs to stderr. VERBOSITY 0 logs warnings and info, 1 or more adds debug. */
+int log_init(const char *node, const char *path, int verbosity);
+/* Reopens the log file (SIGHUP), so that rotation works; 0 on success. */
+int log_reopen(void);
+void log_close(void);
+int log_verbosity(void);
+
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Quotes DATA for a log field: "..." with \" \\ \t \r \n and \xNN for other bytes that
+ * are not printable ASCII. The result lives in one of a few rotating static buffers, so
+ * up to four quoted values can appear in one log call. Long values are cut with "...".
+ */
+const char *log_quote(const void *data, size_t len);
+
+#endif

@@ -1,0 +1,382 @@
+/* Client connections: line reading, command dispatch, ordered replies, one close path. */
+#include "client.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "cmd.h"
+#include "herdd.h"
+#include "log.h"
+#include "stats.h"
+
+#define CLIENT_IDLE_SECONDS 300
+#define CLIENT_WRITE_SECONDS 30
+/* Stop reading a client whose replies pile up, le-proxy style; resume once they drain. */
+#define CLIENT_OUTPUT_HIGH (256 * 1024)
+#define CLIENT_PENDING_HIGH 64
+
+struct reply {
+	TAILQ_ENTRY(reply) entry;
+	struct client *client;
+	struct evbuffer *buf;
+	bool ready;
+	void (*cancel)(void *);
+	void *cancel_arg;
+};
+
+struct client {
+	TAILQ_ENTRY(client) entry;
+	uint64_t id;
+	struct bufferevent *bev;
+	char addr[64];
+	TAILQ_HEAD(, reply) replies;
+	size_t nreplies;
+	bool eof;         /* the client half-closed: answer what is left, then close */
+	bool paused;      /* reading stopped until replies drain */
+	bool draining;    /* inside client_drain: it decides about pausing and closing */
+};
+
+static TAILQ_HEAD(, client) clients = TAILQ_HEAD_INITIALIZER(clients);
+static uint64_t next_client_id = 1;
+static struct evconnlistener *client_listener;
+static struct event *accept_retry;
+
+uint64_t client_id(const struct client *c)
+{
+	return c->id;
+}
+
+/* The single way a client connection ends: cancel what waits, free, log REASON. */
+static void client_close(struct client *c, const char *reason)
+{
+	struct reply *r;
+
+	log_info("event=client_close conn=%llu peer=%s reason=\"%s\"", (unsigned long long)c->id,
+	    c->addr, reason);
+	while ((r = TAILQ_FIRST(&c->replies)) != NULL) {
+		TAILQ_REMOVE(&c->replies, r, entry);
+		if (r->cancel != NULL)
+			r->cancel(r->cancel_arg);
+		evbuffer_free(r->buf);
+		free(r);
+	}
+	TAILQ_REMOVE(&clients, c, entry);
+	bufferevent_free(c->bev);
+	stats.clients_current--;
+	free(c);
+}
+
+void client_close_all(void)
+{
+	struct client *c;
+
+	while ((c = TAILQ_FIRST(&clients)) != NULL)
+		client_close(c, "node stopping");
+	if (client_listener != NULL)
+		evconnlistener_free(client_listener);
+	client_listener = NULL;
+	if (accept_retry != NULL)
+		event_free(accept_retry);
+	accept_retry = NULL;
+}
+
+/* Logs one reply going out: its first line and its size. */
+static void client_log_out(const struct client *c, const char *data, size_t len)
+{
+	const char *nl = memchr(data, '\n', len);
+	size_t first = nl != NULL ? (size_t)(nl - data) : len;
+
+	log_info("event=client_out conn=%llu line=%s bytes=%zu", (unsigned long long)c->id,
+	    log_quote(data, first), len);
+}
+
+/* Logs a queued reply as it goes out; only its first line is looked at. */
+static void client_log_out_buffer(const struct client *c, struct evbuffer *buf)
+{
+	char head[1024];
+	ev_ssize_t n = evbuffer_copyout(buf, head, sizeof(head));
+	const char *nl = n > 0 ? memchr(head, '\n', (size_t)n) : NULL;
+	size_t first = nl != NULL ? (size_t)(nl - head) : (n > 0 ? (size_t)n : 0);
+
+	log_info("event=client_out conn=%llu line=%s bytes=%zu", (unsigned long long)c->id,
+	    log_quote(head, first), evbuffer_get_length(buf));
+}
+
+/* True when the client should stop being read until its output drains. */
+static bool client_overloaded(struct client *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) > CLIENT_OUTPUT_HIGH ||
+	    c->nreplies > CLIENT_PENDING_HIGH;
+}
+
+/* Closes a half-closed client once every reply is out; true if it closed. */
+static bool client_finish_if_done(struct client *c)
+{
+	if (c->eof && c->nreplies == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		client_close(c, "client closed");
+		return true;
+	}
+	return false;
+}
+
+/* Runs one line read at READ_AT. */
+static void client_line(struct client *c, const char *line, size_t len, struct htime read_at)
+{
+	log_info("event=client_in conn=%llu line=%s", (unsigned long long)c->id,
+	    log_quote(line, len));
+	cmd_run(c, line, len, read_at);
+}
+
+/*
+ * Runs every complete line in the input, the last unterminated one too after EOF.
+ * Enforces max_line before a newline arrives. Returns false if the client was closed.
+ */
+static bool client_drain(struct client *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t max_line = herdd.config->max_line;
+	size_t left;
+
+	c->draining = true;
+	for (;;) {
+		struct evbuffer_ptr eol;
+		size_t eol_len;
+		char *line;
+
+		if (client_overloaded(c)) {
+			c->paused = true;
+			bufferevent_disable(c->bev, EV_READ);
+			c->draining = false;
+			return true;
+		}
+		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (eol.pos < 0)
+			break;
+		if ((size_t)eol.pos > max_line) {
+			log_warnx("event=line_too_long conn=%llu bytes=%zu max_line=%zu",
+			    (unsigned long long)c->id, (size_t)eol.pos, max_line);
+			client_close(c, "line too long");
+			return false;
+		}
+		line = (char *)evbuffer_pullup(in, eol.pos + 1);
+		client_line(c, line, (size_t)eol.pos, htime_now());
+		evbuffer_drain(in, eol.pos + 1);
+	}
+	left = evbuffer_get_length(in);
+	if (left > max_line) {
+		log_warnx("event=line_too_long conn=%llu bytes=%zu max_line=%zu newline=no",
+		    (unsigned long long)c->id, left, max_line);
+		client_close(c, "line too long");
+		return false;
+	}
+	if (c->eof && left > 0) {
+		client_line(c, (char *)evbuffer_pullup(in, -1), left, htime_now());
+		evbuffer_drain(in, left);
+	}
+	c->draining = false;
+	return !client_finish_if_done(c);
+}
+
+/* Writes every completed reply at the head of the queue, then resumes or finishes. */
+static void client_flush(struct client *c)
+{
+	struct bufferevent *bev = c->bev;
+	struct reply *r;
+
+	while ((r = TAILQ_FIRST(&c->replies)) != NULL && r->ready) {
+		TAILQ_REMOVE(&c->replies, r, entry);
+		c->nreplies--;
+		client_log_out_buffer(c, r->buf);
+		bufferevent_write_buffer(bev, r->buf);
+		evbuffer_free(r->buf);
+		free(r);
+	}
+	if (c->draining)
+		return;
+	if (c->paused && !client_overloaded(c)) {
+		c->paused = false;
+		if (!c->eof)
+			bufferevent_enable(c->bev, EV_READ);
+		if (!client_drain(c))
+			return;
+	}
+	client_finish_if_done(c);
+}
+
+void client_reply(struct client *c, const char *data, size_t len)
+{
+	struct reply *r;
+
+	if (TAILQ_EMPTY(&c->replies)) {
+		client_log_out(c, data, len);
+		bufferevent_write(c->bev, data, len);
+		return;
+	}
+	r = client_reply_defer(c);
+	if (r == NULL || evbuffer_add(r->buf, data, len) < 0) {
+		log_warnx("event=client_reply_failed conn=%llu error=\"out of memory\"",
+		    (unsigned long long)c->id);
+		return;
+	}
+	r->ready = true;
+}
+
+struct reply *client_reply_defer(struct client *c)
+{
+	struct reply *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->buf = evbuffer_new();
+	if (r->buf == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->client = c;
+	TAILQ_INSERT_TAIL(&c->replies, r, entry);
+	c->nreplies++;
+	return r;
+}
+
+struct evbuffer *reply_buffer(struct reply *r)
+{
+	return r->buf;
+}
+
+void reply_set_cancel(struct reply *r, void (*cancel)(void *), void *arg)
+{
+	r->cancel = cancel;
+	r->cancel_arg = arg;
+}
+
+void reply_complete(struct reply *r)
+{
+	r->ready = true;
+	r->cancel = NULL;
+	client_flush(r->client);
+}
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+	client_drain(arg);
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+	client_flush(arg);
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct client *c = arg;
+
+	if (what & BEV_EVENT_EOF) {
+		log_debug("event=client_eof conn=%llu", (unsigned long long)c->id);
+		c->eof = true;
+		client_drain(c);
+	} else if (what & BEV_EVENT_ERROR) {
+		client_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	} else if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
+		client_close(c, "write timeout");
+	} else if (what & BEV_EVENT_TIMEOUT) {
+		/* A client waiting for a slow WHATSAT is not idle. */
+		if (c->nreplies == 0) {
+			client_close(c, "idle timeout");
+			return;
+		}
+		if (!c->paused)
+			bufferevent_enable(c->bev, EV_READ);
+	}
+}
+
+/* Formats the peer address of SA for logs. */
+static void client_format_addr(const struct sockaddr *sa, char *buf, size_t size)
+{
+	char host[64] = "?";
+	unsigned port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		evutil_inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		port = ntohs(sin->sin_port);
+		snprintf(buf, size, "%s:%u", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+		evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		port = ntohs(sin6->sin6_port);
+		snprintf(buf, size, "[%s]:%u", host, port);
+	} else {
+		snprintf(buf, size, "%s", host);
+	}
+}
+
+static void client_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct timeval idle = { CLIENT_IDLE_SECONDS, 0 };
+	struct timeval write_limit = { CLIENT_WRITE_SECONDS, 0 };
+	struct client *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		log_warnx("event=client_reject error=\"out of memory\"");
+		evutil_closesocket(fd);
+		return;
+	}
+	c->bev = bufferevent_socket_new(herdd.base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		log_warnx("event=client_reject error=\"out of memory\"");
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	c->id = next_client_id++;
+	TAILQ_INIT(&c->replies);
+	client_format_addr(sa, c->addr, sizeof(c->addr));
+	TAILQ_INSERT_TAIL(&clients, c, entry);
+	stats.clients_current++;
+	stats.clients_total++;
+	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
+	bufferevent_set_timeouts(c->bev, &idle, &write_limit);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	log_info("event=client_open conn=%llu peer=%s", (unsigned long long)c->id, c->addr);
+}
+
+/* Resumes accepting after a pause for a full file table. */
+static void client_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	evconnlistener_enable(client_listener);
+}
+
+/* Out of file descriptors (or similar): pause accepting for a second rather than spin. */
+static void client_accept_error_cb(struct evconnlistener *listener, void *arg)
+{
+	struct timeval pause = { 1, 0 };
+
+	log_warn("event=accept_failed");
+	evconnlistener_disable(listener);
+	event_add(accept_retry, &pause);
+}
+
+void client_listen(evutil_socket_t fd, void *arg)
+{
+	client_listener = evconnlistener_new(herdd.base, client_accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	accept_retry = evtimer_new(herdd.base, client_accept_resume, NULL);
+	if (client_listener == NULL || accept_retry == NULL)
+		fatalx("event=listen_failed what=client error=\"cannot create listener\"");
+	evconnlistener_set_error_cb(client_listener, client_accept_error_cb);
+}

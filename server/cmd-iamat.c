@@ -1,0 +1,50 @@
+/* IAMAT: a client says where it is; answer with the AT line, store it, flood it. */
+#include <stdlib.h>
+
+#include "client.h"
+#include "cmd.h"
+#include "flood.h"
+#include "herdd.h"
+#include "log.h"
+#include "stats.h"
+#include "table.h"
+
+static bool cmd_iamat_exec(struct client *c, const struct field *args, struct htime read_at)
+{
+	struct iamat iamat;
+	struct at_record rec;
+	const struct record *stored;
+	size_t len;
+
+	if (!proto_iamat_parse(args, &iamat))
+		return false;
+	len = proto_at_format(herdd.self->name, &iamat, read_at, herdd.scratch,
+	    herdd.scratch_size - 1);
+	if (len == 0 || !proto_at_parse(herdd.scratch, len, &rec))
+		fatalx("event=bug where=cmd_iamat error=\"AT line does not fit or parse\"");
+	stats.cmd_iamat++;
+
+	switch (table_offer(herdd.table, &rec, &stored)) {
+	case TABLE_STORED_NEW:
+	case TABLE_STORED_NEWER:
+		flood_originate(stored);
+		break;
+	case TABLE_STALE:
+		log_debug("event=iamat_stale conn=%llu id=%s", (unsigned long long)client_id(c),
+		    log_quote(rec.id.p, rec.id.len));
+		break;
+	case TABLE_NOMEM:
+		log_warnx("event=table_store_failed id=%s error=\"out of memory\"",
+		    log_quote(rec.id.p, rec.id.len));
+		break;
+	}
+	herdd.scratch[len] = '\n';
+	client_reply(c, herdd.scratch, len + 1);
+	return true;
+}
+
+const struct cmd_entry cmd_iamat_entry = {
+	.name = "IAMAT",
+	.nargs = 3,
+	.exec = cmd_iamat_exec,
+};

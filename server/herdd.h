@@ -1,0 +1,31 @@
+/* The node's process-wide state: one event loop, one configuration, one table. */
+#ifndef HERD_HERDD_H
+#define HERD_HERDD_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "htime.h"
+
+struct event_base;
+struct evdns_base;
+struct places;
+struct table;
+
+struct herdd {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct herd_config *config;
+	const struct config_node *self;
+	size_t self_index;
+	struct table *table;
+	struct places *places;
+	struct htime started;
+	/* A reply-sized buffer reused for every immediate reply, so they cost no malloc. */
+	char *scratch;
+	size_t scratch_size;
+};
+
+extern struct herdd herdd;
+
+#endif

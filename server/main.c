@@ -1,0 +1,221 @@
+/* herdd: one node of a Places proxy herd. Options, configuration, start-up, shutdown. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "client.h"
+#include "config.h"
+#include "herdd.h"
+#include "listen.h"
+#include "log.h"
+#include "places.h"
+#include "table.h"
+
+#define DEFAULT_CONFIG "/etc/herd/herd.conf"
+
+struct herdd herdd;
+
+struct options {
+	const char *config_path;
+	const char *name;
+	const char *log_path;
+	bool check;
+	int verbosity;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: herdd -c FILE -n NAME [-l LOGFILE] [-t] [-v] [-h] [-V]\n"
+	    "  -c, --config FILE   herd configuration (default: " DEFAULT_CONFIG ")\n"
+	    "  -n, --name NAME     which [node NAME] of the file this process is (required)\n"
+	    "  -l, --log-file F    log to F (default: log_dir/NAME.log if log_dir is set, else stderr)\n"
+	    "  -t, --check         parse and validate the configuration, print \"configuration OK\"\n"
+	    "  -v, --verbose       more logging (repeatable)\n"
+	    "  -V, --version       print the version\n"
+	    "  -h, --help          print this help\n");
+}
+
+/* Parses the command line into OPTS; exits for -h, -V and errors. */
+static void parse_options(int argc, char **argv, struct options *opts)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "log-file", required_argument, NULL, 'l' },
+		{ "check", no_argument, NULL, 't' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	opts->config_path = DEFAULT_CONFIG;
+	while ((ch = getopt_long(argc, argv, "c:n:l:tvVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			opts->config_path = optarg;
+			break;
+		case 'n':
+			opts->name = optarg;
+			break;
+		case 'l':
+			opts->log_path = optarg;
+			break;
+		case 't':
+			opts->check = true;
+			break;
+		case 'v':
+			opts->verbosity++;
+			break;
+		case 'V':
+			printf("herdd %s\n", HERD_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "herdd: unexpected argument: %s\n", argv[optind]);
+		usage(stderr);
+		exit(2);
+	}
+}
+
+/* Loads and checks the configuration, printing every error; exits on failure. */
+static struct herd_config *load_config(const struct options *opts)
+{
+	struct config_errors errs = { NULL, 0 };
+	struct herd_config *cfg = config_load(opts->config_path, &errs);
+
+	if (cfg == NULL) {
+		for (size_t i = 0; i < errs.count; i++)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		config_errors_clear(&errs);
+		exit(1);
+	}
+	if (opts->name == NULL && !opts->check) {
+		fprintf(stderr, "herdd: -n NAME is required\n");
+		config_free(cfg);
+		exit(2);
+	}
+	if (opts->name != NULL && config_find_node(cfg, opts->name) == NULL) {
+		fprintf(stderr, "%s:0: no [node %s] in this file\n", opts->config_path, opts->name);
+		config_free(cfg);
+		exit(1);
+	}
+	return cfg;
+}
+
+/* Opens the log named by -l, else log_dir/NAME.log, else stderr. */
+static void open_log(const struct options *opts)
+{
+	char path[4096];
+	const char *log_path = opts->log_path;
+
+	if (log_path == NULL && herdd.config->log_dir != NULL) {
+		snprintf(path, sizeof(path), "%s/%s.log", herdd.config->log_dir, opts->name);
+		log_path = path;
+	}
+	if (log_init(opts->name, log_path, opts->verbosity) < 0) {
+		fprintf(stderr, "herdd: cannot open log %s: %s\n", log_path, strerror(errno));
+		exit(1);
+	}
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	log_info("event=stopping signal=%d", (int)sig);
+	event_base_loopbreak(herdd.base);
+}
+
+static void on_hup_signal(evutil_socket_t sig, short what, void *arg)
+{
+	if (log_reopen() < 0)
+		log_warn("event=log_reopen_failed");
+	else
+		log_info("event=log_reopened");
+}
+
+/* A DNS resolver from resolv.conf, or one with no name servers if that is missing. */
+static struct evdns_base *dns_new(void)
+{
+	struct evdns_base *dns = evdns_base_new(herdd.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+
+	if (dns == NULL) {
+		dns = evdns_base_new(herdd.base, 0);
+		if (dns == NULL)
+			fatalx("event=startup_failed error=\"cannot create DNS resolver\"");
+		evdns_base_load_hosts(dns, NULL);
+		log_warnx("event=dns_no_nameservers note=\"only /etc/hosts and numeric addresses\"");
+	}
+	return dns;
+}
+
+int main(int argc, char **argv)
+{
+	struct options opts = { 0 };
+	struct event *sigint, *sigterm, *sighup;
+
+	parse_options(argc, argv, &opts);
+	herdd.config = load_config(&opts);
+	if (opts.check) {
+		printf("configuration OK\n");
+		config_free(herdd.config);
+		return 0;
+	}
+	herdd.self = config_find_node(herdd.config, opts.name);
+	herdd.self_index = (size_t)(herdd.self - herdd.config->nodes);
+	open_log(&opts);
+	signal(SIGPIPE, SIG_IGN);
+
+	herdd.started = htime_now();
+	herdd.scratch_size = herdd.config->max_line + 1024;
+	herdd.scratch = malloc(herdd.scratch_size);
+	herdd.base = event_base_new();
+	herdd.table = table_new();
+	if (herdd.scratch == NULL || herdd.base == NULL || herdd.table == NULL)
+		fatalx("event=startup_failed error=\"out of memory\"");
+	herdd.dns = dns_new();
+	herdd.places = places_new(herdd.base, herdd.dns, herdd.config);
+	if (herdd.places == NULL)
+		fatalx("event=startup_failed error=\"cannot start the Places client\"");
+
+	sigint = evsignal_new(herdd.base, SIGINT, on_stop_signal, NULL);
+	sigterm = evsignal_new(herdd.base, SIGTERM, on_stop_signal, NULL);
+	sighup = evsignal_new(herdd.base, SIGHUP, on_hup_signal, NULL);
+	if (sigint == NULL || sigterm == NULL || sighup == NULL || evsignal_add(sigint, NULL) < 0 ||
+	    evsignal_add(sigterm, NULL) < 0 || evsignal_add(sighup, NULL) < 0)
+		fatalx("event=startup_failed error=\"cannot install signal handlers\"");
+
+	listen_start(&herdd.self->listen, "client", client_listen, NULL);
+	log_info("event=started version=%s pid=%ld", HERD_VERSION, (long)getpid());
+
+	event_base_dispatch(herdd.base);
+
+	client_close_all();
+	places_free(herdd.places);
+	event_free(sigint);
+	event_free(sigterm);
+	event_free(sighup);
+	evdns_base_free(herdd.dns, 0);
+	table_free(herdd.table);
+	event_base_free(herdd.base);
+	free(herdd.scratch);
+	log_info("event=stopped");
+	log_close();
+	config_free(herdd.config);
+	return 0;
+}

@@ -1,0 +1,38 @@
+/*
+ * The Places client (SPEC section 5): asks the Places API what is near a location and
+ * hands back the JSON part of a WHATSAT reply, already trimmed to the bound and
+ * formatted (runs of newlines collapsed, no trailing newline). Failures come back as
+ * the UNKNOWN_ERROR object of SPEC section 3, so callers always get a reply.
+ */
+#ifndef HERD_PLACES_H
+#define HERD_PLACES_H
+
+#include <stddef.h>
+
+struct event_base;
+struct evdns_base;
+struct herd_config;
+struct places;
+struct places_wait;
+
+struct places_request {
+	const char *latitude;        /* plain decimal degrees, e.g. "34.068930" */
+	const char *longitude;
+	const char *radius_metres;   /* exact decimal metres, e.g. "10000" */
+	int bound;                   /* 1..20 */
+};
+
+/* JSON of LEN bytes, valid only during the call. */
+typedef void (*places_done_cb)(const char *json, size_t len, void *arg);
+
+struct places *places_new(struct event_base *base, struct evdns_base *dns,
+    const struct herd_config *config);
+void places_free(struct places *p);
+
+/* Starts a search; DONE is called later from the loop, never from inside this call. */
+struct places_wait *places_search(struct places *p, const struct places_request *req,
+    places_done_cb done, void *arg);
+/* Forgets a search whose caller went away: DONE will not be called. */
+void places_cancel(struct places_wait *w);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * Counters the server keeps and the admin endpoint reads. Plain integers: the node is
+ * single-threaded, so no atomics are needed.
+ */
+#ifndef HERD_STATS_H
+#define HERD_STATS_H
+
+#include <stdint.h>
+
+/* Upper bounds (seconds) of the Places latency histogram; +Inf is implied. */
+#define STATS_LATENCY_BUCKETS 10
+extern const double stats_latency_bounds[STATS_LATENCY_BUCKETS];
+
+struct herd_stats {
+	uint64_t clients_current;
+	uint64_t clients_total;
+
+	uint64_t cmd_iamat;
+	uint64_t cmd_whatsat;
+	uint64_t cmd_invalid;
+
+	uint64_t flood_originated;
+	uint64_t flood_received;
+	uint64_t flood_forwarded;
+	uint64_t flood_stale_dropped;
+	uint64_t sync_records_sent;
+	uint64_t sync_records_received;
+
+	uint64_t places_requests;       /* upstream calls made */
+	uint64_t places_errors;         /* upstream calls that ended in UNKNOWN_ERROR */
+	uint64_t places_coalesced;      /* WHATSATs served by a call already in flight */
+	uint64_t places_latency_count;
+	double places_latency_sum;      /* seconds */
+	uint64_t places_latency_buckets[STATS_LATENCY_BUCKETS];   /* cumulative per bound */
+};
+
+extern struct herd_stats stats;
+
+/* Records one finished upstream call that took SECONDS. */
+void stats_places_latency(double seconds);
+
+#endif

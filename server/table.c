@@ -1,0 +1,207 @@
+/* The client table: chained hashing over a power-of-two bucket array. */
+#include "table.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "siphash.h"
+
+#define TABLE_MIN_BUCKETS 64
+
+struct table {
+	struct record **buckets;
+	size_t nbuckets;          /* a power of two */
+	size_t count;
+	struct siphash_key key;
+};
+
+/* Allocates a table with NBUCKETS empty chains. */
+static struct table *table_alloc(uint64_t k0, uint64_t k1)
+{
+	struct table *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return NULL;
+	t->nbuckets = TABLE_MIN_BUCKETS;
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	if (t->buckets == NULL) {
+		free(t);
+		return NULL;
+	}
+	t->key.k0 = k0;
+	t->key.k1 = k1;
+	return t;
+}
+
+struct table *table_new(void)
+{
+	uint64_t k[2] = { 0, 0 };
+
+	if (getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k))
+		return NULL;
+	return table_alloc(k[0], k[1]);
+}
+
+struct table *table_new_keyed(uint64_t k0, uint64_t k1)
+{
+	return table_alloc(k0, k1);
+}
+
+void table_free(struct table *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct record *r = t->buckets[i], *next;
+
+		for (; r != NULL; r = next) {
+			next = r->next;
+			free(r->line);
+			free(r);
+		}
+	}
+	free(t->buckets);
+	free(t);
+}
+
+size_t table_count(const struct table *t)
+{
+	return t->count;
+}
+
+/* Finds the record for ID with precomputed HASH, or NULL. */
+static struct record *table_find(const struct table *t, uint64_t hash, const char *id,
+    size_t len)
+{
+	struct record *r = t->buckets[hash & (t->nbuckets - 1)];
+
+	for (; r != NULL; r = r->next) {
+		if (r->hash == hash && r->id.len == len && memcmp(r->id.p, id, len) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+const struct record *table_get(const struct table *t, const char *id, size_t len)
+{
+	return table_find(t, siphash24(&t->key, id, len), id, len);
+}
+
+/* Doubles the bucket array once chains get long on average; keeps the old one on ENOMEM. */
+static void table_grow(struct table *t)
+{
+	size_t n = t->nbuckets * 2;
+	struct record **buckets = calloc(n, sizeof(*buckets));
+
+	if (buckets == NULL)
+		return;
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct record *r = t->buckets[i], *next;
+
+		for (; r != NULL; r = next) {
+			next = r->next;
+			r->next = buckets[r->hash & (n - 1)];
+			buckets[r->hash & (n - 1)] = r;
+		}
+	}
+	free(t->buckets);
+	t->buckets = buckets;
+	t->nbuckets = n;
+}
+
+/* Re-points a field of REC's line at the same offset inside DST. */
+static struct field field_rebase(const struct field *f, const char *src, const char *dst)
+{
+	struct field out = { dst + (f->p - src), f->len };
+
+	return out;
+}
+
+/* Copies REC's line into R, reusing R's buffer when it is large enough. */
+static bool record_assign(struct record *r, const struct at_record *rec)
+{
+	if (r->cap < rec->len + 1) {
+		char *line = realloc(r->line, rec->len + 1);
+
+		if (line == NULL)
+			return false;
+		r->line = line;
+		r->cap = rec->len + 1;
+	}
+	memcpy(r->line, rec->line, rec->len);
+	r->line[rec->len] = '\0';
+	r->len = rec->len;
+	r->server = field_rebase(&rec->server, rec->line, r->line);
+	r->diff = field_rebase(&rec->diff, rec->line, r->line);
+	r->id = field_rebase(&rec->id, rec->line, r->line);
+	r->location = field_rebase(&rec->location, rec->line, r->line);
+	r->time = field_rebase(&rec->time, rec->line, r->line);
+	r->coord = rec->coord;
+	r->client_time = rec->client_time;
+	return true;
+}
+
+bool table_record_newer(const struct at_record *a, const struct record *b)
+{
+	int c = htime_cmp(a->client_time, b->client_time);
+	size_t common;
+
+	if (c != 0)
+		return c > 0;
+	common = a->len < b->len ? a->len : b->len;
+	c = memcmp(a->line, b->line, common);
+	if (c != 0)
+		return c > 0;
+	return a->len > b->len;
+}
+
+enum table_offer_result table_offer(struct table *t, const struct at_record *rec,
+    const struct record **stored)
+{
+	uint64_t hash = siphash24(&t->key, rec->id.p, rec->id.len);
+	struct record *r = table_find(t, hash, rec->id.p, rec->id.len);
+	size_t bucket;
+
+	if (r != NULL) {
+		*stored = r;
+		if (!table_record_newer(rec, r))
+			return TABLE_STALE;
+		return record_assign(r, rec) ? TABLE_STORED_NEWER : TABLE_NOMEM;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return TABLE_NOMEM;
+	if (!record_assign(r, rec)) {
+		free(r);
+		return TABLE_NOMEM;
+	}
+	r->hash = hash;
+	bucket = hash & (t->nbuckets - 1);
+	r->next = t->buckets[bucket];
+	t->buckets[bucket] = r;
+	t->count++;
+	if (t->count > t->nbuckets)
+		table_grow(t);
+	*stored = r;
+	return TABLE_STORED_NEW;
+}
+
+void table_iter_init(struct table_iter *it, const struct table *t)
+{
+	it->table = t;
+	it->bucket = 0;
+	it->rec = NULL;
+}
+
+const struct record *table_iter_next(struct table_iter *it)
+{
+	if (it->rec != NULL)
+		it->rec = it->rec->next;
+	while (it->rec == NULL) {
+		if (it->bucket >= it->table->nbuckets)
+			return NULL;
+		it->rec = it->table->buckets[it->bucket++];
+	}
+	return it->rec;
+}

@@ -1,0 +1,60 @@
+/*
+ * The client table: the newest AT record of every client, keyed by client ID, in a
+ * chained hash table with SipHash so that lookups and updates stay O(1) whatever IDs
+ * clients choose. Pure code, no I/O.
+ */
+#ifndef HERD_TABLE_H
+#define HERD_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+/* One client's newest record. Fields point into LINE, which the table owns. */
+struct record {
+	struct record *next;       /* hash chain */
+	uint64_t hash;
+	char *line;                /* the AT line as its receiving node wrote it, NUL-ended */
+	size_t len;
+	size_t cap;
+	struct field server, diff, id, location, time;
+	struct coord coord;
+	struct htime client_time;
+};
+
+enum table_offer_result {
+	TABLE_STORED_NEW,      /* first record for this client */
+	TABLE_STORED_NEWER,    /* replaced an older record */
+	TABLE_STALE,           /* older than or equal to the stored record: nothing changed */
+	TABLE_NOMEM,
+};
+
+struct table;
+
+/* A table whose hash key comes from the system's random source. */
+struct table *table_new(void);
+/* A table with a fixed hash key, for tests that want reproducible layouts. */
+struct table *table_new_keyed(uint64_t k0, uint64_t k1);
+void table_free(struct table *t);
+
+/* Stores REC if it is newer than what the table holds for its client (SPEC section 3). */
+enum table_offer_result table_offer(struct table *t, const struct at_record *rec,
+    const struct record **stored);
+const struct record *table_get(const struct table *t, const char *id, size_t len);
+size_t table_count(const struct table *t);
+
+/* True when A is newer than B: greater client time, then greater AT line in byte order. */
+bool table_record_newer(const struct at_record *a, const struct record *b);
+
+/* Walks every record, in no particular order; the table must not change meanwhile. */
+struct table_iter {
+	const struct table *table;
+	size_t bucket;
+	const struct record *rec;
+};
+void table_iter_init(struct table_iter *it, const struct table *t);
+const struct record *table_iter_next(struct table_iter *it);
+
+#endif

@@ -1,0 +1,127 @@
+/* Unit tests of the client table: newest wins, ties broken by the AT line, growth. */
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "table.h"
+
+/* Offers the AT line LINE (a string literal kept alive by the caller) to T. */
+static enum table_offer_result offer(struct table *t, const char *line)
+{
+	struct at_record rec;
+	const struct record *stored;
+
+	if (!proto_at_parse(line, strlen(line), &rec)) {
+		fprintf(stderr, "bad test line: %s\n", line);
+		return TABLE_NOMEM;
+	}
+	return table_offer(t, &rec, &stored);
+}
+
+/* The stored AT line for ID, or "". */
+static const char *stored_line(struct table *t, const char *id)
+{
+	const struct record *r = table_get(t, id, strlen(id));
+
+	return r != NULL ? r->line : "";
+}
+
+static void test_newest_wins(void)
+{
+	struct table *t = table_new_keyed(1, 2);
+
+	CHECK_INT(offer(t, "AT Alford +0.5 kiwi +1+1 100"), TABLE_NOMEM);  /* bad diff */
+	CHECK_INT(offer(t, "AT Alford +0.500000000 kiwi +1+1 100"), TABLE_STORED_NEW);
+	CHECK_INT(table_count(t), 1);
+	CHECK_INT(offer(t, "AT Bolden +0.500000000 kiwi +2+2 99.999999999"), TABLE_STALE);
+	CHECK_STR(stored_line(t, "kiwi"), "AT Alford +0.500000000 kiwi +1+1 100");
+	CHECK_INT(offer(t, "AT Bolden +0.500000000 kiwi +2+2 100.000000001"), TABLE_STORED_NEWER);
+	CHECK_STR(stored_line(t, "kiwi"), "AT Bolden +0.500000000 kiwi +2+2 100.000000001");
+	CHECK_INT(table_count(t), 1);
+	/* the same record again is not newer */
+	CHECK_INT(offer(t, "AT Bolden +0.500000000 kiwi +2+2 100.000000001"), TABLE_STALE);
+	/* 100.5 and 100.500000000 are the same time */
+	CHECK_INT(offer(t, "AT Alford +0.000000000 lime +1+1 100.5"), TABLE_STORED_NEW);
+	CHECK_INT(offer(t, "AT Alford +0.000000000 lime +1+1 100.500000000"), TABLE_STORED_NEWER);
+	CHECK(table_get(t, "none", 4) == NULL);
+	table_free(t);
+}
+
+static void test_tie_break(void)
+{
+	const char *a = "AT Alford +1.000000000 kiwi +1+1 100";
+	const char *b = "AT Bolden +1.000000000 kiwi +1+1 100";
+	struct table *t1 = table_new_keyed(1, 2), *t2 = table_new_keyed(3, 4);
+
+	/* whatever order the records arrive in, both tables settle on the greater line */
+	offer(t1, a);
+	CHECK_INT(offer(t1, b), TABLE_STORED_NEWER);
+	offer(t2, b);
+	CHECK_INT(offer(t2, a), TABLE_STALE);
+	CHECK_STR(stored_line(t1, "kiwi"), b);
+	CHECK_STR(stored_line(t2, "kiwi"), b);
+	/* a longer line with the same prefix is greater */
+	CHECK_INT(offer(t1, "AT Bolden +1.000000000 kiwi +1+1 100.0"), TABLE_STORED_NEWER);
+	table_free(t1);
+	table_free(t2);
+}
+
+static void test_many(void)
+{
+	struct table *t = table_new();
+	struct table_iter it;
+	char line[128];
+	size_t seen = 0;
+	const struct record *r;
+	static unsigned char marks[20000];
+
+	for (int i = 0; i < 20000; i++) {
+		snprintf(line, sizeof(line), "AT Alford +0.000000000 client-%d +1+1 %d", i, i);
+		if (offer(t, line) != TABLE_STORED_NEW)
+			CHECK(!"store failed");
+	}
+	CHECK_INT(table_count(t), 20000);
+	for (int i = 0; i < 20000; i += 997) {
+		char id[32];
+		int n = snprintf(id, sizeof(id), "client-%d", i);
+		const struct record *rec = table_get(t, id, (size_t)n);
+
+		CHECK(rec != NULL && rec->client_time.sec == i);
+	}
+	table_iter_init(&it, t);
+	while ((r = table_iter_next(&it)) != NULL) {
+		int i = (int)r->client_time.sec;
+
+		if (i >= 0 && i < 20000 && !marks[i]) {
+			marks[i] = 1;
+			seen++;
+		}
+	}
+	CHECK_INT(seen, 20000);
+	table_free(t);
+}
+
+static void test_binary_ids(void)
+{
+	struct table *t = table_new_keyed(5, 6);
+	const char line[] = "AT Alford +0.000000000 a\0\xff" "b +1+1 1";
+	struct at_record rec;
+	const struct record *stored;
+
+	CHECK(proto_at_parse(line, sizeof(line) - 1, &rec));
+	CHECK_INT(rec.id.len, 4);
+	CHECK_INT(table_offer(t, &rec, &stored), TABLE_STORED_NEW);
+	CHECK(table_get(t, "a\0\xff" "b", 4) != NULL);
+	CHECK(table_get(t, "a", 1) == NULL);
+	CHECK_INT(stored->len, sizeof(line) - 1);
+	table_free(t);
+}
+
+int main(void)
+{
+	test_newest_wins();
+	test_tie_break();
+	test_many();
+	test_binary_ids();
+	return check_done("test_table");
+}
