@@ -15,6 +15,7 @@
 #include "herdd.h"
 #include "listen.h"
 #include "log.h"
+#include "peer.h"
 #include "places.h"
 #include "table.h"
 
@@ -201,11 +202,13 @@ int main(int argc, char **argv)
 		fatalx("event=startup_failed error=\"cannot install signal handlers\"");
 
 	listen_start(&herdd.self->listen, "client", client_listen, NULL);
+	peers_start();
 	log_info("event=started version=%s pid=%ld", HERD_VERSION, (long)getpid());
 
 	event_base_dispatch(herdd.base);
 
 	client_close_all();
+	peers_stop();
 	places_free(herdd.places);
 	event_free(sigint);
 	event_free(sigterm);
