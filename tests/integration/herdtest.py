@@ -13,6 +13,7 @@ Environment:
 """
 
 import ctypes
+import json
 import os
 import re
 import shlex
@@ -103,6 +104,20 @@ def parse_time(text):
         text = text.decode("ascii")
     sec, _, frac = text.partition(".")
     return int(sec) * 1000000000 + int((frac + "000000000")[:9] or "0")
+
+
+def iamat(client_id, location=b"+34.068930-118.445127", client_time=None):
+    """An IAMAT line (bytes, no LF); CLIENT_TIME defaults to now."""
+    if client_time is None:
+        client_time = format_time(now_ns())
+    parts = [client_id, location, client_time]
+    parts = [p.encode("utf-8") if isinstance(p, str) else p for p in parts]
+    return b"IAMAT " + b" ".join(parts)
+
+
+def read_whatsat_reply(client, timeout=10.0):
+    """One whole WHATSAT reply: everything up to and including the first blank line."""
+    return client.read_until(b"\n\n", timeout)
 
 
 def _die_with_parent():
@@ -244,6 +259,8 @@ class Node:
         self.proc = None
         self.extra_args = []
         self.env = {}
+        # False: start without -l (herdd then logs to log_dir or stderr).
+        self.log_flag = True
 
     # -- process control -------------------------------------------------------------
 
@@ -254,11 +271,13 @@ class Node:
         if args is not None:
             self.extra_args = list(args)
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        os.makedirs(os.path.dirname(self.stderr_path), exist_ok=True)
         env = dict(os.environ)
         env.setdefault("HERD_PLACES_KEY", "herd-test-key")
         env.update(self.env)
-        argv = herdd_command(["-c", self.herd.config_path, "-n", self.name,
-                              "-l", self.log_path] + self.extra_args)
+        log_args = ["-l", self.log_path] if self.log_flag else []
+        argv = herdd_command(["-c", self.herd.config_path, "-n", self.name]
+                             + log_args + self.extra_args)
         stderr = open(self.stderr_path, "ab")
         try:
             self.proc = subprocess.Popen(argv, cwd=self.herd.dir, env=env,
@@ -545,6 +564,48 @@ class HerdTestCase(unittest.TestCase):
                     want = want.encode("utf-8")
                 self.assertEqual(m.group(field), want, "field %s of %r" % (field, line))
         return m
+
+    def assertRejected(self, client, line):
+        """LINE (bytes, without LF) sent on CLIENT is answered "? " + the line as received."""
+        client.send(line + b"\n")
+        self.assertEqual(client.read_line(), b"? " + line)
+
+    def assertWhatsatReply(self, raw, at_line, bound):
+        """RAW is a whole WHATSAT reply for a client stored as AT_LINE, with BOUND.
+
+        Holds for a real Places answer and for the UNKNOWN_ERROR object alike: the AT line,
+        a LF, a JSON text with no blank line inside and no trailing newline, two LFs.
+        Returns the parsed JSON.
+        """
+        self.assertTrue(raw.endswith(b"\n\n"), raw)
+        first, _, rest = raw.partition(b"\n")
+        self.assertEqual(first, at_line)
+        body = rest[:-2]
+        self.assertTrue(body, "no JSON in %r" % raw)
+        self.assertFalse(body.endswith(b"\n"), "JSON ends with a newline: %r" % raw)
+        self.assertNotIn(b"\n\n", body)
+        doc = json.loads(body.decode("utf-8"))
+        self.assertIsInstance(doc, dict)
+        self.assertIn("results", doc)
+        self.assertIn("status", doc)
+        self.assertIsInstance(doc["results"], list)
+        self.assertLessEqual(len(doc["results"]), bound)
+        self.assertIsInstance(doc["status"], str)
+        if doc["status"] == "UNKNOWN_ERROR":
+            self.assertEqual(doc["results"], [])
+            self.assertEqual(doc.get("html_attributions"), [])
+            self.assertIsInstance(doc.get("error_message"), str)
+        return doc
+
+
+class ClientTestCase(HerdTestCase):
+    """One running node (NAME, default Alford) for each test, as self.node."""
+
+    NAME = "Alford"
+    HERD_OPTIONS = None
+
+    def setUp(self):
+        self.node = self.start_node(self.NAME, herd_options=self.HERD_OPTIONS)
 
 
 def _problem_count(result):

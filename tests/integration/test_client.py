@@ -4,74 +4,24 @@ against real herdd processes.
 Run: HERDD=build/server/herdd /usr/bin/python3 tests/integration/test_client.py -v
 """
 
-import json
 import os
 import re
 import signal
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import herdtest  # noqa: E402
-from herdtest import HerdTestCase, format_time, now_ns, parse_diff, scaled  # noqa: E402
+from herdtest import (ClientTestCase, HerdTestCase, format_time, iamat,  # noqa: E402
+                      now_ns, parse_diff, read_whatsat_reply, scaled)
 
 SPEC_IAMAT = b"IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503"
 NS = 1000000000
 # How far the node's reading of the clock may lag ours (a coarse or cached clock).
 CLOCK_SLACK_NS = 2000000
-
-
-def iamat(client_id, location=b"+34.068930-118.445127", client_time=None):
-    """An IAMAT line (bytes); CLIENT_TIME defaults to now."""
-    if client_time is None:
-        client_time = format_time(now_ns())
-    parts = [client_id, location, client_time]
-    parts = [p.encode("utf-8") if isinstance(p, str) else p for p in parts]
-    return b"IAMAT " + b" ".join(parts)
-
-
-def read_whatsat_reply(client, timeout=10.0):
-    """One whole WHATSAT reply: everything up to and including the first blank line."""
-    return client.read_until(b"\n\n", timeout)
-
-
-class ClientTestCase(HerdTestCase):
-    """One running node, Alford, for each test."""
-
-    NAME = "Alford"
-    HERD_OPTIONS = None
-
-    def setUp(self):
-        self.node = self.start_node(self.NAME, herd_options=self.HERD_OPTIONS)
-
-    def assertRejected(self, client, line):
-        """LINE (bytes, without LF) is answered with "? " and the line as received."""
-        client.send(line + b"\n")
-        self.assertEqual(client.read_line(), b"? " + line)
-
-    def assertWhatsatReply(self, raw, at_line, bound):
-        """RAW is a whole WHATSAT reply for a client stored as AT_LINE, bound BOUND."""
-        self.assertTrue(raw.endswith(b"\n\n"), raw)
-        first, sep, rest = raw.partition(b"\n")
-        self.assertEqual(first, at_line)
-        body = rest[:-2]
-        self.assertTrue(body, "no JSON in %r" % raw)
-        self.assertFalse(body.endswith(b"\n"), "JSON ends with a newline: %r" % raw)
-        self.assertNotIn(b"\n\n", body)
-        doc = json.loads(body.decode("utf-8"))
-        self.assertIsInstance(doc, dict)
-        self.assertIn("results", doc)
-        self.assertIn("status", doc)
-        self.assertIsInstance(doc["results"], list)
-        self.assertLessEqual(len(doc["results"]), bound)
-        self.assertIsInstance(doc["status"], str)
-        if doc["status"] == "UNKNOWN_ERROR":
-            self.assertEqual(doc["results"], [])
-            self.assertEqual(doc.get("html_attributions"), [])
-            self.assertIsInstance(doc.get("error_message"), str)
-        return doc
 
 
 class TestIamat(ClientTestCase):
@@ -156,6 +106,16 @@ class TestIamat(ClientTestCase):
         with self.node.client() as c:
             reply = c.request(iamat(odd))
             self.assertAtLine(reply, client_id=odd)
+            c.send(b"WHATSAT " + odd + b" 10 5\n")
+            self.assertWhatsatReply(read_whatsat_reply(c), reply, 5)
+            self.assertRejected(c, b"WHATSAT nul 10 5")
+
+    def test_whatsat_with_odd_id(self):
+        odd = b"\xff\xfe\x80caf\xc3\xa9"
+        with self.node.client() as c:
+            reply = c.request(iamat(odd))
+            c.send(b"WHATSAT " + odd + b" 10 5\n")
+            self.assertWhatsatReply(read_whatsat_reply(c), reply, 5)
 
     def test_id_length_limit(self):
         with self.node.client() as c:
@@ -214,6 +174,8 @@ class TestInvalid(ClientTestCase):
         b"IAMAT kiwi +34+181 1700000000",
         b"IAMAT kiwi +34-180.0000001 1700000000",
         b"IAMAT kiwi +90.0000001+0 1700000000",
+        b"IAMAT kiwi -90.0000001+0 1700000000",
+        b"IAMAT kiwi +0+180.000000001 1700000000",
         b"IAMAT kiwi +34-118 1700000000.",
         b"IAMAT kiwi +34-118 -5",
         b"IAMAT kiwi +34-118 1e9",
@@ -243,6 +205,9 @@ class TestInvalid(ClientTestCase):
         b"AT",
         b"  HELLO\tthere  ",
         b"\xff\xfe binary \x80",
+        b"\x00",
+        b"HEL\x00LO",
+        b"IAMAT\x00 kiwi +34-118 1700000000",
     ]
 
     def test_invalid_lines_are_echoed_with_question_mark(self):
@@ -489,15 +454,31 @@ class TestSmallMaxLine(ClientTestCase):
 
     def test_max_line_from_config_is_honoured(self):
         with self.node.client() as c:
-            self.assertRejected(c, b"S" * 80)
+            # Below the limit whether or not the LF counts.
+            self.assertRejected(c, b"S" * 99)
             self.assertAtLine(c.request(iamat("short")), client_id="short")
             try:
-                c.send(b"T" * 200 + b"\n")
+                c.send(b"T" * 101 + b"\n")
             except OSError:
                 pass
             self.assertTrue(c.is_closed_by_peer(timeout=5),
-                            "a 200-byte line was accepted with max_line = 100")
+                            "a 101-byte line was answered with max_line = 100")
         self.assertAtLine(self.node.request(iamat("next")), client_id="next")
+
+    def test_limit_holds_before_a_newline_arrives(self):
+        with self.node.client() as c:
+            try:
+                c.send(b"U" * 150)
+            except OSError:
+                pass
+            self.assertTrue(c.is_closed_by_peer(timeout=5),
+                            "150 bytes without LF kept the connection open (max_line = 100)")
+
+    def test_limit_is_per_line_not_per_read(self):
+        with self.node.client() as c:
+            lines = [b"V%03d " % i + b"v" * 90 for i in range(20)]
+            c.send(b"\n".join(lines) + b"\n")
+            self.assertEqual(c.read_lines(len(lines)), [b"? " + l for l in lines])
 
 
 class TestLog(ClientTestCase):
@@ -659,25 +640,77 @@ class TestCommandLine(HerdTestCase):
         self.assertNotEqual(rc, 0)
 
 
-class TestTwoNodes(HerdTestCase):
+class TestBackpressure(ClientTestCase):
 
-    def test_client_known_through_a_neighbour(self):
-        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": ["Parker"]})
-        herd.start()
-        at = herd["Alford"].request(iamat("roamer", "+34-118", "1700000000.5"))
-        self.assertAtLine(at, server="Alford", client_id="roamer")
-        deadline = time.monotonic() + scaled(5)
-        with herd["Parker"].client() as c:
-            while True:
-                c.send(b"WHATSAT roamer 10 5\n")
-                first = c.read_line()
-                if first.startswith(b"? ") and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                    continue
-                self.assertEqual(first, at)
-                rest = c.read_until(b"\n\n")
-                self.assertTrue(json.loads(rest[:-2].decode()))
-                break
+    def test_client_that_does_not_read(self):
+        """A client pipelining far more than it reads: the node keeps serving others,
+        and the slow client either gets every reply in order or is disconnected."""
+        count = 20000
+        payload = b"".join(iamat("bp%d" % i, "+1-1", "1700000000") + b"\n"
+                           for i in range(count))
+        c = self.node.client(timeout=30)
+        sender_error = []
+
+        def send_all():
+            try:
+                c.sock.sendall(payload)
+            except OSError as e:
+                sender_error.append(e)
+
+        sender = threading.Thread(target=send_all, daemon=True)
+        sender.start()
+        try:
+            time.sleep(1)
+            self.assertAtLine(self.node.request(iamat("meanwhile"), timeout=2),
+                              client_id="meanwhile")
+            got = 0
+            deadline = time.monotonic() + scaled(60)
+            while got < count and time.monotonic() < deadline:
+                try:
+                    line = c.read_line(timeout=10)
+                except herdtest.HerdError:
+                    if c.eof:
+                        break
+                    raise
+                self.assertAtLine(line, client_id="bp%d" % got)
+                got += 1
+            self.assertTrue(got == count or c.eof, "%d of %d replies" % (got, count))
+            sender.join(10)
+        finally:
+            c.close()
+        self.assertTrue(self.node.running())
+
+
+class TestLogDestination(HerdTestCase):
+
+    def test_log_to_stderr_without_log_file(self):
+        herd = self.make_herd(["Alford"])
+        node = herd["Alford"]
+        node.log_flag = False
+        node.start()
+        node.request(iamat("to-stderr"))
+        deadline = time.monotonic() + scaled(3)
+        while "to-stderr" not in node.stderr_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertIn("to-stderr", node.stderr_text())
+
+    def test_log_dir_gives_name_log(self):
+        logs = os.path.join(self.tmp, "logdir")
+        os.makedirs(logs)
+        herd = self.make_herd(["Bolden"], herd_options={"log_dir": logs})
+        node = herd["Bolden"]
+        node.log_flag = False
+        node.log_path = os.path.join(logs, "Bolden.log")
+        node.start()
+        node.request(iamat("in-log-dir"))
+        self.assertIsNotNone(node.wait_log(lambda l: "in-log-dir" in l),
+                             "nothing about the IAMAT in %s" % node.log_path)
+
+    def test_verbose_flag_is_accepted(self):
+        herd = self.make_herd(["Alford"])
+        node = herd["Alford"]
+        node.start(args=["-v", "-v"])
+        self.assertAtLine(node.request(iamat("verbose")), client_id="verbose")
 
 
 if __name__ == "__main__":

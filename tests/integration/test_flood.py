@@ -1,0 +1,110 @@
+"""Several nodes (SPEC sections 3 and 4 as a client sees them): a client is known through
+every node of the herd, with the AT line of the node that received its IAMAT.
+
+Run: HERDD=build/server/herdd /usr/bin/python3 tests/integration/test_flood.py -v
+"""
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import herdtest  # noqa: E402
+from herdtest import HerdTestCase, iamat, scaled  # noqa: E402
+
+
+def whatsat_first_line(node, client_id):
+    """The first line of a WHATSAT reply from NODE (the stored AT line, or "? ...")."""
+    if isinstance(client_id, str):
+        client_id = client_id.encode("utf-8")
+    with node.client(timeout=15) as c:
+        c.send(b"WHATSAT " + client_id + b" 10 5\n")
+        first = c.read_line()
+        if not first.startswith(b"? "):
+            rest = c.read_until(b"\n\n", timeout=15)
+            json.loads(rest[:-2].decode("utf-8"))
+        return first
+
+
+def wait_stored(node, client_id, want, timeout=5.0):
+    """Polls NODE until its stored AT line for CLIENT_ID is WANT; returns the last seen."""
+    deadline = time.monotonic() + scaled(timeout)
+    while True:
+        got = whatsat_first_line(node, client_id)
+        if got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
+class FloodTestCase(HerdTestCase):
+
+    def assertStoredEverywhere(self, herd, client_id, want, timeout=5.0):
+        for node in herd:
+            if node.running():
+                self.assertEqual(wait_stored(node, client_id, want, timeout), want,
+                                 "node %s" % node.name)
+
+
+class TestTwoNodes(FloodTestCase):
+
+    def test_client_known_through_a_neighbour(self):
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": ["Parker"]})
+        herd.start()
+        at = herd["Alford"].request(iamat("roamer", "+34-118", "1700000000.5"))
+        self.assertAtLine(at, server="Alford", client_id="roamer")
+        self.assertEqual(wait_stored(herd["Parker"], "roamer", at), at)
+
+    def test_older_record_from_a_neighbour_does_not_win(self):
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": ["Parker"]})
+        herd.start()
+        newer = herd["Alford"].request(iamat("aging", "+1+1", "1700000200"))
+        self.assertEqual(wait_stored(herd["Parker"], "aging", newer), newer)
+        older = herd["Parker"].request(iamat("aging", "+2+2", "1700000100"))
+        self.assertAtLine(older, server="Parker", client_time="1700000100")
+        time.sleep(0.5)
+        self.assertStoredEverywhere(herd, "aging", newer)
+
+    def test_equal_times_settle_on_the_greater_at_line(self):
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": ["Parker"]})
+        herd.start()
+        a = herd["Alford"].request(iamat("tie", "+1+1", "1700000300"))
+        p = herd["Parker"].request(iamat("tie", "+2+2", "1700000300"))
+        self.assertStoredEverywhere(herd, "tie", max(a, p))
+
+    def test_node_that_was_down_catches_up(self):
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": ["Parker"]})
+        herd.start()
+        herd["Parker"].stop()
+        at = herd["Alford"].request(iamat("missed", "+3+3", "1700000400"))
+        herd["Parker"].start()
+        self.assertEqual(wait_stored(herd["Parker"], "missed", at, timeout=10), at)
+
+
+class TestDefaultHerd(FloodTestCase):
+
+    def setUp(self):
+        self.herd = self.make_herd(herdtest.DEFAULT_NODES, peers=herdtest.DEFAULT_PEERS)
+        self.herd.start()
+
+    def test_flood_reaches_every_node(self):
+        at = self.herd["Hamilton"].request(iamat("everywhere", "+34-118", "1700000500"))
+        self.assertAtLine(at, server="Hamilton")
+        self.assertStoredEverywhere(self.herd, "everywhere", at)
+
+    def test_herd_works_around_a_dead_node(self):
+        self.herd["Powell"].kill()
+        at = self.herd["Bolden"].request(iamat("detour", "+5+5", "1700000600"))
+        self.assertStoredEverywhere(self.herd, "detour", at)
+
+    def test_newest_wins_across_the_herd(self):
+        lines = []
+        for i, name in enumerate(herdtest.DEFAULT_NODES):
+            lines.append(self.herd[name].request(
+                iamat("race", "+%d+%d" % (i, i), "1700000700.%d" % (5 - i))))
+        self.assertStoredEverywhere(self.herd, "race", lines[0])
+
+
+if __name__ == "__main__":
+    herdtest.main()
