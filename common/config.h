@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 #define CONFIG_NAME_MAX 64
+#define CONFIG_FILE_MAX (1024 * 1024)   /* bytes; a larger file is an error */
+#define CONFIG_LINE_MAX 8192            /* bytes per line, without the line end */
 
 enum places_api {
 	PLACES_API_LEGACY,
@@ -61,9 +63,15 @@ struct config_errors {
 	size_t count;
 };
 
-/* Parse and validate PATH. Returns NULL and fills ERRS with every error found. */
+/*
+ * Parse and validate PATH. Returns NULL and fills ERRS with every error found.
+ * Messages are appended to ERRS, which must start zeroed ({0}) or cleared; ERRS may be NULL.
+ */
 struct herd_config *config_load(const char *path, struct config_errors *errs);
-/* The same from text already in memory; PATH only names the file in messages. */
+/*
+ * The same from text already in memory; PATH names the file in messages, and relative
+ * file and folder names in the text are resolved against its folder.
+ */
 struct herd_config *config_parse(const char *path, const char *text, size_t len,
     struct config_errors *errs);
 void config_free(struct herd_config *cfg);
@@ -76,5 +84,10 @@ bool config_are_neighbours(const struct herd_config *cfg, size_t a, size_t b);
 bool config_addr_is_loopback(const struct config_addr *addr);
 /* "host:port" or "[v6]:port" into BUF; returns BUF. */
 const char *config_addr_format(const struct config_addr *addr, char *buf, size_t size);
+/*
+ * Parse TEXT ("host:port", "[v6addr]:port" or "dnsname:port") into ADDR. On failure
+ * returns false and, when WHY is not NULL, points it at a static reason.
+ */
+bool config_addr_parse(const char *text, struct config_addr *addr, const char **why);
 
 #endif
