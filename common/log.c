@@ -79,6 +79,9 @@ int log_verbosity(void)
 	return log_level;
 }
 
+static void log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 /* Writes one line: timestamp, level, node, the message, and strerror(ERRNUM) if nonzero. */
 static void log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 {

@@ -63,12 +63,11 @@ bool proto_iamat_parse(const struct field args[3], struct iamat *out)
  */
 static bool radius_parse(const struct field *f, struct whatsat *out)
 {
-	char whole[8], fraction[PROTO_RADIUS_MAX];
+	char whole[8], fraction[3 + PROTO_RADIUS_FRACTION];
 	size_t nwhole = 0, nfraction = 0, i = 0;
 	long km = 0;
 	bool fraction_nonzero = false;
 	size_t n = 0;
-	double scale = 10;
 
 	for (; i < f->len && is_digit(f->p[i]); i++) {
 		if (km <= 50)
@@ -89,7 +88,7 @@ static bool radius_parse(const struct field *f, struct whatsat *out)
 				return false;
 			if (f->p[i] != '0')
 				fraction_nonzero = true;
-			if (nfraction < sizeof(fraction) - 8)
+			if (nfraction < 3 + PROTO_RADIUS_FRACTION)
 				fraction[nfraction++] = f->p[i];
 		}
 	}
@@ -115,9 +114,6 @@ static bool radius_parse(const struct field *f, struct whatsat *out)
 		n += nfraction - 3;
 	}
 	out->radius_metres[n] = '\0';
-	out->radius_km = (double)km;
-	for (size_t k = 0; k < nfraction && k < 15; k++, scale *= 10)
-		out->radius_km += (fraction[k] - '0') / scale;
 	return true;
 }
 

@@ -13,7 +13,8 @@
 
 #define PROTO_ID_MAX 255
 #define PROTO_MAX_FIELDS 8        /* more than any command has, so excess is detected */
-#define PROTO_RADIUS_MAX 32       /* longest metres text proto_whatsat_parse writes */
+#define PROTO_RADIUS_MAX 32       /* room for the metres text proto_whatsat_parse writes */
+#define PROTO_RADIUS_FRACTION 21  /* fraction digits of metres kept; finer is below any use */
 
 struct field {
 	const char *p;
@@ -37,8 +38,8 @@ struct iamat {
 
 struct whatsat {
 	struct field id;
-	char radius_metres[PROTO_RADIUS_MAX];   /* exact decimal text, km * 1000 */
-	double radius_km;
+	/* km * 1000 as decimal text, exact to PROTO_RADIUS_FRACTION fraction digits */
+	char radius_metres[PROTO_RADIUS_MAX];
 	int bound;
 };
 

@@ -206,7 +206,10 @@ static void test_whatsat(void)
 	CHECK_INT(w.bound, 1);
 	CHECK(whatsat("007.25", "7", &w));
 	CHECK_STR(w.radius_metres, "7250");
-	CHECK(w.radius_km > 7.2499 && w.radius_km < 7.2501);
+	CHECK(whatsat("0.000000000000000000000001", "1", &w));
+	CHECK_STR(w.radius_metres, "0.000000000000000000001");
+	CHECK(whatsat("0.0000000000000000000000001", "1", &w));
+	CHECK_STR(w.radius_metres, "0");
 	CHECK(!whatsat("0", "5", &w));
 	CHECK(!whatsat("0.000", "5", &w));
 	CHECK(!whatsat("50.1", "5", &w));
