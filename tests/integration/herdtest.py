@@ -261,6 +261,8 @@ class Node:
         self.env = {}
         # False: start without -l (herdd then logs to log_dir or stderr).
         self.log_flag = True
+        # True once the test has looked at (or caused) the way the process ended.
+        self.exit_checked = True
 
     # -- process control -------------------------------------------------------------
 
@@ -285,7 +287,9 @@ class Node:
                                          stderr=stderr, preexec_fn=_die_with_parent)
         finally:
             stderr.close()
-        self.herd.started.append(self)
+        self.exit_checked = False
+        if self not in self.herd.started:
+            self.herd.started.append(self)
         if wait:
             self.wait_ready(timeout)
         return self
@@ -323,7 +327,9 @@ class Node:
     def wait(self, timeout=10.0):
         """Waits for the process to exit and returns its status; raises on timeout."""
         try:
-            return self.proc.wait(scaled(timeout))
+            rc = self.proc.wait(scaled(timeout))
+            self.exit_checked = True
+            return rc
         except subprocess.TimeoutExpired:
             raise HerdError("herdd %s still running after %.1f s" % (self.name, scaled(timeout)))
 
@@ -331,20 +337,29 @@ class Node:
         """SIGTERM, wait, then SIGKILL. Returns the exit status (negative: killed by signal)."""
         if self.proc is None:
             return None
+        how = "by itself"
         if self.proc.poll() is None:
+            how = "after SIGTERM"
             try:
                 self.proc.send_signal(signal.SIGTERM)
                 self.proc.wait(scaled(timeout))
             except subprocess.TimeoutExpired:
+                how = "still running %.0f s after SIGTERM: killed" % scaled(timeout)
                 self.proc.kill()
                 self.proc.wait()
-        return self.proc.returncode
+        rc = self.proc.returncode
+        if not self.exit_checked and rc != 0:
+            self.herd.problems.append("herdd %s exited with status %s %s"
+                                      % (self.name, rc, how))
+        self.exit_checked = True
+        return rc
 
     def kill(self):
         """kill -9: no chance to clean up."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self.exit_checked = True
         return self.proc.returncode if self.proc else None
 
     def restart(self, wait=True, timeout=10.0):
@@ -435,6 +450,8 @@ class Herd:
             else:
                 self.options[k] = str(v)
         self.started = []
+        # Nodes that ended badly (crashed, non-zero exit, ignored SIGTERM).
+        self.problems = []
         self.config_path = os.path.join(directory, "herd.conf")
         self.secret_path = os.path.join(directory, "herd.secret")
         if secret:
@@ -490,6 +507,13 @@ class Herd:
                 except Exception:
                     pass
 
+    def finish(self):
+        """Stops every node; fails if one of them crashed or ended badly on its own."""
+        self.stop_all()
+        if self.problems:
+            problems, self.problems = self.problems, []
+            raise HerdError("\n".join(problems) + "\n" + self.describe())
+
     def describe(self):
         return "\n".join(node.describe() for node in self if node.proc is not None)
 
@@ -517,6 +541,9 @@ def run_herdd(args, cwd=None, timeout=10.0, env=None):
 class HerdTestCase(unittest.TestCase):
     """Gives each test a temporary folder and herds that are always cleaned up.
 
+    After each test every node still running gets SIGTERM; one that then exits non-zero
+    (a sanitizer report, say), needs SIGKILL, or died during the test fails the test,
+    unless the test looked at its end itself (Node.wait) or caused it (Node.kill).
     On a failure or error, the tail of every started node's log goes to stderr.
     """
 
@@ -545,7 +572,7 @@ class HerdTestCase(unittest.TestCase):
         os.makedirs(directory)
         herd = Herd(directory, names, peers, herd_options, secret)
         self._herds.append(herd)
-        self.addCleanup(herd.stop_all)
+        self.addCleanup(herd.finish)
         return herd
 
     def start_node(self, name="Alford", herd_options=None):
