@@ -642,6 +642,15 @@ def _problem_count(result):
             + len(getattr(result, "unexpectedSuccesses", ())))
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
 def main():
-    """unittest.main with verbose output by default (meson shows it on failure)."""
+    """unittest.main with verbose output by default (meson shows it on failure).
+
+    SIGTERM (meson's timeout) unwinds like Ctrl-C, so the nodes are stopped and the
+    temporary folders removed on the way out.
+    """
+    signal.signal(signal.SIGTERM, _interrupt)
     unittest.main(verbosity=2)
