@@ -10,6 +10,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "admin.h"
 #include "client.h"
 #include "config.h"
 #include "herdd.h"
@@ -202,12 +203,15 @@ int main(int argc, char **argv)
 		fatalx("event=startup_failed error=\"cannot install signal handlers\"");
 
 	listen_start(&herdd.self->listen, "client", client_listen, NULL);
+	if (herdd.self->admin_listen.set)
+		admin_start();
 	peers_start();
 	log_info("event=started version=%s pid=%ld", HERD_VERSION, (long)getpid());
 
 	event_base_dispatch(herdd.base);
 
 	client_close_all();
+	admin_stop();
 	peers_stop();
 	places_free(herdd.places);
 	event_free(sigint);

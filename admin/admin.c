@@ -1,0 +1,293 @@
+/* The admin endpoint's HTTP server: evhttp set-up, bearer token, routing, replies. */
+#include "admin.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "admin_route.h"
+#include "herdd.h"
+#include "listen.h"
+#include "log.h"
+
+#define ADMIN_TIMEOUT_SECONDS 10
+#define ADMIN_MAX_HEADERS_SIZE 8192
+#define ADMIN_MAX_BODY_SIZE 1024
+#define ADMIN_TOKEN_MAX 4096
+/*
+ * Every method bit, libevent's own "unknown method" bit (1 << 15) included: evhttp
+ * answers 501 to methods outside this mask before we see them, and SPEC wants 405.
+ */
+#define ADMIN_ALL_METHODS 0xffff
+
+static const struct admin_route *const routes[] = {
+	&route_clients_entry,
+	&route_client_entry,
+	&route_peers_entry,
+	&route_stats_entry,
+	&route_metrics_entry,
+	&route_health_entry,
+};
+
+static struct evhttp *http;
+static struct json_out json;
+static bool token_required;
+static unsigned char token_digest[EVP_MAX_MD_SIZE];
+static unsigned int token_digest_len;
+
+/* SHA-256 of (P, LEN) into DIGEST; comparing digests takes the same time for any length. */
+static unsigned int admin_digest(const void *p, size_t len, unsigned char *digest)
+{
+	unsigned int digest_len = 0;
+
+	if (EVP_Digest(p, len, digest, &digest_len, EVP_sha256(), NULL) != 1)
+		fatalx("event=bug where=admin_digest error=\"SHA-256 failed\"");
+	return digest_len;
+}
+
+/*
+ * Reads the bearer token from PATH: one line, trailing CR and LF removed. Only its digest
+ * is kept. Empty, unreadable or unusable tokens stop the node at start-up.
+ */
+static void admin_load_token(const char *path)
+{
+	char token[ADMIN_TOKEN_MAX + 2];
+	FILE *f = fopen(path, "rb");
+	size_t len;
+
+	if (f == NULL)
+		fatal("event=startup_failed what=admin_token_file path=%s",
+		    log_quote(path, strlen(path)));
+	len = fread(token, 1, sizeof(token), f);
+	if (ferror(f))
+		fatal("event=startup_failed what=admin_token_file path=%s",
+		    log_quote(path, strlen(path)));
+	fclose(f);
+	if (len > ADMIN_TOKEN_MAX)
+		fatalx("event=startup_failed what=admin_token_file path=%s error=\"longer than %d bytes\"",
+		    log_quote(path, strlen(path)), ADMIN_TOKEN_MAX);
+	while (len > 0 && (token[len - 1] == '\n' || token[len - 1] == '\r'))
+		len--;
+	if (len == 0)
+		fatalx("event=startup_failed what=admin_token_file path=%s error=\"empty token\"",
+		    log_quote(path, strlen(path)));
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)token[i];
+
+		if (c <= ' ' || c == 0x7f)
+			fatalx("event=startup_failed what=admin_token_file path=%s "
+			    "error=\"the token has white space or control characters\"",
+			    log_quote(path, strlen(path)));
+	}
+	token_digest_len = admin_digest(token, len, token_digest);
+	OPENSSL_cleanse(token, sizeof(token));
+	token_required = true;
+}
+
+/* True when the request carries "Authorization: Bearer <the token>". */
+static bool admin_authorized(struct evhttp_request *req)
+{
+	const char *value = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Authorization");
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	size_t len;
+
+	if (value == NULL || evutil_ascii_strncasecmp(value, "Bearer", 6) != 0 ||
+	    (value[6] != ' ' && value[6] != '\t'))
+		return false;
+	value += 6;
+	value += strspn(value, " \t");
+	len = strlen(value);
+	while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+		len--;
+	if (admin_digest(value, len, digest) != token_digest_len)
+		return false;
+	return CRYPTO_memcmp(digest, token_digest, token_digest_len) == 0;
+}
+
+double admin_uptime_seconds(void)
+{
+	struct htime now = htime_now();
+	double seconds = (double)(now.sec - herdd.started.sec) +
+	    (double)(now.nsec - herdd.started.nsec) / 1e9;
+
+	return seconds > 0 ? seconds : 0;
+}
+
+static const char *method_name(enum evhttp_cmd_type method)
+{
+	switch (method) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	case EVHTTP_REQ_TRACE:
+		return "TRACE";
+	case EVHTTP_REQ_CONNECT:
+		return "CONNECT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	}
+	return "other";
+}
+
+static bool method_is_read(enum evhttp_cmd_type method)
+{
+	return method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD;
+}
+
+void admin_reply(struct admin_request *ar, int code, const char *content_type)
+{
+	struct evkeyvalq *headers = evhttp_request_get_output_headers(ar->req);
+	enum evhttp_cmd_type method = evhttp_request_get_command(ar->req);
+	size_t len = evbuffer_get_length(ar->body);
+	char *host = NULL;
+	ev_uint16_t port = 0;
+	const char *uri = evhttp_request_get_uri(ar->req);
+
+	evhttp_add_header(headers, "Content-Type", content_type);
+	evhttp_add_header(headers, "Cache-Control", "no-store");
+	/* libevent does not read the body of methods it does not know: never reuse those. */
+	if (!method_is_read(method))
+		evhttp_add_header(headers, "Connection", "close");
+	/* evhttp would send a HEAD reply's body and no length: send the length, no body. */
+	if (method == EVHTTP_REQ_HEAD) {
+		char text[24];
+
+		snprintf(text, sizeof(text), "%zu", len);
+		evhttp_add_header(headers, "Content-Length", text);
+		evbuffer_drain(ar->body, len);
+	}
+	evhttp_connection_get_peer(evhttp_request_get_connection(ar->req), &host, &port);
+	log_info("event=admin_request peer=%s:%u method=%s uri=%s status=%d bytes=%zu",
+	    host != NULL ? host : "?", (unsigned)port, method_name(method),
+	    log_quote(uri, strlen(uri)), code, len);
+	evhttp_send_reply(ar->req, code, NULL, NULL);
+}
+
+void admin_reply_error(struct admin_request *ar, int code, const char *message)
+{
+	yajl_gen g;
+
+	evbuffer_drain(ar->body, evbuffer_get_length(ar->body));
+	g = json_out_begin(ar->json, ar->body);
+	if (!(json_map_open(g) && json_key(g, "error") && json_string(g, message) &&
+	    json_map_close(g)) || !json_out_ok(ar->json)) {
+		log_warnx("event=admin_json_failed what=error status=%d", code);
+		evbuffer_drain(ar->body, evbuffer_get_length(ar->body));
+	} else {
+		evbuffer_add(ar->body, "\n", 1);
+	}
+	admin_reply(ar, code, "application/json");
+}
+
+void admin_reply_json(struct admin_request *ar, int code, bool document_ok)
+{
+	if (!document_ok || !json_out_ok(ar->json) || evbuffer_add(ar->body, "\n", 1) < 0) {
+		log_warnx("event=admin_json_failed uri=%s",
+		    log_quote(evhttp_request_get_uri(ar->req),
+		    strlen(evhttp_request_get_uri(ar->req))));
+		admin_reply_error(ar, HTTP_INTERNAL, "cannot generate the JSON answer");
+		return;
+	}
+	admin_reply(ar, code, "application/json");
+}
+
+/* The route for PATH, with *REST set to what follows a prefix route's prefix. */
+static const struct admin_route *admin_route_find(const char *path, const char **rest)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const char *route = routes[i]->path;
+		size_t len = strlen(route);
+
+		if (route[len - 1] == '/' ? strncmp(path, route, len) == 0 :
+		    strcmp(path, route) == 0) {
+			*rest = path + len;
+			return routes[i];
+		}
+	}
+	return NULL;
+}
+
+/* Every request: token, method, route, in that order, so strangers learn nothing. */
+static void admin_handle(struct evhttp_request *req, void *arg)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	struct admin_request ar = {
+		.req = req,
+		.body = evhttp_request_get_output_buffer(req),
+		.rest = "",
+		.query = uri != NULL ? evhttp_uri_get_query(uri) : NULL,
+		.json = &json,
+	};
+	const struct admin_route *route;
+
+	if (token_required && !admin_authorized(req)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+		    "Bearer realm=\"herd\"");
+		admin_reply_error(&ar, 401, "a valid bearer token is required");
+		return;
+	}
+	if (!method_is_read(evhttp_request_get_command(req))) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+		admin_reply_error(&ar, HTTP_BADMETHOD, "only GET and HEAD are allowed");
+		return;
+	}
+	route = path != NULL ? admin_route_find(path, &ar.rest) : NULL;
+	if (route == NULL) {
+		admin_reply_error(&ar, HTTP_NOTFOUND, "no such path");
+		return;
+	}
+	route->handle(&ar);
+}
+
+/* Serves the admin socket that listen_start bound. */
+static void admin_listening(evutil_socket_t fd, void *arg)
+{
+	if (evhttp_accept_socket_with_handle(http, fd) == NULL)
+		fatalx("event=startup_failed what=admin error=\"cannot accept on the admin socket\"");
+}
+
+void admin_start(void)
+{
+	if (herdd.config->admin_token_file != NULL)
+		admin_load_token(herdd.config->admin_token_file);
+	if (!json_out_init(&json))
+		fatalx("event=startup_failed error=\"out of memory\"");
+	http = evhttp_new(herdd.base);
+	if (http == NULL)
+		fatalx("event=startup_failed what=admin error=\"cannot create the HTTP server\"");
+	evhttp_set_timeout(http, ADMIN_TIMEOUT_SECONDS);
+	evhttp_set_max_headers_size(http, ADMIN_MAX_HEADERS_SIZE);
+	evhttp_set_max_body_size(http, ADMIN_MAX_BODY_SIZE);
+	evhttp_set_allowed_methods(http, ADMIN_ALL_METHODS);
+	evhttp_set_gencb(http, admin_handle, NULL);
+	listen_start(&herdd.self->admin_listen, "admin", admin_listening, NULL);
+	if (token_required)
+		log_info("event=admin_auth mode=bearer_token");
+}
+
+void admin_stop(void)
+{
+	if (http != NULL)
+		evhttp_free(http);
+	http = NULL;
+	json_out_free(&json);
+	OPENSSL_cleanse(token_digest, sizeof(token_digest));
+	token_required = false;
+}

@@ -1,0 +1,213 @@
+/* Paging the client table by ID and writing its records as JSON. */
+#include "clients_view.h"
+
+#include <string.h>
+
+/* The value of one hex digit, or -1. */
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+bool percent_decode(const char *s, size_t len, char *out, size_t size, size_t *out_len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= len)
+				return false;
+			hi = hex_value(s[i + 1]);
+			lo = hex_value(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return false;
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (n == size)
+			return false;
+		out[n++] = c;
+	}
+	*out_len = n;
+	return true;
+}
+
+/* Parses LIMIT's text: decimal digits only, 1..CLIENTS_LIMIT_MAX. */
+static bool limit_parse(const char *s, size_t len, size_t *out)
+{
+	size_t value = 0;
+
+	if (len == 0 || len > 4)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		value = value * 10 + (size_t)(s[i] - '0');
+	}
+	if (value < 1 || value > CLIENTS_LIMIT_MAX)
+		return false;
+	*out = value;
+	return true;
+}
+
+/* True when the query parameter (KEY, KEY_LEN) is NAME. */
+static bool key_is(const char *key, size_t key_len, const char *name)
+{
+	return key_len == strlen(name) && memcmp(key, name, key_len) == 0;
+}
+
+bool clients_query_parse(const char *query, struct clients_query *out, const char **why)
+{
+	bool have_limit = false, have_after = false;
+	const char *p = query != NULL ? query : "";
+
+	out->limit = CLIENTS_LIMIT_DEFAULT;
+	out->after_len = 0;
+	while (*p != '\0') {
+		size_t part_len = strcspn(p, "&");
+		const char *eq = memchr(p, '=', part_len);
+		size_t key_len = eq != NULL ? (size_t)(eq - p) : part_len;
+		const char *value = eq != NULL ? eq + 1 : p + part_len;
+		size_t value_len = (size_t)(p + part_len - value);
+
+		if (part_len == 0) {
+			p++;
+			continue;
+		}
+		if (key_is(p, key_len, "limit")) {
+			if (have_limit || !limit_parse(value, value_len, &out->limit)) {
+				*why = "limit must be given once, as an integer from 1 to 1000";
+				return false;
+			}
+			have_limit = true;
+		} else if (key_is(p, key_len, "after")) {
+			if (have_after || !percent_decode(value, value_len, out->after,
+			    sizeof(out->after), &out->after_len)) {
+				*why = "after must be given once, as a percent-encoded client ID "
+				    "of at most 255 bytes";
+				return false;
+			}
+			have_after = true;
+		} else {
+			*why = "unknown query parameter: /clients takes limit and after";
+			return false;
+		}
+		p += part_len;
+		if (*p == '&')
+			p++;
+	}
+	return true;
+}
+
+int clients_id_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
+/* True when A's ID sorts before B's. */
+static bool id_less(const struct record *a, const struct record *b)
+{
+	return clients_id_cmp(a->id.p, a->id.len, b->id.p, b->id.len) < 0;
+}
+
+static void page_swap(const struct record **page, size_t i, size_t j)
+{
+	const struct record *tmp = page[i];
+
+	page[i] = page[j];
+	page[j] = tmp;
+}
+
+/* Restores the max-heap order of PAGE[0..N) below I. */
+static void heap_sift_down(const struct record **page, size_t n, size_t i)
+{
+	for (;;) {
+		size_t left = 2 * i + 1, right = left + 1, largest = i;
+
+		if (left < n && id_less(page[largest], page[left]))
+			largest = left;
+		if (right < n && id_less(page[largest], page[right]))
+			largest = right;
+		if (largest == i)
+			return;
+		page_swap(page, i, largest);
+		i = largest;
+	}
+}
+
+/* Restores the max-heap order of PAGE above I. */
+static void heap_sift_up(const struct record **page, size_t i)
+{
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (!id_less(page[parent], page[i]))
+			return;
+		page_swap(page, i, parent);
+		i = parent;
+	}
+}
+
+size_t clients_page(const struct table *t, const char *after, size_t after_len,
+    const struct record **page, size_t limit, bool *more)
+{
+	struct table_iter it;
+	const struct record *rec;
+	size_t n = 0, matches = 0;
+
+	/* Keep the LIMIT smallest IDs seen so far in a max-heap: its top is the one to evict. */
+	table_iter_init(&it, t);
+	while ((rec = table_iter_next(&it)) != NULL) {
+		if (after_len > 0 && clients_id_cmp(rec->id.p, rec->id.len, after, after_len) <= 0)
+			continue;
+		matches++;
+		if (n < limit) {
+			page[n] = rec;
+			heap_sift_up(page, n++);
+		} else if (n > 0 && id_less(rec, page[0])) {
+			page[0] = rec;
+			heap_sift_down(page, n, 0);
+		}
+	}
+	for (size_t end = n; end > 1; end--) {
+		page_swap(page, 0, end - 1);
+		heap_sift_down(page, end - 1, 0);
+	}
+	*more = matches > n;
+	return n;
+}
+
+bool clients_json_record(struct json_out *j, const struct record *rec)
+{
+	yajl_gen g = j->gen;
+	const char *loc = rec->location.p;
+	size_t split = rec->coord.split;
+
+	return json_map_open(g) &&
+	    json_bytes_member(j, "id", rec->id.p, rec->id.len) &&
+	    json_degree_member(j, "latitude", loc, split) &&
+	    json_degree_member(j, "longitude", loc + split, rec->location.len - split) &&
+	    json_key(g, "client_time") &&
+	    yajl_gen_string(g, (const unsigned char *)rec->time.p, rec->time.len) ==
+	    yajl_gen_status_ok &&
+	    json_bytes_member(j, "server", rec->server.p, rec->server.len) &&
+	    json_key(g, "time_diff") &&
+	    yajl_gen_string(g, (const unsigned char *)rec->diff.p, rec->diff.len) ==
+	    yajl_gen_status_ok &&
+	    json_bytes_member(j, "at", rec->line, rec->len) &&
+	    json_map_close(g);
+}

@@ -1,0 +1,69 @@
+/* GET /clients (paged by ID) and GET /clients/<id>: the node's client table. */
+#include <string.h>
+
+#include <event2/http.h>
+
+#include "admin_route.h"
+#include "clients_view.h"
+#include "herdd.h"
+#include "table.h"
+
+/* Room for the largest page; pointers into the table, valid during one request only. */
+static const struct record *page[CLIENTS_LIMIT_MAX];
+
+static void route_clients(struct admin_request *ar)
+{
+	struct clients_query query;
+	const char *why;
+	yajl_gen g;
+	size_t n;
+	bool more, ok;
+
+	if (!clients_query_parse(ar->query, &query, &why)) {
+		admin_reply_error(ar, HTTP_BADREQUEST, why);
+		return;
+	}
+	n = clients_page(herdd.table, query.after, query.after_len, page, query.limit, &more);
+	g = json_out_begin(ar->json, ar->body);
+	ok = json_map_open(g) && json_key(g, "count") && json_u64(g, table_count(herdd.table)) &&
+	    json_key(g, "clients") && json_array_open(g);
+	for (size_t i = 0; ok && i < n; i++)
+		ok = clients_json_record(ar->json, page[i]);
+	ok = ok && json_array_close(g);
+	if (more)
+		ok = ok && json_bytes_member(ar->json, "next", page[n - 1]->id.p, page[n - 1]->id.len);
+	else
+		ok = ok && json_key(g, "next") && json_null(g);
+	ok = ok && json_map_close(g);
+	admin_reply_json(ar, HTTP_OK, ok);
+}
+
+static void route_client(struct admin_request *ar)
+{
+	char id[PROTO_ID_MAX];
+	size_t len;
+	const struct record *rec;
+
+	if (!percent_decode(ar->rest, strlen(ar->rest), id, sizeof(id), &len)) {
+		admin_reply_error(ar, HTTP_BADREQUEST,
+		    "the client ID must be percent-encoded and at most 255 bytes");
+		return;
+	}
+	rec = len > 0 ? table_get(herdd.table, id, len) : NULL;
+	if (rec == NULL) {
+		admin_reply_error(ar, HTTP_NOTFOUND, "no such client");
+		return;
+	}
+	json_out_begin(ar->json, ar->body);
+	admin_reply_json(ar, HTTP_OK, clients_json_record(ar->json, rec));
+}
+
+const struct admin_route route_clients_entry = {
+	.path = "/clients",
+	.handle = route_clients,
+};
+
+const struct admin_route route_client_entry = {
+	.path = "/clients/",
+	.handle = route_client,
+};
