@@ -7,6 +7,7 @@ test fails, and prints the tail of every node's log when it does.
 
 Environment:
   HERDD               path of the herdd binary (default: build/server/herdd in the repo)
+  PLACES_STANDIN      path of places-standin (default: build/tests/standin/places-standin)
   HERDD_WRAPPER       command put in front of herdd, e.g. "valgrind -q --error-exitcode=99"
   HERD_TIMEOUT_SCALE  multiplies every timeout of the harness (slow machines, valgrind)
   HERD_KEEP_TMP       when set, the temporary folders are kept and their paths printed
@@ -23,8 +24,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import ssl
 import time
 import unittest
+import urllib.request
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOST = "127.0.0.1"
@@ -527,6 +530,113 @@ def _normalise_peers(peers):
     return pairs
 
 
+def standin_path():
+    """The Places stand-in binary (tests/standin), built or not."""
+    path = os.environ.get("PLACES_STANDIN")
+    if not path:
+        path = os.path.join(REPO_ROOT, "build", "tests", "standin", "places-standin")
+    return os.path.abspath(path)
+
+
+MKCERTS = os.path.join(REPO_ROOT, "tests", "standin", "mkcerts.sh")
+
+
+def standin_available():
+    return os.access(standin_path(), os.X_OK) and os.path.exists(MKCERTS)
+
+
+class PlacesStandin:
+    """tests/standin's places-standin on a free loopback port, over TLS with a throw-away
+    CA minted by tests/standin/mkcerts.sh into DIRECTORY/certs."""
+
+    LEGACY_PATH = "/maps/api/place/nearbysearch/json"
+    NEW_PATH = "/v1/places:searchNearby"
+
+    def __init__(self, directory, key_required=None, cert="server", timeout=10.0):
+        self.dir = directory
+        self.certs = os.path.join(directory, "certs")
+        os.makedirs(self.certs, exist_ok=True)
+        r = subprocess.run(["sh", MKCERTS, self.certs], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, errors="replace", timeout=scaled(60))
+        if r.returncode != 0:
+            raise HerdError("mkcerts.sh failed:\n" + r.stdout)
+        self.ca_file = os.path.join(self.certs, "ca.pem")
+        self.log_path = os.path.join(directory, "places-standin.log")
+        port_file = os.path.join(directory, "standin.port")
+        argv = [standin_path(), "--listen", "%s:0" % HOST,
+                "--cert", os.path.join(self.certs, cert + ".pem"),
+                "--key", os.path.join(self.certs, cert + ".key"),
+                "--port-file", port_file, "--log", self.log_path]
+        if key_required:
+            argv += ["--key-required", key_required]
+        with open(os.path.join(directory, "places-standin.stderr"), "ab") as err:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err,
+                                         stderr=err, preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + scaled(timeout)
+        self.port = None
+        while self.port is None:
+            try:
+                with open(port_file) as f:
+                    text = f.read().strip()
+                if text.isdigit():
+                    self.port = int(text)
+                    break
+            except FileNotFoundError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise HerdError("places-standin did not start (status %s)\n%s"
+                                % (self.proc.returncode, self.describe()))
+            time.sleep(0.02)
+        # The harness's own calls (control, stats) trust whatever it serves.
+        own_ca = "other-ca.pem" if cert.startswith("other") else "ca.pem"
+        self._ssl = ssl.create_default_context(cafile=os.path.join(self.certs, own_ca))
+        self._ssl.check_hostname = False
+
+    def url(self, api="legacy"):
+        return "https://%s:%d%s" % (HOST, self.port,
+                                    self.LEGACY_PATH if api == "legacy" else self.NEW_PATH)
+
+    def herd_options(self, api="legacy", timeout=5):
+        """The [herd] keys that point a herd at this stand-in (key from HERD_PLACES_KEY)."""
+        return {"places_api": api, "places_url": self.url(api), "places_ca_file": self.ca_file,
+                "places_timeout": timeout}
+
+    def _http(self, method, path, body=None):
+        req = urllib.request.Request("https://%s:%d%s" % (HOST, self.port, path),
+                                     data=body, method=method)
+        with urllib.request.urlopen(req, context=self._ssl, timeout=scaled(5)) as r:
+            return json.loads(r.read().decode("utf-8"))
+
+    def control(self, settings=""):
+        """Sets the fault knob (e.g. "mode=slow=3", "mode=status=ZERO_RESULTS count=3");
+        "" resets. Returns the settings now in force."""
+        return self._http("POST", "/_control", settings.encode("utf-8"))
+
+    def stats(self):
+        """{"requests": N, "last": {...} or None}: what the last Places request asked."""
+        return self._http("GET", "/_stats")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(scaled(5))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def describe(self, lines=40):
+        out = ["--- places-standin: tail of %s" % self.log_path]
+        for path in (self.log_path, os.path.join(self.dir, "places-standin.stderr")):
+            try:
+                with open(path, "rb") as f:
+                    out += f.read().decode("utf-8", "replace").splitlines()[-lines:]
+            except FileNotFoundError:
+                pass
+        return "\n".join(out)
+
+
 def run_herdd(args, cwd=None, timeout=10.0, env=None):
     """Runs herdd to completion (for -t and failures): returns CompletedProcess (text)."""
     full_env = dict(os.environ)
@@ -550,6 +660,7 @@ class HerdTestCase(unittest.TestCase):
     def run(self, result=None):
         self.tmp = tempfile.mkdtemp(prefix="herdtest-")
         self._herds = []
+        self._standins = []
         before = _problem_count(result)
         try:
             return super().run(result)
@@ -557,9 +668,13 @@ class HerdTestCase(unittest.TestCase):
             if result is not None and _problem_count(result) > before:
                 for herd in self._herds:
                     sys.stderr.write("\n" + herd.describe() + "\n")
+                for standin in self._standins:
+                    sys.stderr.write("\n" + standin.describe() + "\n")
                 sys.stderr.flush()
             for herd in self._herds:
                 herd.stop_all()
+            for standin in self._standins:
+                standin.stop()
             if os.environ.get("HERD_KEEP_TMP"):
                 sys.stderr.write("kept %s\n" % self.tmp)
             else:
@@ -574,6 +689,18 @@ class HerdTestCase(unittest.TestCase):
         self._herds.append(herd)
         self.addCleanup(herd.finish)
         return herd
+
+    def start_standin(self, key_required=None, cert="server"):
+        """A running Places stand-in, stopped after the test; skips the test when
+        tests/standin is not built. CERT names the certificate it serves (mkcerts.sh:
+        server, wrong-host, other-server)."""
+        if not standin_available():
+            self.skipTest("places-standin not built (%s)" % standin_path())
+        standin = PlacesStandin(os.path.join(self.tmp, "standin%d" % len(self._standins)),
+                                key_required, cert)
+        self.addCleanup(standin.stop)
+        self._standins.append(standin)
+        return standin
 
     def start_node(self, name="Alford", herd_options=None):
         """A one-node herd, started; returns the Node."""

@@ -1,5 +1,9 @@
-"""WHATSAT against a Places that hangs (SPEC sections 3 and 5): the loop never blocks,
-replies keep their order, places_timeout is honoured, identical requests share one call.
+"""WHATSAT and Places (SPEC sections 3 and 5).
+
+Against a Places that hangs (a listener that never answers): the loop never blocks, replies
+keep their order, places_timeout is honoured, identical requests share one call.
+Against tests/standin's places-standin (skipped while it is not built): the request the node
+sends, the reply the client gets, pass-through statuses, upstream failures, TLS checks.
 
 Run: HERDD=build/server/herdd /usr/bin/python3 tests/integration/test_places.py -v
 """
@@ -14,7 +18,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import herdtest  # noqa: E402
-from herdtest import ClientTestCase, iamat, read_whatsat_reply, scaled  # noqa: E402
+from herdtest import (ClientTestCase, HerdTestCase, iamat,  # noqa: E402
+                      read_whatsat_reply, scaled)
+
+KIWI = b"+34.068930-118.445127"
 
 
 class BlackHole:
@@ -134,6 +141,176 @@ class TestSlowPlaces(ClientTestCase):
                          "%d upstream connections for 3 identical WHATSATs"
                          % len(self.hole.conns))
 
+
+
+class StandinTestCase(HerdTestCase):
+    """A stand-in and one node, Alford, pointed at it (legacy API unless API says new)."""
+
+    API = "legacy"
+    TIMEOUT = 3
+    KEY = "herd-test-key"
+
+    def setUp(self):
+        self.standin = self.start_standin(key_required=self.KEY)
+        self.node = self.start_node("Alford", herd_options=self.standin.herd_options(
+            self.API, self.TIMEOUT))
+
+    def whatsat(self, client_id=b"kiwi", radius=b"10", bound=5, location=KIWI):
+        """IAMAT CLIENT_ID at LOCATION, then WHATSAT; returns (AT line, parsed JSON)."""
+        with self.node.client(timeout=15) as c:
+            at = c.request(iamat(client_id, location))
+            c.send(b"WHATSAT %s %s %d\n" % (client_id, radius, bound))
+            doc = self.assertWhatsatReply(read_whatsat_reply(c, timeout=15), at, bound)
+            return at, doc
+
+
+class TestPlacesLegacy(StandinTestCase):
+
+    def test_results_trimmed_to_bound(self):
+        for bound in (1, 5, 20):
+            with self.subTest(bound=bound):
+                _, doc = self.whatsat(b"b%d" % bound, bound=bound)
+                self.assertEqual(doc["status"], "OK", doc)
+                self.assertEqual(len(doc["results"]), bound)
+                self.assertIn("html_attributions", doc)
+
+    def test_fewer_results_than_bound(self):
+        self.standin.control("count=2")
+        _, doc = self.whatsat(bound=10)
+        self.assertEqual(doc["status"], "OK", doc)
+        self.assertEqual(len(doc["results"]), 2)
+
+    def test_request_carries_location_radius_and_key(self):
+        for radius, metres in ((b"10", 10000), (b"0.5", 500), (b"50", 50000),
+                               (b"1.25", 1250)):
+            with self.subTest(radius=radius):
+                self.whatsat(radius=radius)
+                last = self.standin.stats()["last"]
+                self.assertIsNotNone(last, "the node asked Places nothing")
+                self.assertEqual(last["method"], "GET")
+                self.assertEqual(last["path"], herdtest.PlacesStandin.LEGACY_PATH)
+                self.assertEqual(last["radius"], metres)
+                self.assertAlmostEqual(last["location"]["lat"], 34.068930, places=6)
+                self.assertAlmostEqual(last["location"]["lng"], -118.445127, places=6)
+                self.assertTrue(last["api_key_valid"], last)
+
+    def test_stored_location_is_used(self):
+        self.whatsat(b"mover", location=b"+10+20")
+        self.whatsat(b"other", location=b"-5-6")
+        with self.node.client(timeout=15) as c:
+            c.send(b"WHATSAT mover 1 1\n")
+            read_whatsat_reply(c, timeout=15)
+        last = self.standin.stats()["last"]
+        self.assertIsNotNone(last, "the node asked Places nothing")
+        self.assertAlmostEqual(last["location"]["lat"], 10, places=6)
+        self.assertAlmostEqual(last["location"]["lng"], 20, places=6)
+
+    def test_google_statuses_pass_through(self):
+        for status in ("ZERO_RESULTS", "REQUEST_DENIED", "OVER_QUERY_LIMIT",
+                       "INVALID_REQUEST"):
+            with self.subTest(status=status):
+                self.standin.control("mode=status=" + status)
+                _, doc = self.whatsat(b"s-" + status.encode())
+                self.assertEqual(doc["status"], status, doc)
+
+    def test_upstream_failures_give_unknown_error(self):
+        for mode in ("http500", "truncated", "invalid", "close"):
+            with self.subTest(mode=mode):
+                self.standin.control("mode=" + mode)
+                _, doc = self.whatsat(b"f-" + mode.encode())
+                self.assertEqual(doc["status"], "UNKNOWN_ERROR", doc)
+                self.assertTrue(doc["error_message"])
+
+    def test_slow_upstream_times_out(self):
+        self.standin.control("mode=slow=%d" % (self.TIMEOUT + 3))
+        start = time.monotonic()
+        _, doc = self.whatsat(b"slow")
+        elapsed = time.monotonic() - start
+        self.assertEqual(doc["status"], "UNKNOWN_ERROR", doc)
+        self.assertGreaterEqual(elapsed, self.TIMEOUT * 0.8)
+        self.assertLess(elapsed, self.TIMEOUT + 2.5)
+
+    def test_identical_requests_coalesce(self):
+        self.standin.control("mode=slow=1")
+        clients = [self.node.client(timeout=15) for _ in range(3)]
+        try:
+            at = clients[0].request(iamat("same", KIWI))
+            before = self.standin.stats()["requests"]
+            for c in clients:
+                c.send(b"WHATSAT same 10 5\n")
+            for c in clients:
+                doc = self.assertWhatsatReply(read_whatsat_reply(c, timeout=15), at, 5)
+                self.assertEqual(doc["status"], "OK", doc)
+        finally:
+            for c in clients:
+                c.close()
+        self.assertEqual(self.standin.stats()["requests"] - before, 1)
+
+    def test_api_key_never_logged(self):
+        self.whatsat()
+        self.assertNotIn(self.KEY, self.node.log())
+
+
+class TestPlacesNew(StandinTestCase):
+
+    API = "new"
+
+    def test_new_api_answers_in_legacy_shape(self):
+        _, doc = self.whatsat(bound=4)
+        self.assertEqual(doc["status"], "OK", doc)
+        self.assertEqual(len(doc["results"]), 4)
+        for place in doc["results"]:
+            self.assertIn("geometry", place)
+            self.assertIn("name", place)
+        last = self.standin.stats()["last"]
+        self.assertIsNotNone(last, "the node asked Places nothing")
+        self.assertEqual(last["method"], "POST")
+        self.assertEqual(last["path"], herdtest.PlacesStandin.NEW_PATH)
+        self.assertEqual(last["radius"], 10000)
+        self.assertTrue(last["field_mask"])
+        self.assertTrue(last["api_key_valid"], last)
+
+    def test_new_api_zero_results(self):
+        self.standin.control("count=0")
+        _, doc = self.whatsat()
+        self.assertIn(doc["status"], ("ZERO_RESULTS", "OK"), doc)
+        self.assertEqual(doc["results"], [])
+
+
+class TestPlacesTls(HerdTestCase):
+
+    def whatsat_status(self, node):
+        with node.client(timeout=15) as c:
+            at = c.request(iamat("tls", KIWI))
+            c.send(b"WHATSAT tls 10 5\n")
+            return self.assertWhatsatReply(read_whatsat_reply(c, timeout=15), at, 5)
+
+    def test_untrusted_ca_is_refused(self):
+        standin = self.start_standin(cert="other-server")
+        node = self.start_node("Alford", herd_options=standin.herd_options(timeout=3))
+        doc = self.whatsat_status(node)
+        self.assertEqual(doc["status"], "UNKNOWN_ERROR", doc)
+        self.assertEqual(standin.stats()["requests"], 0)
+
+    def test_wrong_host_name_is_refused(self):
+        standin = self.start_standin(cert="wrong-host")
+        node = self.start_node("Alford", herd_options=standin.herd_options(timeout=3))
+        doc = self.whatsat_status(node)
+        self.assertEqual(doc["status"], "UNKNOWN_ERROR", doc)
+        self.assertEqual(standin.stats()["requests"], 0)
+
+    def test_key_file_is_used(self):
+        standin = self.start_standin(key_required="from-a-file")
+        key_file = os.path.join(self.tmp, "places.key")
+        with open(key_file, "w") as f:
+            f.write("from-a-file\n")
+        options = standin.herd_options(timeout=3)
+        options["places_key_file"] = key_file
+        node = self.start_node("Alford", herd_options=options)
+        doc = self.whatsat_status(node)
+        self.assertEqual(doc["status"], "OK", doc)
+        self.assertTrue(standin.stats()["last"]["api_key_valid"])
+        self.assertNotIn("from-a-file", node.log())
 
 
 if __name__ == "__main__":
