@@ -81,3 +81,93 @@ char *places_json_error(const char *message, size_t *len)
 	yajl_gen_free(g);
 	return out;
 }
+
+bool places_json_decimal(const char *text, char *out, size_t size)
+{
+	const char *p = text;
+	size_t n = 0, digits = 0;
+
+	if (*p == '-') {
+		if (size < 2)
+			return false;
+		out[n++] = '-';
+		p++;
+	} else if (*p == '+') {
+		p++;
+	}
+	while (p[0] == '0' && p[1] >= '0' && p[1] <= '9')
+		p++;
+	for (; *p >= '0' && *p <= '9'; p++, digits++) {
+		if (n + 1 >= size)
+			return false;
+		out[n++] = *p;
+	}
+	if (digits == 0)
+		return false;
+	if (*p == '.') {
+		if (n + 1 >= size)
+			return false;
+		out[n++] = *p++;
+		for (digits = 0; *p >= '0' && *p <= '9'; p++, digits++) {
+			if (n + 1 >= size)
+				return false;
+			out[n++] = *p;
+		}
+		if (digits == 0)
+			return false;
+	}
+	if (*p != '\0' || n >= size)
+		return false;
+	out[n] = '\0';
+	return true;
+}
+
+/* Writes "NAME": DECIMAL into G; false when DECIMAL is not a decimal number. */
+static bool gen_decimal(yajl_gen g, const char *name, const char *decimal)
+{
+	char number[64];
+
+	if (!places_json_decimal(decimal, number, sizeof(number)))
+		return false;
+	return gen_string(g, name) == yajl_gen_status_ok &&
+	    yajl_gen_number(g, number, strlen(number)) == yajl_gen_status_ok;
+}
+
+char *places_json_new_request(const char *latitude, const char *longitude,
+    const char *radius_metres, int bound, size_t *len)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+	const unsigned char *buf;
+	size_t n;
+	bool ok;
+	char *out = NULL;
+
+	if (g == NULL)
+		return NULL;
+	ok = yajl_gen_map_open(g) == yajl_gen_status_ok &&
+	    gen_string(g, "maxResultCount") == yajl_gen_status_ok &&
+	    yajl_gen_integer(g, bound) == yajl_gen_status_ok &&
+	    gen_string(g, "locationRestriction") == yajl_gen_status_ok &&
+	    yajl_gen_map_open(g) == yajl_gen_status_ok &&
+	    gen_string(g, "circle") == yajl_gen_status_ok &&
+	    yajl_gen_map_open(g) == yajl_gen_status_ok &&
+	    gen_string(g, "center") == yajl_gen_status_ok &&
+	    yajl_gen_map_open(g) == yajl_gen_status_ok &&
+	    gen_decimal(g, "latitude", latitude) &&
+	    gen_decimal(g, "longitude", longitude) &&
+	    yajl_gen_map_close(g) == yajl_gen_status_ok &&
+	    gen_decimal(g, "radius", radius_metres) &&
+	    yajl_gen_map_close(g) == yajl_gen_status_ok &&
+	    yajl_gen_map_close(g) == yajl_gen_status_ok &&
+	    yajl_gen_map_close(g) == yajl_gen_status_ok &&
+	    yajl_gen_get_buf(g, &buf, &n) == yajl_gen_status_ok;
+	if (ok)
+		out = malloc(n + 1);
+	if (out != NULL) {
+		memcpy(out, buf, n);
+		out[n] = '\0';
+		*len = n;
+	}
+	yajl_gen_free(g);
+	return out;
+}
