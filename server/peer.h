@@ -34,6 +34,15 @@ void peers_start(void);
 /* Closes every link and the peer listener (shutdown). */
 void peers_stop(void);
 
+struct peer;
+struct record;
+
+/*
+ * Sends REC to every neighbour whose link is up except EXCEPT (NULL: all of them);
+ * returns how many copies were queued.
+ */
+size_t peers_flood(const struct record *rec, const struct peer *except);
+
 /* Neighbours of this node, in configuration order; I in 0..peer_count()-1. */
 size_t peer_count(void);
 void peer_get_status(size_t i, struct peer_status *out);

@@ -192,6 +192,12 @@ void table_iter_init(struct table_iter *it, const struct table *t)
 	it->table = t;
 	it->bucket = 0;
 	it->rec = NULL;
+	it->nbuckets = t->nbuckets;
+}
+
+bool table_iter_stale(const struct table_iter *it)
+{
+	return it->nbuckets != it->table->nbuckets;
 }
 
 const struct record *table_iter_next(struct table_iter *it)

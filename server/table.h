@@ -53,8 +53,15 @@ struct table_iter {
 	const struct table *table;
 	size_t bucket;
 	const struct record *rec;
+	size_t nbuckets;           /* the layout the walk started on */
 };
 void table_iter_init(struct table_iter *it, const struct table *t);
 const struct record *table_iter_next(struct table_iter *it);
+/*
+ * True when the table grew since IT started, so that IT may skip or repeat records. A
+ * walk that spans event-loop turns (a peer sync) restarts then. Records are never
+ * freed, so continuing a walk over a changed table is safe, only incomplete.
+ */
+bool table_iter_stale(const struct table_iter *it);
 
 #endif

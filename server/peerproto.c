@@ -1,0 +1,207 @@
+/* The peer link protocol: line classification, handshake MACs, tie-break and backoff. */
+#include "peerproto.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "config.h"
+
+#define PEERPROTO_MAX_FIELDS 8
+
+static const char hex_digits[] = "0123456789abcdef";
+
+/* True when F is exactly LEN lower-case hex digits. */
+static bool field_is_hex(const struct field *f, size_t len)
+{
+	if (f->len != len)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = f->p[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* Parses a decimal count of at most 19 digits, so it fits a uint64_t. */
+static bool field_count(const struct field *f, uint64_t *out)
+{
+	uint64_t value = 0;
+
+	if (f->len == 0 || f->len > 19)
+		return false;
+	for (size_t i = 0; i < f->len; i++) {
+		if (f->p[i] < '0' || f->p[i] > '9')
+			return false;
+		value = value * 10 + (uint64_t)(f->p[i] - '0');
+	}
+	*out = value;
+	return true;
+}
+
+/* The bytes from START to the end of LINE, without trailing white space. */
+static struct field rest_of_line(const char *line, size_t len, const char *start)
+{
+	const char *end = line + len;
+	struct field f;
+
+	while (end > start && proto_is_space((unsigned char)end[-1]))
+		end--;
+	f.p = start;
+	f.len = (size_t)(end - start);
+	return f;
+}
+
+void peerproto_parse(const char *line, size_t len, struct peer_msg *out)
+{
+	struct field fields[PEERPROTO_MAX_FIELDS];
+	size_t n = proto_split(line, len, fields, PEERPROTO_MAX_FIELDS);
+
+	memset(out, 0, sizeof(*out));
+	out->kind = PEER_MSG_INVALID;
+	if (n == 0)
+		return;
+	if (proto_field_is(&fields[0], "HELLO")) {
+		if (n == 4 && fields[2].len > 0 && fields[2].len < CONFIG_NAME_MAX &&
+		    field_is_hex(&fields[3], PEERPROTO_NONCE_HEX)) {
+			out->kind = PEER_MSG_HELLO;
+			out->version = fields[1];
+			out->name = fields[2];
+			out->nonce = fields[3];
+		}
+	} else if (proto_field_is(&fields[0], "AUTH")) {
+		if (n == 2 && field_is_hex(&fields[1], PEERPROTO_MAC_HEX)) {
+			out->kind = PEER_MSG_AUTH;
+			out->mac = fields[1];
+		}
+	} else if (proto_field_is(&fields[0], "AT")) {
+		out->kind = PEER_MSG_AT;
+		out->record = rest_of_line(line, len, fields[0].p);
+	} else if (proto_field_is(&fields[0], "SYNC")) {
+		if (n > 1 && proto_field_is(&fields[1], "AT")) {
+			out->kind = PEER_MSG_SYNC;
+			out->record = rest_of_line(line, len, fields[1].p);
+		}
+	} else if (proto_field_is(&fields[0], "SYNC-BEGIN")) {
+		if (n == 2 && field_count(&fields[1], &out->count))
+			out->kind = PEER_MSG_SYNC_BEGIN;
+	} else if (proto_field_is(&fields[0], "SYNC-END")) {
+		if (n == 2 && field_count(&fields[1], &out->count))
+			out->kind = PEER_MSG_SYNC_END;
+	} else if (proto_field_is(&fields[0], "PING")) {
+		if (n == 1)
+			out->kind = PEER_MSG_PING;
+	} else if (proto_field_is(&fields[0], "PONG")) {
+		if (n == 1)
+			out->kind = PEER_MSG_PONG;
+	} else {
+		out->kind = PEER_MSG_UNKNOWN;
+	}
+}
+
+const char *peerproto_kind_name(enum peer_msg_kind kind)
+{
+	switch (kind) {
+	case PEER_MSG_HELLO:
+		return "HELLO";
+	case PEER_MSG_AUTH:
+		return "AUTH";
+	case PEER_MSG_AT:
+		return "AT";
+	case PEER_MSG_SYNC:
+		return "SYNC";
+	case PEER_MSG_SYNC_BEGIN:
+		return "SYNC-BEGIN";
+	case PEER_MSG_SYNC_END:
+		return "SYNC-END";
+	case PEER_MSG_PING:
+		return "PING";
+	case PEER_MSG_PONG:
+		return "PONG";
+	case PEER_MSG_UNKNOWN:
+		return "unknown";
+	case PEER_MSG_INVALID:
+		break;
+	}
+	return "invalid";
+}
+
+/* Writes LEN bytes of IN as lower-case hex into OUT, NUL-ended. */
+static void hex_encode(const unsigned char *in, size_t len, char *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = hex_digits[in[i] >> 4];
+		out[2 * i + 1] = hex_digits[in[i] & 0xf];
+	}
+	out[2 * len] = '\0';
+}
+
+bool peerproto_nonce(char out[PEERPROTO_NONCE_HEX + 1])
+{
+	unsigned char raw[PEERPROTO_NONCE_BYTES];
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return false;
+	hex_encode(raw, sizeof(raw), out);
+	return true;
+}
+
+bool peerproto_auth_mac(const void *key, size_t keylen, const char *from, const char *to,
+    const char *from_nonce, const char *to_nonce, char out[PEERPROTO_MAC_HEX + 1])
+{
+	/* HMAC() wants a non-NULL key even when it is empty (a loopback herd without a secret). */
+	static const unsigned char empty_key[1];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char msg[4 * CONFIG_NAME_MAX + 2 * PEERPROTO_NONCE_HEX];
+	int n = snprintf(msg, sizeof(msg), "%s AUTH\n%s\n%s\n%s\n%s", PEERPROTO_VERSION, from, to,
+	    from_nonce, to_nonce);
+
+	if (n < 0 || (size_t)n >= sizeof(msg) || keylen > INT32_MAX)
+		return false;
+	if (HMAC(EVP_sha256(), keylen > 0 ? key : empty_key, (int)keylen,
+	    (const unsigned char *)msg, (size_t)n, md, &mdlen) == NULL || mdlen * 2 != PEERPROTO_MAC_HEX)
+		return false;
+	hex_encode(md, mdlen, out);
+	OPENSSL_cleanse(md, sizeof(md));
+	return true;
+}
+
+bool peerproto_auth_verify(const void *key, size_t keylen, const char *from, const char *to,
+    const char *from_nonce, const char *to_nonce, const char *mac, size_t len)
+{
+	char want[PEERPROTO_MAC_HEX + 1];
+
+	if (len != PEERPROTO_MAC_HEX ||
+	    !peerproto_auth_mac(key, keylen, from, to, from_nonce, to_nonce, want))
+		return false;
+	return CRYPTO_memcmp(want, mac, PEERPROTO_MAC_HEX) == 0;
+}
+
+bool peerproto_keep_new_link(const char *self, const char *peer, bool old_outbound,
+    bool new_outbound)
+{
+	const char *old_dialler = old_outbound ? self : peer;
+	const char *new_dialler = new_outbound ? self : peer;
+
+	if (old_outbound == new_outbound)
+		return true;
+	return strcmp(new_dialler, old_dialler) < 0;
+}
+
+uint32_t peerproto_backoff_ms(unsigned attempt, uint32_t cap_ms, uint32_t jitter_random)
+{
+	uint32_t step = PEERPROTO_BACKOFF_BASE_MS;
+
+	for (unsigned i = 0; i < attempt && step < cap_ms && step <= UINT32_MAX / 2; i++)
+		step *= 2;
+	if (step > cap_ms)
+		step = cap_ms;
+	return step / 2 + jitter_random % (step - step / 2 + 1);
+}

@@ -1,0 +1,80 @@
+/*
+ * The peer link protocol (README "Peer links and the wire format") as pure functions:
+ * parsing and writing lines, the challenge-and-response MACs, which of two links
+ * between the same pair survives, and the reconnect backoff. No I/O here.
+ */
+#ifndef HERD_PEERPROTO_H
+#define HERD_PEERPROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+#define PEERPROTO_VERSION "herd/1"
+#define PEERPROTO_NONCE_BYTES 16
+#define PEERPROTO_NONCE_HEX (2 * PEERPROTO_NONCE_BYTES)
+#define PEERPROTO_MAC_HEX 64                /* HMAC-SHA256 in hex */
+#define PEERPROTO_BACKOFF_BASE_MS 200       /* first retry after 100..200 ms */
+
+enum peer_msg_kind {
+	PEER_MSG_HELLO,        /* HELLO herd/1 NAME NONCE */
+	PEER_MSG_AUTH,         /* AUTH MAC */
+	PEER_MSG_AT,           /* AT ...: a record flooded because it was newer */
+	PEER_MSG_SYNC,         /* SYNC AT ...: a record of the table sent on link up */
+	PEER_MSG_SYNC_BEGIN,   /* SYNC-BEGIN COUNT */
+	PEER_MSG_SYNC_END,     /* SYNC-END COUNT */
+	PEER_MSG_PING,
+	PEER_MSG_PONG,
+	PEER_MSG_UNKNOWN,      /* a word this version does not know: ignored */
+	PEER_MSG_INVALID,      /* a known word with the wrong arguments */
+};
+
+struct peer_msg {
+	enum peer_msg_kind kind;
+	struct field version;  /* HELLO: checked by the caller, to log what a peer speaks */
+	struct field name;     /* HELLO */
+	struct field nonce;    /* HELLO */
+	struct field mac;      /* AUTH */
+	struct field record;   /* AT, SYNC: the whole AT line, as the receiving node wrote it */
+	uint64_t count;        /* SYNC-BEGIN, SYNC-END */
+};
+
+/* Classifies one line (without its LF); record contents are checked later by proto_at_parse. */
+void peerproto_parse(const char *line, size_t len, struct peer_msg *out);
+/* The name of KIND for logs. */
+const char *peerproto_kind_name(enum peer_msg_kind kind);
+
+/* Fills OUT with a fresh random nonce in hex, NUL-ended; false if no randomness. */
+bool peerproto_nonce(char out[PEERPROTO_NONCE_HEX + 1]);
+/*
+ * The MAC by which FROM answers TO's challenge: HMAC-SHA256 with KEY over the protocol
+ * version, both names and both nonces, sender first, so a MAC reflected back to its
+ * author or replayed on another link does not verify. Writes hex, NUL-ended.
+ */
+bool peerproto_auth_mac(const void *key, size_t keylen, const char *from, const char *to,
+    const char *from_nonce, const char *to_nonce, char out[PEERPROTO_MAC_HEX + 1]);
+/* True when MAC (LEN bytes of hex) is FROM's answer to TO's challenge; constant time. */
+bool peerproto_auth_verify(const void *key, size_t keylen, const char *from, const char *to,
+    const char *from_nonce, const char *to_nonce, const char *mac, size_t len);
+
+/*
+ * Two authenticated links join SELF and PEER; OLD_OUTBOUND and NEW_OUTBOUND say whether
+ * SELF dialled each. True when the new one should stay and the old one close. Both ends
+ * reach the same answer: the link dialled by the smaller name (byte order) survives, and
+ * between two links dialled by the same side the newer one does (the old one is likely
+ * half-dead, left from before the dialler restarted).
+ */
+bool peerproto_keep_new_link(const char *self, const char *peer, bool old_outbound,
+    bool new_outbound);
+
+/*
+ * Milliseconds to wait before reconnect ATTEMPT (0 for the first after a loss): the
+ * exponential step PEERPROTO_BACKOFF_BASE_MS * 2^ATTEMPT capped at CAP_MS, then "equal
+ * jitter": half of the step fixed and half chosen by JITTER_RANDOM, so nodes that lost each
+ * other at once do not redial in lockstep.
+ */
+uint32_t peerproto_backoff_ms(unsigned attempt, uint32_t cap_ms, uint32_t jitter_random);
+
+#endif
