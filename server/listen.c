@@ -14,6 +14,10 @@
 #include "herdd.h"
 #include "log.h"
 
+/* Listeners still waiting for a DNS answer, and who wants to know when none are. */
+static unsigned listen_pending;
+static void (*listen_bound_cb)(void);
+
 struct listen_lookup {
 	char what[32];
 	char text[300];
@@ -53,6 +57,16 @@ static void listen_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 	evutil_freeaddrinfo(ai);
 	lookup->ready(fd, lookup->arg);
 	free(lookup);
+	if (--listen_pending == 0 && listen_bound_cb != NULL)
+		listen_bound_cb();
+}
+
+void listen_when_bound(void (*done)(void))
+{
+	if (listen_pending == 0)
+		done();
+	else
+		listen_bound_cb = done;
 }
 
 void listen_start(const struct config_addr *addr, const char *what, listen_ready_cb ready,
@@ -85,5 +99,6 @@ void listen_start(const struct config_addr *addr, const char *what, listen_ready
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG;
 	snprintf(port, sizeof(port), "%u", addr->port);
+	listen_pending++;
 	evdns_getaddrinfo(herdd.dns, addr->host, port, &hints, listen_resolved, lookup);
 }

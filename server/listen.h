@@ -17,4 +17,7 @@ typedef void (*listen_ready_cb)(evutil_socket_t fd, void *arg);
 void listen_start(const struct config_addr *addr, const char *what, listen_ready_cb ready,
     void *arg);
 
+/* Calls DONE once every listener started so far is bound (at once if they all are). */
+void listen_when_bound(void (*done)(void));
+
 #endif

@@ -16,6 +16,7 @@
 #include "herdd.h"
 #include "listen.h"
 #include "log.h"
+#include "notify.h"
 #include "peer.h"
 #include "places.h"
 #include "table.h"
@@ -140,7 +141,15 @@ static void open_log(const struct options *opts)
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
 	log_info("event=stopping signal=%d", (int)sig);
+	notify_stopping();
 	event_base_loopbreak(herdd.base);
+}
+
+/* Every listener is bound: tell systemd (Type=notify) that the node serves. */
+static void on_listening(void)
+{
+	log_info("event=ready");
+	notify_ready();
 }
 
 static void on_hup_signal(evutil_socket_t sig, short what, void *arg)
@@ -195,6 +204,7 @@ int main(int argc, char **argv)
 	if (herdd.places == NULL)
 		fatalx("event=startup_failed error=\"cannot start the Places client\"");
 
+	notify_init(herdd.base);
 	sigint = evsignal_new(herdd.base, SIGINT, on_stop_signal, NULL);
 	sigterm = evsignal_new(herdd.base, SIGTERM, on_stop_signal, NULL);
 	sighup = evsignal_new(herdd.base, SIGHUP, on_hup_signal, NULL);
@@ -207,6 +217,7 @@ int main(int argc, char **argv)
 		admin_start();
 	peers_start();
 	log_info("event=started version=%s pid=%ld", HERD_VERSION, (long)getpid());
+	listen_when_bound(on_listening);
 
 	event_base_dispatch(herdd.base);
 
@@ -217,6 +228,7 @@ int main(int argc, char **argv)
 	event_free(sigint);
 	event_free(sigterm);
 	event_free(sighup);
+	notify_free();
 	evdns_base_free(herdd.dns, 0);
 	table_free(herdd.table);
 	event_base_free(herdd.base);

@@ -1,0 +1,120 @@
+"""herdd under systemd (SPEC section 8): the notify protocol spoken without libsystemd, and
+the shipped unit file checked by systemd-analyze."""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+import herdtest
+from herdtest import HerdTestCase, scaled
+
+UNIT = os.path.join(herdtest.REPO_ROOT, "etc", "systemd", "herdd@.service")
+
+
+class FakeSystemd:
+    """A NOTIFY_SOCKET that records every datagram herdd sends."""
+
+    def __init__(self, directory):
+        self.path = os.path.join(directory, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.messages = []
+
+    def wait_for(self, text, timeout=5.0):
+        """Waits until a datagram containing TEXT arrives; returns its arrival time."""
+        deadline = time.monotonic() + scaled(timeout)
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = self.sock.recv(4096).decode()
+            except socket.timeout:
+                break
+            self.messages.append(data)
+            if text in data.split("\n"):
+                return time.monotonic()
+        raise AssertionError("no %r from herdd; got %r" % (text, self.messages))
+
+    def close(self):
+        self.sock.close()
+
+
+class TestNotify(HerdTestCase):
+    def test_ready_watchdog_and_stopping(self):
+        herd = self.make_herd(["Alford"])
+        fake = FakeSystemd(self.tmp)
+        self.addCleanup(fake.close)
+        node = herd["Alford"]
+        node.env = {"NOTIFY_SOCKET": fake.path, "WATCHDOG_USEC": "400000"}
+        node.start(wait=False)
+        fake.wait_for("READY=1")
+        # READY means serving: the client port answers at once.
+        with node.client() as c:
+            c.send_line(b"IAMAT kiwi +1+1 1700000000")
+            herdtest_line = c.read_line()
+        self.assertTrue(herdtest_line.startswith(b"AT Alford "))
+        first = fake.wait_for("WATCHDOG=1")
+        second = fake.wait_for("WATCHDOG=1")
+        self.assertLess(second - first, scaled(1.0))
+        node.signal(signal.SIGTERM)
+        fake.wait_for("STOPPING=1")
+        self.assertEqual(node.wait(), 0)
+
+    def test_no_watchdog_for_another_pid(self):
+        herd = self.make_herd(["Alford"])
+        fake = FakeSystemd(self.tmp)
+        self.addCleanup(fake.close)
+        node = herd["Alford"]
+        node.env = {"NOTIFY_SOCKET": fake.path, "WATCHDOG_USEC": "200000",
+                    "WATCHDOG_PID": "1"}
+        node.start(wait=False)
+        fake.wait_for("READY=1")
+        with self.assertRaises(AssertionError):
+            fake.wait_for("WATCHDOG=1", timeout=0.6)
+
+    def test_runs_without_systemd(self):
+        node = self.start_node()
+        self.assertNotIn("notify_failed", node.log())
+
+
+@unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed")
+class TestUnitFile(HerdTestCase):
+    def unit_copy(self):
+        """The shipped unit with ExecStart pointing at the herdd under test."""
+        with open(UNIT) as f:
+            text = f.read().replace("/usr/local/bin/herdd", herdtest.herdd_path())
+        path = os.path.join(self.tmp, "herdd@.service")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_verify(self):
+        result = subprocess.run(["systemd-analyze", "verify", self.unit_copy()],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                timeout=60)
+        self.assertEqual(result.returncode, 0, result.stdout)
+        self.assertEqual(result.stdout.strip(), "")
+
+    def test_hardened(self):
+        result = subprocess.run(["systemd-analyze", "security", "--offline=true",
+                                 self.unit_copy()],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                timeout=60)
+        m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", result.stdout)
+        self.assertIsNotNone(m, result.stdout)
+        self.assertLessEqual(float(m.group(1)), 2.0, result.stdout)
+
+    def test_shape(self):
+        with open(UNIT) as f:
+            text = f.read()
+        for line in ("Type=notify", "WatchdogSec=", "LoadCredential=herd.secret:",
+                     "ExecReload=/bin/kill -HUP $MAINPID", "NoNewPrivileges=yes"):
+            self.assertIn(line, text)
+
+
+if __name__ == "__main__":
+    unittest.main()
