@@ -126,6 +126,15 @@ def raw_http(port, data, timeout=20.0):
             chunks.append(chunk)
 
 
+def _accepts(port):
+    """True when a TCP connection to PORT on the loopback succeeds."""
+    try:
+        with socket.create_connection((herdtest.HOST, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 # -- A strict parser of the Prometheus text format 0.0.4 -------------------------------
 
 METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
@@ -297,6 +306,14 @@ class AdminTestCase(HerdTestCase):
         self.assertTrue(r.header("Content-Type").startswith("text/plain; version=0.0.4"), r)
         return parse_prometheus(r.body.decode("utf-8"))
 
+    def start(self, herd, *names):
+        """Starts the named nodes and waits until their admin ports accept too: the
+        harness waits for the client port only, which a node opens first."""
+        nodes = herd.start(*names)
+        for node in nodes if isinstance(nodes, list) else [nodes]:
+            self.wait_for("the admin port of %s" % node.name, lambda: _accepts(node.admin_port))
+        return nodes
+
     def wait_for(self, what, probe, timeout=20.0):
         """Polls PROBE() until it returns a true value; fails with WHAT after TIMEOUT."""
         deadline = time.monotonic() + scaled(timeout)
@@ -351,7 +368,7 @@ class AdminNodeTest(AdminTestCase):
     def setUp(self):
         self.herd = self.make_herd(["Alford", "Parker", "Powell"],
                                    peers={"Alford": ["Parker", "Powell"]})
-        self.node = self.herd.start("Alford")
+        self.node = self.start(self.herd, "Alford")
 
     def iamat(self, client_id, location="+34.068930-118.445127", client_time="1700000000.5"):
         """Sends an IAMAT to the node; returns the AT line (bytes)."""
@@ -627,7 +644,7 @@ class AdminPagingTest(AdminTestCase):
     N = 10000
 
     def test_ten_thousand_clients_paged_completely(self):
-        node = self.start_node("Alford")
+        node = self.start(self.make_herd(["Alford"]), "Alford")
         ids = ["c%d" % i for i in range(self.N)]
         replies = []
 
@@ -689,7 +706,7 @@ class AdminTokenTest(AdminTestCase):
         return herd
 
     def test_every_request_needs_the_token(self):
-        node = self.make_token_herd().start("Alford")
+        node = self.start(self.make_token_herd(), "Alford")
         for path in ("/healthz", "/clients", "/metrics", "/nope"):
             for method in ("GET", "POST"):
                 r = self.get(node, path, method=method)
@@ -721,7 +738,7 @@ class AdminTokenTest(AdminTestCase):
         self.assertIn("admin_token_file", done.stderr)
 
     def test_non_loopback_with_token(self):
-        node = self.make_token_herd(admin_host="0.0.0.0").start("Alford")
+        node = self.start(self.make_token_herd(admin_host="0.0.0.0"), "Alford")
         self.assertJsonError(self.get(node, "/stats"), 401)
         r = self.get(node, "/stats", headers=["Authorization: Bearer " + TOKEN])
         self.assertEqual(r.status, 200)
@@ -757,7 +774,11 @@ class AdminHerdTest(AdminTestCase):
     def test_table_holds_clients_from_other_nodes(self):
         herd = self.make_herd(["Alford", "Parker", "Powell"],
                               peers={"Alford": ["Parker"], "Powell": ["Parker"]})
-        herd.start()
+        self.start(herd)
+        # links up first, so that the records travel as floods rather than as sync
+        for node in herd:
+            self.wait_for("every link up at %s" % node.name, lambda: all(
+                p["state"] == "up" for p in self.get_json(node, "/peers")["peers"]))
         at_a = herd["Alford"].request(iamat("from-alford", "+1+1", "1700000000"))
         at_p = herd["Powell"].request(iamat("from-powell", "-2-2", "1700000001.25"))
         for name in ("Alford", "Parker", "Powell"):
@@ -781,7 +802,7 @@ class AdminHerdTest(AdminTestCase):
 
     def test_peer_states_follow_the_neighbour(self):
         herd = self.make_herd(["Alford", "Parker"], peers={"Alford": ["Parker"]})
-        alford, parker = herd.start()
+        alford, parker = self.start(herd)
         up = self.wait_for("Parker up at Alford", lambda: (
             lambda p: p if p["state"] == "up" else None)(self.peer(alford, "Parker")))
         self.assertGreaterEqual(up["connects"], 1)
@@ -789,7 +810,8 @@ class AdminHerdTest(AdminTestCase):
         alford.request(iamat("linked", "+1+1", "1700000000"))
         sent = self.wait_for("a record sent to Parker", lambda: (
             lambda p: p if p["sent"] >= 1 else None)(self.peer(alford, "Parker")))
-        self.assertGreaterEqual(self.peer(parker, "Alford")["received"], 1)
+        self.wait_for("a record received from Alford", lambda: (
+            self.peer(parker, "Alford")["received"] >= 1))
 
         parker.kill()
         down = self.wait_for("Parker no longer up at Alford", lambda: (
@@ -798,7 +820,7 @@ class AdminHerdTest(AdminTestCase):
         self.assertGreater(down["since"], sent["since"])
         self.assertEqual(sample(self.metrics(alford), "herd_peer_up", peer="Parker"), 0)
 
-        parker.start()
+        self.start(herd, "Parker")
         again = self.wait_for("Parker up again at Alford", lambda: (
             lambda p: p if p["state"] == "up" else None)(self.peer(alford, "Parker")))
         self.assertGreaterEqual(again["connects"], 2)
