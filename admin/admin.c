@@ -120,6 +120,7 @@ double admin_uptime_seconds(void)
 	return seconds > 0 ? seconds : 0;
 }
 
+/* The method as the log names it; libevent's unknown methods are "other". */
 static const char *method_name(enum evhttp_cmd_type method)
 {
 	switch (method) {
@@ -145,6 +146,7 @@ static const char *method_name(enum evhttp_cmd_type method)
 	return "other";
 }
 
+/* True for the methods the endpoint serves: it only ever reads. */
 static bool method_is_read(enum evhttp_cmd_type method)
 {
 	return method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD;

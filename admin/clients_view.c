@@ -124,6 +124,7 @@ static bool id_less(const struct record *a, const struct record *b)
 	return clients_id_cmp(a->id.p, a->id.len, b->id.p, b->id.len) < 0;
 }
 
+/* Exchanges two entries of the heap. */
 static void page_swap(const struct record **page, size_t i, size_t j)
 {
 	const struct record *tmp = page[i];

@@ -16,6 +16,7 @@ static void prom_add(struct prom_out *out, const char *p, size_t len)
 		out->failed = true;
 }
 
+/* Appends the NUL-ended S to OUT. */
 static void prom_add_str(struct prom_out *out, const char *s)
 {
 	prom_add(out, s, strlen(s));

@@ -11,6 +11,7 @@
 /* Room for the largest page; pointers into the table, valid during one request only. */
 static const struct record *page[CLIENTS_LIMIT_MAX];
 
+/* One page of the table, sorted by ID, with the total and the ID to continue after. */
 static void route_clients(struct admin_request *ar)
 {
 	struct clients_query query;
@@ -38,6 +39,7 @@ static void route_clients(struct admin_request *ar)
 	admin_reply_json(ar, HTTP_OK, ok);
 }
 
+/* The client named by the rest of the path, percent-decoded to any bytes. */
 static void route_client(struct admin_request *ar)
 {
 	char id[PROTO_ID_MAX];

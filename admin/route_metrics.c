@@ -189,6 +189,7 @@ static void latency_histogram(struct prom_out *out)
 	    stats.places_latency_count);
 }
 
+/* Node-wide families first, then the histogram, then one family per peer number. */
 static void route_metrics(struct admin_request *ar)
 {
 	struct prom_out out = { ar->body, false };

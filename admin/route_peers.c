@@ -20,6 +20,7 @@ static bool peer_json(yajl_gen g, const struct peer_status *st)
 	    json_map_close(g);
 }
 
+/* Every configured neighbour, in configuration order. */
 static void route_peers(struct admin_request *ar)
 {
 	yajl_gen g = json_out_begin(ar->json, ar->body);

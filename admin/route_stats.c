@@ -76,6 +76,7 @@ static bool latency_json(yajl_gen g)
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The same numbers as /metrics, grouped as SPEC section 6 lists them. */
 static void route_stats(struct admin_request *ar)
 {
 	yajl_gen g = json_out_begin(ar->json, ar->body);
