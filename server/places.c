@@ -504,30 +504,32 @@ static void flight_done_cb(struct evhttp_request *req, void *arg)
 
 /* --- starting a flight -------------------------------------------------------------- */
 
-/* Writes the request URI (with KEY, which is the key or a placeholder) into BUF. */
-static void places_legacy_uri(struct places *p, struct evbuffer *buf,
-    const struct places_request *req, const char *key)
+/* Overwrites and empties BUF, which held a URI with the key in it. */
+static void places_forget_uri(struct evbuffer *buf)
 {
-	evbuffer_drain(buf, evbuffer_get_length(buf));
-	evbuffer_add_printf(buf, "%s%clocation=%s,%s&radius=%s&key=%s", p->path,
-	    p->path_has_query ? '&' : '?', req->latitude, req->longitude, req->radius_metres,
-	    key);
+	size_t len = evbuffer_get_length(buf);
+	char *text = (char *)evbuffer_pullup(buf, -1);
+
+	if (text != NULL)
+		OPENSSL_cleanse(text, len);
+	evbuffer_drain(buf, len);
 }
 
-/* The redacted URL of a request, for the log; valid until the next call. */
-static const char *places_log_url(struct places *p, const struct places_request *req)
+/*
+ * The URI of a request after PREFIX ("" or "https://host"), with KEY (the key or a
+ * placeholder) for the legacy API, as a C string in BUF; valid until BUF changes.
+ */
+static const char *places_request_uri(struct places *p, struct evbuffer *buf,
+    const char *prefix, const struct places_request *req, const char *key)
 {
-	struct evbuffer *buf = p->log_url;
-	char head[300];
-
-	snprintf(head, sizeof(head), "https://%s", p->host_header);
-	if (p->api == PLACES_API_LEGACY) {
-		places_legacy_uri(p, buf, req, "REDACTED");
-		evbuffer_prepend(buf, head, strlen(head));
-	} else {
-		evbuffer_drain(buf, evbuffer_get_length(buf));
-		evbuffer_add_printf(buf, "%s%s", head, p->path);
-	}
+	evbuffer_drain(buf, evbuffer_get_length(buf));
+	if (p->api == PLACES_API_LEGACY)
+		evbuffer_add_printf(buf, "%s%s%clocation=%s,%s&radius=%s&key=%s", prefix, p->path,
+		    p->path_has_query ? '&' : '?', req->latitude, req->longitude,
+		    req->radius_metres, key);
+	else
+		evbuffer_add_printf(buf, "%s%s", prefix, p->path);
+	evbuffer_add(buf, "", 1);
 	return (const char *)evbuffer_pullup(buf, -1);
 }
 
@@ -567,7 +569,8 @@ static void flight_start(struct flight *f, const struct places_request *req)
 	struct bufferevent *bev;
 	struct evhttp_request *hreq;
 	SSL *ssl;
-	const char *uri;
+	char origin[300];
+	const char *uri, *log_url;
 
 	if (p->key == NULL) {
 		flight_fail(f, "no Places API key configured");
@@ -611,16 +614,12 @@ static void flight_start(struct flight *f, const struct places_request *req)
 		flight_fail(f, "out of memory");
 		return;
 	}
-	if (p->api == PLACES_API_LEGACY) {
-		places_legacy_uri(p, p->uri, req, p->key_encoded);
-		uri = (const char *)evbuffer_pullup(p->uri, -1);
-	} else {
-		uri = p->path;
-	}
+	snprintf(origin, sizeof(origin), "https://%s", p->host_header);
+	log_url = places_request_uri(p, p->log_url, origin, req, "REDACTED");
 	log_info("event=places_request id=%llu api=%s method=%s url=%s",
 	    (unsigned long long)f->id, places_api_name(p->api),
-	    p->api == PLACES_API_LEGACY ? "GET" : "POST", log_quote(places_log_url(p, req),
-	    evbuffer_get_length(p->log_url)));
+	    p->api == PLACES_API_LEGACY ? "GET" : "POST", log_quote(log_url, strlen(log_url)));
+	uri = places_request_uri(p, p->uri, "", req, p->key_encoded);
 	f->upstream = true;
 	stats.places_requests++;
 	evtimer_add(f->timer, &deadline);
@@ -628,7 +627,8 @@ static void flight_start(struct flight *f, const struct places_request *req)
 	if (evhttp_make_request(f->conn, hreq,
 	    p->api == PLACES_API_LEGACY ? EVHTTP_REQ_GET : EVHTTP_REQ_POST, uri) != 0)
 		flight_fail(f, "cannot start the Places request to %s:%d", p->host, p->port);
-	evbuffer_drain(p->uri, evbuffer_get_length(p->uri));
+	/* The URI holds the key: do not leave it lying in memory. */
+	places_forget_uri(p->uri);
 }
 
 /* The coalescing key: what the upstream call depends on. */
