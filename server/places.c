@@ -385,14 +385,19 @@ static void flight_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* --- evhttp callbacks --------------------------------------------------------------- */
 
 /* Describes why the connection failed before an HTTP answer came. */
-static void flight_connection_failed(struct flight *f, int saved_errno)
+static void flight_connection_failed(struct flight *f)
 {
 	struct places *p = f->places;
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(f->conn);
 	int dns_error = bufferevent_socket_get_dns_error(bev);
-	unsigned long tls_error = bufferevent_get_openssl_error(bev);
+	unsigned long tls_error = 0, err;
 	char tls_why[256];
 
+	/* libevent also queues bare SSL_get_error() codes (no library): not TLS's fault. */
+	while ((err = bufferevent_get_openssl_error(bev)) != 0) {
+		if (tls_error == 0 && ERR_GET_LIB(err) != 0)
+			tls_error = err;
+	}
 	if (dns_error != 0) {
 		flight_fail(f, "cannot resolve %s: %s", p->host, evutil_gai_strerror(dns_error));
 	} else if (f->verify_error != X509_V_OK || tls_error != 0) {
@@ -416,10 +421,8 @@ static void flight_connection_failed(struct flight *f, int saved_errno)
 			flight_fail(f, "Places connection failed");
 			break;
 		}
-	} else if (saved_errno != 0) {
-		flight_fail(f, "cannot connect to %s:%d: %s", p->host, p->port,
-		    evutil_socket_error_to_string(saved_errno));
 	} else {
+		/* errno is stale by now (libevent closed and reset the socket): say no more. */
 		flight_fail(f, "cannot connect to %s:%d", p->host, p->port);
 	}
 }
@@ -477,14 +480,13 @@ static bool places_status_is_error(const char *status)
 static void flight_done_cb(struct evhttp_request *req, void *arg)
 {
 	struct flight *f = arg;
-	int saved_errno = EVUTIL_SOCKET_ERROR();
 	int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
 	const char *reason;
 
 	if (f->done)
 		return;
 	if (code == 0) {
-		flight_connection_failed(f, saved_errno);
+		flight_connection_failed(f);
 		return;
 	}
 	f->http_code = code;

@@ -206,6 +206,44 @@ class TestFailures(PlacesFlowCase):
                 self.assertIn(words, doc["error_message"])
 
 
+class TestRefusals(HerdTestCase):
+    """Upstreams the node must not trust or cannot reach: refused before any request, with
+    an error_message that says why."""
+
+    def ask_message(self, url, ca_file):
+        node = self.start_node("Alford", herd_options={
+            "places_url": url, "places_ca_file": ca_file, "places_timeout": 3})
+        with node.client(timeout=15) as c:
+            at = c.request(iamat(b"refused", KIWI))
+            c.send(b"WHATSAT refused 10 5\n")
+            doc = self.assertWhatsatReply(read_whatsat_reply(c, timeout=15), at, 5)
+        self.assertEqual(doc["status"], "UNKNOWN_ERROR", doc)
+        self.assertAtLine(node.request(iamat(b"still-serving")), client_id="still-serving")
+        return doc["error_message"]
+
+    def test_certificate_from_another_ca(self):
+        standin = self.start_standin(cert="other-server")
+        message = self.ask_message(standin.url(), standin.ca_file)
+        self.assertIn("certificate verify failed", message)
+        self.assertEqual(standin.stats()["requests"], 0)
+
+    def test_wrong_host_name(self):
+        standin = self.start_standin(cert="wrong-host")
+        for host in ("127.0.0.1", "localhost"):
+            with self.subTest(host=host):
+                message = self.ask_message(standin.url().replace("127.0.0.1", host),
+                                           standin.ca_file)
+                self.assertIn("certificate verify failed", message)
+                self.assertIn("mismatch", message)
+        self.assertEqual(standin.stats()["requests"], 0)
+
+    def test_nothing_listening(self):
+        standin = self.start_standin()
+        port = herdtest.free_port()
+        message = self.ask_message("https://127.0.0.1:%d/x" % port, standin.ca_file)
+        self.assertIn("cannot connect to 127.0.0.1:%d" % port, message)
+
+
 class TestCoalescing(PlacesFlowCase):
     """Identical searches in flight at once make one upstream call."""
 
