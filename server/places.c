@@ -253,18 +253,24 @@ struct places *places_new(struct event_base *base, struct evdns_base *dns,
 
 /* --- the end of a flight ------------------------------------------------------------ */
 
+/* Stops new searches from joining F and closes its connection; safe to repeat. */
+static void flight_detach(struct flight *f)
+{
+	if (f->listed) {
+		TAILQ_REMOVE(&f->places->flights, f, entry);
+		f->listed = false;
+	}
+	if (f->conn != NULL) {
+		evhttp_connection_free(f->conn);
+		f->conn = NULL;
+	}
+}
+
 /* Frees a flight whose waiters are all answered or gone. */
 static void flight_free(struct flight *f)
 {
-	struct places *p = f->places;
-
-	if (f->listed) {
-		TAILQ_REMOVE(&p->flights, f, entry);
-		f->listed = false;
-	}
-	if (f->conn != NULL)
-		evhttp_connection_free(f->conn);
-	p->nflights--;
+	flight_detach(f);
+	f->places->nflights--;
 	places_filter_free(f->filter);
 	event_free(f->timer);
 	free(f);
@@ -321,15 +327,8 @@ static void flight_finish(struct flight *f)
 	size_t len = 0;
 	const char *status = "UNKNOWN_ERROR";
 
-	/* From here on new searches start a flight of their own. */
-	if (f->listed) {
-		TAILQ_REMOVE(&f->places->flights, f, entry);
-		f->listed = false;
-	}
-	if (f->conn != NULL) {
-		evhttp_connection_free(f->conn);
-		f->conn = NULL;
-	}
+	/* Searches that start while the waiters are answered make a flight of their own. */
+	flight_detach(f);
 	if (f->error[0] == '\0')
 		status = places_filter_status(f->filter);
 	flight_account(f, status, seconds);
@@ -370,6 +369,7 @@ static void flight_succeed(struct flight *f)
 	evtimer_add(f->timer, &now);
 }
 
+/* The deadline passed, or the outcome was set aside to be handed out from the loop. */
 static void flight_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct flight *f = arg;
@@ -427,6 +427,7 @@ static void flight_connection_failed(struct flight *f)
 	}
 }
 
+/* evhttp says why a request failed here, just before the done callback gets no answer. */
 static void flight_error_cb(enum evhttp_request_error error, void *arg)
 {
 	struct flight *f = arg;
