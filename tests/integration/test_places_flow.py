@@ -6,10 +6,12 @@ Run: HERDD=build/server/herdd PLACES_STANDIN=build/tests/standin/places-standin 
      /usr/bin/python3 tests/integration/test_places_flow.py -v
 """
 
+import json
 import math
 import os
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -269,6 +271,12 @@ class TestCoalescing(PlacesFlowCase):
             self.assertEqual(doc["status"], "OK", doc)
             self.assertEqual(len(doc["results"]), 5)
         self.assertEqual(docs[0], docs[-1])
+        # The node counts the same: one upstream call, seven searches that joined it.
+        with urllib.request.urlopen("http://127.0.0.1:%d/stats" % node.admin_port,
+                                    timeout=scaled(5)) as r:
+            places = json.loads(r.read().decode("utf-8"))["places"]
+        self.assertEqual((places["requests"], places["coalesced"], places["errors"]),
+                         (1, 7, 0))
 
     def test_legacy_bounds_share_one_request(self):
         node = self.start_herd()["Alford"]
