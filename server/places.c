@@ -415,7 +415,8 @@ static void flight_connection_failed(struct flight *f)
 			flight_fail(f, "Places sent an invalid HTTP answer");
 			break;
 		case EVREQ_HTTP_DATA_TOO_LONG:
-			flight_fail(f, "Places answer is larger than %d bytes", PLACES_BODY_MAX);
+			flight_fail(f, "Places answer is too large (headers over %d or body over %d "
+			    "bytes)", PLACES_HEADERS_MAX, PLACES_BODY_MAX);
 			break;
 		default:
 			flight_fail(f, "Places connection failed");

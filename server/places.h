@@ -29,7 +29,11 @@ struct places *places_new(struct event_base *base, struct evdns_base *dns,
     const struct herd_config *config);
 void places_free(struct places *p);
 
-/* Starts a search; DONE is called later from the loop, never from inside this call. */
+/*
+ * Starts a search; DONE is called later from the loop, never from inside this call.
+ * A search identical to one in flight shares its upstream call (see places.c).
+ * NULL on ENOMEM.
+ */
 struct places_wait *places_search(struct places *p, const struct places_request *req,
     places_done_cb done, void *arg);
 /* Forgets a search whose caller went away: DONE will not be called. */
