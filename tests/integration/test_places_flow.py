@@ -9,7 +9,10 @@ Run: HERDD=build/server/herdd PLACES_STANDIN=build/tests/standin/places-standin 
 import json
 import math
 import os
+import socket
+import ssl
 import sys
+import threading
 import time
 import urllib.request
 
@@ -244,6 +247,65 @@ class TestRefusals(HerdTestCase):
         port = herdtest.free_port()
         message = self.ask_message("https://127.0.0.1:%d/x" % port, standin.ca_file)
         self.assertIn("cannot connect to 127.0.0.1:%d" % port, message)
+
+
+class CloseDelimitedPlaces:
+    """A one-shot HTTPS Places on the stand-in's certificate that ends its answer by closing
+    the connection, with no Content-Length and no TLS close_notify (as some servers do)."""
+
+    BODY = json.dumps({"html_attributions": [], "status": "OK", "results": [
+        {"name": "Place %d" % i, "place_id": "id%d" % i,
+         "geometry": {"location": {"lat": KIWI_LAT, "lng": KIWI_LNG}}} for i in range(8)]},
+        indent=3).encode()
+
+    def __init__(self, certs):
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(os.path.join(certs, "server.pem"),
+                                     os.path.join(certs, "server.key"))
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.request = b""
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            raw, _ = self.sock.accept()
+            raw.settimeout(scaled(10))
+            conn = self.context.wrap_socket(raw, server_side=True)
+            while b"\r\n\r\n" not in self.request:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                self.request += data
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Connection: close\r\n\r\n" + self.BODY)
+            # Close the socket under TLS: no close_notify goes out.
+            raw.close()
+        except OSError:
+            pass
+
+    def close(self):
+        self.sock.close()
+
+
+class TestDirtyShutdown(HerdTestCase):
+
+    def test_answer_ended_by_a_bare_close(self):
+        standin = self.start_standin()
+        places = CloseDelimitedPlaces(standin.certs)
+        self.addCleanup(places.close)
+        node = self.start_node("Alford", herd_options={
+            "places_url": "https://localhost:%d/maps/api/place/nearbysearch/json"
+                          % places.port,
+            "places_ca_file": standin.ca_file, "places_timeout": 5})
+        with node.client(timeout=15) as c:
+            at = c.request(iamat(b"dirty", KIWI))
+            c.send(b"WHATSAT dirty 10 3\n")
+            doc = self.assertWhatsatReply(read_whatsat_reply(c, timeout=15), at, 3)
+        self.assertEqual(doc["status"], "OK", doc)
+        self.assertEqual([r["name"] for r in doc["results"]], ["Place 0", "Place 1", "Place 2"])
+        self.assertIn(b"\r\nHost: localhost:%d\r\n" % places.port, places.request)
 
 
 class TestCoalescing(PlacesFlowCase):
