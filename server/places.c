@@ -601,7 +601,8 @@ static void flight_start(struct flight *f, const struct places_request *req)
 		return;
 	}
 	evhttp_connection_set_family(f->conn, p->family);
-	evhttp_connection_set_timeout(f->conn, p->timeout);
+	/* A backstop only: the flight's own deadline ends the whole request first. */
+	evhttp_connection_set_timeout(f->conn, p->timeout + 1);
 	evhttp_connection_set_max_body_size(f->conn, PLACES_BODY_MAX);
 	evhttp_connection_set_max_headers_size(f->conn, PLACES_HEADERS_MAX);
 
