@@ -164,6 +164,8 @@ static void peer_schedule_retry(struct peer *p)
 		p->attempt++;
 	tv.tv_sec = delay / 1000;
 	tv.tv_usec = (delay % 1000) * 1000;
+	/* Timers count from the loop's cached clock; make the wait start now, as logged. */
+	event_base_update_cache_time(herdd.base);
 	evtimer_add(p->retry, &tv);
 }
 
@@ -424,11 +426,11 @@ static bool link_authenticated(struct link *l)
 	if (old != NULL) {
 		if (!peerproto_keep_new_link(herdd.self->name, p->node->name, old->outbound,
 		    l->outbound)) {
-			link_close(l, "duplicate link: the other one stays");
+			link_close(l, "duplicate link: the existing one stays");
 			return false;
 		}
 		p->up = l;
-		link_close(old, "duplicate link: replaced by a newer one");
+		link_close(old, "duplicate link: replaced by the new one");
 	}
 	p->up = l;
 	p->attempt = 0;
