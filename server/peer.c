@@ -437,9 +437,9 @@ static bool link_authenticated(struct link *l)
 	evtimer_del(p->retry);
 	p->connects++;
 	peer_update_state(p);
-	if (old == NULL)
-		log_info("event=peer_up peer=%s link=%llu direction=%s address=%s", p->node->name,
-		    (unsigned long long)l->id, l->outbound ? "out" : "in", l->addr);
+	log_info("event=%s peer=%s link=%llu direction=%s address=%s",
+	    old == NULL ? "peer_up" : "peer_link_replaced", p->node->name,
+	    (unsigned long long)l->id, l->outbound ? "out" : "in", l->addr);
 	return link_sync_start(l);
 }
 

@@ -397,6 +397,20 @@ class TestFlooding(HerdCase):
             self.assertEqual(known_line(node, "fig"), newer, node.name)
         self.wait_log(herd["Alford"], r"event=peer_in .*line=\"AT Hamilton ")
 
+    def test_neighbour_address_given_as_a_name_is_resolved(self):
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"})
+        port = herd["Parker"].peer_port
+        with open(herd.config_path, "w") as f:
+            f.write(herd.config_text().replace("peer_listen = %s:%d" % (HOST, port),
+                                               "peer_listen = localhost:%d" % port))
+        herd.start("Parker")
+        self.wait_log(herd["Parker"], r"event=listening what=peer ")
+        herd.start("Alford")
+        self.wait_log(herd["Alford"], r"event=peer_(up|link_replaced) peer=Parker .*"
+                                      r"direction=out address=localhost:%d" % port)
+        reply = herd["Alford"].request(iamat("named", format_time(now_ns())))
+        self.wait_known(herd["Parker"], "named", reply)
+
     def test_same_client_time_at_two_nodes_settles_on_one_record(self):
         herd = self.start_default_herd()
         line = iamat("twin", format_time(now_ns()))
