@@ -114,7 +114,6 @@ static bool stopping;
 
 static void link_close(struct link *l, const char *reason);
 static bool link_sync_fill(struct link *l);
-static void peer_dial(struct peer *p);
 
 /* Milliseconds of a clock that never jumps, for timeouts. */
 static uint64_t now_ms(void)
