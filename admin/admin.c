@@ -15,11 +15,11 @@
 #include "herdd.h"
 #include "listen.h"
 #include "log.h"
+#include "secret.h"
 
 #define ADMIN_TIMEOUT_SECONDS 10
 #define ADMIN_MAX_HEADERS_SIZE 8192
 #define ADMIN_MAX_BODY_SIZE 1024
-#define ADMIN_TOKEN_MAX 4096
 /*
  * Every method bit, libevent's own "unknown method" bit (1 << 15) included: evhttp
  * answers 501 to methods outside this mask before we see them, and SPEC wants 405.
@@ -52,31 +52,14 @@ static unsigned int admin_digest(const void *p, size_t len, unsigned char *diges
 }
 
 /*
- * Reads the bearer token from PATH: one line, trailing CR and LF removed. Only its digest
- * is kept. Empty, unreadable or unusable tokens stop the node at start-up.
+ * Reads the bearer token once, at start-up (secret.h: a systemd credential admin.token
+ * takes precedence): one word of printable ASCII. Only its digest is kept.
  */
 static void admin_load_token(const char *path)
 {
-	char token[ADMIN_TOKEN_MAX + 2];
-	FILE *f = fopen(path, "rb");
-	size_t len;
+	char token[SECRET_MAX + 1];
+	size_t len = secret_read("admin_token_file", path, token);
 
-	if (f == NULL)
-		fatal("event=startup_failed what=admin_token_file path=%s",
-		    log_quote(path, strlen(path)));
-	len = fread(token, 1, sizeof(token), f);
-	if (ferror(f))
-		fatal("event=startup_failed what=admin_token_file path=%s",
-		    log_quote(path, strlen(path)));
-	fclose(f);
-	if (len > ADMIN_TOKEN_MAX)
-		fatalx("event=startup_failed what=admin_token_file path=%s error=\"longer than %d bytes\"",
-		    log_quote(path, strlen(path)), ADMIN_TOKEN_MAX);
-	while (len > 0 && (token[len - 1] == '\n' || token[len - 1] == '\r'))
-		len--;
-	if (len == 0)
-		fatalx("event=startup_failed what=admin_token_file path=%s error=\"empty token\"",
-		    log_quote(path, strlen(path)));
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)token[i];
 
@@ -267,8 +250,12 @@ static void admin_listening(evutil_socket_t fd, void *arg)
 
 void admin_start(void)
 {
-	if (herdd.config->admin_token_file != NULL)
-		admin_load_token(herdd.config->admin_token_file);
+	char source[4096];
+	const char *token_path = secret_source(herdd.config->admin_token_file, "admin.token",
+	    source, sizeof(source));
+
+	if (token_path != NULL)
+		admin_load_token(token_path);
 	if (!json_out_init(&json))
 		fatalx("event=startup_failed error=\"out of memory\"");
 	http = evhttp_new(herdd.base);

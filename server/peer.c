@@ -35,6 +35,7 @@
 #include "herdd.h"
 #include "listen.h"
 #include "log.h"
+#include "secret.h"
 #include "peerproto.h"
 #include "stats.h"
 #include "table.h"
@@ -52,7 +53,6 @@
 #define PEER_HANDSHAKE_MS 5000       /* from dial or accept to authenticated */
 #define PEER_WRITE_TIMEOUT_S 15      /* queued output that makes no progress */
 #define PEER_PENDING_MAX 64          /* inbound connections not yet authenticated */
-#define PEER_SECRET_MAX 4096
 
 enum link_phase {
 	LINK_CONNECTING,   /* outbound, TCP connect under way */
@@ -810,17 +810,16 @@ static void peer_listen_ready(evutil_socket_t fd, void *arg)
 }
 
 /*
- * Reads the herd secret once, at start-up: trailing line ends are not part of it, and an
- * unreadable, empty or oversized file stops the node. Without a secret_file (allowed
- * only when every peer_listen is loopback) links authenticate with an empty key.
+ * Reads the herd secret once, at start-up (secret.h: a systemd credential herd.secret
+ * takes precedence). Without one (allowed only when every peer_listen is loopback)
+ * links authenticate with an empty key.
  */
 static void secret_load(void)
 {
-	const char *path = herdd.config->secret_file;
-	unsigned char buf[PEER_SECRET_MAX + 1];
-	size_t len = 0;
-	struct stat st;
-	int fd;
+	char source[4096];
+	const char *path = secret_source(herdd.config->secret_file, "herd.secret", source,
+	    sizeof(source));
+	char buf[SECRET_MAX + 1];
 
 	if (path == NULL) {
 		for (size_t i = 0; i < herdd.config->nnodes; i++) {
@@ -832,39 +831,11 @@ static void secret_load(void)
 		    "because every peer_listen is loopback\"");
 		return;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		fatal("event=startup_failed what=secret_file path=%s", log_quote(path, strlen(path)));
-	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		log_warnx("event=secret_file_permissions path=%s mode=%04o "
-		    "note=\"readable by others than its owner\"", log_quote(path, strlen(path)),
-		    (unsigned)(st.st_mode & 07777));
-	while (len < sizeof(buf)) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - len);
-
-		if (n == 0)
-			break;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			fatal("event=startup_failed what=secret_file path=%s",
-			    log_quote(path, strlen(path)));
-		len += (size_t)n;
-	}
-	close(fd);
-	if (len > PEER_SECRET_MAX)
-		fatalx("event=startup_failed what=secret_file path=%s error=\"longer than %d bytes\"",
-		    log_quote(path, strlen(path)), PEER_SECRET_MAX);
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		len--;
-	if (len == 0)
-		fatalx("event=startup_failed what=secret_file path=%s error=\"empty\"",
-		    log_quote(path, strlen(path)));
-	secret = malloc(len);
+	secret_len = secret_read("secret_file", path, buf);
+	secret = malloc(secret_len);
 	if (secret == NULL)
 		fatalx("event=startup_failed error=\"out of memory\"");
-	memcpy(secret, buf, len);
-	secret_len = len;
+	memcpy(secret, buf, secret_len);
 	OPENSSL_cleanse(buf, sizeof(buf));
 }
 

@@ -34,6 +34,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "secret.h"
 #include "places_filter.h"
 #include "places_json.h"
 #include "stats.h"
@@ -42,7 +43,6 @@
 #define PLACES_BODY_MAX (1024 * 1024)      /* bytes of an answer; Google's are ~30 KB */
 #define PLACES_HEADERS_MAX (64 * 1024)
 #define PLACES_FLIGHTS_MAX 256             /* upstream calls at once */
-#define PLACES_KEY_FILE_MAX 4096
 #define FLIGHT_KEY_MAX 160
 #define FLIGHT_ERROR_MAX 320
 
@@ -129,36 +129,26 @@ static bool places_key_valid(const char *key)
 }
 
 /*
- * The API key: places_key_file (read once, at start-up), else HERD_PLACES_KEY, else
- * NULL. A configured file that cannot be used stops the node: the operator asked for it.
+ * The API key: a systemd credential places.key or places_key_file (read once, at
+ * start-up), else HERD_PLACES_KEY, else NULL. A configured file that cannot be used
+ * stops the node: the operator asked for it.
  */
 static char *places_load_key(const struct herd_config *config)
 {
-	char buf[PLACES_KEY_FILE_MAX + 1];
+	char buf[SECRET_MAX + 1], source[4096];
+	const char *path = secret_source(config->places_key_file, "places.key", source,
+	    sizeof(source));
 	const char *key = getenv("HERD_PLACES_KEY");
-	size_t n, start = 0;
-	FILE *fp;
+	size_t start = 0;
 
-	if (config->places_key_file != NULL) {
-		fp = fopen(config->places_key_file, "r");
-		if (fp == NULL)
-			fatal("event=startup_failed what=places_key_file path=%s",
-			    log_quote(config->places_key_file, strlen(config->places_key_file)));
-		n = fread(buf, 1, sizeof(buf), fp);
-		fclose(fp);
-		if (n > PLACES_KEY_FILE_MAX)
-			fatalx("event=startup_failed what=places_key_file error=\"larger than %d bytes\"",
-			    PLACES_KEY_FILE_MAX);
-		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
-		    buf[n - 1] == '\t'))
-			n--;
-		while (start < n && (buf[start] == ' ' || buf[start] == '\t'))
+	if (path != NULL) {
+		secret_read("places_key_file", path, buf);
+		while (buf[start] == ' ' || buf[start] == '\t')
 			start++;
-		buf[n] = '\0';
 		key = buf + start;
 		if (!places_key_valid(key))
-			fatalx("event=startup_failed what=places_key_file error=\"empty, or not one "
-			    "word of printable ASCII\"");
+			fatalx("event=startup_failed what=places_key_file error=\"not one word "
+			    "of printable ASCII\"");
 	} else if (key == NULL || *key == '\0') {
 		return NULL;
 	} else if (!places_key_valid(key)) {

@@ -753,7 +753,7 @@ class AdminTokenTest(AdminTestCase):
         self.assertIn(why, text)
 
     def test_empty_token_file_is_refused(self):
-        self.assertRefusesToStart(self.make_token_herd("\n"), "empty token")
+        self.assertRefusesToStart(self.make_token_herd("\n"), 'error="empty"')
 
     def test_missing_token_file_is_refused(self):
         herd = self.make_token_herd()

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import herdtest
 from herdtest import HerdTestCase, scaled
@@ -79,6 +81,50 @@ class TestNotify(HerdTestCase):
     def test_runs_without_systemd(self):
         node = self.start_node()
         self.assertNotIn("notify_failed", node.log())
+
+
+def admin_status(port, token=None, timeout=5.0):
+    """The HTTP status of GET /healthz on the admin port, waiting for the port to open."""
+    deadline = time.monotonic() + scaled(timeout)
+    headers = {"Authorization": "Bearer " + token} if token else {}
+    while True:
+        try:
+            req = urllib.request.Request("http://%s:%d/healthz" % (herdtest.HOST, port),
+                                         headers=headers)
+            with urllib.request.urlopen(req, timeout=scaled(timeout)) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+class TestCredentials(HerdTestCase):
+    """LoadCredential= secrets in $CREDENTIALS_DIRECTORY take the place of configured files."""
+
+    def start_with_credential(self, content):
+        herd = self.make_herd(["Alford"])
+        creds = os.path.join(self.tmp, "credentials")
+        os.makedirs(creds)
+        with open(os.path.join(creds, "admin.token"), "w") as f:
+            f.write(content)
+        os.chmod(os.path.join(creds, "admin.token"), 0o600)
+        node = herd["Alford"]
+        node.env = {"CREDENTIALS_DIRECTORY": creds}
+        node.start()
+        return node
+
+    def test_admin_token_from_credential(self):
+        node = self.start_with_credential("s3cret-token\n")
+        self.assertEqual(admin_status(node.admin_port), 401)
+        self.assertEqual(admin_status(node.admin_port, "s3cret-token"), 200)
+        self.assertNotIn("s3cret-token", node.log())
+
+    def test_empty_credential_means_not_given(self):
+        node = self.start_with_credential("")
+        self.assertEqual(admin_status(node.admin_port), 200)
 
 
 @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed")

@@ -1,0 +1,66 @@
+/* Reading secrets at start-up, with systemd credentials taking precedence. */
+#include "secret.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+const char *secret_source(const char *path, const char *credential, char *buf, size_t size)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	struct stat st;
+	int n;
+
+	if (dir == NULL || dir[0] == '\0')
+		return path;
+	n = snprintf(buf, size, "%s/%s", dir, credential);
+	if (n < 0 || (size_t)n >= size)
+		return path;
+	/* An empty credential is the unit's SetCredential= fallback: "not given". */
+	if (stat(buf, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+		return path;
+	return buf;
+}
+
+size_t secret_read(const char *what, const char *path, char *buf)
+{
+	const char *quoted = log_quote(path, strlen(path));
+	size_t len = 0;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		fatal("event=startup_failed what=%s path=%s", what, quoted);
+	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		log_warnx("event=secret_permissions what=%s path=%s mode=%04o "
+		    "note=\"readable by others than its owner\"", what, quoted,
+		    (unsigned)(st.st_mode & 07777));
+	while (len < SECRET_MAX + 1) {
+		ssize_t n = read(fd, buf + len, SECRET_MAX + 1 - len);
+
+		if (n == 0)
+			break;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			fatal("event=startup_failed what=%s path=%s", what, quoted);
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len > SECRET_MAX)
+		fatalx("event=startup_failed what=%s path=%s error=\"longer than %d bytes\"", what,
+		    quoted, SECRET_MAX);
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
+	    buf[len - 1] == '\t'))
+		len--;
+	if (len == 0)
+		fatalx("event=startup_failed what=%s path=%s error=\"empty\"", what, quoted);
+	buf[len] = '\0';
+	return len;
+}

@@ -1,0 +1,28 @@
+/*
+ * Secrets read once at start-up: the herd secret, the Places API key, the admin token.
+ * Under systemd, a credential passed with LoadCredential= takes the place of the
+ * configured file, so the unit can hand secrets to a DynamicUser service.
+ */
+#ifndef HERD_SECRET_H
+#define HERD_SECRET_H
+
+#include <stddef.h>
+
+#define SECRET_MAX 4096
+
+/*
+ * Where the secret CREDENTIAL (e.g. "herd.secret") comes from: the file of that name in
+ * $CREDENTIALS_DIRECTORY when it is there and not empty, else PATH (which may be NULL).
+ * The credential's path is written into BUF.
+ */
+const char *secret_source(const char *path, const char *credential, char *buf, size_t size);
+
+/*
+ * Reads the secret at PATH into BUF (at least SECRET_MAX + 1 bytes), NUL-ended, without
+ * trailing white space. An unreadable, empty or oversized file stops the node with
+ * WHAT (the configuration key) in the message; a file others can read is warned about.
+ * The contents are never logged. Returns the length.
+ */
+size_t secret_read(const char *what, const char *path, char *buf);
+
+#endif
