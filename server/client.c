@@ -225,11 +225,15 @@ void client_reply(struct client *c, const char *data, size_t len)
 		return;
 	}
 	r = client_reply_defer(c);
-	if (r == NULL || evbuffer_add(r->buf, data, len) < 0) {
+	if (r == NULL) {
 		log_warnx("event=client_reply_failed conn=%llu error=\"out of memory\"",
 		    (unsigned long long)c->id);
 		return;
 	}
+	/* Even a reply lost to ENOMEM must not hold back the ones queued after it. */
+	if (evbuffer_add(r->buf, data, len) < 0)
+		log_warnx("event=client_reply_failed conn=%llu error=\"out of memory\"",
+		    (unsigned long long)c->id);
 	r->ready = true;
 }
 
