@@ -19,9 +19,9 @@ static bool cmd_iamat_exec(struct client *c, const struct field *args, struct ht
 	if (!proto_iamat_parse(args, &iamat))
 		return false;
 	len = proto_at_format(herdd.self->name, &iamat, read_at, herdd.scratch,
-	    herdd.scratch_size - 1);
-	if (len == 0 || !proto_at_parse(herdd.scratch, len, &rec))
-		fatalx("event=bug where=cmd_iamat error=\"AT line does not fit or parse\"");
+	    herdd.scratch_size - 1, &rec);
+	if (len == 0)
+		fatalx("event=bug where=cmd_iamat error=\"AT line does not fit the scratch buffer\"");
 	stats.cmd_iamat++;
 
 	switch (table_offer(herdd.table, &rec, &stored)) {

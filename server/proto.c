@@ -148,35 +148,49 @@ bool proto_whatsat_parse(const struct field args[3], struct whatsat *out)
 	return true;
 }
 
-/* Appends LEN bytes of P to BUF at *N, keeping room for the NUL; false if full. */
-static bool append(char *buf, size_t size, size_t *n, const char *p, size_t len)
+/*
+ * Appends LEN bytes of P to BUF at *N, keeping room for the NUL, and notes in OUT where
+ * they landed; false if full.
+ */
+static bool append(char *buf, size_t size, size_t *n, const char *p, size_t len,
+    struct field *out)
 {
 	if (*n + len >= size)
 		return false;
 	memcpy(buf + *n, p, len);
+	out->p = buf + *n;
+	out->len = len;
 	*n += len;
 	return true;
 }
 
 size_t proto_at_format(const char *server, const struct iamat *iamat, struct htime now,
-    char *buf, size_t size)
+    char *buf, size_t size, struct at_record *rec)
 {
 	char diff[HTIME_DIFF_MAX + 1];
 	size_t difflen = htime_format_diff(now, iamat->client_time, diff, sizeof(diff));
 	size_t n = 0;
+	struct at_record local;
+	struct field space;
 
-	if (!append(buf, size, &n, "AT ", 3) ||
-	    !append(buf, size, &n, server, strlen(server)) ||
-	    !append(buf, size, &n, " ", 1) ||
-	    !append(buf, size, &n, diff, difflen) ||
-	    !append(buf, size, &n, " ", 1) ||
-	    !append(buf, size, &n, iamat->id.p, iamat->id.len) ||
-	    !append(buf, size, &n, " ", 1) ||
-	    !append(buf, size, &n, iamat->location.p, iamat->location.len) ||
-	    !append(buf, size, &n, " ", 1) ||
-	    !append(buf, size, &n, iamat->time.p, iamat->time.len))
+	if (rec == NULL)
+		rec = &local;
+	if (!append(buf, size, &n, "AT ", 3, &space) ||
+	    !append(buf, size, &n, server, strlen(server), &rec->server) ||
+	    !append(buf, size, &n, " ", 1, &space) ||
+	    !append(buf, size, &n, diff, difflen, &rec->diff) ||
+	    !append(buf, size, &n, " ", 1, &space) ||
+	    !append(buf, size, &n, iamat->id.p, iamat->id.len, &rec->id) ||
+	    !append(buf, size, &n, " ", 1, &space) ||
+	    !append(buf, size, &n, iamat->location.p, iamat->location.len, &rec->location) ||
+	    !append(buf, size, &n, " ", 1, &space) ||
+	    !append(buf, size, &n, iamat->time.p, iamat->time.len, &rec->time))
 		return 0;
 	buf[n] = '\0';
+	rec->line = buf;
+	rec->len = n;
+	rec->coord = iamat->coord;
+	rec->client_time = iamat->client_time;
 	return n;
 }
 

@@ -58,11 +58,12 @@ bool proto_iamat_parse(const struct field args[3], struct iamat *out);
 bool proto_whatsat_parse(const struct field args[3], struct whatsat *out);
 
 /*
- * Writes "AT SERVER DIFF ID LOCATION TIME" (no newline) for IAMAT read at NOW into BUF.
- * Returns the length, 0 if it does not fit.
+ * Writes "AT SERVER DIFF ID LOCATION TIME" (no newline) for IAMAT read at NOW into BUF,
+ * and, when REC is not NULL, the record of that line (fields pointing into BUF), so the
+ * caller need not parse back what it just wrote. Returns the length, 0 if it does not fit.
  */
 size_t proto_at_format(const char *server, const struct iamat *iamat, struct htime now,
-    char *buf, size_t size);
+    char *buf, size_t size, struct at_record *rec);
 /* Parses and validates an AT line (as flooded between nodes); fields point into LINE. */
 bool proto_at_parse(const char *line, size_t len, struct at_record *out);
 

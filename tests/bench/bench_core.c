@@ -45,8 +45,8 @@ static double iamat_ns(struct table *t, long count, long clients)
 		if (proto_split(line, (size_t)n, fields, PROTO_MAX_FIELDS) != 4 ||
 		    !proto_iamat_parse(fields + 1, &iamat))
 			abort();
-		len = proto_at_format("Alford", &iamat, read_at, at, sizeof(at));
-		if (len == 0 || !proto_at_parse(at, len, &rec))
+		len = proto_at_format("Alford", &iamat, read_at, at, sizeof(at), &rec);
+		if (len == 0)
 			abort();
 		if (table_offer(t, &rec, &stored) == TABLE_NOMEM)
 			abort();

@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (n != 4)
 		return 0;
 	if (proto_iamat_parse(fields + 1, &iamat)) {
-		size_t len = proto_at_format("Alford", &iamat, now, at, sizeof(at));
+		size_t len = proto_at_format("Alford", &iamat, now, at, sizeof(at), NULL);
 
 		/* what the node writes must parse back as the same record */
 		if (len == 0)

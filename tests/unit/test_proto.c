@@ -145,22 +145,31 @@ static void test_iamat(void)
 	struct field args[3] = { F("kiwi.cs.ucla.edu"), F("+34.068930-118.445127"),
 		F("1621464827.959498503") };
 	struct iamat iamat;
+	struct at_record rec, parsed;
 	char id[300];
 	char line[512];
 	struct htime now = { 1621464828, 223372889 };
 	size_t n;
 
 	CHECK(proto_iamat_parse(args, &iamat));
-	n = proto_at_format("Alford", &iamat, now, line, sizeof(line));
+	n = proto_at_format("Alford", &iamat, now, line, sizeof(line), &rec);
 	CHECK_STR(line, "AT Alford +0.263874386 kiwi.cs.ucla.edu +34.068930-118.445127 "
 	    "1621464827.959498503");
 	CHECK_INT(n, strlen(line));
-	CHECK_INT(proto_at_format("Alford", &iamat, now, line, 20), 0);
+	CHECK_INT(rec.len, n);
+	CHECK(proto_field_is(&rec.server, "Alford"));
+	CHECK(proto_field_is(&rec.diff, "+0.263874386"));
+	CHECK(proto_field_is(&rec.id, "kiwi.cs.ucla.edu"));
+	CHECK(proto_field_is(&rec.location, "+34.068930-118.445127"));
+	CHECK(proto_field_is(&rec.time, "1621464827.959498503"));
+	CHECK_INT(rec.client_time.nsec, 959498503);
+	CHECK(proto_at_parse(line, n, &parsed) && parsed.id.p == rec.id.p);
+	CHECK_INT(proto_at_format("Alford", &iamat, now, line, 20, NULL), 0);
 
 	/* a future client time gives a negative difference */
 	now.sec = 1621464820;
 	now.nsec = 0;
-	proto_at_format("Bolden", &iamat, now, line, sizeof(line));
+	proto_at_format("Bolden", &iamat, now, line, sizeof(line), NULL);
 	CHECK_STR(line, "AT Bolden -7.959498503 kiwi.cs.ucla.edu +34.068930-118.445127 "
 	    "1621464827.959498503");
 
