@@ -532,7 +532,9 @@ class TestPartitions(HerdCase):
                 announced = (_log_time(line), int(m.group(2)))
             elif "event=peer_connecting" in line and announced is not None:
                 waited = _log_time(line) - announced[0]
-                self.assertGreaterEqual(waited, announced[1] / 1000.0 - 0.001, line)
+                # The timer counts from the loop's cached time, taken a little before the
+                # announcing line is logged, so allow a few milliseconds of that.
+                self.assertGreaterEqual(waited, announced[1] / 1000.0 - 0.010, line)
                 announced = None
         self.assertTrue(any('reason="connect failed: Connection refused"' in l for l in lines))
         herd.start("Parker")
