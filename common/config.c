@@ -67,6 +67,26 @@ static const struct config_key config_herd_keys[] = {
 	{ "max_line", CONFIG_SIZE, offsetof(struct herd_config, max_line), 64, 1048576 },
 	{ "peer_backoff_max", CONFIG_INT,
 	    offsetof(struct herd_config, peer_backoff_max), 1, 3600 },
+	{ "max_clock_skew", CONFIG_INT,
+	    offsetof(struct herd_config, max_clock_skew), 0, 315360000 },
+	{ "max_clients", CONFIG_SIZE, offsetof(struct herd_config, max_clients), 1, 1000000000 },
+	{ "max_connections", CONFIG_SIZE,
+	    offsetof(struct herd_config, max_connections), 1, 1000000 },
+	{ "client_idle_timeout", CONFIG_INT,
+	    offsetof(struct herd_config, client_idle_timeout), 1, 86400 },
+	{ "client_line_timeout", CONFIG_INT,
+	    offsetof(struct herd_config, client_line_timeout), 1, 3600 },
+	{ "client_write_timeout", CONFIG_INT,
+	    offsetof(struct herd_config, client_write_timeout), 1, 3600 },
+	{ "admin_max_connections", CONFIG_SIZE,
+	    offsetof(struct herd_config, admin_max_connections), 1, 10000 },
+	{ "admin_timeout", CONFIG_INT, offsetof(struct herd_config, admin_timeout), 1, 3600 },
+	{ "peer_handshake_max", CONFIG_SIZE,
+	    offsetof(struct herd_config, peer_handshake_max), 1, 10000 },
+	{ "peer_handshake_timeout", CONFIG_INT,
+	    offsetof(struct herd_config, peer_handshake_timeout), 1, 300 },
+	{ "peer_output_limit", CONFIG_SIZE,
+	    offsetof(struct herd_config, peer_output_limit), 65536, 1073741824 },
 };
 #define CONFIG_HERD_NKEYS (sizeof config_herd_keys / sizeof config_herd_keys[0])
 
@@ -934,7 +954,41 @@ config_check_addrs(struct config_parser *p)
 	free(uses);
 }
 
-/* The checks that need the whole file: required keys, peers, addresses and secrets. */
+/* The line of [herd] key NAME, 0 when the file does not set it. */
+static int
+config_herd_key_line(const struct config_parser *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < CONFIG_HERD_NKEYS; i++) {
+		if (strcmp(config_herd_keys[i].name, name) == 0)
+			return p->herd_key_line[i];
+	}
+	return 0;
+}
+
+/*
+ * Limits that depend on each other: a neighbour's output queue must hold a few of the
+ * longest records, or one long record would drop the link on every sync.
+ */
+static void
+config_check_limits(struct config_parser *p)
+{
+	struct herd_config *cfg = p->cfg;
+	size_t need = CONFIG_PEER_OUTPUT_LINES * (cfg->max_line + CONFIG_PEER_LINE_EXTRA);
+	int line = config_herd_key_line(p, "peer_output_limit");
+
+	/* 0: not set (or set to something already reported as wrong). */
+	if (cfg->peer_output_limit == 0)
+		cfg->peer_output_limit = need > 1048576 ? need : 1048576;
+	else if (cfg->peer_output_limit < need)
+		config_error(p, line, "peer_output_limit %zu is too small for max_line %zu: "
+		    "it must hold %d peer lines of max_line + %d bytes (%zu)",
+		    cfg->peer_output_limit, cfg->max_line, CONFIG_PEER_OUTPUT_LINES,
+		    CONFIG_PEER_LINE_EXTRA, need);
+}
+
+/* The checks that need the whole file: limits, required keys, peers, addresses, secrets. */
 static void
 config_check(struct config_parser *p)
 {
@@ -944,6 +998,7 @@ config_check(struct config_parser *p)
 	size_t i;
 	int peer_open = 0, admin_open = 0;
 
+	config_check_limits(p);
 	if (cfg->nnodes == 0) {
 		config_error(p, 0, "no [node] section");
 		return;
@@ -1005,6 +1060,17 @@ config_parse(const char *path, const char *text, size_t len, struct config_error
 	cfg->places_timeout = 5;
 	cfg->max_line = 4096;
 	cfg->peer_backoff_max = 5;
+	cfg->max_clock_skew = 86400;
+	cfg->max_clients = 1000000;
+	cfg->max_connections = 10000;
+	cfg->client_idle_timeout = 300;
+	cfg->client_line_timeout = 10;
+	cfg->client_write_timeout = 30;
+	cfg->admin_max_connections = 16;
+	cfg->admin_timeout = 10;
+	cfg->peer_handshake_max = 32;
+	cfg->peer_handshake_timeout = 3;
+	cfg->peer_output_limit = 0;    /* set from max_line after parsing unless given */
 	p.cfg = cfg;
 
 	if (len > CONFIG_FILE_MAX) {

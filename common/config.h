@@ -9,6 +9,10 @@
 #define CONFIG_NAME_MAX 64
 #define CONFIG_FILE_MAX (1024 * 1024)   /* bytes; a larger file is an error */
 #define CONFIG_LINE_MAX 8192            /* bytes per line, without the line end */
+/* Bytes a peer line may have beyond max_line: the node's own fields of an AT line, SYNC. */
+#define CONFIG_PEER_LINE_EXTRA 512
+/* peer_output_limit holds at least this many of the longest peer lines. */
+#define CONFIG_PEER_OUTPUT_LINES 4
 
 enum places_api {
 	PLACES_API_LEGACY,
@@ -52,6 +56,19 @@ struct herd_config {
 	char *admin_token_file;  /* NULL: none (allowed only when every admin_listen is loopback) */
 	size_t max_line;         /* bytes, default 4096 */
 	int peer_backoff_max;    /* seconds, default 5 */
+	int max_clock_skew;      /* seconds a client time may be ahead, default 86400 */
+	size_t max_clients;      /* client IDs in the table, default 1000000 */
+
+	/* Limits on connections (README "Limits"); every one has a key and a safe default. */
+	size_t max_connections;        /* client connections at once, default 10000 */
+	int client_idle_timeout;       /* seconds without a command, default 300 */
+	int client_line_timeout;       /* seconds from a line's first byte to its LF, default 10 */
+	int client_write_timeout;      /* seconds a client may leave its replies unread, default 30 */
+	size_t admin_max_connections;  /* default 16 */
+	int admin_timeout;             /* seconds for one admin request, default 10 */
+	size_t peer_handshake_max;     /* inbound peer connections not yet authenticated, 32 */
+	int peer_handshake_timeout;    /* seconds from connect to authenticated, default 3 */
+	size_t peer_output_limit;      /* bytes queued to a neighbour, default 1 MiB */
 
 	struct config_node *nodes;
 	size_t nnodes;

@@ -5,20 +5,27 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Fraction digits passed on to an upstream API; 1e-12 degree is below a micrometre. */
+#define COORD_FRACTION_MAX 12
+/* Longest text coord_decimal writes, without the NUL: sign, 3 digits, point, fraction. */
+#define COORD_DECIMAL_MAX (1 + 3 + 1 + COORD_FRACTION_MAX)
+
 struct coord {
-	double lat;
-	double lng;
 	size_t split;   /* offset of the longitude's sign in the text */
 };
 
-/* Validates the text exactly (|lat| <= 90, |lng| <= 180, no rounding) and fills OUT. */
+/*
+ * Validates the text exactly (|lat| <= 90, |lng| <= 180, checked on the digits, so any
+ * number of leading zeros or fraction digits is fine) and fills OUT.
+ */
 bool coord_parse(const char *s, size_t len, struct coord *out);
 
 /*
- * Writes one degree value of the text (START, LEN) as a plain decimal for an upstream
- * API: no leading '+', at most MAX_FRACTION fraction digits. Returns the length written,
- * 0 if it does not fit.
+ * Writes one degree value of a valid location (the text before or from coord.split) as
+ * the plain decimal an upstream API takes: no '+', no leading zeros, at most
+ * COORD_FRACTION_MAX fraction digits (cut, not rounded). Whatever the length of the
+ * client's text, the result fits BUF. Returns its length.
  */
-size_t coord_decimal(const char *s, size_t len, size_t max_fraction, char *buf, size_t size);
+size_t coord_decimal(const char *s, size_t len, char buf[COORD_DECIMAL_MAX + 1]);
 
 #endif

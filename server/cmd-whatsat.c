@@ -12,9 +12,6 @@
 #include "stats.h"
 #include "table.h"
 
-/* Digits of a client's coordinate passed on to Places; more say nothing on Earth. */
-#define WHATSAT_FRACTION_DIGITS 12
-
 /* Ends the reply with the JSON part and two newlines. */
 static void whatsat_finish(struct reply *slot, const char *json, size_t len)
 {
@@ -54,7 +51,7 @@ static bool cmd_whatsat_exec(struct client *c, const struct field *args, struct 
 	struct reply *slot;
 	struct places_request req;
 	struct places_wait *wait;
-	char latitude[64], longitude[64];
+	char latitude[COORD_DECIMAL_MAX + 1], longitude[COORD_DECIMAL_MAX + 1];
 
 	if (!proto_whatsat_parse(args, &whatsat))
 		return false;
@@ -73,10 +70,9 @@ static bool cmd_whatsat_exec(struct client *c, const struct field *args, struct 
 	evbuffer_add(reply_buffer(slot), rec->line, rec->len);
 	evbuffer_add(reply_buffer(slot), "\n", 1);
 
-	coord_decimal(rec->location.p, rec->coord.split, WHATSAT_FRACTION_DIGITS, latitude,
-	    sizeof(latitude));
+	coord_decimal(rec->location.p, rec->coord.split, latitude);
 	coord_decimal(rec->location.p + rec->coord.split, rec->location.len - rec->coord.split,
-	    WHATSAT_FRACTION_DIGITS, longitude, sizeof(longitude));
+	    longitude);
 	req.latitude = latitude;
 	req.longitude = longitude;
 	req.radius_metres = whatsat.radius_metres;

@@ -994,6 +994,66 @@ test_load(void)
 	rmdir(dir);
 }
 
+/* The limits of README "Limits": defaults, ranges, and the peer queue that follows max_line. */
+static void
+test_limits(void)
+{
+	struct herd_config *cfg = expect_valid("limit defaults", "[herd]\n" ONE_NODE);
+
+	if (cfg != NULL) {
+		CHECK_INT(cfg->max_clock_skew, 86400);
+		CHECK_INT(cfg->max_clients, 1000000);
+		CHECK_INT(cfg->max_connections, 10000);
+		CHECK_INT(cfg->client_idle_timeout, 300);
+		CHECK_INT(cfg->client_line_timeout, 10);
+		CHECK_INT(cfg->client_write_timeout, 30);
+		CHECK_INT(cfg->admin_max_connections, 16);
+		CHECK_INT(cfg->admin_timeout, 10);
+		CHECK_INT(cfg->peer_handshake_max, 32);
+		CHECK_INT(cfg->peer_handshake_timeout, 3);
+		CHECK_INT(cfg->peer_output_limit, 1048576);
+	}
+	config_free(cfg);
+
+	cfg = expect_valid("limits set",
+	    "[herd]\nmax_clock_skew = 0\nmax_clients = 5\nmax_connections = 7\n"
+	    "client_idle_timeout = 1\nclient_line_timeout = 2\nclient_write_timeout = 3\n"
+	    "admin_max_connections = 1\nadmin_timeout = 4\npeer_handshake_max = 1\n"
+	    "peer_handshake_timeout = 1\npeer_output_limit = 65536\n" ONE_NODE);
+	if (cfg != NULL) {
+		CHECK_INT(cfg->max_clock_skew, 0);
+		CHECK_INT(cfg->max_clients, 5);
+		CHECK_INT(cfg->max_connections, 7);
+		CHECK_INT(cfg->client_idle_timeout, 1);
+		CHECK_INT(cfg->client_line_timeout, 2);
+		CHECK_INT(cfg->client_write_timeout, 3);
+		CHECK_INT(cfg->admin_max_connections, 1);
+		CHECK_INT(cfg->admin_timeout, 4);
+		CHECK_INT(cfg->peer_handshake_max, 1);
+		CHECK_INT(cfg->peer_handshake_timeout, 1);
+		CHECK_INT(cfg->peer_output_limit, 65536);
+	}
+	config_free(cfg);
+
+	/* Unset, the peer queue grows with max_line so that one record always fits. */
+	cfg = expect_valid("peer queue follows max_line", "[herd]\nmax_line = 1048576\n" ONE_NODE);
+	if (cfg != NULL)
+		CHECK_INT(cfg->peer_output_limit, 4 * (1048576 + 512));
+	config_free(cfg);
+	expect_errors("peer queue too small for max_line",
+	    "[herd]\nmax_line = 65536\npeer_output_limit = 65536\n" ONE_NODE,
+	    PATH ":3: peer_output_limit 65536 is too small for max_line 65536: it must hold "
+	    "4 peer lines of max_line + 512 bytes (264192)");
+	expect_errors("max_clients zero", "[herd]\nmax_clients = 0\n" ONE_NODE,
+	    PATH ":2: max_clients: \"0\" is not an integer from 1 to 1000000000");
+	expect_errors("max_clock_skew negative", "[herd]\nmax_clock_skew = -1\n" ONE_NODE,
+	    PATH ":2: max_clock_skew: \"-1\" is not an integer from 0 to 315360000");
+	expect_errors("client_line_timeout zero", "[herd]\nclient_line_timeout = 0\n" ONE_NODE,
+	    PATH ":2: client_line_timeout: \"0\" is not an integer from 1 to 3600");
+	expect_errors("peer_output_limit low", "[herd]\npeer_output_limit = 1000\n" ONE_NODE,
+	    PATH ":2: peer_output_limit: \"1000\" is not an integer from 65536 to 1073741824");
+}
+
 int
 main(void)
 {
@@ -1013,5 +1073,6 @@ main(void)
 	test_hostile_input();
 	test_errors_append();
 	test_load();
+	test_limits();
 	return check_done("config");
 }

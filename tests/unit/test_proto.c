@@ -83,9 +83,14 @@ static void test_coord(void)
 	struct coord c;
 
 	CHECK(coord_parse("+34.068930-118.445127", 21, &c));
-	CHECK(c.lat > 34.06892 && c.lat < 34.06894);
-	CHECK(c.lng < -118.44512 && c.lng > -118.44513);
 	CHECK_INT(c.split, 10);
+	/* Limits are checked on the digits, so leading zeros and long fractions are fine. */
+	CHECK(coord_ok("+0000000000000000000000000000000000000000000000000000000000000000000000"
+	    "34.5-118.25"));
+	CHECK(coord_ok("+34.5000000000000000000000000000000000000000000000000000000000000000001"
+	    "-0000000000000000000000000000000000000000000000000000000000000000000180"));
+	CHECK(!coord_ok("+0000000000000000000000000000000000000000000000000000000000000000000000"
+	    "90.5-118.25"));
 	CHECK(coord_ok("+34-118"));
 	CHECK(coord_ok("-90+180"));
 	CHECK(coord_ok("+90.000+180.0000"));
@@ -110,17 +115,28 @@ static void test_coord(void)
 
 static void test_coord_decimal(void)
 {
-	char buf[64];
+	char buf[COORD_DECIMAL_MAX + 1];
+	const char *zeros = "+0000000000000000000000000000000000000000000000000000000000000000"
+	    "00000034.5";
+	const char *longest = "-000179.12345678901299999999";
 
-	CHECK_INT(coord_decimal("+34.068930", 10, 12, buf, sizeof(buf)), 9);
+	CHECK_INT(coord_decimal("+34.068930", 10, buf), 9);
 	CHECK_STR(buf, "34.068930");
-	coord_decimal("-118.445127", 11, 12, buf, sizeof(buf));
+	coord_decimal("-118.445127", 11, buf);
 	CHECK_STR(buf, "-118.445127");
-	coord_decimal("+1.12345678901234", 17, 12, buf, sizeof(buf));
+	coord_decimal("+1.12345678901234", 17, buf);
 	CHECK_STR(buf, "1.123456789012");
-	coord_decimal("-5", 2, 12, buf, sizeof(buf));
+	coord_decimal("-5", 2, buf);
 	CHECK_STR(buf, "-5");
-	CHECK_INT(coord_decimal("+123.4", 6, 12, buf, 4), 0);
+	coord_decimal("+0", 2, buf);
+	CHECK_STR(buf, "0");
+	coord_decimal("-00.50", 6, buf);
+	CHECK_STR(buf, "-0.50");
+	/* Any valid length fits: leading zeros go, the fraction is cut. */
+	CHECK_INT(coord_decimal(zeros, strlen(zeros), buf), 4);
+	CHECK_STR(buf, "34.5");
+	CHECK_INT(coord_decimal(longest, strlen(longest), buf), COORD_DECIMAL_MAX);
+	CHECK_STR(buf, "-179.123456789012");
 }
 
 static void test_split(void)
