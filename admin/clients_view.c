@@ -111,84 +111,19 @@ bool clients_query_parse(const char *query, struct clients_query *out, const cha
 
 int clients_id_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	if (c != 0)
-		return c;
-	return alen < blen ? -1 : alen > blen ? 1 : 0;
-}
-
-/* True when A's ID sorts before B's. */
-static bool id_less(const struct record *a, const struct record *b)
-{
-	return clients_id_cmp(a->id.p, a->id.len, b->id.p, b->id.len) < 0;
-}
-
-/* Exchanges two entries of the heap. */
-static void page_swap(const struct record **page, size_t i, size_t j)
-{
-	const struct record *tmp = page[i];
-
-	page[i] = page[j];
-	page[j] = tmp;
-}
-
-/* Restores the max-heap order of PAGE[0..N) below I. */
-static void heap_sift_down(const struct record **page, size_t n, size_t i)
-{
-	for (;;) {
-		size_t left = 2 * i + 1, right = left + 1, largest = i;
-
-		if (left < n && id_less(page[largest], page[left]))
-			largest = left;
-		if (right < n && id_less(page[largest], page[right]))
-			largest = right;
-		if (largest == i)
-			return;
-		page_swap(page, i, largest);
-		i = largest;
-	}
-}
-
-/* Restores the max-heap order of PAGE above I. */
-static void heap_sift_up(const struct record **page, size_t i)
-{
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-
-		if (!id_less(page[parent], page[i]))
-			return;
-		page_swap(page, i, parent);
-		i = parent;
-	}
+	return table_id_cmp(a, alen, b, blen);
 }
 
 size_t clients_page(const struct table *t, const char *after, size_t after_len,
     const struct record **page, size_t limit, bool *more)
 {
-	struct table_iter it;
-	const struct record *rec;
-	size_t n = 0, matches = 0;
+	const struct record *rec = after_len > 0 ? table_after(t, after, after_len) :
+	    table_first(t);
+	size_t n = 0;
 
-	/* Keep the LIMIT smallest IDs seen so far in a max-heap: its top is the one to evict. */
-	table_iter_init(&it, t);
-	while ((rec = table_iter_next(&it)) != NULL) {
-		if (after_len > 0 && clients_id_cmp(rec->id.p, rec->id.len, after, after_len) <= 0)
-			continue;
-		matches++;
-		if (n < limit) {
-			page[n] = rec;
-			heap_sift_up(page, n++);
-		} else if (n > 0 && id_less(rec, page[0])) {
-			page[0] = rec;
-			heap_sift_down(page, n, 0);
-		}
-	}
-	for (size_t end = n; end > 1; end--) {
-		page_swap(page, 0, end - 1);
-		heap_sift_down(page, end - 1, 0);
-	}
-	*more = matches > n;
+	for (; rec != NULL && n < limit; rec = table_next_by_id(rec))
+		page[n++] = rec;
+	*more = rec != NULL;
 	return n;
 }
 

@@ -41,7 +41,7 @@ int clients_id_cmp(const char *a, size_t alen, const char *b, size_t blen);
 /*
  * Fills PAGE (room for LIMIT records) with the clients whose IDs are greater than
  * (AFTER, AFTER_LEN), smallest first, and returns how many it holds. *MORE tells whether
- * further clients follow the page. One pass over the table, O(n log LIMIT).
+ * further clients follow the page. O(log n + LIMIT), from the table's ID order.
  */
 size_t clients_page(const struct table *t, const char *after, size_t after_len,
     const struct record **page, size_t limit, bool *more);

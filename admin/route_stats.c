@@ -33,6 +33,11 @@ static const struct named_counter flood_counters[] = {
 	{ "sync_records_received", &stats.sync_records_received },
 };
 
+static const struct named_counter limit_counters[] = {
+	{ "clients_refused", &stats.clients_refused },
+	{ "peer_records_refused", &stats.peer_records_refused },
+};
+
 static const struct named_counter places_counters[] = {
 	{ "requests", &stats.places_requests },
 	{ "errors", &stats.places_errors },
@@ -90,6 +95,7 @@ static void route_stats(struct admin_request *ar)
 	    COUNT(connection_counters)) &&
 	    counter_group_json(g, "commands", command_counters, COUNT(command_counters)) &&
 	    counter_group_json(g, "flood", flood_counters, COUNT(flood_counters)) &&
+	    counter_group_json(g, "limits", limit_counters, COUNT(limit_counters)) &&
 	    json_key(g, "places") && json_map_open(g) &&
 	    counters_json(g, places_counters, COUNT(places_counters)) && latency_json(g) &&
 	    json_map_close(g) &&

@@ -1188,12 +1188,20 @@ config_errors_clear(struct config_errors *errs)
 const struct config_node *
 config_find_node(const struct herd_config *cfg, const char *name)
 {
+	if (name == NULL)
+		return NULL;
+	return config_find_node_len(cfg, name, strlen(name));
+}
+
+const struct config_node *
+config_find_node_len(const struct herd_config *cfg, const char *name, size_t len)
+{
 	size_t i;
 
-	if (cfg == NULL || name == NULL)
+	if (cfg == NULL || len >= CONFIG_NAME_MAX)
 		return NULL;
 	for (i = 0; i < cfg->nnodes; i++) {
-		if (strcmp(cfg->nodes[i].name, name) == 0)
+		if (memcmp(cfg->nodes[i].name, name, len) == 0 && cfg->nodes[i].name[len] == '\0')
 			return &cfg->nodes[i];
 	}
 	return NULL;

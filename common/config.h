@@ -96,6 +96,9 @@ void config_errors_clear(struct config_errors *errs);
 
 /* The node called NAME, or NULL. */
 const struct config_node *config_find_node(const struct herd_config *cfg, const char *name);
+/* The node called (NAME, LEN), which need not be NUL-ended and may hold any bytes. */
+const struct config_node *config_find_node_len(const struct herd_config *cfg, const char *name,
+    size_t len);
 bool config_are_neighbours(const struct herd_config *cfg, size_t a, size_t b);
 /* True when ADDR names the loopback interface (127.0.0.0/8, ::1, "localhost"). */
 bool config_addr_is_loopback(const struct config_addr *addr);

@@ -58,6 +58,14 @@ struct htime htime_now(void)
 	return now;
 }
 
+uint64_t htime_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 int htime_cmp(struct htime a, struct htime b)
 {
 	if (a.sec != b.sec)
@@ -65,6 +73,13 @@ int htime_cmp(struct htime a, struct htime b)
 	if (a.nsec != b.nsec)
 		return a.nsec < b.nsec ? -1 : 1;
 	return 0;
+}
+
+bool htime_too_far_ahead(struct htime t, struct htime now, int64_t max_ahead)
+{
+	struct htime limit = { now.sec + max_ahead, now.nsec };
+
+	return htime_cmp(t, limit) > 0;
 }
 
 size_t htime_format_diff(struct htime a, struct htime b, char *buf, size_t size)

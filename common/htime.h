@@ -18,8 +18,12 @@ struct htime {
 bool htime_parse(const char *s, size_t len, struct htime *out);
 /* The wall clock now. */
 struct htime htime_now(void);
+/* Milliseconds of a clock that never jumps, for timeouts and rate limits. */
+uint64_t htime_mono_ms(void);
 /* -1, 0 or 1 as A is before, equal to, or after B. */
 int htime_cmp(struct htime a, struct htime b);
+/* True when T is more than MAX_AHEAD seconds after NOW (a clock skew no client has). */
+bool htime_too_far_ahead(struct htime t, struct htime now, int64_t max_ahead);
 /* Writes A - B as [+-]SECONDS.NNNNNNNNN ("+" for zero) into BUF; returns the length. */
 size_t htime_format_diff(struct htime a, struct htime b, char *buf, size_t size);
 

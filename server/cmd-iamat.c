@@ -6,8 +6,25 @@
 #include "flood.h"
 #include "herdd.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "stats.h"
 #include "table.h"
+
+/* Warnings about a full table, for the whole node: any client can cause them. */
+static struct ratelimit full_warnings;
+
+/* A new client ID met a full table: counted, and logged now and then. */
+static void iamat_refused(struct client *c, const struct at_record *rec)
+{
+	uint64_t held_back;
+
+	stats.clients_refused++;
+	if (ratelimit_allow(&full_warnings, htime_mono_ms(), &held_back))
+		log_warnx("event=client_refused conn=%llu id=%s reason=\"the table holds "
+		    "max_clients (%zu)\" suppressed=%llu", (unsigned long long)client_id(c),
+		    log_quote(rec->id.p, rec->id.len), herdd.config->max_clients,
+		    (unsigned long long)held_back);
+}
 
 static bool cmd_iamat_exec(struct client *c, const struct field *args, struct htime read_at)
 {
@@ -18,11 +35,13 @@ static bool cmd_iamat_exec(struct client *c, const struct field *args, struct ht
 
 	if (!proto_iamat_parse(args, &iamat))
 		return false;
+	/* A time far ahead would win over every later report, at every node, for ever. */
+	if (htime_too_far_ahead(iamat.client_time, read_at, herdd.config->max_clock_skew))
+		return false;
 	len = proto_at_format(herdd.self->name, &iamat, read_at, herdd.scratch,
 	    herdd.scratch_size - 1, &rec);
 	if (len == 0)
 		fatalx("event=bug where=cmd_iamat error=\"AT line does not fit the scratch buffer\"");
-	stats.cmd_iamat++;
 
 	switch (table_offer(herdd.table, &rec, &stored)) {
 	case TABLE_STORED_NEW:
@@ -33,11 +52,15 @@ static bool cmd_iamat_exec(struct client *c, const struct field *args, struct ht
 		log_debug("event=iamat_stale conn=%llu id=%s", (unsigned long long)client_id(c),
 		    log_quote(rec.id.p, rec.id.len));
 		break;
+	case TABLE_FULL:
+		iamat_refused(c, &rec);
+		return false;
 	case TABLE_NOMEM:
 		log_warnx("event=table_store_failed id=%s error=\"out of memory\"",
 		    log_quote(rec.id.p, rec.id.len));
 		break;
 	}
+	stats.cmd_iamat++;
 	herdd.scratch[len] = '\n';
 	client_reply(c, herdd.scratch, len + 1);
 	return true;

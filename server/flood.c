@@ -1,6 +1,7 @@
 /* Flooding: store what is newer, pass it on to every neighbour but its sender, stop the rest. */
 #include "flood.h"
 
+#include "config.h"
 #include "herdd.h"
 #include "log.h"
 #include "peer.h"
@@ -24,8 +25,18 @@ enum flood_result flood_receive(const struct peer *from, const char *line, size_
 		stats.sync_records_received++;
 	else
 		stats.flood_received++;
-	if (!proto_at_parse(line, len, &rec))
+	if (!proto_at_parse(line, len, &rec)) {
+		stats.peer_records_refused++;
 		return FLOOD_INVALID;
+	}
+	if (config_find_node_len(herdd.config, rec.server.p, rec.server.len) == NULL) {
+		stats.peer_records_refused++;
+		return FLOOD_UNKNOWN_SERVER;
+	}
+	if (htime_too_far_ahead(rec.client_time, htime_now(), herdd.config->max_clock_skew)) {
+		stats.peer_records_refused++;
+		return FLOOD_FUTURE;
+	}
 	switch (table_offer(herdd.table, &rec, &stored)) {
 	case TABLE_STORED_NEW:
 	case TABLE_STORED_NEWER:
@@ -35,10 +46,33 @@ enum flood_result flood_receive(const struct peer *from, const char *line, size_
 		if (!sync)
 			stats.flood_stale_dropped++;
 		return FLOOD_STALE;
+	case TABLE_FULL:
+		stats.clients_refused++;
+		return FLOOD_FULL;
 	case TABLE_NOMEM:
 		break;
 	}
 	log_warnx("event=table_store_failed id=%s error=\"out of memory\"",
 	    log_quote(rec.id.p, rec.id.len));
 	return FLOOD_NOMEM;
+}
+
+const char *flood_refusal(enum flood_result result)
+{
+	switch (result) {
+	case FLOOD_INVALID:
+		return "not a well-formed AT line";
+	case FLOOD_UNKNOWN_SERVER:
+		return "written by a node that is not in the configuration";
+	case FLOOD_FUTURE:
+		return "client time is more than max_clock_skew ahead";
+	case FLOOD_FULL:
+		return "new client and the table is full (max_clients)";
+	case FLOOD_NOMEM:
+		return "out of memory";
+	case FLOOD_STORED:
+	case FLOOD_STALE:
+		break;
+	}
+	return NULL;
 }

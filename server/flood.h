@@ -9,9 +9,12 @@ struct peer;
 struct record;
 
 enum flood_result {
-	FLOOD_STORED,    /* newer: stored and passed on to the other linked neighbours */
-	FLOOD_STALE,     /* older than or equal to what the node holds: stops here */
-	FLOOD_INVALID,   /* not a valid AT line */
+	FLOOD_STORED,          /* newer: stored and passed on to the other linked neighbours */
+	FLOOD_STALE,           /* older than or equal to what the node holds: stops here */
+	FLOOD_INVALID,         /* not an AT line as proto_at_format writes it */
+	FLOOD_UNKNOWN_SERVER,  /* written by a node that is not in the configuration */
+	FLOOD_FUTURE,          /* client time more than max_clock_skew ahead of this clock */
+	FLOOD_FULL,            /* a new client, and the table holds max_clients */
 	FLOOD_NOMEM,
 };
 
@@ -22,9 +25,12 @@ void flood_originate(const struct record *rec);
  * Neighbour FROM sent the AT line LINE, flooded or (SYNC) as part of the table it sends
  * when a link comes up. A newer record is stored and sent to every other linked
  * neighbour, whichever way it came, so a sync received by one node reaches the nodes
- * behind it too.
+ * behind it too. Only a well-formed line of a node of the herd is considered at all.
  */
 enum flood_result flood_receive(const struct peer *from, const char *line, size_t len,
     bool sync);
+
+/* Why a record was refused, for logs; NULL for FLOOD_STORED and FLOOD_STALE. */
+const char *flood_refusal(enum flood_result result);
 
 #endif

@@ -199,6 +199,7 @@ int main(int argc, char **argv)
 	herdd.table = table_new();
 	if (herdd.scratch == NULL || herdd.base == NULL || herdd.table == NULL)
 		fatalx("event=startup_failed error=\"out of memory\"");
+	table_set_limit(herdd.table, herdd.config->max_clients);
 	herdd.dns = dns_new();
 	herdd.places = places_new(herdd.base, herdd.dns, herdd.config);
 	if (herdd.places == NULL)

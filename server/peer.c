@@ -37,6 +37,7 @@
 #include "log.h"
 #include "secret.h"
 #include "peerproto.h"
+#include "ratelimit.h"
 #include "stats.h"
 #include "table.h"
 
@@ -82,6 +83,8 @@ struct link {
 	uint64_t sync_sent;
 	/* The sync the neighbour sends. */
 	uint64_t sync_received, sync_stored;
+	/* Warnings the neighbour's lines cause (bad records, unknown words), rate-limited. */
+	struct ratelimit warnings;
 };
 
 /* A configured neighbour and what this node knows of its link. */
@@ -453,6 +456,19 @@ static bool link_on_auth(struct link *l, const struct peer_msg *msg)
 	return link_authenticated(l);
 }
 
+/* Logs a line of the neighbour's that was skipped: at most a few per link and interval. */
+static void link_warn_line(struct link *l, const char *event, const char *reason,
+    const char *line, size_t len)
+{
+	uint64_t held_back;
+
+	if (!ratelimit_allow(&l->warnings, htime_mono_ms(), &held_back))
+		return;
+	log_warnx("event=%s link=%llu peer=%s reason=%s line=%s suppressed=%llu", event,
+	    (unsigned long long)l->id, link_peer_name(l), log_quote(reason, strlen(reason)),
+	    log_quote(line, len), (unsigned long long)held_back);
+}
+
 /* A record from the neighbour, flooded or synced. */
 static void link_on_record(struct link *l, const struct peer_msg *msg, const char *line,
     size_t len)
@@ -471,9 +487,8 @@ static void link_on_record(struct link *l, const struct peer_msg *msg, const cha
 		if (result == FLOOD_STORED)
 			l->sync_stored++;
 	}
-	if (result == FLOOD_INVALID)
-		log_warnx("event=peer_bad_record link=%llu peer=%s line=%s",
-		    (unsigned long long)l->id, link_peer_name(l), log_quote(line, len));
+	if (flood_refusal(result) != NULL)
+		link_warn_line(l, "peer_bad_record", flood_refusal(result), line, len);
 }
 
 /* One line on an authenticated link. False when L is gone. */
@@ -500,8 +515,7 @@ static bool link_on_message(struct link *l, const struct peer_msg *msg, const ch
 		return true;
 	case PEER_MSG_UNKNOWN:
 		/* A newer node may say more; what this one does not know it skips. */
-		log_warnx("event=peer_unknown_line link=%llu peer=%s line=%s",
-		    (unsigned long long)l->id, link_peer_name(l), log_quote(line, len));
+		link_warn_line(l, "peer_unknown_line", "unknown message", line, len);
 		return true;
 	case PEER_MSG_HELLO:
 	case PEER_MSG_AUTH:

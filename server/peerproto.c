@@ -45,16 +45,14 @@ static bool field_count(const struct field *f, uint64_t *out)
 	return true;
 }
 
-/* The bytes from START to the end of LINE, without trailing white space. */
-static struct field rest_of_line(const char *line, size_t len, const char *start)
+/*
+ * The record of an AT or SYNC line: everything from START to the end of LINE, white space
+ * included, so that a record not in its one written form fails proto_at_parse.
+ */
+static struct field record_field(const char *line, size_t len, const char *start)
 {
-	const char *end = line + len;
-	struct field f;
+	struct field f = { start, (size_t)(line + len - start) };
 
-	while (end > start && proto_is_space((unsigned char)end[-1]))
-		end--;
-	f.p = start;
-	f.len = (size_t)(end - start);
 	return f;
 }
 
@@ -82,11 +80,11 @@ void peerproto_parse(const char *line, size_t len, struct peer_msg *out)
 		}
 	} else if (proto_field_is(&fields[0], "AT")) {
 		out->kind = PEER_MSG_AT;
-		out->record = rest_of_line(line, len, fields[0].p);
+		out->record = record_field(line, len, line);
 	} else if (proto_field_is(&fields[0], "SYNC")) {
 		if (n > 1 && proto_field_is(&fields[1], "AT")) {
 			out->kind = PEER_MSG_SYNC;
-			out->record = rest_of_line(line, len, fields[1].p);
+			out->record = record_field(line, len, fields[0].p + 5);
 		}
 	} else if (proto_field_is(&fields[0], "SYNC-BEGIN")) {
 		if (n == 2 && field_count(&fields[1], &out->count))

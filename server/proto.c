@@ -194,16 +194,35 @@ size_t proto_at_format(const char *server, const struct iamat *iamat, struct hti
 	return n;
 }
 
-/* Checks the signed time difference of an AT line: [+-]DIGITS.9DIGITS. */
+/*
+ * Checks the signed time difference of an AT line as htime_format_diff writes it:
+ * [+-]SECONDS.9DIGITS, seconds without leading zeros, and "+" for zero.
+ */
 static bool diff_valid(const struct field *f)
 {
-	struct htime ignored;
+	struct htime diff;
 
 	if (f->len < 2 || (f->p[0] != '+' && f->p[0] != '-'))
 		return false;
-	if (f->len < 11 || f->p[f->len - 10] != '.')
+	if (f->len < 12 || f->p[f->len - 10] != '.')
 		return false;
-	return htime_parse(f->p + 1, f->len - 1, &ignored);
+	if (f->p[1] == '0' && f->p[2] != '.')
+		return false;
+	if (!htime_parse(f->p + 1, f->len - 1, &diff))
+		return false;
+	return f->p[0] == '+' || diff.sec != 0 || diff.nsec != 0;
+}
+
+/* True when FIELDS are LINE's words with exactly one space between them, as written. */
+static bool fields_exact(const char *line, size_t len, const struct field *fields, size_t n)
+{
+	if (fields[0].p != line)
+		return false;
+	for (size_t i = 1; i < n; i++) {
+		if (fields[i].p != fields[i - 1].p + fields[i - 1].len + 1 || fields[i].p[-1] != ' ')
+			return false;
+	}
+	return fields[n - 1].p + fields[n - 1].len == line + len;
 }
 
 bool proto_at_parse(const char *line, size_t len, struct at_record *out)
@@ -211,7 +230,8 @@ bool proto_at_parse(const char *line, size_t len, struct at_record *out)
 	struct field fields[PROTO_MAX_FIELDS];
 	struct iamat iamat;
 
-	if (proto_split(line, len, fields, PROTO_MAX_FIELDS) != 6)
+	if (proto_split(line, len, fields, PROTO_MAX_FIELDS) != 6 || !fields_exact(line, len,
+	    fields, 6))
 		return false;
 	if (!proto_field_is(&fields[0], "AT") || fields[1].len == 0 || !diff_valid(&fields[2]))
 		return false;

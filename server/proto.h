@@ -64,7 +64,12 @@ bool proto_whatsat_parse(const struct field args[3], struct whatsat *out);
  */
 size_t proto_at_format(const char *server, const struct iamat *iamat, struct htime now,
     char *buf, size_t size, struct at_record *rec);
-/* Parses and validates an AT line (as flooded between nodes); fields point into LINE. */
+/*
+ * Parses and validates an AT line (as flooded between nodes); fields point into LINE.
+ * Only what proto_at_format could have written passes: one space between fields, none
+ * around them, and the time difference in its one written form. Whether SERVER is a node
+ * of the herd is the caller's to check.
+ */
 bool proto_at_parse(const char *line, size_t len, struct at_record *out);
 
 #endif

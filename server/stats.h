@@ -26,6 +26,9 @@ struct herd_stats {
 	uint64_t sync_records_sent;
 	uint64_t sync_records_received;
 
+	uint64_t clients_refused;       /* new client IDs refused: the table held max_clients */
+	uint64_t peer_records_refused;  /* malformed, unknown node, or too far in the future */
+
 	uint64_t places_requests;       /* upstream calls made */
 	uint64_t places_errors;         /* upstream calls that ended in UNKNOWN_ERROR */
 	uint64_t places_coalesced;      /* WHATSATs served by a call already in flight */

@@ -1,7 +1,8 @@
 /*
  * The client table: the newest AT record of every client, keyed by client ID, in a
  * chained hash table with SipHash so that lookups and updates stay O(1) whatever IDs
- * clients choose. Pure code, no I/O.
+ * clients choose, and in a skip list by ID so that the admin endpoint pages through it
+ * in O(log n + page). Pure code, no I/O.
  */
 #ifndef HERD_TABLE_H
 #define HERD_TABLE_H
@@ -22,12 +23,15 @@ struct record {
 	struct field server, diff, id, location, time;
 	struct coord coord;
 	struct htime client_time;
+	unsigned char levels;      /* how many of ORDER this record has */
+	struct record *order[];    /* the next records by ID, one per skip-list level */
 };
 
 enum table_offer_result {
 	TABLE_STORED_NEW,      /* first record for this client */
 	TABLE_STORED_NEWER,    /* replaced an older record */
 	TABLE_STALE,           /* older than or equal to the stored record: nothing changed */
+	TABLE_FULL,            /* a new client, and the table holds its limit already */
 	TABLE_NOMEM,
 };
 
@@ -38,6 +42,8 @@ struct table *table_new(void);
 /* A table with a fixed hash key, for tests that want reproducible layouts. */
 struct table *table_new_keyed(uint64_t k0, uint64_t k1);
 void table_free(struct table *t);
+/* At most MAX clients (the default is no limit); records for new IDs past it are refused. */
+void table_set_limit(struct table *t, size_t max);
 
 /* Stores REC if it is newer than what the table holds for its client (SPEC section 3). */
 enum table_offer_result table_offer(struct table *t, const struct at_record *rec,
@@ -47,6 +53,14 @@ size_t table_count(const struct table *t);
 
 /* True when A is newer than B: greater client time, then greater AT line in byte order. */
 bool table_record_newer(const struct at_record *a, const struct record *b);
+
+/* Compares client IDs in byte order (unsigned, a prefix first); <0, 0 or >0 like memcmp. */
+int table_id_cmp(const char *a, size_t alen, const char *b, size_t blen);
+/* The record with the smallest ID greater than (ID, LEN), or NULL; O(log n). */
+const struct record *table_after(const struct table *t, const char *id, size_t len);
+/* The first record by ID (NULL when the table is empty), and the one after REC. */
+const struct record *table_first(const struct table *t);
+const struct record *table_next_by_id(const struct record *rec);
 
 /* Walks every record, in no particular order; the table must not change meanwhile. */
 struct table_iter {

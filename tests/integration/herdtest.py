@@ -27,6 +27,7 @@ import tempfile
 import ssl
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -380,6 +381,23 @@ class Node:
         """Sends one line on a fresh connection and returns the one reply line."""
         with self.client() as c:
             return c.request(line, timeout)
+
+    def admin(self, path, timeout=5.0):
+        """GET PATH from the admin endpoint: (status, parsed JSON or None)."""
+        url = "http://%s:%d%s" % (HOST, self.admin_port, path)
+        try:
+            with urllib.request.urlopen(url, timeout=scaled(timeout)) as r:
+                return r.status, json.loads(r.read().decode("utf-8"))
+        except urllib.error.HTTPError as e:
+            body = e.read()
+            return e.code, json.loads(body.decode("utf-8")) if body else None
+
+    def stats(self):
+        """The node's /stats."""
+        status, doc = self.admin("/stats")
+        if status != 200:
+            raise HerdError("GET /stats: %s" % status)
+        return doc
 
     # -- its log ---------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "config.h"
 #include "flood.h"
 #include "herdd.h"
 #include "peer.h"
@@ -48,8 +49,18 @@ static const char *stored_line(const char *id)
 	return r != NULL ? r->line : "";
 }
 
+/* The herd the records come from: flood.c refuses records of nodes outside it. */
+static const char herd_conf[] =
+	"[herd]\n"
+	"[node Alford]\nlisten = 127.0.0.1:1\npeer_listen = 127.0.0.1:2\n"
+	"[node Bolden]\nlisten = 127.0.0.1:3\npeer_listen = 127.0.0.1:4\n"
+	"[node Hamilton]\nlisten = 127.0.0.1:5\npeer_listen = 127.0.0.1:6\n"
+	"[node Powell]\nlisten = 127.0.0.1:7\npeer_listen = 127.0.0.1:8\n";
+
 static void reset(void)
 {
+	if (herdd.config == NULL)
+		herdd.config = config_parse("test.conf", herd_conf, strlen(herd_conf), NULL);
 	table_free(herdd.table);
 	herdd.table = table_new_keyed(1, 2);
 	memset(&stats, 0, sizeof(stats));
@@ -193,6 +204,53 @@ static void test_sync_walk_notices_growth(void)
 	CHECK_INT(seen, 1000);
 }
 
+/* Only what a node of the herd wrote, in its one written form, and not from the future. */
+static void test_peer_records_refused(void)
+{
+	char future[128];
+	static const char *const malformed[] = {
+		"AT Alford  +0.000000000 kiwi +1+1 1700000000",
+		"AT Alford\t+0.000000000 kiwi +1+1 1700000000",
+		"AT Alford +0.000000000 kiwi\v+1+1 1700000000",
+		"AT Alford +0.000000000 kiwi +1+1 1700000000\r",
+		"AT Alford +00.000000000 kiwi +1+1 1700000000",
+	};
+
+	reset();
+	CHECK_INT(receive(FROM_A, "AT Nowhere +0.000000000 kiwi +1+1 1700000000", false),
+	    FLOOD_UNKNOWN_SERVER);
+	CHECK_INT(receive(FROM_A, "AT Alfor +0.000000000 kiwi +1+1 1700000000", false),
+	    FLOOD_UNKNOWN_SERVER);
+	CHECK_INT(receive(FROM_A, "AT \xff\xfe +0.000000000 kiwi +1+1 1700000000", false),
+	    FLOOD_UNKNOWN_SERVER);
+	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++)
+		CHECK_INT(receive(FROM_A, malformed[i], false), FLOOD_INVALID);
+	herdd.config->max_clock_skew = 60;
+	snprintf(future, sizeof(future), "AT Alford -100.000000000 kiwi +1+1 %lld",
+	    (long long)htime_now().sec + 100);
+	CHECK_INT(receive(FROM_A, future, false), FLOOD_FUTURE);
+	snprintf(future, sizeof(future), "AT Alford -30.000000000 kiwi +1+1 %lld",
+	    (long long)htime_now().sec + 30);
+	CHECK_INT(receive(FROM_A, future, false), FLOOD_STORED);
+	herdd.config->max_clock_skew = 86400;
+	CHECK_INT(stats.peer_records_refused, 9);
+	CHECK_INT(sent.calls, 1);
+	CHECK(flood_refusal(FLOOD_FUTURE) != NULL);
+	CHECK(flood_refusal(FLOOD_STORED) == NULL);
+
+	/* At max_clients, known clients still change and new ones are refused. */
+	reset();
+	table_set_limit(herdd.table, 1);
+	CHECK_INT(receive(FROM_A, "AT Alford +0.000000000 kiwi +1+1 1700000000", false),
+	    FLOOD_STORED);
+	CHECK_INT(receive(FROM_A, "AT Alford +0.000000000 plum +1+1 1700000000", false),
+	    FLOOD_FULL);
+	CHECK_INT(receive(FROM_A, "AT Alford +0.000000000 kiwi +1+1 1700000001", false),
+	    FLOOD_STORED);
+	CHECK_INT(stats.clients_refused, 1);
+	CHECK_INT(table_count(herdd.table), 1);
+}
+
 int main(void)
 {
 	test_newer_is_stored_and_passed_on();
@@ -201,6 +259,8 @@ int main(void)
 	test_sync_records();
 	test_originate();
 	test_sync_walk_notices_growth();
+	test_peer_records_refused();
 	table_free(herdd.table);
+	config_free(herdd.config);
 	return check_done("flood");
 }

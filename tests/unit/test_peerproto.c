@@ -59,10 +59,13 @@ static void test_parse_records(void)
 
 	CHECK_INT(m.kind, PEER_MSG_AT);
 	CHECK_MEM(m.record.p, m.record.len, "AT Alford +0.5 kiwi +34-118 1700000000");
-	/* Surrounding white space is not part of the record the table stores. */
+	/* Surrounding white space stays in the record, so that proto_at_parse refuses it. */
 	m = parse(" AT Alford +0.5 kiwi +34-118 1700000000 \r");
 	CHECK_INT(m.kind, PEER_MSG_AT);
-	CHECK_MEM(m.record.p, m.record.len, "AT Alford +0.5 kiwi +34-118 1700000000");
+	CHECK_MEM(m.record.p, m.record.len, " AT Alford +0.5 kiwi +34-118 1700000000 \r");
+	m = parse("SYNC  AT Bolden -1.000000000 k +1+2 5");
+	CHECK_INT(m.kind, PEER_MSG_SYNC);
+	CHECK_MEM(m.record.p, m.record.len, " AT Bolden -1.000000000 k +1+2 5");
 
 	m = parse("SYNC AT Bolden -1.000000000 k +1+2 5");
 	CHECK_INT(m.kind, PEER_MSG_SYNC);

@@ -274,6 +274,67 @@ static void test_at_parse(void)
 	CHECK(proto_at_parse("AT Alford -12.000000000 kiwi +1+1 1", 35, &rec));
 }
 
+/* A peer's record passes only in the one form proto_at_format writes. */
+static void test_at_parse_exact(void)
+{
+	static const char *const refused[] = {
+		" AT Alford +0.000000001 kiwi +1+1 1",    /* space before */
+		"AT Alford +0.000000001 kiwi +1+1 1 ",    /* space after */
+		"AT Alford +0.000000001 kiwi +1+1 1\r",   /* CR after */
+		"AT  Alford +0.000000001 kiwi +1+1 1",    /* two spaces */
+		"AT Alford\t+0.000000001 kiwi +1+1 1",    /* tab */
+		"AT Alford +0.000000001\vkiwi +1+1 1",    /* vertical tab */
+		"AT Alford +0.000000001 kiwi\f+1+1 1",    /* form feed */
+		"AT Alford +0.000000001 kiwi +1+1\r1",    /* CR between */
+		"AT Alford +00.000000001 kiwi +1+1 1",    /* leading zero */
+		"AT Alford +012.000000001 kiwi +1+1 1",
+		"AT Alford -0.000000000 kiwi +1+1 1",     /* zero is written "+" */
+		"AT Alford +0.0000000001 kiwi +1+1 1",    /* ten fraction digits */
+		"AT Alford +.000000001 kiwi +1+1 1",
+	};
+	struct at_record rec;
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		if (proto_at_parse(refused[i], strlen(refused[i]), &rec)) {
+			CHECK(!"refused");
+			fprintf(stderr, "  accepted: \"%s\"\n", refused[i]);
+		}
+	}
+	CHECK(proto_at_parse("AT Alford +0.000000000 kiwi +1+1 1", 34, &rec));
+	CHECK(proto_at_parse("AT Alford -0.000000001 kiwi +1+1 1", 34, &rec));
+	CHECK(proto_at_parse("AT Alford +10.000000001 kiwi +1+1 1", 35, &rec));
+}
+
+/* Every AT line proto_at_format writes parses back to the same fields. */
+static void test_at_format_parses_back(void)
+{
+	const char *lines[][3] = {
+		{ "kiwi", "+34.068930-118.445127", "1621464827.959498503" },
+		{ "x", "+0-0", "0" },
+		{ "\xff\xfe", "-90+180", "1700000000.5" },
+	};
+	struct htime now = { 1700000000, 1 };
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		struct field args[3];
+		struct iamat iamat;
+		struct at_record rec, back;
+		char buf[256];
+		size_t n;
+
+		for (size_t k = 0; k < 3; k++) {
+			args[k].p = lines[i][k];
+			args[k].len = strlen(lines[i][k]);
+		}
+		CHECK(proto_iamat_parse(args, &iamat));
+		n = proto_at_format("Alford", &iamat, now, buf, sizeof(buf), &rec);
+		CHECK(n > 0);
+		CHECK(proto_at_parse(buf, n, &back));
+		CHECK_INT(back.id.len, rec.id.len);
+		CHECK_INT(back.diff.len, rec.diff.len);
+	}
+}
+
 int main(void)
 {
 	test_time_parse();
@@ -284,5 +345,7 @@ int main(void)
 	test_iamat();
 	test_whatsat();
 	test_at_parse();
+	test_at_parse_exact();
+	test_at_format_parses_back();
 	return check_done("test_proto");
 }

@@ -1,5 +1,6 @@
 /* Unit tests of the client table: newest wins, ties broken by the AT line, growth. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -117,11 +118,103 @@ static void test_binary_ids(void)
 	table_free(t);
 }
 
+/* IDs as bytes of every value and length, made from a fixed seed. */
+static size_t random_id(unsigned *seed, char *id)
+{
+	size_t len = 1 + (size_t)(rand_r(seed) % 6);
+
+	for (size_t i = 0; i < len; i++) {
+		/* Few byte values, so IDs share prefixes and some repeat. */
+		static const char bytes[] = { 'a', 'b', 'z', '\0', (char)0x80, (char)0xff };
+
+		id[i] = bytes[rand_r(seed) % sizeof(bytes)];
+	}
+	return len;
+}
+
+/* Offers a record for the binary ID (ID, LEN), with time WHEN. */
+static enum table_offer_result offer_id(struct table *t, const char *id, size_t len, int when)
+{
+	char line[128];
+	int n = snprintf(line, sizeof(line), "AT Alford +0.000000000 ");
+	struct at_record rec;
+	const struct record *stored;
+
+	memcpy(line + n, id, len);
+	n += (int)len;
+	n += snprintf(line + n, sizeof(line) - (size_t)n, " +1+1 %d", when);
+	if (!proto_at_parse(line, (size_t)n, &rec))
+		return TABLE_NOMEM;
+	return table_offer(t, &rec, &stored);
+}
+
+/* The ID order threads every record once, sorted, and table_after seeks into it. */
+static void test_id_order(void)
+{
+	struct table *t = table_new_keyed(7, 8);
+	unsigned seed = 42;
+	char id[8];
+	size_t count = 0, walked = 0;
+	const struct record *r, *prev = NULL;
+
+	CHECK(table_first(t) == NULL);
+	CHECK(table_after(t, "a", 1) == NULL);
+	for (int i = 0; i < 5000; i++) {
+		size_t len = random_id(&seed, id);
+		enum table_offer_result res = offer_id(t, id, len, i);
+
+		if (res == TABLE_STORED_NEW)
+			count++;
+		else if (res != TABLE_STORED_NEWER)
+			CHECK(!"offer failed");
+	}
+	CHECK_INT(table_count(t), count);
+	for (r = table_first(t); r != NULL; r = table_next_by_id(r)) {
+		if (prev != NULL && table_id_cmp(prev->id.p, prev->id.len, r->id.p, r->id.len) >= 0)
+			CHECK(!"out of order");
+		prev = r;
+		walked++;
+	}
+	CHECK_INT(walked, count);
+
+	/* table_after returns the first ID strictly greater, for IDs held or not. */
+	seed = 7;
+	for (int i = 0; i < 2000; i++) {
+		size_t len = random_id(&seed, id);
+		const struct record *after = table_after(t, id, len), *want = table_first(t);
+
+		while (want != NULL && table_id_cmp(want->id.p, want->id.len, id, len) <= 0)
+			want = table_next_by_id(want);
+		if (after != want)
+			CHECK(!"table_after");
+	}
+	CHECK(table_after(t, "\xff\xff\xff\xff\xff\xff\xff", 7) == NULL);
+	table_free(t);
+}
+
+/* At the limit, stored clients still change and new IDs are refused. */
+static void test_limit(void)
+{
+	struct table *t = table_new_keyed(1, 2);
+
+	table_set_limit(t, 2);
+	CHECK_INT(offer_id(t, "a", 1, 1), TABLE_STORED_NEW);
+	CHECK_INT(offer_id(t, "b", 1, 1), TABLE_STORED_NEW);
+	CHECK_INT(offer_id(t, "c", 1, 1), TABLE_FULL);
+	CHECK_INT(offer_id(t, "a", 1, 2), TABLE_STORED_NEWER);
+	CHECK_INT(offer_id(t, "b", 1, 0), TABLE_STALE);
+	CHECK_INT(table_count(t), 2);
+	CHECK(table_get(t, "c", 1) == NULL);
+	table_free(t);
+}
+
 int main(void)
 {
 	test_newest_wins();
 	test_tie_break();
 	test_many();
 	test_binary_ids();
+	test_id_order();
+	test_limit();
 	return check_done("test_table");
 }
