@@ -41,10 +41,6 @@
 #include "stats.h"
 #include "table.h"
 
-/* An AT line is a client's line plus the node's own fields; SYNC adds a word. */
-#define PEER_LINE_EXTRA 512
-/* Queued output beyond which a neighbour that does not read is dropped. */
-#define PEER_OUTPUT_LIMIT (1024 * 1024)
 /* A sync is topped up to PEER_SYNC_HIGH queued bytes whenever output drains below LOW. */
 #define PEER_SYNC_HIGH (64 * 1024)
 #define PEER_SYNC_LOW (16 * 1024)
@@ -205,9 +201,11 @@ static bool link_send(struct link *l, enum peer_msg_kind kind, const char *prefi
 	size_t prefix_len = strlen(prefix);
 	size_t queued = evbuffer_get_length(bufferevent_get_output(l->bev));
 
-	if (queued + prefix_len + len + 1 > PEER_OUTPUT_LIMIT) {
-		log_warnx("event=peer_output_limit link=%llu peer=%s queued=%zu limit=%d",
-		    (unsigned long long)l->id, link_peer_name(l), queued, PEER_OUTPUT_LIMIT);
+	/* The configuration makes the limit hold a few of the longest lines. */
+	if (queued + prefix_len + len + 1 > herdd.config->peer_output_limit) {
+		log_warnx("event=peer_output_limit link=%llu peer=%s queued=%zu limit=%zu",
+		    (unsigned long long)l->id, link_peer_name(l), queued,
+		    herdd.config->peer_output_limit);
 		link_close(l, "output limit exceeded: neighbour not reading");
 		return false;
 	}
@@ -857,7 +855,8 @@ void peers_start(void)
 {
 	const struct config_node *self = herdd.self;
 
-	line_max = herdd.config->max_line + PEER_LINE_EXTRA;
+	/* An AT line is a client's line plus the node's own fields; SYNC adds a word. */
+	line_max = herdd.config->max_line + CONFIG_PEER_LINE_EXTRA;
 	secret_load();
 	npeers = self->nneighbours;
 	peers = calloc(npeers > 0 ? npeers : 1, sizeof(*peers));

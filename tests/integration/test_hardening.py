@@ -170,5 +170,41 @@ class TestTableLimit(HerdCase):
         self.wait_log(alford, r"event=client_refused .*max_clients \(5\)")
 
 
+
+class TestRecordAsLongAsMaxLine(HerdCase):
+    """One record of max_line bytes syncs and floods without dropping the link."""
+
+    MAX_LINE = 1048576
+
+    def big_iamat(self, client_time):
+        head = b"IAMAT big +34."
+        tail = b"-118.25 " + client_time.encode()
+        return head + b"1" * (self.MAX_LINE - len(head) - len(tail)) + tail
+
+    def test_sync_and_flood_of_a_one_mebibyte_record(self):
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"},
+                              herd_options={"max_line": self.MAX_LINE})
+        alford = herd.start("Alford")
+        line = self.big_iamat(format_time(now_ns()))
+        self.assertEqual(len(line), self.MAX_LINE)
+        with alford.client(timeout=20) as c:
+            reply = c.request(line, timeout=20)
+        self.assertAtLine(reply, client_id=b"big")
+        parker = herd.start("Parker")
+        self.wait_linked(herd)
+        self.wait_for("Parker to hold the record by sync",
+                      lambda: (parker.admin("/clients/big", timeout=20)[1] or {}).get("at")
+                      == reply.decode(), timeout=20)
+        newer = self.big_iamat(format_time(now_ns()))
+        with alford.client(timeout=20) as c:
+            reply = c.request(newer, timeout=20)
+        self.wait_for("Parker to hold the flooded record",
+                      lambda: (parker.admin("/clients/big", timeout=20)[1] or {}).get("at")
+                      == reply.decode(), timeout=20)
+        for node in (alford, parker):
+            self.assertNotIn("event=peer_output_limit", node.log())
+            self.assertNotIn("event=peer_down", node.log())
+
+
 if __name__ == "__main__":
     herdtest.main()
