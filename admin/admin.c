@@ -1,12 +1,25 @@
-/* The admin endpoint's HTTP server: evhttp set-up, bearer token, routing, replies. */
+/*
+ * The admin endpoint's HTTP server: evhttp set-up, bearer token, routing, replies, and
+ * the limits libevent 2.1's evhttp lacks: a cap on connections and a deadline for each
+ * request. evhttp asks this file for each connection's bufferevent (evhttp_set_bevcb);
+ * right after, from the loop, the connection is found as that bufferevent's callback
+ * argument and given a close callback, so the node counts connections and can shut one
+ * whose request takes too long.
+ */
 #include "admin.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <event2/util.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -16,8 +29,8 @@
 #include "listen.h"
 #include "log.h"
 #include "secret.h"
+#include "stats.h"
 
-#define ADMIN_TIMEOUT_SECONDS 10
 #define ADMIN_MAX_HEADERS_SIZE 8192
 #define ADMIN_MAX_BODY_SIZE 1024
 /*
@@ -35,7 +48,17 @@ static const struct admin_route *const routes[] = {
 	&route_health_entry,
 };
 
+/* One admin connection, from accept until evhttp closes it. */
+struct admin_conn {
+	TAILQ_ENTRY(admin_conn) entry;
+	struct bufferevent *bev;     /* evhttp's, made by admin_conn_new */
+	struct event *deadline;      /* admin_timeout from accept, then from each answer */
+	bool attached;               /* the close callback is set */
+};
+
 static struct evhttp *http;
+static struct acceptor *admin_acceptor;
+static TAILQ_HEAD(, admin_conn) admin_conns = TAILQ_HEAD_INITIALIZER(admin_conns);
 static struct json_out json;
 static bool token_required;
 static unsigned char token_digest[EVP_MAX_MD_SIZE];
@@ -208,6 +231,86 @@ static const struct admin_route *admin_route_find(const char *path, const char *
 	return NULL;
 }
 
+/* (Re)starts AC's deadline: a request must arrive, and its answer leave, within it. */
+static void admin_conn_arm(struct admin_conn *ac)
+{
+	struct timeval limit = { herdd.config->admin_timeout, 0 };
+
+	evtimer_add(ac->deadline, &limit);
+}
+
+/* evhttp closes the connection: stop counting it. */
+static void admin_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct admin_conn *ac = arg;
+
+	TAILQ_REMOVE(&admin_conns, ac, entry);
+	event_free(ac->deadline);
+	free(ac);
+	acceptor_closed(admin_acceptor);
+}
+
+/*
+ * First, just after the accept: evhttp has made the connection, and its bufferevent's
+ * callback argument is it. Later, the deadline: shutting the socket makes evhttp see the
+ * end of the connection and free it as it always does.
+ */
+static void admin_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct admin_conn *ac = arg;
+	bufferevent_data_cb readcb, writecb;
+	bufferevent_event_cb eventcb;
+	void *evcon;
+
+	if (!ac->attached) {
+		bufferevent_getcb(ac->bev, &readcb, &writecb, &eventcb, &evcon);
+		evhttp_connection_set_closecb(evcon, admin_conn_closed, ac);
+		ac->attached = true;
+		admin_conn_arm(ac);
+		return;
+	}
+	stats.admin_timeouts++;
+	log_info("event=admin_timeout timeout=%d reason=\"request not complete within "
+	    "admin_timeout\"", herdd.config->admin_timeout);
+	shutdown(bufferevent_getfd(ac->bev), SHUT_RDWR);
+}
+
+/*
+ * evhttp accepted a connection and wants its bufferevent: the same evhttp would make
+ * (it closes the socket itself), tracked here. Only running out of memory, which is
+ * fatal, could make evhttp drop the connection before the timer runs.
+ */
+static struct bufferevent *admin_conn_new(struct event_base *base, void *arg)
+{
+	struct admin_conn *ac = calloc(1, sizeof(*ac));
+
+	if (ac == NULL)
+		fatalx("event=admin_failed error=\"out of memory\"");
+	ac->bev = bufferevent_socket_new(base, -1, 0);
+	ac->deadline = evtimer_new(base, admin_conn_timer_cb, ac);
+	if (ac->bev == NULL || ac->deadline == NULL)
+		fatalx("event=admin_failed error=\"out of memory\"");
+	TAILQ_INSERT_TAIL(&admin_conns, ac, entry);
+	acceptor_opened(admin_acceptor);
+	event_active(ac->deadline, EV_TIMEOUT, 1);
+	return ac->bev;
+}
+
+/* The connection REQ came on: its deadline starts again with this answer. */
+static void admin_conn_answering(struct evhttp_request *req)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(
+	    evhttp_request_get_connection(req));
+	struct admin_conn *ac;
+
+	TAILQ_FOREACH(ac, &admin_conns, entry) {
+		if (ac->bev == bev) {
+			admin_conn_arm(ac);
+			return;
+		}
+	}
+}
+
 /* Every request: token, method, route, in that order, so strangers learn nothing. */
 static void admin_handle(struct evhttp_request *req, void *arg)
 {
@@ -222,6 +325,7 @@ static void admin_handle(struct evhttp_request *req, void *arg)
 	};
 	const struct admin_route *route;
 
+	admin_conn_answering(req);
 	if (token_required && !admin_authorized(req)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
 		    "Bearer realm=\"herd\"");
@@ -244,7 +348,11 @@ static void admin_handle(struct evhttp_request *req, void *arg)
 /* Serves the admin socket that listen_start bound. */
 static void admin_listening(evutil_socket_t fd, void *arg)
 {
-	if (evhttp_accept_socket_with_handle(http, fd) == NULL)
+	struct evconnlistener *listener;
+
+	admin_acceptor = acceptor_new_for(fd, "admin", herdd.config->admin_max_connections,
+	    &listener);
+	if (evhttp_bind_listener(http, listener) == NULL)
 		fatalx("event=startup_failed what=admin error=\"cannot accept on the admin socket\"");
 }
 
@@ -261,7 +369,8 @@ void admin_start(void)
 	http = evhttp_new(herdd.base);
 	if (http == NULL)
 		fatalx("event=startup_failed what=admin error=\"cannot create the HTTP server\"");
-	evhttp_set_timeout(http, ADMIN_TIMEOUT_SECONDS);
+	evhttp_set_timeout(http, herdd.config->admin_timeout);
+	evhttp_set_bevcb(http, admin_conn_new, NULL);
 	evhttp_set_max_headers_size(http, ADMIN_MAX_HEADERS_SIZE);
 	evhttp_set_max_body_size(http, ADMIN_MAX_BODY_SIZE);
 	evhttp_set_allowed_methods(http, ADMIN_ALL_METHODS);
@@ -273,9 +382,19 @@ void admin_start(void)
 
 void admin_stop(void)
 {
+	struct admin_conn *ac;
+
 	if (http != NULL)
 		evhttp_free(http);
 	http = NULL;
+	/* Connections evhttp had not made yet when it stopped. */
+	while ((ac = TAILQ_FIRST(&admin_conns)) != NULL) {
+		TAILQ_REMOVE(&admin_conns, ac, entry);
+		event_free(ac->deadline);
+		free(ac);
+	}
+	acceptor_free(admin_acceptor);
+	admin_acceptor = NULL;
 	json_out_free(&json);
 	OPENSSL_cleanse(token_digest, sizeof(token_digest));
 	token_required = false;

@@ -36,6 +36,10 @@ static const struct named_counter flood_counters[] = {
 static const struct named_counter limit_counters[] = {
 	{ "clients_refused", &stats.clients_refused },
 	{ "peer_records_refused", &stats.peer_records_refused },
+	{ "accept_pauses", &stats.accept_pauses },
+	{ "clients_timed_out", &stats.clients_timed_out },
+	{ "admin_timeouts", &stats.admin_timeouts },
+	{ "peer_handshakes_evicted", &stats.peer_handshakes_evicted },
 };
 
 static const struct named_counter places_counters[] = {

@@ -1,13 +1,20 @@
-/* Client connections: line reading, command dispatch, ordered replies, one close path. */
+/*
+ * Client connections: line reading, command dispatch, ordered replies, one close path,
+ * and the limits of README "Limits": a cap on connections, a deadline for each line, an
+ * idle timeout from the last command, and a client that leaves its replies unread for
+ * client_write_timeout is closed even while they sit in the kernel's send buffer.
+ */
 #include "client.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 
 #include <event2/buffer.h>
@@ -17,11 +24,12 @@
 
 #include "cmd.h"
 #include "herdd.h"
+#include "listen.h"
 #include "log.h"
 #include "stats.h"
 
-#define CLIENT_IDLE_SECONDS 300
-#define CLIENT_WRITE_SECONDS 30
+/* How often every connection's deadlines are looked at. */
+#define CLIENT_SWEEP_MS 1000
 /* Stop reading a client whose replies pile up, le-proxy style; resume once they drain. */
 #define CLIENT_OUTPUT_HIGH (256 * 1024)
 #define CLIENT_PENDING_HIGH 64
@@ -45,12 +53,19 @@ struct client {
 	bool eof;         /* the client half-closed: answer what is left, then close */
 	bool paused;      /* reading stopped until replies drain */
 	bool draining;    /* inside client_drain: it decides about pausing and closing */
+	uint64_t last_command_ms;    /* the last complete line, or the accept */
+	uint64_t line_started_ms;    /* when the unfinished line in the input began; 0: none */
+	/* Is the client reading? Bytes written are compared with what the kernel still holds. */
+	uint64_t bytes_out;          /* handed to the bufferevent, ever */
+	uint64_t bytes_acked;        /* of those, the most seen gone from the kernel */
+	uint64_t read_progress_ms;   /* when BYTES_ACKED last grew, or output began */
+	bool output_watched;         /* output may be waiting somewhere: check it */
 };
 
 static TAILQ_HEAD(, client) clients = TAILQ_HEAD_INITIALIZER(clients);
 static uint64_t next_client_id = 1;
-static struct evconnlistener *client_listener;
-static struct event *accept_retry;
+static struct acceptor *client_acceptor;
+static struct event *client_sweep;
 
 uint64_t client_id(const struct client *c)
 {
@@ -75,6 +90,7 @@ static void client_close(struct client *c, const char *reason)
 	bufferevent_free(c->bev);
 	stats.clients_current--;
 	free(c);
+	acceptor_closed(client_acceptor);
 }
 
 void client_close_all(void)
@@ -83,12 +99,21 @@ void client_close_all(void)
 
 	while ((c = TAILQ_FIRST(&clients)) != NULL)
 		client_close(c, "node stopping");
-	if (client_listener != NULL)
-		evconnlistener_free(client_listener);
-	client_listener = NULL;
-	if (accept_retry != NULL)
-		event_free(accept_retry);
-	accept_retry = NULL;
+	acceptor_free(client_acceptor);
+	client_acceptor = NULL;
+	if (client_sweep != NULL)
+		event_free(client_sweep);
+	client_sweep = NULL;
+}
+
+/* Hands LEN bytes to the socket's output, noting them for the unread-replies check. */
+static void client_note_output(struct client *c, size_t len)
+{
+	if (!c->output_watched) {
+		c->output_watched = true;
+		c->read_progress_ms = htime_mono_ms();
+	}
+	c->bytes_out += len;
 }
 
 /* Logs one reply going out: its first line and its size. */
@@ -156,6 +181,8 @@ static bool client_drain(struct client *c)
 		char *line;
 
 		if (client_overloaded(c)) {
+			/* The rest of the line waits on us now: its deadline starts over later. */
+			c->line_started_ms = 0;
 			c->paused = true;
 			bufferevent_disable(c->bev, EV_READ);
 			c->draining = false;
@@ -173,8 +200,13 @@ static bool client_drain(struct client *c)
 		line = (char *)evbuffer_pullup(in, eol.pos + 1);
 		client_line(c, line, (size_t)eol.pos, htime_now());
 		evbuffer_drain(in, eol.pos + 1);
+		c->last_command_ms = htime_mono_ms();
+		c->line_started_ms = 0;
 	}
 	left = evbuffer_get_length(in);
+	/* The deadline of a line counts from its first byte. */
+	if (left > 0 && c->line_started_ms == 0)
+		c->line_started_ms = htime_mono_ms();
 	if (left > max_line) {
 		log_warnx("event=line_too_long conn=%llu bytes=%zu max_line=%zu newline=no",
 		    (unsigned long long)c->id, left, max_line);
@@ -199,6 +231,7 @@ static void client_flush(struct client *c)
 		TAILQ_REMOVE(&c->replies, r, entry);
 		c->nreplies--;
 		client_log_out_buffer(c, r->buf);
+		client_note_output(c, evbuffer_get_length(r->buf));
 		bufferevent_write_buffer(bev, r->buf);
 		evbuffer_free(r->buf);
 		free(r);
@@ -221,6 +254,7 @@ void client_reply(struct client *c, const char *data, size_t len)
 
 	if (TAILQ_EMPTY(&c->replies)) {
 		client_log_out(c, data, len);
+		client_note_output(c, len);
 		bufferevent_write(c->bev, data, len);
 		return;
 	}
@@ -292,16 +326,66 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		client_drain(c);
 	} else if (what & BEV_EVENT_ERROR) {
 		client_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	} else if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
-		client_close(c, "write timeout");
-	} else if (what & BEV_EVENT_TIMEOUT) {
-		/* A client waiting for a slow WHATSAT is not idle. */
-		if (c->nreplies == 0) {
-			client_close(c, "idle timeout");
-			return;
+	}
+}
+
+/*
+ * True when C has left output unread for client_write_timeout: the bytes it was sent
+ * have not left the kernel's send buffer (SIOCOUTQ: not yet acknowledged) for that long.
+ * A client whose window is open acknowledges what it gets, and counts as reading.
+ */
+static bool client_not_reading(struct client *c, uint64_t now)
+{
+	int unacked = 0;
+	uint64_t in_kernel, acked;
+	size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
+
+	if (ioctl(bufferevent_getfd(c->bev), SIOCOUTQ, &unacked) < 0)
+		unacked = 0;
+	in_kernel = c->bytes_out - queued;
+	acked = unacked >= 0 && (uint64_t)unacked <= in_kernel ? in_kernel - (uint64_t)unacked : 0;
+	if (acked > c->bytes_acked) {
+		c->bytes_acked = acked;
+		c->read_progress_ms = now;
+	}
+	if (unacked == 0 && queued == 0) {
+		c->output_watched = false;
+		return false;
+	}
+	return now - c->read_progress_ms > (uint64_t)herdd.config->client_write_timeout * 1000;
+}
+
+/* The reason C has run out of time, or NULL. */
+static const char *client_expired(struct client *c, uint64_t now)
+{
+	const struct herd_config *cfg = herdd.config;
+
+	if (c->line_started_ms != 0 &&
+	    now - c->line_started_ms > (uint64_t)cfg->client_line_timeout * 1000)
+		return "line timeout: a line took longer than client_line_timeout";
+	if (c->output_watched && client_not_reading(c, now))
+		return "write timeout: replies unread for client_write_timeout";
+	/* A client waiting for a slow WHATSAT, or reading a long reply, is not idle. */
+	if (c->nreplies == 0 && !c->output_watched &&
+	    now - c->last_command_ms > (uint64_t)cfg->client_idle_timeout * 1000)
+		return "idle timeout: no command for client_idle_timeout";
+	return NULL;
+}
+
+/* Once a second: closes the connections whose line, idle or write deadline passed. */
+static void client_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t now = htime_mono_ms();
+	struct client *c, *next;
+
+	for (c = TAILQ_FIRST(&clients); c != NULL; c = next) {
+		const char *why = client_expired(c, now);
+
+		next = TAILQ_NEXT(c, entry);
+		if (why != NULL) {
+			stats.clients_timed_out++;
+			client_close(c, why);
 		}
-		if (!c->paused)
-			bufferevent_enable(c->bev, EV_READ);
 	}
 }
 
@@ -328,11 +412,8 @@ static void client_format_addr(const struct sockaddr *sa, char *buf, size_t size
 	}
 }
 
-static void client_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+static void client_accept_cb(evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
-	struct timeval idle = { CLIENT_IDLE_SECONDS, 0 };
-	struct timeval write_limit = { CLIENT_WRITE_SECONDS, 0 };
 	struct client *c = calloc(1, sizeof(*c));
 
 	if (c == NULL) {
@@ -347,40 +428,26 @@ static void client_accept_cb(struct evconnlistener *listener, evutil_socket_t fd
 		free(c);
 		return;
 	}
+	acceptor_opened(client_acceptor);
 	c->id = next_client_id++;
 	TAILQ_INIT(&c->replies);
 	client_format_addr(sa, c->addr, sizeof(c->addr));
+	c->last_command_ms = htime_mono_ms();
 	TAILQ_INSERT_TAIL(&clients, c, entry);
 	stats.clients_current++;
 	stats.clients_total++;
 	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
-	bufferevent_set_timeouts(c->bev, &idle, &write_limit);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	log_info("event=client_open conn=%llu peer=%s", (unsigned long long)c->id, c->addr);
 }
 
-/* Resumes accepting after a pause for a full file table. */
-static void client_accept_resume(evutil_socket_t fd, short what, void *arg)
-{
-	evconnlistener_enable(client_listener);
-}
-
-/* Out of file descriptors (or similar): pause accepting for a second rather than spin. */
-static void client_accept_error_cb(struct evconnlistener *listener, void *arg)
-{
-	struct timeval pause = { 1, 0 };
-
-	log_warn("event=accept_failed");
-	evconnlistener_disable(listener);
-	event_add(accept_retry, &pause);
-}
-
 void client_listen(evutil_socket_t fd, void *arg)
 {
-	client_listener = evconnlistener_new(herdd.base, client_accept_cb, NULL,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	accept_retry = evtimer_new(herdd.base, client_accept_resume, NULL);
-	if (client_listener == NULL || accept_retry == NULL)
-		fatalx("event=listen_failed what=client error=\"cannot create listener\"");
-	evconnlistener_set_error_cb(client_listener, client_accept_error_cb);
+	struct timeval sweep = { CLIENT_SWEEP_MS / 1000, (CLIENT_SWEEP_MS % 1000) * 1000 };
+
+	client_acceptor = acceptor_new(fd, "client", herdd.config->max_connections,
+	    client_accept_cb, NULL);
+	client_sweep = event_new(herdd.base, -1, EV_PERSIST, client_sweep_cb, NULL);
+	if (client_sweep == NULL || event_add(client_sweep, &sweep) < 0)
+		fatalx("event=listen_failed what=client error=\"cannot start the sweep timer\"");
 }

@@ -1,7 +1,9 @@
-/* Binding the node's listening sockets. */
+/* Binding the node's listening sockets, and accepting on them without spinning. */
 #include "listen.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +11,14 @@
 #include <netinet/in.h>
 
 #include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
 #include <event2/util.h>
 
 #include "herdd.h"
 #include "log.h"
+#include "ratelimit.h"
+#include "stats.h"
 
 /* Listeners still waiting for a DNS answer, and who wants to know when none are. */
 static unsigned listen_pending;
@@ -101,4 +107,144 @@ void listen_start(const struct config_addr *addr, const char *what, listen_ready
 	snprintf(port, sizeof(port), "%u", addr->port);
 	listen_pending++;
 	evdns_getaddrinfo(herdd.dns, addr->host, port, &hints, listen_resolved, lookup);
+}
+
+/* --- accepting ----------------------------------------------------------------------- */
+
+#define ACCEPT_RETRY_MS 1000
+
+struct acceptor {
+	struct evconnlistener *listener;
+	bool owns_listener;
+	char what[32];
+	size_t max, open;
+	acceptor_cb accepted;
+	void *arg;
+	struct event *retry;
+	bool failing;              /* accept failed and has not worked since */
+	bool full;                 /* at MAX: not accepting */
+	uint64_t paused_ms;        /* when the current pause began */
+	struct ratelimit notes;    /* a cap reached and left over and over is noted now and then */
+};
+
+/* Starts or stops accepting as the error pause and the cap say. */
+static void acceptor_update(struct acceptor *a)
+{
+	if (a->full || evtimer_pending(a->retry, NULL))
+		evconnlistener_disable(a->listener);
+	else
+		evconnlistener_enable(a->listener);
+}
+
+static void acceptor_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	acceptor_update(arg);
+}
+
+/* accept() failed: out of descriptors or memory. Wait rather than spin on it. */
+static void acceptor_error_cb(struct evconnlistener *listener, void *arg)
+{
+	struct acceptor *a = arg;
+	struct timeval pause = { ACCEPT_RETRY_MS / 1000, (ACCEPT_RETRY_MS % 1000) * 1000 };
+
+	if (!a->failing) {
+		a->failing = true;
+		a->paused_ms = htime_mono_ms();
+		stats.accept_pauses++;
+		log_warn("event=accept_paused what=%s reason=\"accept failed\" retry_ms=%d "
+		    "connections=%zu", a->what, ACCEPT_RETRY_MS, a->open);
+	}
+	evtimer_add(a->retry, &pause);
+	acceptor_update(a);
+}
+
+void acceptor_opened(struct acceptor *a)
+{
+	uint64_t held_back;
+
+	if (a->failing) {
+		a->failing = false;
+		log_info("event=accept_resumed what=%s paused_ms=%llu connections=%zu", a->what,
+		    (unsigned long long)(htime_mono_ms() - a->paused_ms), a->open);
+	}
+	a->open++;
+	if (a->max > 0 && a->open >= a->max && !a->full) {
+		a->full = true;
+		stats.accept_pauses++;
+		if (ratelimit_allow(&a->notes, htime_mono_ms(), &held_back))
+			log_warnx("event=accept_paused what=%s reason=\"at the connection cap\" "
+			    "connections=%zu suppressed=%llu", a->what, a->open,
+			    (unsigned long long)held_back);
+		acceptor_update(a);
+	}
+}
+
+void acceptor_closed(struct acceptor *a)
+{
+	uint64_t held_back;
+
+	a->open--;
+	if (a->full && a->open < a->max) {
+		a->full = false;
+		if (ratelimit_allow(&a->notes, htime_mono_ms(), &held_back))
+			log_info("event=accept_resumed what=%s connections=%zu suppressed=%llu",
+			    a->what, a->open, (unsigned long long)held_back);
+		acceptor_update(a);
+	}
+}
+
+static void acceptor_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct acceptor *a = arg;
+
+	a->accepted(fd, sa, salen, a->arg);
+}
+
+/* An acceptor on FD; ACCEPTED NULL leaves the accept callback to the listener's new owner. */
+static struct acceptor *acceptor_make(evutil_socket_t fd, const char *what, size_t max,
+    acceptor_cb accepted, void *arg)
+{
+	struct acceptor *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		fatalx("event=startup_failed error=\"out of memory\"");
+	snprintf(a->what, sizeof(a->what), "%s", what);
+	a->max = max;
+	a->accepted = accepted;
+	a->arg = arg;
+	a->owns_listener = true;
+	a->listener = evconnlistener_new(herdd.base, accepted != NULL ? acceptor_accept_cb : NULL,
+	    a, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	a->retry = evtimer_new(herdd.base, acceptor_retry_cb, a);
+	if (a->listener == NULL || a->retry == NULL)
+		fatalx("event=listen_failed what=%s error=\"cannot create listener\"", what);
+	evconnlistener_set_error_cb(a->listener, acceptor_error_cb);
+	return a;
+}
+
+struct acceptor *acceptor_new(evutil_socket_t fd, const char *what, size_t max,
+    acceptor_cb accepted, void *arg)
+{
+	return acceptor_make(fd, what, max, accepted, arg);
+}
+
+struct acceptor *acceptor_new_for(evutil_socket_t fd, const char *what, size_t max,
+    struct evconnlistener **listener)
+{
+	struct acceptor *a = acceptor_make(fd, what, max, NULL, NULL);
+
+	a->owns_listener = false;
+	*listener = a->listener;
+	return a;
+}
+
+void acceptor_free(struct acceptor *a)
+{
+	if (a == NULL)
+		return;
+	if (a->owns_listener)
+		evconnlistener_free(a->listener);
+	event_free(a->retry);
+	free(a);
 }

@@ -47,9 +47,7 @@
 #define PEER_TICK_MS 250
 #define PEER_PING_IDLE_MS 1000       /* PING when nothing was sent for this long */
 #define PEER_SILENCE_MS 5000         /* drop a link that sent nothing for this long */
-#define PEER_HANDSHAKE_MS 5000       /* from dial or accept to authenticated */
 #define PEER_WRITE_TIMEOUT_S 15      /* queued output that makes no progress */
-#define PEER_PENDING_MAX 64          /* inbound connections not yet authenticated */
 
 enum link_phase {
 	LINK_CONNECTING,   /* outbound, TCP connect under way */
@@ -103,7 +101,8 @@ struct peer {
 static struct peer *peers;
 static size_t npeers;
 static TAILQ_HEAD(, link) links = TAILQ_HEAD_INITIALIZER(links);
-static struct evconnlistener *peer_listener;
+static struct acceptor *peer_acceptor;
+static struct ratelimit eviction_notes;
 static unsigned char *secret;
 static size_t secret_len;
 static size_t line_max;
@@ -627,7 +626,7 @@ static void link_tick_cb(evutil_socket_t fd, short what, void *arg)
 	uint64_t now = now_ms();
 
 	if (l->phase != LINK_UP) {
-		if (now - l->opened_ms > PEER_HANDSHAKE_MS)
+		if (now - l->opened_ms > (uint64_t)herdd.config->peer_handshake_timeout * 1000)
 			link_close(l, l->phase == LINK_CONNECTING ? "connect timeout" :
 			    "handshake timeout");
 		return;
@@ -783,19 +782,39 @@ static void format_sockaddr(const struct sockaddr *sa, socklen_t salen, char *bu
 		snprintf(buf, size, "%s:%s", host, port);
 }
 
-static void peer_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+/*
+ * Makes room for one more inbound handshake: the oldest one goes. A neighbour's
+ * handshake takes a round trip or two, so connections held open to fill the slots (they
+ * can name a neighbour, but cannot answer its challenge) always go before it does.
+ */
+static void link_evict_oldest_pending(void)
+{
+	struct link *l;
+	uint64_t held_back;
+
+	TAILQ_FOREACH(l, &links, entry) {
+		if (!l->outbound && l->phase != LINK_UP)
+			break;
+	}
+	if (l == NULL)
+		return;
+	stats.peer_handshakes_evicted++;
+	if (ratelimit_allow(&eviction_notes, htime_mono_ms(), &held_back))
+		log_warnx("event=peer_handshake_evicted link=%llu address=%s peer=%s "
+		    "reason=\"peer_handshake_max (%zu) handshakes at once: the oldest goes\" "
+		    "suppressed=%llu", (unsigned long long)l->id, l->addr, link_peer_name(l),
+		    herdd.config->peer_handshake_max, (unsigned long long)held_back);
+	link_close(l, "handshake evicted by a newer connection");
+}
+
+static void peer_accept_cb(evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	char addr[64];
 	struct link *l;
 
 	format_sockaddr(sa, (socklen_t)salen, addr, sizeof(addr));
-	if (pending_inbound >= PEER_PENDING_MAX) {
-		log_warnx("event=peer_reject address=%s reason=\"too many handshakes at once\"",
-		    addr);
-		evutil_closesocket(fd);
-		return;
-	}
+	if (pending_inbound >= herdd.config->peer_handshake_max)
+		link_evict_oldest_pending();
 	l = link_new(fd, NULL, addr);
 	if (l == NULL) {
 		log_warnx("event=peer_reject address=%s reason=\"out of memory\"", addr);
@@ -806,19 +825,10 @@ static void peer_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 	link_send_hello(l);
 }
 
-static void peer_accept_error_cb(struct evconnlistener *listener, void *arg)
-{
-	log_warn("event=peer_accept_failed");
-}
-
 /* Accepts neighbours on FD (a listen_ready_cb). */
 static void peer_listen_ready(evutil_socket_t fd, void *arg)
 {
-	peer_listener = evconnlistener_new(herdd.base, peer_accept_cb, NULL,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	if (peer_listener == NULL)
-		fatalx("event=listen_failed what=peer error=\"cannot create listener\"");
-	evconnlistener_set_error_cb(peer_listener, peer_accept_error_cb);
+	peer_acceptor = acceptor_new(fd, "peer", 0, peer_accept_cb, NULL);
 }
 
 /*
@@ -890,9 +900,8 @@ void peers_stop(void)
 	stopping = true;
 	while ((l = TAILQ_FIRST(&links)) != NULL)
 		link_close(l, "node stopping");
-	if (peer_listener != NULL)
-		evconnlistener_free(peer_listener);
-	peer_listener = NULL;
+	acceptor_free(peer_acceptor);
+	peer_acceptor = NULL;
 	for (size_t i = 0; i < npeers; i++) {
 		if (peers[i].lookup != NULL)
 			evdns_getaddrinfo_cancel(peers[i].lookup);

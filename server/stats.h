@@ -28,6 +28,10 @@ struct herd_stats {
 
 	uint64_t clients_refused;       /* new client IDs refused: the table held max_clients */
 	uint64_t peer_records_refused;  /* malformed, unknown node, or too far in the future */
+	uint64_t accept_pauses;         /* a listener stopped: accept failed, or at its cap */
+	uint64_t clients_timed_out;     /* connections closed by a line, idle or write deadline */
+	uint64_t admin_timeouts;        /* admin connections closed by admin_timeout */
+	uint64_t peer_handshakes_evicted;  /* inbound handshakes closed to make room */
 
 	uint64_t places_requests;       /* upstream calls made */
 	uint64_t places_errors;         /* upstream calls that ended in UNKNOWN_ERROR */
