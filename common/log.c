@@ -9,7 +9,7 @@
 #include <time.h>
 
 #define QUOTE_SLOTS 4
-#define QUOTE_MAX 8192
+#define QUOTE_SIZE (LOG_QUOTE_MAX + 8)
 
 static FILE *log_file;
 static char *log_path;
@@ -164,7 +164,12 @@ void fatalx(const char *fmt, ...)
 
 const char *log_quote(const void *data, size_t len)
 {
-	static char slots[QUOTE_SLOTS][QUOTE_MAX];
+	return log_quote_max(data, len, LOG_QUOTE_MAX);
+}
+
+const char *log_quote_max(const void *data, size_t len, size_t max)
+{
+	static char slots[QUOTE_SLOTS][QUOTE_SIZE];
 	static unsigned next;
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = data;
@@ -175,7 +180,7 @@ const char *log_quote(const void *data, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = p[i];
 
-		if (n + 8 >= QUOTE_MAX) {
+		if (n + 8 >= max || n + 8 >= QUOTE_SIZE) {
 			memcpy(out + n, "...", 3);
 			n += 3;
 			break;

@@ -27,11 +27,17 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Characters of a quoted value at most; a client's 4 KB line is logged as its first part. */
+#define LOG_QUOTE_MAX 512
+
 /*
  * Quotes DATA for a log field: "..." with \" \\ \t \r \n and \xNN for other bytes that
  * are not printable ASCII. The result lives in one of a few rotating static buffers, so
- * up to four quoted values can appear in one log call. Long values are cut with "...".
+ * up to four quoted values can appear in one log call. Values longer than LOG_QUOTE_MAX
+ * characters are cut with "..."; log their length beside them.
  */
 const char *log_quote(const void *data, size_t len);
+/* The same, cut at MAX (at most LOG_QUOTE_MAX) characters. */
+const char *log_quote_max(const void *data, size_t len, size_t max);
 
 #endif

@@ -15,8 +15,8 @@ struct ratelimit {
 	uint64_t held_back;       /* events refused since the last one allowed */
 };
 
-/* The default: 5 lines per 10 s for each source. */
-#define RATELIMIT_BURST 5
+/* The default: 10 lines per 10 s for each source. */
+#define RATELIMIT_BURST 10
 #define RATELIMIT_INTERVAL_MS 10000
 
 /*

@@ -116,26 +116,28 @@ static void client_note_output(struct client *c, size_t len)
 	c->bytes_out += len;
 }
 
-/* Logs one reply going out: its first line and its size. */
-static void client_log_out(const struct client *c, const char *data, size_t len)
+/* Characters of a "? LINE" reply logged: the line itself is in the client_in just before. */
+#define CLIENT_LOG_ECHO_MAX 64
+
+/* Logs one reply going out (HEAD, LEN bytes of its start): its first line and its size. */
+static void client_log_out(const struct client *c, const char *head, size_t len, size_t size)
 {
-	const char *nl = memchr(data, '\n', len);
-	size_t first = nl != NULL ? (size_t)(nl - data) : len;
+	const char *nl = memchr(head, '\n', len);
+	size_t first = nl != NULL ? (size_t)(nl - head) : len;
+	size_t shown = len >= 2 && memcmp(head, "? ", 2) == 0 ? CLIENT_LOG_ECHO_MAX :
+	    LOG_QUOTE_MAX;
 
 	log_info("event=client_out conn=%llu line=%s bytes=%zu", (unsigned long long)c->id,
-	    log_quote(data, first), len);
+	    log_quote_max(head, first, shown), size);
 }
 
 /* Logs a queued reply as it goes out; only its first line is looked at. */
 static void client_log_out_buffer(const struct client *c, struct evbuffer *buf)
 {
-	char head[1024];
+	char head[LOG_QUOTE_MAX];
 	ev_ssize_t n = evbuffer_copyout(buf, head, sizeof(head));
-	const char *nl = n > 0 ? memchr(head, '\n', (size_t)n) : NULL;
-	size_t first = nl != NULL ? (size_t)(nl - head) : (n > 0 ? (size_t)n : 0);
 
-	log_info("event=client_out conn=%llu line=%s bytes=%zu", (unsigned long long)c->id,
-	    log_quote(head, first), evbuffer_get_length(buf));
+	client_log_out(c, head, n > 0 ? (size_t)n : 0, evbuffer_get_length(buf));
 }
 
 /* True when the client should stop being read until its output drains. */
@@ -159,8 +161,8 @@ static bool client_finish_if_done(struct client *c)
 /* Runs one line read at READ_AT. */
 static void client_line(struct client *c, const char *line, size_t len, struct htime read_at)
 {
-	log_info("event=client_in conn=%llu line=%s", (unsigned long long)c->id,
-	    log_quote(line, len));
+	log_info("event=client_in conn=%llu line=%s bytes=%zu", (unsigned long long)c->id,
+	    log_quote(line, len), len);
 	cmd_run(c, line, len, read_at);
 }
 
@@ -253,7 +255,7 @@ void client_reply(struct client *c, const char *data, size_t len)
 	struct reply *r;
 
 	if (TAILQ_EMPTY(&c->replies)) {
-		client_log_out(c, data, len);
+		client_log_out(c, data, len, len);
 		client_note_output(c, len);
 		bufferevent_write(c->bev, data, len);
 		return;

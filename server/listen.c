@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 
@@ -114,6 +115,7 @@ void listen_start(const struct config_addr *addr, const char *what, listen_ready
 #define ACCEPT_RETRY_MS 1000
 
 struct acceptor {
+	TAILQ_ENTRY(acceptor) entry;
 	struct evconnlistener *listener;
 	bool owns_listener;
 	char what[32];
@@ -126,6 +128,9 @@ struct acceptor {
 	uint64_t paused_ms;        /* when the current pause began */
 	struct ratelimit notes;    /* a cap reached and left over and over is noted now and then */
 };
+
+/* Every acceptor: the listener's own argument belongs to whoever accepts (evhttp). */
+static TAILQ_HEAD(, acceptor) acceptors = TAILQ_HEAD_INITIALIZER(acceptors);
 
 /* Starts or stops accepting as the error pause and the cap say. */
 static void acceptor_update(struct acceptor *a)
@@ -144,8 +149,17 @@ static void acceptor_retry_cb(evutil_socket_t fd, short what, void *arg)
 /* accept() failed: out of descriptors or memory. Wait rather than spin on it. */
 static void acceptor_error_cb(struct evconnlistener *listener, void *arg)
 {
-	struct acceptor *a = arg;
 	struct timeval pause = { ACCEPT_RETRY_MS / 1000, (ACCEPT_RETRY_MS % 1000) * 1000 };
+	int saved = errno;
+	struct acceptor *a;
+
+	TAILQ_FOREACH(a, &acceptors, entry) {
+		if (a->listener == listener)
+			break;
+	}
+	if (a == NULL)
+		fatalx("event=bug where=acceptor_error_cb error=\"unknown listener\"");
+	errno = saved;
 
 	if (!a->failing) {
 		a->failing = true;
@@ -220,6 +234,7 @@ static struct acceptor *acceptor_make(evutil_socket_t fd, const char *what, size
 	if (a->listener == NULL || a->retry == NULL)
 		fatalx("event=listen_failed what=%s error=\"cannot create listener\"", what);
 	evconnlistener_set_error_cb(a->listener, acceptor_error_cb);
+	TAILQ_INSERT_TAIL(&acceptors, a, entry);
 	return a;
 }
 
@@ -243,6 +258,7 @@ void acceptor_free(struct acceptor *a)
 {
 	if (a == NULL)
 		return;
+	TAILQ_REMOVE(&acceptors, a, entry);
 	if (a->owns_listener)
 		evconnlistener_free(a->listener);
 	event_free(a->retry);

@@ -17,6 +17,7 @@ import ctypes
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -267,6 +268,8 @@ class Node:
         self.log_flag = True
         # True once the test has looked at (or caused) the way the process ended.
         self.exit_checked = True
+        # When set, the file descriptor limit (soft and hard) the process starts with.
+        self.max_files = None
 
     # -- process control -------------------------------------------------------------
 
@@ -285,10 +288,16 @@ class Node:
         argv = herdd_command(["-c", self.herd.config_path, "-n", self.name]
                              + log_args + self.extra_args)
         stderr = open(self.stderr_path, "ab")
+        max_files = self.max_files
+
+        def preexec():
+            _die_with_parent()
+            if max_files is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files))
         try:
             self.proc = subprocess.Popen(argv, cwd=self.herd.dir, env=env,
                                          stdin=subprocess.DEVNULL, stdout=stderr,
-                                         stderr=stderr, preexec_fn=_die_with_parent)
+                                         stderr=stderr, preexec_fn=preexec)
         finally:
             stderr.close()
         self.exit_checked = False
@@ -391,6 +400,12 @@ class Node:
         except urllib.error.HTTPError as e:
             body = e.read()
             return e.code, json.loads(body.decode("utf-8")) if body else None
+
+    def cpu_seconds(self):
+        """User plus system CPU time the process has used so far."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stats(self):
         """The node's /stats."""
@@ -630,6 +645,12 @@ class PlacesStandin:
         """Sets the fault knob (e.g. "mode=slow=3", "mode=status=ZERO_RESULTS count=3");
         "" resets. Returns the settings now in force."""
         return self._http("POST", "/_control", settings.encode("utf-8"))
+
+    def cpu_seconds(self):
+        """User plus system CPU time the process has used so far."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stats(self):
         """{"requests": N, "last": {...} or None}: what the last Places request asked."""

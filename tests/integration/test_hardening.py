@@ -7,14 +7,20 @@ Run: HERDD=build/server/herdd PLACES_STANDIN=build/tests/standin/places-standin 
 """
 
 import os
+import random
+import re
+import select
+import socket
 import sys
+import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import herdtest  # noqa: E402
-from herdtest import HerdTestCase, format_time, iamat, now_ns, read_whatsat_reply  # noqa: E402
+from herdtest import (HOST, HerdTestCase, format_time, iamat, now_ns,  # noqa: E402
+                      read_whatsat_reply, scaled)
 from herdpeer import LOCATION, NS, FakePeer, HerdCase, herd_secret, known_line  # noqa: E402
 
 # Valid per SPEC section 3: any number of leading zeros.
@@ -71,7 +77,8 @@ class FakeNeighbourCase(HerdCase):
     def assertDropped(self, line, client_id, reason):
         """LINE from Parker is logged as refused for REASON and never stored."""
         self.parker.send_line(line)
-        self.wait_log(self.alford, r"event=peer_bad_record .*reason=\"%s" % reason)
+        self.wait_log(self.alford, r"event=peer_bad_record .*reason=\"%s\" line=\".*%s" %
+                      (reason, re.escape(client_id)))
         # A record sent after it arrives, so the refused one was handled by then.
         marker = b"AT Parker +0.000000001 marker%d " % time.monotonic_ns() + LOCATION + b" 1"
         self.parker.send_line(marker)
@@ -204,6 +211,323 @@ class TestRecordAsLongAsMaxLine(HerdCase):
         for node in (alford, parker):
             self.assertNotIn("event=peer_output_limit", node.log())
             self.assertNotIn("event=peer_down", node.log())
+
+
+
+class TestPeerWarningsAreRateLimited(FakeNeighbourCase):
+    """A neighbour sending junk by the thousand gets a few log lines, not one each."""
+
+    def test_thousand_bad_records_few_warnings(self):
+        bad = b"AT Nowhere +0.000000001 junk " + LOCATION + b" 1700000000"
+        self.parker.sock.sendall(b"".join(bad + b"\n" for _ in range(1000)))
+        self.wait_for("every record refused",
+                      lambda: self.alford.stats()["limits"]["peer_records_refused"] == 1000)
+        warnings = [line for line in self.alford.log_lines() if "event=peer_bad_record" in line]
+        self.assertGreaterEqual(len(warnings), 1)
+        self.assertLessEqual(len(warnings), 10)
+
+
+class TestLogAmplification(HerdTestCase):
+    """A long junk line is logged once, cut, with its length: the log grows less than the
+    traffic that caused it."""
+
+    def test_long_junk_lines(self):
+        node = self.start_node("Alford")
+        rng = random.Random(8)
+        alphabet = bytes(b for b in range(256) if b != 0x0a)
+        lines = [bytes(rng.choice(alphabet) for _ in range(4096)) for _ in range(20)] * 50
+        before = len(node.log_bytes())
+        with node.client(timeout=30) as c:
+            reader = threading.Thread(target=lambda: c.read_lines(len(lines), timeout=30))
+            reader.start()
+            for i in range(0, len(lines), 100):
+                c.send(b"".join(line + b"\n" for line in lines[i:i + 100]))
+            reader.join(scaled(30))
+        self.assertEqual(node.stats()["commands"]["invalid"], len(lines))
+        grew = len(node.log_bytes()) - before
+        sent = sum(len(line) + 1 for line in lines)
+        self.assertLess(grew, sent / 4, "%d bytes of log for %d bytes of junk" % (grew, sent))
+        ins = [line for line in node.log_lines() if "event=client_in " in line]
+        self.assertTrue(all(line.endswith(" bytes=4096") for line in ins[-len(lines):]))
+        self.assertTrue(all(len(line) < 700 for line in ins))
+
+
+def held_socket_closed(sock):
+    """True when the node closed SOCK (EOF or reset), reading and dropping what it sent."""
+    try:
+        ready, _, _ = select.select([sock], [], [], 0)
+        if not ready:
+            return False
+        return sock.recv(65536) == b""
+    except OSError:
+        return True
+
+
+class Holder:
+    """Keeps COUNT idle connections open to PORT from a thread, reopening each one the
+    node closes, until stopped: the slots an attacker holds."""
+
+    def __init__(self, port, count):
+        self.port = port
+        self.count = count
+        self.socks = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            alive = []
+            for s in self.socks:
+                if held_socket_closed(s):
+                    s.close()
+                else:
+                    alive.append(s)
+            self.socks = alive
+            while len(self.socks) < self.count and not self.stop.is_set():
+                try:
+                    self.socks.append(socket.create_connection((HOST, self.port), timeout=1))
+                except OSError:
+                    break
+            self.stop.wait(0.01)
+        for s in self.socks:
+            s.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(10)
+
+
+class TestPeerPortStarvation(HerdCase):
+    """Idle unauthenticated connections on the peer ports cannot keep a neighbour out."""
+
+    def test_restarted_neighbour_relinks_while_slots_are_held(self):
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"})
+        herd.start()
+        self.wait_linked(herd)
+        holders = [Holder(node.peer_port, 64) for node in herd]
+        for h in holders:
+            self.addCleanup(h.close)
+        time.sleep(1)
+        herd["Parker"].kill()
+        herd["Parker"].start()
+        self.wait_linked(herd, timeout=8)
+        reply = herd["Alford"].request(iamat(b"through"))
+        self.wait_for("the record at Parker",
+                      lambda: known_line(herd["Parker"], "through") == reply)
+        self.assertGreater(herd["Alford"].stats()["limits"]["peer_handshakes_evicted"], 0)
+
+
+class TestOutOfDescriptors(HerdCase):
+    """With every descriptor taken by clients, the peer and admin listeners pause too:
+    no spinning, one log line per pause, and all of them serve again afterwards."""
+
+    def test_listeners_pause_and_resume(self):
+        herd = self.make_herd(["Alford"], herd_options={"max_connections": 1000})
+        node = herd["Alford"]
+        node.max_files = 40
+        herd.start()
+        self.wait_log(node, r"event=listening what=peer ")
+        held = [socket.create_connection((HOST, node.client_port)) for _ in range(60)]
+        self.addCleanup(lambda: [s.close() for s in held])
+        self.wait_log(node, r'event=accept_paused what=client reason="accept failed"')
+        others = [socket.create_connection((HOST, port))
+                  for port in (node.peer_port, node.admin_port) for _ in range(3)]
+        self.addCleanup(lambda: [s.close() for s in others])
+        self.wait_log(node, r'event=accept_paused what=peer reason="accept failed"')
+        self.wait_log(node, r'event=accept_paused what=admin reason="accept failed"')
+        cpu, log_size = node.cpu_seconds(), len(node.log_bytes())
+        time.sleep(3)
+        self.assertLess(node.cpu_seconds() - cpu, 0.5, "the node spins")
+        self.assertLess(len(node.log_bytes()) - log_size, 8000, "the log runs away")
+        for what in ("client", "peer", "admin"):
+            pauses = re.findall(r'event=accept_paused what=%s ' % what, node.log())
+            self.assertEqual(len(pauses), 1, what)
+        for s in held + others:
+            s.close()
+        self.wait_log(node, r"event=accept_resumed what=client ")
+        self.assertAtLine(node.request(iamat(b"after")), client_id=b"after")
+        self.wait_for("the admin endpoint", lambda: node.admin("/stats")[0] == 200)
+
+
+class TestConnectionCaps(HerdTestCase):
+    """max_connections and admin_max_connections: accepting pauses at the cap."""
+
+    def test_client_cap(self):
+        node = self.start_node("Alford", herd_options={"max_connections": 3})
+        held = [node.client() for _ in range(3)]
+        for i, c in enumerate(held):
+            self.addCleanup(c.close)
+            self.assertAtLine(c.request(iamat(b"h%d" % i)), client_id=b"h%d" % i)
+        with node.client() as waiting:
+            waiting.send_line(iamat(b"waiting"))
+            self.assertEqual(waiting.read_available(1.0), b"")
+            self.assertRegex(node.log(), r'event=accept_paused what=client reason="at the '
+                             r'connection cap" connections=3')
+            held[0].close()
+            self.assertAtLine(waiting.read_line(), client_id=b"waiting")
+        self.assertRegex(node.log(), r"event=accept_resumed what=client ")
+
+    def test_admin_cap(self):
+        node = self.start_node("Alford", herd_options={"admin_max_connections": 2,
+                                                       "admin_timeout": 30})
+        idle = [socket.create_connection((HOST, node.admin_port)) for _ in range(2)]
+        for s in idle:
+            self.addCleanup(s.close)
+        time.sleep(0.3)
+        with self.assertRaises(OSError):
+            node.admin("/stats", timeout=1)
+        self.assertRegex(node.log(), r'event=accept_paused what=admin reason="at the '
+                         r'connection cap" connections=2')
+        idle[0].close()
+        self.assertEqual(node.admin("/stats")[0], 200)
+
+
+def closed_within(sock, seconds):
+    """Seconds until the node closes SOCK (reading what it sends), or None after SECONDS."""
+    start = time.monotonic()
+    while time.monotonic() - start < scaled(seconds):
+        if held_socket_closed(sock):
+            return time.monotonic() - start
+        time.sleep(0.02)
+    return None
+
+
+class TestAdminDeadline(HerdTestCase):
+    """admin_timeout bounds the whole request, however slowly its bytes arrive."""
+
+    def test_drip_fed_headers_are_cut_at_the_deadline(self):
+        node = self.start_node("Alford", herd_options={"admin_timeout": 2})
+        with socket.create_connection((HOST, node.admin_port)) as s:
+            start = time.monotonic()
+            closed = None
+            for byte in b"GET /stats HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
+                try:
+                    s.sendall(bytes([byte]))
+                except OSError:
+                    closed = time.monotonic() - start
+                    break
+                gone = closed_within(s, 0.5)
+                if gone is not None:
+                    closed = time.monotonic() - start
+                    break
+            self.assertIsNotNone(closed, "still open after %.1f s of dripping"
+                                 % (time.monotonic() - start))
+            self.assertGreater(closed, 1.5)
+            self.assertLess(closed, scaled(4))
+        self.assertEqual(node.stats()["limits"]["admin_timeouts"], 1)
+
+
+class TestClientDeadlines(HerdTestCase):
+    """The line, idle and write deadlines (README "Limits")."""
+
+    OPTIONS = {"client_line_timeout": 2, "client_idle_timeout": 2, "client_write_timeout": 2}
+
+    def setUp(self):
+        self.node = self.start_node("Alford", herd_options=self.OPTIONS)
+
+    def test_slowloris_is_cut_by_the_line_deadline(self):
+        with socket.create_connection((HOST, self.node.client_port)) as s:
+            start = time.monotonic()
+            closed = None
+            for byte in b"IAMAT slow +1+1 1700000000 and more and more":
+                try:
+                    s.sendall(bytes([byte]))
+                except OSError:
+                    break
+                closed = closed_within(s, 0.5)
+                if closed is not None:
+                    break
+            elapsed = time.monotonic() - start
+        self.assertIsNotNone(closed, "still open after %.1f s" % elapsed)
+        self.assertGreater(elapsed, 1.5)
+        self.assertLess(elapsed, scaled(4.5))
+        self.wait_reason("line timeout")
+
+    def closed_for(self, reason):
+        """True when the node logged closing a client for REASON."""
+        return any('reason="%s' % reason in line for line in self.node.log_lines()
+                   if "event=client_close" in line)
+
+    def wait_reason(self, reason, seconds=5):
+        """Waits for a client_close for REASON; returns the seconds it took."""
+        start = time.monotonic()
+        while time.monotonic() - start < scaled(seconds):
+            if self.closed_for(reason):
+                return time.monotonic() - start
+            time.sleep(0.05)
+        self.fail("no client_close with reason %r within %d s" % (reason, seconds))
+
+    def test_a_line_finished_in_time_is_answered(self):
+        with self.node.client() as c:
+            c.send(b"IAMAT k +1+1 ")
+            time.sleep(1)
+            c.send(b"1700000000\n")
+            self.assertAtLine(c.read_line(), client_id=b"k")
+
+    def test_idle_client_is_closed(self):
+        with socket.create_connection((HOST, self.node.client_port)) as s:
+            closed = closed_within(s, 5)
+        self.assertIsNotNone(closed)
+        self.assertGreater(closed, 1.5)
+        self.wait_reason("idle timeout")
+
+    def test_busy_client_is_not_idle(self):
+        with self.node.client() as c:
+            for i in range(6):
+                self.assertAtLine(c.request(iamat(b"busy")), client_id=b"busy")
+                time.sleep(0.7)
+        self.assertFalse(self.closed_for("idle timeout"))
+
+    def big_iamat(self, i):
+        return b"IAMAT big%d +34.%s-118 1700000000" % (i, b"1" * 3900)
+
+    def test_client_that_never_reads_is_closed(self):
+        # 4 replies fit the kernel's buffers: only SIOCOUTQ shows them unread. 100 do not.
+        for count in (4, 100):
+            with self.subTest(count=count):
+                self.never_read(count)
+
+    def never_read(self, count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect((HOST, self.node.client_port))
+        self.addCleanup(s.close)
+        s.setblocking(False)
+        closes = sum(1 for line in self.node.log_lines() if "write timeout" in line)
+        data = b"".join(self.big_iamat(i) + b"\n" for i in range(count))
+        sent, start = 0, time.monotonic()
+        while sent < len(data) and time.monotonic() - start < 2:
+            try:
+                sent += s.send(data[sent:])
+            except BlockingIOError:
+                time.sleep(0.01)
+        # client_write_timeout (2 s) after the last byte the client took, give or take
+        # the one-second sweep.
+        start = time.monotonic()
+        while sum(1 for line in self.node.log_lines() if "write timeout" in line) == closes:
+            self.assertLess(time.monotonic() - start, scaled(5), "not closed")
+            time.sleep(0.05)
+
+    def test_slow_reader_is_not_closed(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect((HOST, self.node.client_port))
+        self.addCleanup(s.close)
+        lines = [self.big_iamat(i) for i in range(60)]
+        sender = threading.Thread(target=lambda: s.sendall(b"".join(l + b"\n" for l in lines)))
+        sender.start()
+        got, start = b"", time.monotonic()
+        # About 8 KB a second: slow, but steady, for longer than client_write_timeout.
+        while got.count(b"\n") < len(lines) and time.monotonic() - start < scaled(60):
+            s.settimeout(5)
+            got += s.recv(4096)
+            time.sleep(0.5)
+            if time.monotonic() - start > 5:
+                break
+        sender.join(scaled(60))
+        self.assertGreater(time.monotonic() - start, 5)
+        self.assertFalse(self.closed_for("write timeout"))
 
 
 if __name__ == "__main__":
