@@ -1,6 +1,7 @@
 /* Generating WHATSAT JSON with yajl_gen. */
 #include "places_json.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,4 +171,30 @@ char *places_json_new_request(const char *latitude, const char *longitude,
 	}
 	yajl_gen_free(g);
 	return out;
+}
+
+/* True for [-]DIGITS[.DIGITS]: nothing a URL query would need to escape. */
+static bool plain_decimal(const char *s)
+{
+	size_t i = *s == '-' ? 1 : 0, digits = 0;
+
+	for (; s[i] >= '0' && s[i] <= '9'; i++)
+		digits++;
+	if (s[i] == '.') {
+		for (i++; s[i] >= '0' && s[i] <= '9'; i++)
+			;
+	}
+	return digits > 0 && s[i] == '\0';
+}
+
+size_t places_legacy_query(const char *latitude, const char *longitude,
+    const char *radius_metres, char buf[PLACES_LEGACY_QUERY_MAX])
+{
+	int n;
+
+	if (!plain_decimal(latitude) || !plain_decimal(longitude) || !plain_decimal(radius_metres))
+		return 0;
+	n = snprintf(buf, PLACES_LEGACY_QUERY_MAX, "location=%s,%s&radius=%s", latitude,
+	    longitude, radius_metres);
+	return n > 0 && n < PLACES_LEGACY_QUERY_MAX ? (size_t)n : 0;
 }

@@ -1,4 +1,4 @@
-/* JSON of WHATSAT replies, through yajl (SPEC section 3). */
+/* JSON of WHATSAT replies and Places requests, through yajl (SPEC sections 3 and 5). */
 #ifndef HERD_PLACES_JSON_H
 #define HERD_PLACES_JSON_H
 
@@ -43,5 +43,16 @@ bool places_json_decimal(const char *text, char *out, size_t size);
  */
 char *places_json_new_request(const char *latitude, const char *longitude,
     const char *radius_metres, int bound, size_t *len);
+
+/* Room for the query places_legacy_query writes: two coordinates and a radius. */
+#define PLACES_LEGACY_QUERY_MAX 128
+
+/*
+ * The search part of a legacy request's query, "location=LAT,LNG&radius=METRES" (the
+ * key follows it), into BUF. The texts are plain decimals (coord_decimal, proto's
+ * radius). Returns the length, 0 if they are not decimals or do not fit.
+ */
+size_t places_legacy_query(const char *latitude, const char *longitude,
+    const char *radius_metres, char buf[PLACES_LEGACY_QUERY_MAX]);
 
 #endif

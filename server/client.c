@@ -26,6 +26,7 @@
 #include "herdd.h"
 #include "listen.h"
 #include "log.h"
+#include "peer.h"
 #include "stats.h"
 
 /* How often every connection's deadlines are looked at. */
@@ -308,9 +309,11 @@ void reply_complete(struct reply *r)
 	client_flush(r->client);
 }
 
+/* The replies of this read go out on the next loop pass, after the records they ack. */
 static void client_read_cb(struct bufferevent *bev, void *arg)
 {
 	client_drain(arg);
+	peers_flush();
 }
 
 static void client_write_cb(struct bufferevent *bev, void *arg)
@@ -326,6 +329,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		log_debug("event=client_eof conn=%llu", (unsigned long long)c->id);
 		c->eof = true;
 		client_drain(c);
+		peers_flush();
 	} else if (what & BEV_EVENT_ERROR) {
 		client_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -138,6 +139,30 @@ static void open_log(const struct options *opts)
 	}
 }
 
+/* Descriptors the node needs besides its connections: logs, listeners, DNS, Places. */
+#define FD_RESERVE 64
+
+/*
+ * Raises the soft descriptor limit towards what the connection caps need (as redis
+ * does); the hard limit is the operator's. Short of it, the listeners pause when accept
+ * fails, and the node says so at start.
+ */
+static void raise_fd_limit(void)
+{
+	const struct herd_config *cfg = herdd.config;
+	rlim_t need = (rlim_t)(cfg->max_connections + cfg->admin_max_connections +
+	    cfg->peer_handshake_max + 2 * herdd.self->nneighbours + FD_RESERVE);
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < need)
+		log_warnx("event=fd_limit limit=%llu need=%llu note=\"fewer descriptors than "
+		    "max_connections and the other caps need: accepting pauses when they run "
+		    "out\"", (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
 	log_info("event=stopping signal=%d", (int)sig);
@@ -191,6 +216,7 @@ int main(int argc, char **argv)
 	herdd.self_index = (size_t)(herdd.self - herdd.config->nodes);
 	open_log(&opts);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 
 	herdd.started = htime_now();
 	herdd.scratch_size = herdd.config->max_line + 1024;

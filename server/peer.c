@@ -930,6 +930,25 @@ size_t peers_flood(const struct record *rec, const struct peer *except)
 	return copies;
 }
 
+void peers_flush(void)
+{
+	for (size_t i = 0; i < npeers; i++) {
+		struct link *l = peers[i].up;
+		struct evbuffer *out;
+
+		if (l == NULL)
+			continue;
+		out = bufferevent_get_output(l->bev);
+		if (evbuffer_get_length(out) == 0)
+			continue;
+		/* What the socket does not take now, libevent writes when it can. */
+		evbuffer_write(out, bufferevent_getfd(l->bev));
+		/* The write callback that tops a sync up will not see this drain. */
+		if (l->syncing && evbuffer_get_length(out) < PEER_SYNC_LOW)
+			link_sync_fill(l);
+	}
+}
+
 size_t peer_count(void)
 {
 	return npeers;

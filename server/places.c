@@ -511,18 +511,24 @@ static void places_forget_uri(struct evbuffer *buf)
 
 /*
  * The URI of a request after PREFIX ("" or "https://host"), with KEY (the key or a
- * placeholder) for the legacy API, as a C string in BUF; valid until BUF changes.
+ * placeholder) for the legacy API, as a C string in BUF; valid until BUF changes. NULL
+ * when the search's texts are not plain decimals, which proto and coord rule out.
  */
 static const char *places_request_uri(struct places *p, struct evbuffer *buf,
     const char *prefix, const struct places_request *req, const char *key)
 {
+	char query[PLACES_LEGACY_QUERY_MAX];
+
 	evbuffer_drain(buf, evbuffer_get_length(buf));
-	if (p->api == PLACES_API_LEGACY)
-		evbuffer_add_printf(buf, "%s%s%clocation=%s,%s&radius=%s&key=%s", prefix, p->path,
-		    p->path_has_query ? '&' : '?', req->latitude, req->longitude,
-		    req->radius_metres, key);
-	else
+	if (p->api == PLACES_API_NEW) {
 		evbuffer_add_printf(buf, "%s%s", prefix, p->path);
+	} else if (places_legacy_query(req->latitude, req->longitude, req->radius_metres,
+	    query) > 0) {
+		evbuffer_add_printf(buf, "%s%s%c%s&key=%s", prefix, p->path,
+		    p->path_has_query ? '&' : '?', query, key);
+	} else {
+		return NULL;
+	}
 	evbuffer_add(buf, "", 1);
 	return (const char *)evbuffer_pullup(buf, -1);
 }
@@ -611,6 +617,11 @@ static void flight_start(struct flight *f, const struct places_request *req)
 	}
 	snprintf(origin, sizeof(origin), "https://%s", p->host_header);
 	log_url = places_request_uri(p, p->log_url, origin, req, "REDACTED");
+	if (log_url == NULL) {
+		evhttp_request_free(hreq);
+		flight_fail(f, "cannot build the Places request");
+		return;
+	}
 	log_info("event=places_request id=%llu api=%s method=%s url=%s",
 	    (unsigned long long)f->id, places_api_name(p->api),
 	    p->api == PLACES_API_LEGACY ? "GET" : "POST", log_quote(log_url, strlen(log_url)));

@@ -482,6 +482,21 @@ static void test_new_request(void)
 	CHECK(places_json_new_request("34", "abc", "10", 5, &len) == NULL);
 }
 
+static void test_legacy_query(void)
+{
+	char buf[PLACES_LEGACY_QUERY_MAX];
+
+	CHECK_INT(places_legacy_query("34.068930", "-118.445127", "10000", buf), 43);
+	CHECK_STR(buf, "location=34.068930,-118.445127&radius=10000");
+	CHECK(places_legacy_query("-179.123456789012", "-89.123456789012",
+	    "49999.999999999999999999999", buf) > 0);
+	CHECK_INT(places_legacy_query("34&key=x", "1", "1", buf), 0);
+	CHECK_INT(places_legacy_query("", "1", "1", buf), 0);
+	CHECK_INT(places_legacy_query("1", "+1", "1", buf), 0);
+	CHECK_INT(places_legacy_query("1", "1", "1.", buf) > 0, 1);
+	CHECK_INT(places_legacy_query("1", "1", ".5", buf), 0);
+}
+
 int main(void)
 {
 	test_collapse();
@@ -495,5 +510,6 @@ int main(void)
 	test_new_statuses();
 	test_decimal();
 	test_new_request();
+	test_legacy_query();
 	return check_done("test_places_json");
 }
