@@ -87,6 +87,12 @@ static const struct config_key config_herd_keys[] = {
 	    offsetof(struct herd_config, peer_handshake_timeout), 1, 300 },
 	{ "peer_output_limit", CONFIG_SIZE,
 	    offsetof(struct herd_config, peer_output_limit), 65536, 1073741824 },
+	{ "peer_heartbeat_timeout", CONFIG_INT,
+	    offsetof(struct herd_config, peer_heartbeat_timeout), 2, 3600 },
+	{ "peer_write_timeout", CONFIG_INT,
+	    offsetof(struct herd_config, peer_write_timeout), 1, 3600 },
+	{ "places_max_requests", CONFIG_SIZE,
+	    offsetof(struct herd_config, places_max_requests), 1, 100000 },
 };
 #define CONFIG_HERD_NKEYS (sizeof config_herd_keys / sizeof config_herd_keys[0])
 
@@ -1071,6 +1077,9 @@ config_parse(const char *path, const char *text, size_t len, struct config_error
 	cfg->peer_handshake_max = 32;
 	cfg->peer_handshake_timeout = 3;
 	cfg->peer_output_limit = 0;    /* set from max_line after parsing unless given */
+	cfg->peer_heartbeat_timeout = 5;
+	cfg->peer_write_timeout = 15;
+	cfg->places_max_requests = 256;
 	p.cfg = cfg;
 
 	if (len > CONFIG_FILE_MAX) {

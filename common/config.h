@@ -69,6 +69,9 @@ struct herd_config {
 	size_t peer_handshake_max;     /* inbound peer connections not yet authenticated, 32 */
 	int peer_handshake_timeout;    /* seconds from connect to authenticated, default 3 */
 	size_t peer_output_limit;      /* bytes queued to a neighbour, default 1 MiB */
+	int peer_heartbeat_timeout;    /* seconds a link may be silent, default 5 */
+	int peer_write_timeout;        /* seconds queued output may make no progress, 15 */
+	size_t places_max_requests;    /* upstream Places calls at once, default 256 */
 
 	struct config_node *nodes;
 	size_t nnodes;

@@ -46,8 +46,6 @@
 #define PEER_SYNC_LOW (16 * 1024)
 #define PEER_TICK_MS 250
 #define PEER_PING_IDLE_MS 1000       /* PING when nothing was sent for this long */
-#define PEER_SILENCE_MS 5000         /* drop a link that sent nothing for this long */
-#define PEER_WRITE_TIMEOUT_S 15      /* queued output that makes no progress */
 
 enum link_phase {
 	LINK_CONNECTING,   /* outbound, TCP connect under way */
@@ -631,8 +629,8 @@ static void link_tick_cb(evutil_socket_t fd, short what, void *arg)
 			    "handshake timeout");
 		return;
 	}
-	if (now - l->last_in_ms > PEER_SILENCE_MS) {
-		link_close(l, "heartbeat timeout: nothing received for 5 s");
+	if (now - l->last_in_ms > (uint64_t)herdd.config->peer_heartbeat_timeout * 1000) {
+		link_close(l, "heartbeat timeout: nothing received for peer_heartbeat_timeout");
 		return;
 	}
 	if (now - l->last_out_ms >= PEER_PING_IDLE_MS)
@@ -643,7 +641,7 @@ static void link_tick_cb(evutil_socket_t fd, short what, void *arg)
 static struct link *link_new(evutil_socket_t fd, struct peer *p, const char *addr)
 {
 	struct timeval tick = { 0, PEER_TICK_MS * 1000 };
-	struct timeval write_limit = { PEER_WRITE_TIMEOUT_S, 0 };
+	struct timeval write_limit = { herdd.config->peer_write_timeout, 0 };
 	struct link *l = calloc(1, sizeof(*l));
 
 	if (l == NULL)

@@ -42,7 +42,6 @@
 
 #define PLACES_BODY_MAX (1024 * 1024)      /* bytes of an answer; Google's are ~30 KB */
 #define PLACES_HEADERS_MAX (64 * 1024)
-#define PLACES_FLIGHTS_MAX 256             /* upstream calls at once */
 #define FLIGHT_KEY_MAX 160
 #define FLIGHT_ERROR_MAX 320
 
@@ -95,6 +94,7 @@ struct places {
 	struct evbuffer *log_url;         /* reused to build the redacted URL for logs */
 	TAILQ_HEAD(, flight) flights;
 	size_t nflights;
+	size_t max_flights;               /* places_max_requests */
 	uint64_t next_flight_id;
 };
 
@@ -213,6 +213,7 @@ struct places *places_new(struct event_base *base, struct evdns_base *dns,
 	p->dns = dns;
 	p->api = config->places_api;
 	p->timeout = config->places_timeout > 0 ? config->places_timeout : 5;
+	p->max_flights = config->places_max_requests;
 	TAILQ_INIT(&p->flights);
 	p->next_flight_id = 1;
 	p->uri = evbuffer_new();
@@ -709,8 +710,9 @@ struct places_wait *places_search(struct places *p, const struct places_request 
 		stats.places_coalesced++;
 		log_debug("event=places_coalesced id=%llu waiters=%zu", (unsigned long long)f->id,
 		    f->nwaiters);
-	} else if (p->nflights > PLACES_FLIGHTS_MAX) {
-		flight_fail(f, "too many Places requests in flight (%d)", PLACES_FLIGHTS_MAX);
+	} else if (p->nflights > p->max_flights) {
+		flight_fail(f, "too many Places requests in flight (places_max_requests %zu)",
+		    p->max_flights);
 	} else {
 		flight_start(f, req);
 	}

@@ -1012,6 +1012,9 @@ test_limits(void)
 		CHECK_INT(cfg->peer_handshake_max, 32);
 		CHECK_INT(cfg->peer_handshake_timeout, 3);
 		CHECK_INT(cfg->peer_output_limit, 1048576);
+		CHECK_INT(cfg->peer_heartbeat_timeout, 5);
+		CHECK_INT(cfg->peer_write_timeout, 15);
+		CHECK_INT(cfg->places_max_requests, 256);
 	}
 	config_free(cfg);
 
@@ -1019,7 +1022,9 @@ test_limits(void)
 	    "[herd]\nmax_clock_skew = 0\nmax_clients = 5\nmax_connections = 7\n"
 	    "client_idle_timeout = 1\nclient_line_timeout = 2\nclient_write_timeout = 3\n"
 	    "admin_max_connections = 1\nadmin_timeout = 4\npeer_handshake_max = 1\n"
-	    "peer_handshake_timeout = 1\npeer_output_limit = 65536\n" ONE_NODE);
+	    "peer_handshake_timeout = 1\npeer_output_limit = 65536\n"
+	    "peer_heartbeat_timeout = 2\npeer_write_timeout = 1\nplaces_max_requests = 1\n"
+	    ONE_NODE);
 	if (cfg != NULL) {
 		CHECK_INT(cfg->max_clock_skew, 0);
 		CHECK_INT(cfg->max_clients, 5);
@@ -1032,6 +1037,9 @@ test_limits(void)
 		CHECK_INT(cfg->peer_handshake_max, 1);
 		CHECK_INT(cfg->peer_handshake_timeout, 1);
 		CHECK_INT(cfg->peer_output_limit, 65536);
+		CHECK_INT(cfg->peer_heartbeat_timeout, 2);
+		CHECK_INT(cfg->peer_write_timeout, 1);
+		CHECK_INT(cfg->places_max_requests, 1);
 	}
 	config_free(cfg);
 
