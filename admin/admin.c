@@ -247,7 +247,9 @@ static void admin_conn_closed(struct evhttp_connection *evcon, void *arg)
 	TAILQ_REMOVE(&admin_conns, ac, entry);
 	event_free(ac->deadline);
 	free(ac);
-	acceptor_closed(admin_acceptor);
+	/* NULL while evhttp_free closes every connection: the listener is gone by then. */
+	if (admin_acceptor != NULL)
+		acceptor_closed(admin_acceptor);
 }
 
 /*
@@ -384,6 +386,9 @@ void admin_stop(void)
 {
 	struct admin_conn *ac;
 
+	/* evhttp frees the listener before the connections, whose closing would resume it. */
+	acceptor_free(admin_acceptor);
+	admin_acceptor = NULL;
 	if (http != NULL)
 		evhttp_free(http);
 	http = NULL;
@@ -393,8 +398,6 @@ void admin_stop(void)
 		event_free(ac->deadline);
 		free(ac);
 	}
-	acceptor_free(admin_acceptor);
-	admin_acceptor = NULL;
 	json_out_free(&json);
 	OPENSSL_cleanse(token_digest, sizeof(token_digest));
 	token_required = false;

@@ -308,23 +308,24 @@ class Node:
         return self
 
     def wait_ready(self, timeout=10.0):
-        """Waits until the client port accepts connections; fails with the log if herdd exits."""
+        """Waits until the client port, then the admin port, accept connections (the node
+        binds them one after the other); fails with the log if herdd exits."""
         deadline = time.monotonic() + scaled(timeout)
-        while True:
-            rc = self.proc.poll()
-            if rc is not None:
-                raise HerdError("herdd %s exited with %s before accepting connections\n%s"
-                                % (self.name, rc, self.describe()))
-            try:
-                with socket.create_connection((HOST, self.client_port), timeout=0.5):
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise HerdError("herdd %s not accepting on %d after %.0f s\n%s"
-                                % (self.name, self.client_port, scaled(timeout),
-                                   self.describe()))
-            time.sleep(0.02)
+        for port in (self.client_port, self.admin_port):
+            while True:
+                rc = self.proc.poll()
+                if rc is not None:
+                    raise HerdError("herdd %s exited with %s before accepting connections\n%s"
+                                    % (self.name, rc, self.describe()))
+                try:
+                    with socket.create_connection((HOST, port), timeout=0.5):
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise HerdError("herdd %s not accepting on %d after %.0f s\n%s"
+                                    % (self.name, port, scaled(timeout), self.describe()))
+                time.sleep(0.02)
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None

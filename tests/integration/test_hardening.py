@@ -371,6 +371,7 @@ class TestConnectionCaps(HerdTestCase):
     def test_admin_cap(self):
         node = self.start_node("Alford", herd_options={"admin_max_connections": 2,
                                                        "admin_timeout": 30})
+        self.assertEqual(node.admin("/stats")[0], 200)
         idle = [socket.create_connection((HOST, node.admin_port)) for _ in range(2)]
         for s in idle:
             self.addCleanup(s.close)
@@ -381,12 +382,17 @@ class TestConnectionCaps(HerdTestCase):
                          r'connection cap" connections=2')
         idle[0].close()
         self.assertEqual(node.admin("/stats")[0], 200)
+        # Stopping at the cap: closing the connections must not resume a freed listener.
+        idle.append(socket.create_connection((HOST, node.admin_port)))
+        time.sleep(0.3)
+        self.assertEqual(node.stop(), 0)
 
 
 def closed_within(sock, seconds):
-    """Seconds until the node closes SOCK (reading what it sends), or None after SECONDS."""
+    """Seconds until the node closes SOCK (reading what it sends), or None after SECONDS
+    (not scaled: the pace of a drip is part of the attack)."""
     start = time.monotonic()
-    while time.monotonic() - start < scaled(seconds):
+    while time.monotonic() - start < seconds:
         if held_socket_closed(sock):
             return time.monotonic() - start
         time.sleep(0.02)
@@ -398,6 +404,7 @@ class TestAdminDeadline(HerdTestCase):
 
     def test_drip_fed_headers_are_cut_at_the_deadline(self):
         node = self.start_node("Alford", herd_options={"admin_timeout": 2})
+        self.assertEqual(node.admin("/stats")[0], 200)
         with socket.create_connection((HOST, node.admin_port)) as s:
             start = time.monotonic()
             closed = None
@@ -467,7 +474,7 @@ class TestClientDeadlines(HerdTestCase):
 
     def test_idle_client_is_closed(self):
         with socket.create_connection((HOST, self.node.client_port)) as s:
-            closed = closed_within(s, 5)
+            closed = closed_within(s, scaled(5))
         self.assertIsNotNone(closed)
         self.assertGreater(closed, 1.5)
         self.wait_reason("idle timeout")
