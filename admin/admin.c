@@ -51,9 +51,11 @@ static const struct admin_route *const routes[] = {
 /* One admin connection, from accept until evhttp closes it. */
 struct admin_conn {
 	TAILQ_ENTRY(admin_conn) entry;
-	struct bufferevent *bev;     /* evhttp's, made by admin_conn_new */
-	struct event *deadline;      /* admin_timeout from accept, then from each answer */
-	bool attached;               /* the close callback is set */
+	struct bufferevent *bev;     /* evhttp's, made by admin_conn_new; one reference ours */
+	struct evbuffer_cb_entry *input_watch;
+	struct evhttp_connection *evcon;   /* once found: the close callback is set */
+	struct event *timer;         /* finds EVCON, then carries the deadline */
+	bool requesting;             /* bytes of a request came since the last answer */
 };
 
 static struct evhttp *http;
@@ -236,51 +238,89 @@ static void admin_conn_arm(struct admin_conn *ac)
 {
 	struct timeval limit = { herdd.config->admin_timeout, 0 };
 
-	evtimer_add(ac->deadline, &limit);
+	ac->requesting = false;
+	evtimer_add(ac->timer, &limit);
 }
 
-/* evhttp closes the connection: stop counting it. */
-static void admin_conn_closed(struct evhttp_connection *evcon, void *arg)
+/* Stops tracking AC: its connection is gone, or was never made. */
+static void admin_conn_release(struct admin_conn *ac)
 {
-	struct admin_conn *ac = arg;
-
 	TAILQ_REMOVE(&admin_conns, ac, entry);
-	event_free(ac->deadline);
+	evbuffer_remove_cb_entry(bufferevent_get_input(ac->bev), ac->input_watch);
+	event_free(ac->timer);
+	bufferevent_decref(ac->bev);
 	free(ac);
 	/* NULL while evhttp_free closes every connection: the listener is gone by then. */
 	if (admin_acceptor != NULL)
 		acceptor_closed(admin_acceptor);
 }
 
+static void admin_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	admin_conn_release(arg);
+}
+
+/* Bytes arrived: a request is under way, and the deadline is its own. */
+static void admin_conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct admin_conn *ac = arg;
+
+	if (info->n_added > 0)
+		ac->requesting = true;
+}
+
+/* Logs and counts a request that ran past the deadline; an idle keep-alive just closes. */
+static void admin_conn_expired(struct admin_conn *ac)
+{
+	char *host = NULL;
+	ev_uint16_t port = 0;
+
+	evhttp_connection_get_peer(ac->evcon, &host, &port);
+	if (ac->requesting) {
+		stats.admin_timeouts++;
+		log_info("event=admin_timeout peer=%s:%u timeout=%d reason=\"request not "
+		    "complete within admin_timeout\"", host != NULL ? host : "?", (unsigned)port,
+		    herdd.config->admin_timeout);
+	} else {
+		log_debug("event=admin_idle_close peer=%s:%u timeout=%d", host != NULL ? host : "?",
+		    (unsigned)port, herdd.config->admin_timeout);
+	}
+}
+
 /*
  * First, just after the accept: evhttp has made the connection, and its bufferevent's
- * callback argument is it. Later, the deadline: shutting the socket makes evhttp see the
- * end of the connection and free it as it always does.
+ * callback argument is it; if the callbacks are gone, evhttp could not make it (out of
+ * memory, or epoll refused the socket) and freed the bufferevent. Later, the deadline:
+ * shutting the socket makes evhttp see the end of the connection and free it as it
+ * always does.
  */
 static void admin_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct admin_conn *ac = arg;
 	bufferevent_data_cb readcb, writecb;
 	bufferevent_event_cb eventcb;
-	void *evcon;
+	void *evcon = NULL;
 
-	if (!ac->attached) {
+	if (ac->evcon == NULL) {
 		bufferevent_getcb(ac->bev, &readcb, &writecb, &eventcb, &evcon);
-		evhttp_connection_set_closecb(evcon, admin_conn_closed, ac);
-		ac->attached = true;
+		if (readcb == NULL || evcon == NULL) {
+			admin_conn_release(ac);
+			return;
+		}
+		ac->evcon = evcon;
+		evhttp_connection_set_closecb(ac->evcon, admin_conn_closed, ac);
 		admin_conn_arm(ac);
 		return;
 	}
-	stats.admin_timeouts++;
-	log_info("event=admin_timeout timeout=%d reason=\"request not complete within "
-	    "admin_timeout\"", herdd.config->admin_timeout);
+	admin_conn_expired(ac);
 	shutdown(bufferevent_getfd(ac->bev), SHUT_RDWR);
 }
 
 /*
  * evhttp accepted a connection and wants its bufferevent: the same evhttp would make
- * (it closes the socket itself), tracked here. Only running out of memory, which is
- * fatal, could make evhttp drop the connection before the timer runs.
+ * (it closes the socket itself), tracked here. The reference this file holds keeps the
+ * bufferevent readable until the timer has looked at it.
  */
 static struct bufferevent *admin_conn_new(struct event_base *base, void *arg)
 {
@@ -289,24 +329,27 @@ static struct bufferevent *admin_conn_new(struct event_base *base, void *arg)
 	if (ac == NULL)
 		fatalx("event=admin_failed error=\"out of memory\"");
 	ac->bev = bufferevent_socket_new(base, -1, 0);
-	ac->deadline = evtimer_new(base, admin_conn_timer_cb, ac);
-	if (ac->bev == NULL || ac->deadline == NULL)
+	ac->timer = evtimer_new(base, admin_conn_timer_cb, ac);
+	if (ac->bev == NULL || ac->timer == NULL)
 		fatalx("event=admin_failed error=\"out of memory\"");
+	ac->input_watch = evbuffer_add_cb(bufferevent_get_input(ac->bev), admin_conn_input_cb, ac);
+	if (ac->input_watch == NULL)
+		fatalx("event=admin_failed error=\"out of memory\"");
+	bufferevent_incref(ac->bev);
 	TAILQ_INSERT_TAIL(&admin_conns, ac, entry);
 	acceptor_opened(admin_acceptor);
-	event_active(ac->deadline, EV_TIMEOUT, 1);
+	event_active(ac->timer, EV_TIMEOUT, 1);
 	return ac->bev;
 }
 
 /* The connection REQ came on: its deadline starts again with this answer. */
 static void admin_conn_answering(struct evhttp_request *req)
 {
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(
-	    evhttp_request_get_connection(req));
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct admin_conn *ac;
 
 	TAILQ_FOREACH(ac, &admin_conns, entry) {
-		if (ac->bev == bev) {
+		if (ac->evcon == evcon) {
 			admin_conn_arm(ac);
 			return;
 		}
@@ -371,6 +414,7 @@ void admin_start(void)
 	http = evhttp_new(herdd.base);
 	if (http == NULL)
 		fatalx("event=startup_failed what=admin error=\"cannot create the HTTP server\"");
+	/* Per read or write; the whole-request deadline below closes first, this is a backstop. */
 	evhttp_set_timeout(http, herdd.config->admin_timeout);
 	evhttp_set_bevcb(http, admin_conn_new, NULL);
 	evhttp_set_max_headers_size(http, ADMIN_MAX_HEADERS_SIZE);
@@ -393,11 +437,8 @@ void admin_stop(void)
 		evhttp_free(http);
 	http = NULL;
 	/* Connections evhttp had not made yet when it stopped. */
-	while ((ac = TAILQ_FIRST(&admin_conns)) != NULL) {
-		TAILQ_REMOVE(&admin_conns, ac, entry);
-		event_free(ac->deadline);
-		free(ac);
-	}
+	while ((ac = TAILQ_FIRST(&admin_conns)) != NULL)
+		admin_conn_release(ac);
 	json_out_free(&json);
 	OPENSSL_cleanse(token_digest, sizeof(token_digest));
 	token_required = false;

@@ -109,11 +109,6 @@ bool clients_query_parse(const char *query, struct clients_query *out, const cha
 	return true;
 }
 
-int clients_id_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	return table_id_cmp(a, alen, b, blen);
-}
-
 size_t clients_page(const struct table *t, const char *after, size_t after_len,
     const struct record **page, size_t limit, bool *more)
 {

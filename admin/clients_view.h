@@ -35,8 +35,6 @@ bool clients_query_parse(const char *query, struct clients_query *out, const cha
  */
 bool percent_decode(const char *s, size_t len, char *out, size_t size, size_t *out_len);
 
-/* Compares client IDs in byte order (a prefix sorts first); <0, 0 or >0 like memcmp. */
-int clients_id_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
 /*
  * Fills PAGE (room for LIMIT records) with the clients whose IDs are greater than

@@ -974,14 +974,15 @@ config_herd_key_line(const struct config_parser *p, const char *name)
 }
 
 /*
- * Limits that depend on each other: a neighbour's output queue must hold a few of the
- * longest records, or one long record would drop the link on every sync.
+ * Limits that depend on each other: a neighbour's output queue must hold a sync window
+ * and a few of the longest records, or one long record would drop the link on every sync.
  */
 static void
 config_check_limits(struct config_parser *p)
 {
 	struct herd_config *cfg = p->cfg;
-	size_t need = CONFIG_PEER_OUTPUT_LINES * (cfg->max_line + CONFIG_PEER_LINE_EXTRA);
+	size_t need = CONFIG_PEER_SYNC_WINDOW +
+	    CONFIG_PEER_OUTPUT_LINES * (cfg->max_line + CONFIG_PEER_LINE_EXTRA);
 	int line = config_herd_key_line(p, "peer_output_limit");
 
 	/* 0: not set (or set to something already reported as wrong). */
@@ -989,9 +990,9 @@ config_check_limits(struct config_parser *p)
 		cfg->peer_output_limit = need > 1048576 ? need : 1048576;
 	else if (cfg->peer_output_limit < need)
 		config_error(p, line, "peer_output_limit %zu is too small for max_line %zu: "
-		    "it must hold %d peer lines of max_line + %d bytes (%zu)",
-		    cfg->peer_output_limit, cfg->max_line, CONFIG_PEER_OUTPUT_LINES,
-		    CONFIG_PEER_LINE_EXTRA, need);
+		    "it must hold a sync window of %d bytes and %d peer lines of max_line + %d "
+		    "bytes (%zu)", cfg->peer_output_limit, cfg->max_line, CONFIG_PEER_SYNC_WINDOW,
+		    CONFIG_PEER_OUTPUT_LINES, CONFIG_PEER_LINE_EXTRA, need);
 }
 
 /* The checks that need the whole file: limits, required keys, peers, addresses, secrets. */

@@ -11,7 +11,9 @@
 #define CONFIG_LINE_MAX 8192            /* bytes per line, without the line end */
 /* Bytes a peer line may have beyond max_line: the node's own fields of an AT line, SYNC. */
 #define CONFIG_PEER_LINE_EXTRA 512
-/* peer_output_limit holds at least this many of the longest peer lines. */
+/* A sync keeps up to this many bytes queued to a neighbour (it overshoots by one line). */
+#define CONFIG_PEER_SYNC_WINDOW (64 * 1024)
+/* peer_output_limit holds a full sync window and this many of the longest peer lines. */
 #define CONFIG_PEER_OUTPUT_LINES 4
 
 enum places_api {

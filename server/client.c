@@ -1,8 +1,8 @@
 /*
  * Client connections: line reading, command dispatch, ordered replies, one close path,
  * and the limits of README "Limits": a cap on connections, a deadline for each line, an
- * idle timeout from the last command, and a client that leaves its replies unread for
- * client_write_timeout is closed even while they sit in the kernel's send buffer.
+ * idle timeout from the last command, and a client whose TCP takes none of its replies
+ * for client_write_timeout is closed even while they sit in the kernel's send buffer.
  */
 #include "client.h"
 
@@ -26,7 +26,6 @@
 #include "herdd.h"
 #include "listen.h"
 #include "log.h"
-#include "peer.h"
 #include "stats.h"
 
 /* How often every connection's deadlines are looked at. */
@@ -309,11 +308,9 @@ void reply_complete(struct reply *r)
 	client_flush(r->client);
 }
 
-/* The replies of this read go out on the next loop pass, after the records they ack. */
 static void client_read_cb(struct bufferevent *bev, void *arg)
 {
 	client_drain(arg);
-	peers_flush();
 }
 
 static void client_write_cb(struct bufferevent *bev, void *arg)
@@ -329,7 +326,6 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		log_debug("event=client_eof conn=%llu", (unsigned long long)c->id);
 		c->eof = true;
 		client_drain(c);
-		peers_flush();
 	} else if (what & BEV_EVENT_ERROR) {
 		client_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	}

@@ -172,15 +172,21 @@ static void acceptor_error_cb(struct evconnlistener *listener, void *arg)
 	acceptor_update(a);
 }
 
-void acceptor_opened(struct acceptor *a)
+/* A connection got through: a pause for a failing accept is over. */
+static void acceptor_working(struct acceptor *a)
 {
-	uint64_t held_back;
-
 	if (a->failing) {
 		a->failing = false;
 		log_info("event=accept_resumed what=%s paused_ms=%llu connections=%zu", a->what,
 		    (unsigned long long)(htime_mono_ms() - a->paused_ms), a->open);
 	}
+}
+
+void acceptor_opened(struct acceptor *a)
+{
+	uint64_t held_back;
+
+	acceptor_working(a);
 	a->open++;
 	if (a->max > 0 && a->open >= a->max && !a->full) {
 		a->full = true;
@@ -212,11 +218,11 @@ static void acceptor_accept_cb(struct evconnlistener *listener, evutil_socket_t 
 {
 	struct acceptor *a = arg;
 
+	acceptor_working(a);
 	a->accepted(fd, sa, salen, a->arg);
 }
 
-/* An acceptor on FD; ACCEPTED NULL leaves the accept callback to the listener's new owner. */
-static struct acceptor *acceptor_make(evutil_socket_t fd, const char *what, size_t max,
+struct acceptor *acceptor_new(evutil_socket_t fd, const char *what, size_t max,
     acceptor_cb accepted, void *arg)
 {
 	struct acceptor *a = calloc(1, sizeof(*a));
@@ -238,16 +244,10 @@ static struct acceptor *acceptor_make(evutil_socket_t fd, const char *what, size
 	return a;
 }
 
-struct acceptor *acceptor_new(evutil_socket_t fd, const char *what, size_t max,
-    acceptor_cb accepted, void *arg)
-{
-	return acceptor_make(fd, what, max, accepted, arg);
-}
-
 struct acceptor *acceptor_new_for(evutil_socket_t fd, const char *what, size_t max,
     struct evconnlistener **listener)
 {
-	struct acceptor *a = acceptor_make(fd, what, max, NULL, NULL);
+	struct acceptor *a = acceptor_new(fd, what, max, NULL, NULL);
 
 	a->owns_listener = false;
 	*listener = a->listener;

@@ -34,7 +34,10 @@ struct acceptor;
 
 typedef void (*acceptor_cb)(evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg);
 
-/* Accepts on the listening socket FD, calling ACCEPTED with each new connection. */
+/*
+ * Accepts on the listening socket FD, calling ACCEPTED with each new connection (NULL: the
+ * listener is handed to another module, below).
+ */
 struct acceptor *acceptor_new(evutil_socket_t fd, const char *what, size_t max,
     acceptor_cb accepted, void *arg);
 /*

@@ -139,7 +139,7 @@ static void open_log(const struct options *opts)
 	}
 }
 
-/* Descriptors the node needs besides its connections: logs, listeners, DNS, Places. */
+/* Descriptors the node needs besides its connections: logs, listeners, DNS, timers. */
 #define FD_RESERVE 64
 
 /*
@@ -151,7 +151,8 @@ static void raise_fd_limit(void)
 {
 	const struct herd_config *cfg = herdd.config;
 	rlim_t need = (rlim_t)(cfg->max_connections + cfg->admin_max_connections +
-	    cfg->peer_handshake_max + 2 * herdd.self->nneighbours + FD_RESERVE);
+	    cfg->peer_handshake_max + 2 * herdd.self->nneighbours + cfg->places_max_requests +
+	    FD_RESERVE);
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)

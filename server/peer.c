@@ -42,7 +42,7 @@
 #include "table.h"
 
 /* A sync is topped up to PEER_SYNC_HIGH queued bytes whenever output drains below LOW. */
-#define PEER_SYNC_HIGH (64 * 1024)
+#define PEER_SYNC_HIGH CONFIG_PEER_SYNC_WINDOW
 #define PEER_SYNC_LOW (16 * 1024)
 #define PEER_TICK_MS 250
 #define PEER_PING_IDLE_MS 1000       /* PING when nothing was sent for this long */
@@ -111,13 +111,28 @@ static bool stopping;
 static void link_close(struct link *l, const char *reason);
 static bool link_sync_fill(struct link *l);
 
-/* Milliseconds of a clock that never jumps, for timeouts. */
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
+/* Lines about connections that have not authenticated: anyone can open those. */
+#define PEER_STRANGER_LOG_BURST 100
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+/*
+ * True when a log line about L should be skipped: L is an inbound connection that has
+ * not authenticated, and such lines come faster than PEER_STRANGER_LOG_BURST per
+ * interval. The first line allowed again says how many were skipped.
+ */
+static bool link_log_quiet(const struct link *l)
+{
+	static struct ratelimit stranger_logs;
+	uint64_t held_back;
+
+	if (l->outbound || l->phase == LINK_UP)
+		return false;
+	if (!ratelimit_allow_burst(&stranger_logs, htime_mono_ms(), PEER_STRANGER_LOG_BURST,
+	    &held_back))
+		return true;
+	if (held_back > 0)
+		log_warnx("event=peer_logs_suppressed lines=%llu reason=\"lines about "
+		    "unauthenticated connections, rate-limited\"", (unsigned long long)held_back);
+	return false;
 }
 
 static const char *link_peer_name(const struct link *l)
@@ -150,7 +165,7 @@ static void peer_schedule_retry(struct peer *p)
 	    evtimer_pending(p->retry, NULL))
 		return;
 	if (RAND_bytes((unsigned char *)&jitter_random, sizeof(jitter_random)) != 1)
-		jitter_random = (uint32_t)now_ms();
+		jitter_random = (uint32_t)htime_mono_ms();
 	delay = peerproto_backoff_ms(p->attempt, (uint32_t)herdd.config->peer_backoff_max * 1000,
 	    jitter_random);
 	log_info("event=peer_retry peer=%s attempt=%u delay_ms=%u", p->node->name, p->attempt,
@@ -173,6 +188,8 @@ static void link_log_line(const struct link *l, const char *dir, enum peer_msg_k
 {
 	static const char auth_redacted[] = "AUTH (mac)";
 
+	if (link_log_quiet(l))
+		return;
 	if (l->phase == LINK_UP && (kind == PEER_MSG_PING || kind == PEER_MSG_PONG)) {
 		if (log_verbosity() >= LOG_LEVEL_DEBUG)
 			log_debug("event=peer_%s link=%llu peer=%s line=%s", dir,
@@ -213,7 +230,7 @@ static bool link_send(struct link *l, enum peer_msg_kind kind, const char *prefi
 		link_close(l, "out of memory");
 		return false;
 	}
-	l->last_out_ms = now_ms();
+	l->last_out_ms = htime_mono_ms();
 	return true;
 }
 
@@ -264,9 +281,10 @@ static bool link_reject(struct link *l, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	log_warnx("event=peer_reject link=%llu address=%s peer=%s reason=%s",
-	    (unsigned long long)l->id, l->addr, link_peer_name(l),
-	    log_quote(reason, strlen(reason)));
+	if (!link_log_quiet(l))
+		log_warnx("event=peer_reject link=%llu address=%s peer=%s reason=%s",
+		    (unsigned long long)l->id, l->addr, link_peer_name(l),
+		    log_quote(reason, strlen(reason)));
 	link_close(l, reason);
 	return false;
 }
@@ -280,10 +298,15 @@ static void link_close(struct link *l, const char *reason)
 		p->up = NULL;
 		log_info("event=peer_down peer=%s link=%llu reason=%s", p->node->name,
 		    (unsigned long long)l->id, log_quote(reason, strlen(reason)));
-	} else {
+	} else if (!link_log_quiet(l)) {
 		log_info("event=peer_link_close link=%llu peer=%s address=%s reason=%s",
 		    (unsigned long long)l->id, link_peer_name(l), l->addr,
 		    log_quote(reason, strlen(reason)));
+	}
+	/* A stranger that only named a neighbour is none of that neighbour's doing. */
+	if (!l->outbound && l->phase != LINK_UP) {
+		pending_inbound--;
+		p = NULL;
 	}
 	if (p != NULL) {
 		if (p->dial == l)
@@ -291,8 +314,6 @@ static void link_close(struct link *l, const char *reason)
 		if (l->phase != LINK_UP)
 			p->connect_failures++;
 	}
-	if (!l->outbound && l->phase != LINK_UP)
-		pending_inbound--;
 	TAILQ_REMOVE(&links, l, entry);
 	event_free(l->tick);
 	bufferevent_free(l->bev);
@@ -483,7 +504,8 @@ static void link_on_record(struct link *l, const struct peer_msg *msg, const cha
 			l->sync_stored++;
 	}
 	if (flood_refusal(result) != NULL)
-		link_warn_line(l, "peer_bad_record", flood_refusal(result), line, len);
+		link_warn_line(l, result == FLOOD_FULL ? "peer_record_refused" : "peer_bad_record",
+		    flood_refusal(result), line, len);
 }
 
 /* One line on an authenticated link. False when L is gone. */
@@ -540,7 +562,7 @@ static bool link_line(struct link *l, const char *line, size_t len)
 	peerproto_parse(line, len, &msg);
 	if (l->phase != LINK_UP || msg.kind != PEER_MSG_SYNC)
 		link_log_line(l, "in", msg.kind, line, len);
-	l->last_in_ms = now_ms();
+	l->last_in_ms = htime_mono_ms();
 	switch (l->phase) {
 	case LINK_HELLO:
 		return link_on_hello(l, &msg);
@@ -621,7 +643,7 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 static void link_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct link *l = arg;
-	uint64_t now = now_ms();
+	uint64_t now = htime_mono_ms();
 
 	if (l->phase != LINK_UP) {
 		if (now - l->opened_ms > (uint64_t)herdd.config->peer_handshake_timeout * 1000)
@@ -660,7 +682,7 @@ static struct link *link_new(evutil_socket_t fd, struct peer *p, const char *add
 	l->peer = p;
 	l->outbound = p != NULL;
 	l->phase = p != NULL ? LINK_CONNECTING : LINK_HELLO;
-	l->opened_ms = l->last_in_ms = l->last_out_ms = now_ms();
+	l->opened_ms = l->last_in_ms = l->last_out_ms = htime_mono_ms();
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
 	bufferevent_setcb(l->bev, link_read_cb, link_write_cb, link_event_cb, l);
 	bufferevent_setwatermark(l->bev, EV_WRITE, PEER_SYNC_LOW, 0);
@@ -819,7 +841,9 @@ static void peer_accept_cb(evutil_socket_t fd, struct sockaddr *sa, int salen, v
 		evutil_closesocket(fd);
 		return;
 	}
-	log_info("event=peer_link_open link=%llu address=%s", (unsigned long long)l->id, addr);
+	if (!link_log_quiet(l))
+		log_info("event=peer_link_open link=%llu address=%s", (unsigned long long)l->id,
+		    addr);
 	link_send_hello(l);
 }
 
@@ -926,25 +950,6 @@ size_t peers_flood(const struct record *rec, const struct peer *except)
 			copies++;
 	}
 	return copies;
-}
-
-void peers_flush(void)
-{
-	for (size_t i = 0; i < npeers; i++) {
-		struct link *l = peers[i].up;
-		struct evbuffer *out;
-
-		if (l == NULL)
-			continue;
-		out = bufferevent_get_output(l->bev);
-		if (evbuffer_get_length(out) == 0)
-			continue;
-		/* What the socket does not take now, libevent writes when it can. */
-		evbuffer_write(out, bufferevent_getfd(l->bev));
-		/* The write callback that tops a sync up will not see this drain. */
-		if (l->syncing && evbuffer_get_length(out) < PEER_SYNC_LOW)
-			link_sync_fill(l);
-	}
 }
 
 size_t peer_count(void)

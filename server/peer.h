@@ -42,12 +42,6 @@ struct record;
  * returns how many copies were queued.
  */
 size_t peers_flood(const struct record *rec, const struct peer *except);
-/*
- * Hands what waits for each linked neighbour to its socket now. Called before the
- * replies that acknowledge records go out, so that a node killed right after a reply
- * has already passed the record on.
- */
-void peers_flush(void);
 
 /* Neighbours of this node, in configuration order; I in 0..peer_count()-1. */
 size_t peer_count(void);

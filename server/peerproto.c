@@ -83,8 +83,10 @@ void peerproto_parse(const char *line, size_t len, struct peer_msg *out)
 		out->record = record_field(line, len, line);
 	} else if (proto_field_is(&fields[0], "SYNC")) {
 		if (n > 1 && proto_field_is(&fields[1], "AT")) {
+			/* Only one space after SYNC is the record's; any other byte stays in it. */
 			out->kind = PEER_MSG_SYNC;
-			out->record = record_field(line, len, fields[0].p + 5);
+			out->record = record_field(line, len, fields[0].p + (fields[0].p[4] == ' ' ?
+			    5 : 4));
 		}
 	} else if (proto_field_is(&fields[0], "SYNC-BEGIN")) {
 		if (n == 2 && field_count(&fields[1], &out->count))

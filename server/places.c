@@ -511,25 +511,19 @@ static void places_forget_uri(struct evbuffer *buf)
 }
 
 /*
- * The URI of a request after PREFIX ("" or "https://host"), with KEY (the key or a
- * placeholder) for the legacy API, as a C string in BUF; valid until BUF changes. NULL
- * when the search's texts are not plain decimals, which proto and coord rule out.
+ * The URI of a request after PREFIX ("" or "https://host"): the path, and for the legacy
+ * API the search QUERY and KEY (the key or a placeholder), as a C string in BUF; valid
+ * until BUF changes.
  */
 static const char *places_request_uri(struct places *p, struct evbuffer *buf,
-    const char *prefix, const struct places_request *req, const char *key)
+    const char *prefix, const char *query, const char *key)
 {
-	char query[PLACES_LEGACY_QUERY_MAX];
-
 	evbuffer_drain(buf, evbuffer_get_length(buf));
-	if (p->api == PLACES_API_NEW) {
+	if (p->api == PLACES_API_NEW)
 		evbuffer_add_printf(buf, "%s%s", prefix, p->path);
-	} else if (places_legacy_query(req->latitude, req->longitude, req->radius_metres,
-	    query) > 0) {
+	else
 		evbuffer_add_printf(buf, "%s%s%c%s&key=%s", prefix, p->path,
 		    p->path_has_query ? '&' : '?', query, key);
-	} else {
-		return NULL;
-	}
 	evbuffer_add(buf, "", 1);
 	return (const char *)evbuffer_pullup(buf, -1);
 }
@@ -570,7 +564,7 @@ static void flight_start(struct flight *f, const struct places_request *req)
 	struct bufferevent *bev;
 	struct evhttp_request *hreq;
 	SSL *ssl;
-	char origin[300];
+	char origin[300], query[PLACES_LEGACY_QUERY_MAX] = "";
 	const char *uri, *log_url;
 
 	if (p->key == NULL) {
@@ -616,17 +610,16 @@ static void flight_start(struct flight *f, const struct places_request *req)
 		flight_fail(f, "out of memory");
 		return;
 	}
+	/* proto and coord_decimal give plain decimals; a bug would show here, not upstream. */
+	if (p->api == PLACES_API_LEGACY &&
+	    places_legacy_query(req->latitude, req->longitude, req->radius_metres, query) == 0)
+		fatalx("event=bug where=flight_start error=\"search texts are not decimals\"");
 	snprintf(origin, sizeof(origin), "https://%s", p->host_header);
-	log_url = places_request_uri(p, p->log_url, origin, req, "REDACTED");
-	if (log_url == NULL) {
-		evhttp_request_free(hreq);
-		flight_fail(f, "cannot build the Places request");
-		return;
-	}
+	log_url = places_request_uri(p, p->log_url, origin, query, "REDACTED");
 	log_info("event=places_request id=%llu api=%s method=%s url=%s",
 	    (unsigned long long)f->id, places_api_name(p->api),
 	    p->api == PLACES_API_LEGACY ? "GET" : "POST", log_quote(log_url, strlen(log_url)));
-	uri = places_request_uri(p, p->uri, "", req, p->key_encoded);
+	uri = places_request_uri(p, p->uri, "", query, p->key_encoded);
 	f->upstream = true;
 	stats.places_requests++;
 	evtimer_add(f->timer, &deadline);

@@ -131,7 +131,9 @@ static void table_find_order(struct table *t, const char *id, size_t len,
 {
 	struct record **links = t->head;
 
-	for (unsigned i = TABLE_LEVELS; i-- > 0;) {
+	for (unsigned i = TABLE_LEVELS; i-- > t->levels;)
+		before[i] = &t->head[i];
+	for (unsigned i = t->levels; i-- > 0;) {
 		while (links[i] != NULL && id_before(links[i], id, len))
 			links = links[i]->order;
 		before[i] = &links[i];

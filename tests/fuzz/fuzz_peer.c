@@ -31,12 +31,25 @@ size_t peers_flood(const struct record *rec, const struct peer *except)
 	return 0;
 }
 
-/* True when R's fields, one space apart, are its whole line: "AT SERVER DIFF ID LOC TIME". */
+/*
+ * True when R is what proto_at_format writes: its fields one space apart make the whole
+ * line, and its time difference is the one text htime_format_diff gives for that value.
+ */
 static bool record_is_written_form(const struct record *r)
 {
-	return r->len == 3 + r->server.len + 1 + r->diff.len + 1 + r->id.len + 1 +
-	    r->location.len + 1 + r->time.len && memcmp(r->line, "AT ", 3) == 0 &&
-	    r->server.p == r->line + 3 && r->time.p + r->time.len == r->line + r->len;
+	struct htime zero = { 0, 0 }, diff;
+	char text[HTIME_DIFF_MAX + 1];
+	size_t n;
+
+	if (r->len != 3 + r->server.len + 1 + r->diff.len + 1 + r->id.len + 1 +
+	    r->location.len + 1 + r->time.len || memcmp(r->line, "AT ", 3) != 0 ||
+	    r->server.p != r->line + 3 || r->time.p + r->time.len != r->line + r->len)
+		return false;
+	if (r->diff.len < 2 || !htime_parse(r->diff.p + 1, r->diff.len - 1, &diff))
+		return false;
+	n = r->diff.p[0] == '-' ? htime_format_diff(zero, diff, text, sizeof(text)) :
+	    htime_format_diff(diff, zero, text, sizeof(text));
+	return n == r->diff.len && memcmp(text, r->diff.p, n) == 0;
 }
 
 /* Checks what the decoder says of one line, and runs records as the node would. */

@@ -6,6 +6,7 @@ Run: HERDD=build/server/herdd PLACES_STANDIN=build/tests/standin/places-standin 
      /usr/bin/python3 tests/integration/test_hardening.py -v
 """
 
+import http.client
 import os
 import random
 import re
@@ -19,8 +20,8 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import herdtest  # noqa: E402
-from herdtest import (HOST, HerdTestCase, format_time, iamat, now_ns,  # noqa: E402
-                      read_whatsat_reply, scaled)
+from herdtest import (AT_LINE_RE, HOST, HerdTestCase, format_time, iamat,  # noqa: E402
+                      now_ns, read_whatsat_reply, scaled)
 from herdpeer import LOCATION, NS, FakePeer, HerdCase, herd_secret, known_line  # noqa: E402
 
 # Valid per SPEC section 3: any number of leading zeros.
@@ -55,13 +56,14 @@ class TestCoordinatesOfAnyLength(HerdTestCase):
 
 
 class FakeNeighbourCase(HerdCase):
-    """Alford and Hamilton run, linked through Parker, played by an authenticated fake."""
+    """Alford runs with two neighbours: Parker, played by an authenticated fake, and
+    Hamilton, a real node a test may start to see what Alford passes on."""
 
     OPTIONS = None
 
     def setUp(self):
         self.herd = self.make_herd(["Alford", "Hamilton", "Parker"],
-                                   peers={"Parker": ("Alford", "Hamilton")},
+                                   peers={"Alford": ("Parker", "Hamilton")},
                                    herd_options=self.OPTIONS)
         self.alford = self.start_for_fakes(self.herd, "Alford")
         self.parker = FakePeer.connect(self.alford.peer_port, "Parker", herd_secret(self.herd))
@@ -82,7 +84,8 @@ class FakeNeighbourCase(HerdCase):
         # A record sent after it arrives, so the refused one was handled by then.
         marker = b"AT Parker +0.000000001 marker%d " % time.monotonic_ns() + LOCATION + b" 1"
         self.parker.send_line(marker)
-        self.wait_for("the marker", lambda: known_line(self.alford, marker.split()[3]))
+        self.last_marker = marker.split()[3]
+        self.wait_for("the marker", lambda: known_line(self.alford, self.last_marker))
         self.assertIsNone(self.client(client_id), "%r was stored" % line)
 
 
@@ -101,7 +104,7 @@ class TestFutureTimes(FakeNeighbourCase):
             self.assertEqual(c.read_line(), b"? " + ahead)
             near = iamat(b"kiwi", client_time=format_time(now_ns() + 30 * NS))
             self.assertAtLine(c.request(near), client_id=b"kiwi")
-            # A real report an hour later still wins over the one 30 s ahead.
+            # A later report (by its own clock, 31 s ahead) still wins.
             later = iamat(b"kiwi", client_time=format_time(now_ns() + 31 * NS))
             reply = c.request(later)
         self.assertEqual(self.client("kiwi")["at"], reply.decode())
@@ -136,20 +139,20 @@ class TestMalformedPeerRecords(FakeNeighbourCase):
 
     def test_each_is_dropped_logged_and_not_flooded(self):
         hamilton = self.herd.start("Hamilton")
-        hamilton_side = FakePeer.connect(hamilton.peer_port, "Parker", herd_secret(self.herd))
-        self.addCleanup(hamilton_side.close)
-        self.assertTrue(hamilton_side.handshake())
-        hamilton_side.read_sync()
+        self.wait_linked(self.herd, ["Alford", "Hamilton"])
+        ids = []
         for what, (line, reason) in self.CASES.items():
             with self.subTest(what):
                 client_id = line.split(b"+0.000000001")[1].split()[0].decode("latin-1")
                 if what == "form feed":
                     client_id = "bad5"
+                ids.append(client_id)
                 self.assertDropped(line, client_id, reason)
         self.assertEqual(self.alford.stats()["limits"]["peer_records_refused"], len(self.CASES))
-        # Nothing reached Hamilton through Alford: Alford floods to Parker only, and the
-        # only records Parker's fake link saw from Alford are none of these.
-        self.assertIsNone(known_line(hamilton, "bad1"))
+        # Alford passes good records on to Hamilton: the last marker arrives, none of these.
+        self.wait_for("the markers at Hamilton", lambda: known_line(hamilton, self.last_marker))
+        for client_id in ids:
+            self.assertIsNone(known_line(hamilton, client_id.encode("latin-1")), client_id)
 
 
 class TestTableLimit(HerdCase):
@@ -176,6 +179,25 @@ class TestTableLimit(HerdCase):
         self.assertEqual(stats["limits"]["clients_refused"], 1)
         self.wait_log(alford, r"event=client_refused .*max_clients \(5\)")
 
+
+
+class TestSmallestPeerQueue(HerdCase):
+    """The smallest peer_output_limit the configuration takes still carries a whole sync."""
+
+    def test_sync_of_many_records_at_the_smallest_limit(self):
+        self.assertNotEqual(herdtest.run_herdd(["-t", "-c", self.make_herd(
+            ["Alford"], herd_options={"peer_output_limit": 65536}).config_path]).returncode, 0)
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"},
+                              herd_options={"peer_output_limit": 83968})
+        alford = herd.start("Alford")
+        lines = [iamat(b"small-queue-%05d" % i) for i in range(2000)]
+        with alford.client(timeout=30) as c:
+            c.send(b"".join(line + b"\n" for line in lines))
+            c.read_lines(len(lines), timeout=30)
+        parker = herd.start("Parker")
+        self.wait_for("Parker to hold every record",
+                      lambda: parker.stats()["clients"] == len(lines), timeout=20)
+        self.assertNotIn("event=peer_output_limit", alford.log())
 
 
 class TestRecordAsLongAsMaxLine(HerdCase):
@@ -318,9 +340,50 @@ class TestPeerPortStarvation(HerdCase):
         self.assertGreater(herd["Alford"].stats()["limits"]["peer_handshakes_evicted"], 0)
 
 
+class TestHandshakeStrangers(HerdCase):
+    """Connections that never authenticate cost neither log volume nor the neighbour they
+    name: thousands of them give a bounded log, and Parker's failures stay 0."""
+
+    def test_many_strangers_naming_a_neighbour(self):
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"})
+        herd.start()
+        self.wait_linked(herd)
+        alford = herd["Alford"]
+
+        def parker_failures():
+            peers = alford.admin("/peers")[1]["peers"]
+            return [p["connect_failures"] for p in peers if p["name"] == "Parker"]
+        failures = parker_failures()
+        before = len(alford.log_lines())
+        hello = b"HELLO herd/1 Parker " + b"ab" * 16 + b"\n"
+        for _ in range(2000):
+            with socket.create_connection((HOST, alford.peer_port)) as s:
+                s.sendall(hello)
+        self.wait_for("the connections to be handled", lambda: alford.admin("/peers")[0] == 200)
+        time.sleep(0.5)
+        lines = alford.log_lines()[before:]
+        # Each stranger would cost 4 lines (open, HELLO in and out, close): 8,000.
+        self.assertLess(len(lines), 400, "%d log lines for 2000 strangers" % len(lines))
+        self.assertEqual(parker_failures(), failures)
+
+
 class TestOutOfDescriptors(HerdCase):
     """With every descriptor taken by clients, the peer and admin listeners pause too:
     no spinning, one log line per pause, and all of them serve again afterwards."""
+
+    def serves_client(self, node):
+        try:
+            return AT_LINE_RE.match(node.request(iamat(b"after"), timeout=1)) is not None
+        except (OSError, herdtest.HerdError):
+            return False
+
+    def serves_peer(self, node):
+        """True when a new connection to the peer port gets the node's HELLO."""
+        try:
+            with socket.create_connection((HOST, node.peer_port), timeout=scaled(1)) as s:
+                return s.recv(100).startswith(b"HELLO ")
+        except OSError:
+            return False
 
     def test_listeners_pause_and_resume(self):
         herd = self.make_herd(["Alford"], herd_options={"max_connections": 1000})
@@ -345,9 +408,18 @@ class TestOutOfDescriptors(HerdCase):
             self.assertEqual(len(pauses), 1, what)
         for s in held + others:
             s.close()
-        self.wait_log(node, r"event=accept_resumed what=client ")
-        self.assertAtLine(node.request(iamat(b"after")), client_id=b"after")
-        self.wait_for("the admin endpoint", lambda: node.admin("/stats")[0] == 200)
+        # Each listener serves a new connection, and says it works again.
+        self.wait_for("the client listener", lambda: self.serves_client(node), timeout=20)
+        self.wait_for("the peer listener", lambda: self.serves_peer(node), timeout=20)
+        self.wait_for("the admin endpoint", lambda: node.admin("/stats")[0] == 200, timeout=20)
+        for what in ("client", "peer", "admin"):
+            self.wait_log(node, r"event=accept_resumed what=%s " % what)
+        # Another time out of descriptors is noticed and logged again, peer port too.
+        peer_pauses = len(re.findall(r"event=accept_paused what=peer ", node.log()))
+        held = [socket.create_connection((HOST, node.client_port)) for _ in range(60)]
+        others = [socket.create_connection((HOST, node.peer_port))]
+        self.wait_for("another pause of the peer listener", lambda: len(re.findall(
+            r"event=accept_paused what=peer ", node.log())) > peer_pauses)
 
 
 class TestConnectionCaps(HerdTestCase):
@@ -424,6 +496,17 @@ class TestAdminDeadline(HerdTestCase):
             self.assertLess(closed, scaled(4))
         self.assertEqual(node.stats()["limits"]["admin_timeouts"], 1)
 
+    def test_idle_keep_alive_closes_without_counting_a_timeout(self):
+        node = self.start_node("Alford", herd_options={"admin_timeout": 2})
+        conn = http.client.HTTPConnection(HOST, node.admin_port, timeout=scaled(10))
+        self.addCleanup(conn.close)
+        conn.request("GET", "/healthz")
+        self.assertEqual(conn.getresponse().read(), b"ok\n")
+        conn.request("GET", "/healthz")
+        self.assertEqual(conn.getresponse().read(), b"ok\n")
+        self.assertIsNotNone(closed_within(conn.sock, scaled(5)), "kept open")
+        self.assertEqual(node.stats()["limits"]["admin_timeouts"], 0)
+
 
 class TestClientDeadlines(HerdTestCase):
     """The line, idle and write deadlines (README "Limits")."""
@@ -490,7 +573,10 @@ class TestClientDeadlines(HerdTestCase):
         return b"IAMAT big%d +34.%s-118 1700000000" % (i, b"1" * 3900)
 
     def test_client_that_never_reads_is_closed(self):
-        # 4 replies fit the kernel's buffers: only SIOCOUTQ shows them unread. 100 do not.
+        # With the client's receive window this small, 4 replies fill it and then sit in
+        # the node's kernel send buffer, where only SIOCOUTQ shows them unread; 100 replies
+        # back up into the node's own output too. (Replies inside an open window are
+        # acknowledged by the client's TCP: that client counts as reading.)
         for count in (4, 100):
             with self.subTest(count=count):
                 self.never_read(count)

@@ -218,17 +218,17 @@ static int compare_ids(const void *a, const void *b)
 {
 	const char *const *x = a, *const *y = b;
 
-	return clients_id_cmp(*x, strlen(*x), *y, strlen(*y));
+	return table_id_cmp(*x, strlen(*x), *y, strlen(*y));
 }
 
 static void test_id_order(void)
 {
-	CHECK(clients_id_cmp("a", 1, "b", 1) < 0);
-	CHECK(clients_id_cmp("a", 1, "ab", 2) < 0);
-	CHECK(clients_id_cmp("ab", 2, "a", 1) > 0);
-	CHECK(clients_id_cmp("Z", 1, "a", 1) < 0);
-	CHECK(clients_id_cmp("\xff", 1, "z", 1) > 0);   /* bytes compare unsigned */
-	CHECK(clients_id_cmp("kiwi", 4, "kiwi", 4) == 0);
+	CHECK(table_id_cmp("a", 1, "b", 1) < 0);
+	CHECK(table_id_cmp("a", 1, "ab", 2) < 0);
+	CHECK(table_id_cmp("ab", 2, "a", 1) > 0);
+	CHECK(table_id_cmp("Z", 1, "a", 1) < 0);
+	CHECK(table_id_cmp("\xff", 1, "z", 1) > 0);   /* bytes compare unsigned */
+	CHECK(table_id_cmp("kiwi", 4, "kiwi", 4) == 0);
 }
 
 /* Pages through a table of 2,000 IDs with several limits; every ID once, in order. */

@@ -1022,7 +1022,7 @@ test_limits(void)
 	    "[herd]\nmax_clock_skew = 0\nmax_clients = 5\nmax_connections = 7\n"
 	    "client_idle_timeout = 1\nclient_line_timeout = 2\nclient_write_timeout = 3\n"
 	    "admin_max_connections = 1\nadmin_timeout = 4\npeer_handshake_max = 1\n"
-	    "peer_handshake_timeout = 1\npeer_output_limit = 65536\n"
+	    "peer_handshake_timeout = 1\npeer_output_limit = 131072\n"
 	    "peer_heartbeat_timeout = 2\npeer_write_timeout = 1\nplaces_max_requests = 1\n"
 	    ONE_NODE);
 	if (cfg != NULL) {
@@ -1036,7 +1036,7 @@ test_limits(void)
 		CHECK_INT(cfg->admin_timeout, 4);
 		CHECK_INT(cfg->peer_handshake_max, 1);
 		CHECK_INT(cfg->peer_handshake_timeout, 1);
-		CHECK_INT(cfg->peer_output_limit, 65536);
+		CHECK_INT(cfg->peer_output_limit, 131072);
 		CHECK_INT(cfg->peer_heartbeat_timeout, 2);
 		CHECK_INT(cfg->peer_write_timeout, 1);
 		CHECK_INT(cfg->places_max_requests, 1);
@@ -1046,12 +1046,16 @@ test_limits(void)
 	/* Unset, the peer queue grows with max_line so that one record always fits. */
 	cfg = expect_valid("peer queue follows max_line", "[herd]\nmax_line = 1048576\n" ONE_NODE);
 	if (cfg != NULL)
-		CHECK_INT(cfg->peer_output_limit, 4 * (1048576 + 512));
+		CHECK_INT(cfg->peer_output_limit, 65536 + 4 * (1048576 + 512));
 	config_free(cfg);
 	expect_errors("peer queue too small for max_line",
 	    "[herd]\nmax_line = 65536\npeer_output_limit = 65536\n" ONE_NODE,
-	    PATH ":3: peer_output_limit 65536 is too small for max_line 65536: it must hold "
-	    "4 peer lines of max_line + 512 bytes (264192)");
+	    PATH ":3: peer_output_limit 65536 is too small for max_line 65536: it must hold a "
+	    "sync window of 65536 bytes and 4 peer lines of max_line + 512 bytes (329728)");
+	/* The smallest the key takes still needs room for a sync beside the records. */
+	expect_errors("peer queue too small for a sync", "[herd]\npeer_output_limit = 65536\n"
+	    ONE_NODE, PATH ":2: peer_output_limit 65536 is too small for max_line 4096: it must "
+	    "hold a sync window of 65536 bytes and 4 peer lines of max_line + 512 bytes (83968)");
 	expect_errors("max_clients zero", "[herd]\nmax_clients = 0\n" ONE_NODE,
 	    PATH ":2: max_clients: \"0\" is not an integer from 1 to 1000000000");
 	expect_errors("max_clock_skew negative", "[herd]\nmax_clock_skew = -1\n" ONE_NODE,

@@ -66,6 +66,9 @@ static void test_parse_records(void)
 	m = parse("SYNC  AT Bolden -1.000000000 k +1+2 5");
 	CHECK_INT(m.kind, PEER_MSG_SYNC);
 	CHECK_MEM(m.record.p, m.record.len, " AT Bolden -1.000000000 k +1+2 5");
+	m = parse("SYNC\tAT Bolden -1.000000000 k +1+2 5");
+	CHECK_INT(m.kind, PEER_MSG_SYNC);
+	CHECK_MEM(m.record.p, m.record.len, "\tAT Bolden -1.000000000 k +1+2 5");
 
 	m = parse("SYNC AT Bolden -1.000000000 k +1+2 5");
 	CHECK_INT(m.kind, PEER_MSG_SYNC);
