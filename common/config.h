@@ -11,6 +11,8 @@
 #define CONFIG_LINE_MAX 8192            /* bytes per line, without the line end */
 /* Bytes a peer line may have beyond max_line: the node's own fields of an AT line, SYNC. */
 #define CONFIG_PEER_LINE_EXTRA 512
+/* "SYNC " before a record on a peer line. */
+#define CONFIG_PEER_SYNC_PREFIX 5
 /* A sync keeps up to this many bytes queued to a neighbour (it overshoots by one line). */
 #define CONFIG_PEER_SYNC_WINDOW (64 * 1024)
 /* peer_output_limit holds a full sync window and this many of the longest peer lines. */

@@ -25,6 +25,11 @@ enum flood_result flood_receive(const struct peer *from, const char *line, size_
 		stats.sync_records_received++;
 	else
 		stats.flood_received++;
+	/* A node writes at most max_line + 92 bytes; one this long would break every sync. */
+	if (len > herdd.config->max_line + CONFIG_PEER_LINE_EXTRA - CONFIG_PEER_SYNC_PREFIX) {
+		stats.peer_records_refused++;
+		return FLOOD_TOO_LONG;
+	}
 	if (!proto_at_parse(line, len, &rec)) {
 		stats.peer_records_refused++;
 		return FLOOD_INVALID;
@@ -62,6 +67,8 @@ const char *flood_refusal(enum flood_result result)
 	switch (result) {
 	case FLOOD_INVALID:
 		return "not a well-formed AT line";
+	case FLOOD_TOO_LONG:
+		return "longer than any node writes";
 	case FLOOD_UNKNOWN_SERVER:
 		return "written by a node that is not in the configuration";
 	case FLOOD_FUTURE:

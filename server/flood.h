@@ -12,6 +12,7 @@ enum flood_result {
 	FLOOD_STORED,          /* newer: stored and passed on to the other linked neighbours */
 	FLOOD_STALE,           /* older than or equal to what the node holds: stops here */
 	FLOOD_INVALID,         /* not an AT line as proto_at_format writes it */
+	FLOOD_TOO_LONG,        /* longer than any node writes: its SYNC line would not pass */
 	FLOOD_UNKNOWN_SERVER,  /* written by a node that is not in the configuration */
 	FLOOD_FUTURE,          /* client time more than max_clock_skew ahead of this clock */
 	FLOOD_FULL,            /* a new client, and the table holds max_clients */

@@ -419,7 +419,7 @@ static bool link_on_hello(struct link *l, const struct peer_msg *msg)
 	memcpy(l->peer_nonce, msg->nonce.p, PEERPROTO_NONCE_HEX);
 	l->peer_nonce[PEERPROTO_NONCE_HEX] = '\0';
 	if (!peerproto_auth_mac(secret, secret_len, herdd.self->name, node->name, l->nonce,
-	    l->peer_nonce, mac)) {
+	    l->peer_nonce, l->outbound ? PEERPROTO_DIALLED : PEERPROTO_ACCEPTED, mac)) {
 		link_close(l, "cannot compute MAC");
 		return false;
 	}
@@ -466,9 +466,12 @@ static bool link_on_auth(struct link *l, const struct peer_msg *msg)
 {
 	if (msg->kind != PEER_MSG_AUTH)
 		return link_reject(l, "%s before handshake", peerproto_kind_name(msg->kind));
+	/* The other end dialled when this one accepted: a relay between two accepts fails. */
 	if (!peerproto_auth_verify(secret, secret_len, l->peer->node->name, herdd.self->name,
-	    l->peer_nonce, l->nonce, msg->mac.p, msg->mac.len))
-		return link_reject(l, "bad MAC: not the herd secret");
+	    l->peer_nonce, l->nonce, l->outbound ? PEERPROTO_ACCEPTED : PEERPROTO_DIALLED,
+	    msg->mac.p, msg->mac.len))
+		return link_reject(l, "bad MAC: not the herd secret, or not the other end of "
+		    "this connection");
 	return link_authenticated(l);
 }
 

@@ -12,14 +12,14 @@
 
 #include "proto.h"
 
-#define PEERPROTO_VERSION "herd/1"
+#define PEERPROTO_VERSION "herd/2"
 #define PEERPROTO_NONCE_BYTES 16
 #define PEERPROTO_NONCE_HEX (2 * PEERPROTO_NONCE_BYTES)
 #define PEERPROTO_MAC_HEX 64                /* HMAC-SHA256 in hex */
 #define PEERPROTO_BACKOFF_BASE_MS 200       /* first retry after 100..200 ms */
 
 enum peer_msg_kind {
-	PEER_MSG_HELLO,        /* HELLO herd/1 NAME NONCE */
+	PEER_MSG_HELLO,        /* HELLO herd/2 NAME NONCE */
 	PEER_MSG_AUTH,         /* AUTH MAC */
 	PEER_MSG_AT,           /* AT ...: a record flooded because it was newer */
 	PEER_MSG_SYNC,         /* SYNC AT ...: a record of the table sent on link up */
@@ -48,16 +48,26 @@ const char *peerproto_kind_name(enum peer_msg_kind kind);
 
 /* Fills OUT with a fresh random nonce in hex, NUL-ended; false if no randomness. */
 bool peerproto_nonce(char out[PEERPROTO_NONCE_HEX + 1]);
+/* Which end of the TCP connection the sender of a MAC is. */
+enum peerproto_role {
+	PEERPROTO_DIALLED,     /* it connected */
+	PEERPROTO_ACCEPTED,    /* it accepted the connection */
+};
+
 /*
  * The MAC by which FROM answers TO's challenge: HMAC-SHA256 with KEY over the protocol
- * version, both names and both nonces, sender first, so a MAC reflected back to its
- * author or replayed on another link does not verify. Writes hex, NUL-ended.
+ * version, both names, both nonces and FROM's ROLE, sender first, so a MAC reflected
+ * back to its author or replayed on another link does not verify, and neither does one
+ * relayed between two nodes that both accepted a stranger's connection. Writes hex,
+ * NUL-ended.
  */
 bool peerproto_auth_mac(const void *key, size_t keylen, const char *from, const char *to,
-    const char *from_nonce, const char *to_nonce, char out[PEERPROTO_MAC_HEX + 1]);
-/* True when MAC (LEN bytes of hex) is FROM's answer to TO's challenge; constant time. */
+    const char *from_nonce, const char *to_nonce, enum peerproto_role role,
+    char out[PEERPROTO_MAC_HEX + 1]);
+/* True when MAC (LEN bytes of hex) is FROM's answer, as ROLE, to TO's challenge; constant time. */
 bool peerproto_auth_verify(const void *key, size_t keylen, const char *from, const char *to,
-    const char *from_nonce, const char *to_nonce, const char *mac, size_t len);
+    const char *from_nonce, const char *to_nonce, enum peerproto_role role, const char *mac,
+    size_t len);
 
 /*
  * Two authenticated links join SELF and PEER; OLD_OUTBOUND and NEW_OUTBOUND say whether

@@ -71,8 +71,8 @@ static void peer_line(const char *line, size_t len)
 		if (msg.mac.len != PEERPROTO_MAC_HEX)
 			abort();
 		/* Whatever the MAC, checking it must hold up (the answer is almost surely no). */
-		(void)peerproto_auth_verify("k", 1, "Parker", "Alford", "00", "11", msg.mac.p,
-		    msg.mac.len);
+		(void)peerproto_auth_verify("k", 1, "Parker", "Alford", "00", "11", PEERPROTO_DIALLED,
+		    msg.mac.p, msg.mac.len);
 		break;
 	case PEER_MSG_AT:
 	case PEER_MSG_SYNC:

@@ -14,16 +14,19 @@ import time
 import herdtest
 from herdtest import HOST, HerdTestCase, DEFAULT_PEERS, scaled
 
-PROTOCOL = "herd/1"
+PROTOCOL = "herd/2"
 LOCATION = b"+34.068930-118.445127"
 NS = 1000000000
 
 
 # -- the wire format, from the other side ----------------------------------------------
 
-def auth_mac(secret, sender, receiver, sender_nonce, receiver_nonce):
-    """The AUTH MAC by which SENDER answers RECEIVER's challenge (README.md)."""
-    msg = "%s AUTH\n%s\n%s\n%s\n%s" % (PROTOCOL, sender, receiver, sender_nonce, receiver_nonce)
+def auth_mac(secret, sender, receiver, sender_nonce, receiver_nonce, sender_dialled):
+    """The AUTH MAC by which SENDER answers RECEIVER's challenge (README.md); SENDER_DIALLED
+    says which end of the connection the sender is."""
+    msg = "%s AUTH\n%s\n%s\n%s\n%s\n%s" % (PROTOCOL, sender, receiver, sender_nonce,
+                                          receiver_nonce,
+                                          "dialled" if sender_dialled else "accepted")
     return hmac.new(secret, msg.encode(), hashlib.sha256).hexdigest()
 
 
@@ -36,7 +39,8 @@ def herd_secret(herd):
 class FakePeer:
     """A neighbour written by hand, on one TCP connection to or from a node's peer port."""
 
-    def __init__(self, sock, name, secret, timeout=5.0):
+    def __init__(self, sock, name, secret, timeout=5.0, dialled=True):
+        self.dialled = dialled      # this fake connected (else the node dialled it)
         self.sock = sock
         self.name = name
         self.secret = secret
@@ -63,7 +67,7 @@ class FakePeer:
         """Takes the next connection a node made to LISTENER."""
         listener.settimeout(scaled(timeout))
         sock, _ = listener.accept()
-        return cls(sock, name, secret, timeout)
+        return cls(sock, name, secret, timeout, dialled=False)
 
     def close(self):
         if self.sock is not None:
@@ -110,7 +114,8 @@ class FakePeer:
         return line
 
     def my_mac(self):
-        return auth_mac(self.secret, self.name, self.their_name, self.nonce, self.their_nonce)
+        return auth_mac(self.secret, self.name, self.their_name, self.nonce, self.their_nonce,
+                        self.dialled)
 
     def read_auth(self):
         """The node's AUTH line; None if it closed instead."""
@@ -125,7 +130,8 @@ class FakePeer:
 
     def their_mac_ok(self):
         """True when the node's MAC proves it holds our secret (mutual authentication)."""
-        want = auth_mac(self.secret, self.their_name, self.name, self.their_nonce, self.nonce)
+        want = auth_mac(self.secret, self.their_name, self.name, self.their_nonce, self.nonce,
+                        not self.dialled)
         return hmac.compare_digest(want, self.their_mac or "")
 
     def handshake(self):

@@ -155,6 +155,48 @@ class TestMalformedPeerRecords(FakeNeighbourCase):
             self.assertIsNone(known_line(hamilton, client_id.encode("latin-1")), client_id)
 
 
+class TestOverlongPeerRecord(FakeNeighbourCase):
+    """A record longer than any node writes is refused: its SYNC line would break every
+    sync to the next neighbour."""
+
+    def test_record_of_a_whole_peer_line_is_refused(self):
+        head = b"AT Parker +0.000000000 longid +"
+        tail = b"34.5-118.25 " + format_time(now_ns()).encode()
+        line = head + b"0" * (4096 + 512 - len(head) - len(tail)) + tail
+        self.assertEqual(len(line), 4608)
+        self.assertDropped(line, "longid", "longer than any node writes")
+        self.assertTrue(self.parker.is_open())
+
+
+class TestRelayedHandshake(HerdCase):
+    """Someone without the secret who reaches both peer ports hands each node the other's
+    HELLO and AUTH: each MAC was made as the accepting end, so neither verifies."""
+
+    def test_relay_between_two_accepts_is_refused(self):
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"})
+        herd.start()
+        self.wait_linked(herd)
+        alford, parker = herd["Alford"], herd["Parker"]
+        to_alford = FakePeer.connect(alford.peer_port, "relay", b"")
+        to_parker = FakePeer.connect(parker.peer_port, "relay", b"")
+        for peer in (to_alford, to_parker):
+            self.addCleanup(peer.close)
+        hello_a, hello_p = to_alford.read_line(), to_parker.read_line()
+        to_alford.send_line(hello_p)
+        to_parker.send_line(hello_a)
+        auth_a, auth_p = to_alford.read_line(), to_parker.read_line()
+        for sock, auth in ((to_alford, auth_p), (to_parker, auth_a)):
+            if auth is not None:
+                sock.send_line(auth)
+        for node, sock in ((alford, to_alford), (parker, to_parker)):
+            self.assertTrue(sock.closed_by_node(), node.name)
+            self.wait_log(node, r'event=peer_reject .*reason="bad MAC')
+            self.assertNotIn("event=peer_link_replaced", node.log())
+        reply = alford.request(iamat(b"still-linked"))
+        self.wait_for("the real link to carry it",
+                      lambda: known_line(parker, "still-linked") == reply)
+
+
 class TestTableLimit(HerdCase):
     """max_clients: new IDs past the cap get "? ", known ones still move, peers too."""
 
@@ -355,7 +397,7 @@ class TestHandshakeStrangers(HerdCase):
             return [p["connect_failures"] for p in peers if p["name"] == "Parker"]
         failures = parker_failures()
         before = len(alford.log_lines())
-        hello = b"HELLO herd/1 Parker " + b"ab" * 16 + b"\n"
+        hello = b"HELLO herd/2 Parker " + b"ab" * 16 + b"\n"
         for _ in range(2000):
             with socket.create_connection((HOST, alford.peer_port)) as s:
                 s.sendall(hello)

@@ -7,10 +7,13 @@
 #define NONCE_A "00112233445566778899aabbccddeeff"
 #define NONCE_B "ffeeddccbbaa99887766554433221100"
 /* Computed independently with Python's hmac module over the documented message. */
-#define MAC_ALFORD_PARKER "61a935e46df72448837d346f3c2bbaea7460240043c999a41da51c53f8b93110"
-#define MAC_EMPTY_KEY "2aed067068a4be912f1e11251922837800d2a80019d7e585b7eec77a865ebd9b"
+#define MAC_ALFORD_PARKER "d10f1a684d00ebf77cbcd15846dad988865399ae2364c88e41298eb8c3f3ded3"
+#define MAC_EMPTY_KEY "e65a508ddde5e9f2d86c97d9631d005ae3fc2d48c873782165225d1d676cafa6"
+#define MAC_ALFORD_PARKER_ACCEPTED \
+	"129cce7c946865ff72fdb93747aeb20e49577057da773d2b5c0eb0b794a937c2"
 
 static const char key[] = "correct horse";
+#define D PEERPROTO_DIALLED
 
 /* Parses the NUL-ended LINE. */
 static struct peer_msg parse(const char *line)
@@ -23,10 +26,10 @@ static struct peer_msg parse(const char *line)
 
 static void test_parse_handshake(void)
 {
-	struct peer_msg m = parse("HELLO herd/1 Alford " NONCE_A);
+	struct peer_msg m = parse("HELLO herd/2 Alford " NONCE_A);
 
 	CHECK_INT(m.kind, PEER_MSG_HELLO);
-	CHECK_MEM(m.version.p, m.version.len, "herd/1");
+	CHECK_MEM(m.version.p, m.version.len, "herd/2");
 	CHECK_MEM(m.name.p, m.name.len, "Alford");
 	CHECK_MEM(m.nonce.p, m.nonce.len, NONCE_A);
 	/* The version is the caller's to judge, so it can say what the peer speaks. */
@@ -34,14 +37,14 @@ static void test_parse_handshake(void)
 	CHECK_INT(m.kind, PEER_MSG_HELLO);
 	CHECK_MEM(m.version.p, m.version.len, "herd/9");
 
-	CHECK_INT(parse("HELLO herd/1 Alford").kind, PEER_MSG_INVALID);
-	CHECK_INT(parse("HELLO herd/1 Alford " NONCE_A " extra").kind, PEER_MSG_INVALID);
-	CHECK_INT(parse("HELLO herd/1 Alford 00112233").kind, PEER_MSG_INVALID);
-	CHECK_INT(parse("HELLO herd/1 Alford 00112233445566778899AABBCCDDEEFF").kind,
+	CHECK_INT(parse("HELLO herd/2 Alford").kind, PEER_MSG_INVALID);
+	CHECK_INT(parse("HELLO herd/2 Alford " NONCE_A " extra").kind, PEER_MSG_INVALID);
+	CHECK_INT(parse("HELLO herd/2 Alford 00112233").kind, PEER_MSG_INVALID);
+	CHECK_INT(parse("HELLO herd/2 Alford 00112233445566778899AABBCCDDEEFF").kind,
 	    PEER_MSG_INVALID);
-	CHECK_INT(parse("HELLO herd/1 Alford 00112233445566778899aabbccddeefg").kind,
+	CHECK_INT(parse("HELLO herd/2 Alford 00112233445566778899aabbccddeefg").kind,
 	    PEER_MSG_INVALID);
-	CHECK_INT(parse("HELLO herd/1 "
+	CHECK_INT(parse("HELLO herd/2 "
 	    "a-name-of-sixty-four-bytes-is-one-more-than-config-allows-abcdef " NONCE_A).kind,
 	    PEER_MSG_INVALID);
 
@@ -107,33 +110,41 @@ static void test_mac(void)
 	char mac[PEERPROTO_MAC_HEX + 1];
 	char upper[PEERPROTO_MAC_HEX + 1];
 
-	CHECK(peerproto_auth_mac(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, mac));
+	CHECK(peerproto_auth_mac(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D, mac));
 	CHECK_STR(mac, MAC_ALFORD_PARKER);
-	CHECK(peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, mac,
+	CHECK(peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D, mac,
 	    strlen(mac)));
 
 	/* Reflected to its author, the names and nonces come in the other order. */
-	CHECK(!peerproto_auth_verify(key, strlen(key), "Parker", "Alford", NONCE_B, NONCE_A, mac,
+	CHECK(!peerproto_auth_verify(key, strlen(key), "Parker", "Alford", NONCE_B, NONCE_A, D, mac,
 	    strlen(mac)));
-	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_B, NONCE_A, mac,
+	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_B, NONCE_A, D, mac,
 	    strlen(mac)));
-	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Powell", NONCE_A, NONCE_B, mac,
+	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Powell", NONCE_A, NONCE_B, D, mac,
 	    strlen(mac)));
 	CHECK(!peerproto_auth_verify("correct horsf", strlen(key), "Alford", "Parker", NONCE_A,
-	    NONCE_B, mac, strlen(mac)));
-	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, mac,
+	    NONCE_B, D, mac, strlen(mac)));
+	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D, mac,
 	    strlen(mac) - 1));
 	for (size_t i = 0; i <= PEERPROTO_MAC_HEX; i++)
 		upper[i] = (char)(mac[i] >= 'a' && mac[i] <= 'f' ? mac[i] - 'a' + 'A' : mac[i]);
-	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B,
+	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D,
 	    upper, strlen(upper)));
 
+	/* The sender's end of the connection is in the MAC: a relay between two nodes that
+	 * both accepted its connections hands each a MAC made as the accepting end. */
+	CHECK(peerproto_auth_mac(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B,
+	    PEERPROTO_ACCEPTED, mac));
+	CHECK_STR(mac, MAC_ALFORD_PARKER_ACCEPTED);
+	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D,
+	    mac, strlen(mac)));
+
 	/* A loopback herd without a secret still runs the handshake, with an empty key. */
-	CHECK(peerproto_auth_mac("", 0, "Alford", "Parker", NONCE_A, NONCE_B, mac));
+	CHECK(peerproto_auth_mac("", 0, "Alford", "Parker", NONCE_A, NONCE_B, D, mac));
 	CHECK_STR(mac, MAC_EMPTY_KEY);
-	CHECK(peerproto_auth_verify(NULL, 0, "Alford", "Parker", NONCE_A, NONCE_B, mac,
+	CHECK(peerproto_auth_verify(NULL, 0, "Alford", "Parker", NONCE_A, NONCE_B, D, mac,
 	    strlen(mac)));
-	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, mac,
+	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D, mac,
 	    strlen(mac)));
 }
 
@@ -148,7 +159,7 @@ static void test_nonce(void)
 	CHECK_INT(strlen(a), PEERPROTO_NONCE_HEX);
 	CHECK(strcmp(a, b) != 0);
 	/* A nonce is what HELLO accepts. */
-	snprintf(line, sizeof(line), "HELLO herd/1 Alford %s", a);
+	snprintf(line, sizeof(line), "HELLO herd/2 Alford %s", a);
 	m = parse(line);
 	CHECK_INT(m.kind, PEER_MSG_HELLO);
 }
