@@ -78,6 +78,8 @@ static const struct config_key config_herd_keys[] = {
 	    offsetof(struct herd_config, client_line_timeout), 1, 3600 },
 	{ "client_write_timeout", CONFIG_INT,
 	    offsetof(struct herd_config, client_write_timeout), 1, 3600 },
+	{ "client_max_pending", CONFIG_SIZE,
+	    offsetof(struct herd_config, client_max_pending), 1, 1000 },
 	{ "admin_max_connections", CONFIG_SIZE,
 	    offsetof(struct herd_config, admin_max_connections), 1, 10000 },
 	{ "admin_timeout", CONFIG_INT, offsetof(struct herd_config, admin_timeout), 1, 3600 },
@@ -1073,6 +1075,7 @@ config_parse(const char *path, const char *text, size_t len, struct config_error
 	cfg->client_idle_timeout = 300;
 	cfg->client_line_timeout = 10;
 	cfg->client_write_timeout = 30;
+	cfg->client_max_pending = 16;
 	cfg->admin_max_connections = 16;
 	cfg->admin_timeout = 10;
 	cfg->peer_handshake_max = 32;

@@ -68,6 +68,7 @@ struct herd_config {
 	int client_idle_timeout;       /* seconds without a command, default 300 */
 	int client_line_timeout;       /* seconds from a line's first byte to its LF, default 10 */
 	int client_write_timeout;      /* seconds a client may leave its replies unread, default 30 */
+	size_t client_max_pending;     /* replies waiting (behind a WHATSAT) per client, 16 */
 	size_t admin_max_connections;  /* default 16 */
 	int admin_timeout;             /* seconds for one admin request, default 10 */
 	size_t peer_handshake_max;     /* inbound peer connections not yet authenticated, 32 */

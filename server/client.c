@@ -32,7 +32,6 @@
 #define CLIENT_SWEEP_MS 1000
 /* Stop reading a client whose replies pile up, le-proxy style; resume once they drain. */
 #define CLIENT_OUTPUT_HIGH (256 * 1024)
-#define CLIENT_PENDING_HIGH 64
 
 struct reply {
 	TAILQ_ENTRY(reply) entry;
@@ -144,7 +143,7 @@ static void client_log_out_buffer(const struct client *c, struct evbuffer *buf)
 static bool client_overloaded(struct client *c)
 {
 	return evbuffer_get_length(bufferevent_get_output(c->bev)) > CLIENT_OUTPUT_HIGH ||
-	    c->nreplies > CLIENT_PENDING_HIGH;
+	    c->nreplies >= herdd.config->client_max_pending;
 }
 
 /* Closes a half-closed client once every reply is out; true if it closed. */
@@ -158,12 +157,13 @@ static bool client_finish_if_done(struct client *c)
 	return false;
 }
 
-/* Runs one line read at READ_AT. */
+/* Runs one line read at READ_AT; a command (not an empty line) keeps C from being idle. */
 static void client_line(struct client *c, const char *line, size_t len, struct htime read_at)
 {
 	log_info("event=client_in conn=%llu line=%s bytes=%zu", (unsigned long long)c->id,
 	    log_quote(line, len), len);
-	cmd_run(c, line, len, read_at);
+	if (cmd_run(c, line, len, read_at))
+		c->last_command_ms = htime_mono_ms();
 }
 
 /*
@@ -202,7 +202,6 @@ static bool client_drain(struct client *c)
 		line = (char *)evbuffer_pullup(in, eol.pos + 1);
 		client_line(c, line, (size_t)eol.pos, htime_now());
 		evbuffer_drain(in, eol.pos + 1);
-		c->last_command_ms = htime_mono_ms();
 		c->line_started_ms = 0;
 	}
 	left = evbuffer_get_length(in);

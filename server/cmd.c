@@ -25,21 +25,22 @@ static void cmd_invalid(struct client *c, const char *line, size_t len)
 	client_reply(c, out, len + 3);
 }
 
-void cmd_run(struct client *c, const char *line, size_t len, struct htime read_at)
+bool cmd_run(struct client *c, const char *line, size_t len, struct htime read_at)
 {
 	struct field fields[PROTO_MAX_FIELDS];
 	size_t nfields = proto_split(line, len, fields, PROTO_MAX_FIELDS);
 
 	if (nfields == 0)
-		return;
+		return false;
 	for (size_t i = 0; i < sizeof(cmd_table) / sizeof(cmd_table[0]); i++) {
 		const struct cmd_entry *entry = cmd_table[i];
 
 		if (!proto_field_is(&fields[0], entry->name))
 			continue;
 		if (nfields == entry->nargs + 1 && entry->exec(c, fields + 1, read_at))
-			return;
+			return true;
 		break;
 	}
 	cmd_invalid(c, line, len);
+	return true;
 }

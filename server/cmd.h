@@ -23,7 +23,7 @@ struct cmd_entry {
 extern const struct cmd_entry cmd_iamat_entry;
 extern const struct cmd_entry cmd_whatsat_entry;
 
-/* Runs one client line (without its LF) read at READ_AT. */
-void cmd_run(struct client *c, const char *line, size_t len, struct htime read_at);
+/* Runs one client line (without its LF) read at READ_AT; false for a line with no fields. */
+bool cmd_run(struct client *c, const char *line, size_t len, struct htime read_at);
 
 #endif

@@ -155,6 +155,51 @@ class TestMalformedPeerRecords(FakeNeighbourCase):
             self.assertIsNone(known_line(hamilton, client_id.encode("latin-1")), client_id)
 
 
+def rss_kib(pid):
+    """Resident memory of PID (VmRSS), in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise herdtest.HerdError("no VmRSS for %d" % pid)
+
+
+class TestWhatsatRepliesNobodyReads(HerdTestCase):
+    """WHATSATs pipelined by clients that never read: each connection holds at most its
+    256 KiB of unread output and client_max_pending (16) replies, not one per command."""
+
+    def test_memory_per_connection_is_bounded(self):
+        standin = self.start_standin(key_required="herd-test-key")
+        standin.control("mode=slow=1")
+        node = self.start_node("Alford", herd_options=standin.herd_options("legacy", 5))
+        with node.client(timeout=15) as c:
+            at = c.request(iamat(b"kiwi"))
+            c.send(b"WHATSAT kiwi 10 20\n")
+            reply = read_whatsat_reply(c, timeout=15)
+        self.assertTrue(reply.startswith(at))
+        self.assertGreater(len(reply), 15000)
+        before = rss_kib(node.pid)
+        socks = []
+        for _ in range(100):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+            s.connect((HOST, node.client_port))
+            s.setblocking(False)
+            try:
+                s.send(b"WHATSAT kiwi 10 20\n" * 400)
+            except BlockingIOError:
+                pass
+            socks.append(s)
+            self.addCleanup(s.close)
+        peak = before
+        for _ in range(6):
+            time.sleep(scaled(1))
+            peak = max(peak, rss_kib(node.pid))
+        per_connection = (peak - before) / len(socks)
+        # 64 replies each (1.5 MiB) before client_max_pending; 16 now, about 0.8 MiB.
+        self.assertLess(per_connection, 1200, "%.0f KiB per connection" % per_connection)
+
+
 class TestOverlongPeerRecord(FakeNeighbourCase):
     """A record longer than any node writes is refused: its SYNC line would break every
     sync to the next neighbour."""
@@ -602,6 +647,20 @@ class TestClientDeadlines(HerdTestCase):
             closed = closed_within(s, scaled(5))
         self.assertIsNotNone(closed)
         self.assertGreater(closed, 1.5)
+        self.wait_reason("idle timeout")
+
+    def test_empty_lines_are_no_commands(self):
+        with socket.create_connection((HOST, self.node.client_port)) as s:
+            start = time.monotonic()
+            while time.monotonic() - start < scaled(5):
+                try:
+                    s.sendall(b"\n")
+                except OSError:
+                    break
+                if closed_within(s, 0.5) is not None:
+                    break
+            elapsed = time.monotonic() - start
+        self.assertLess(elapsed, scaled(4.5), "empty lines kept the connection open")
         self.wait_reason("idle timeout")
 
     def test_busy_client_is_not_idle(self):

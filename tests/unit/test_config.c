@@ -1007,6 +1007,7 @@ test_limits(void)
 		CHECK_INT(cfg->client_idle_timeout, 300);
 		CHECK_INT(cfg->client_line_timeout, 10);
 		CHECK_INT(cfg->client_write_timeout, 30);
+		CHECK_INT(cfg->client_max_pending, 16);
 		CHECK_INT(cfg->admin_max_connections, 16);
 		CHECK_INT(cfg->admin_timeout, 10);
 		CHECK_INT(cfg->peer_handshake_max, 32);
@@ -1022,6 +1023,7 @@ test_limits(void)
 	    "[herd]\nmax_clock_skew = 0\nmax_clients = 5\nmax_connections = 7\n"
 	    "client_idle_timeout = 1\nclient_line_timeout = 2\nclient_write_timeout = 3\n"
 	    "admin_max_connections = 1\nadmin_timeout = 4\npeer_handshake_max = 1\n"
+	    "client_max_pending = 2\n"
 	    "peer_handshake_timeout = 1\npeer_output_limit = 131072\n"
 	    "peer_heartbeat_timeout = 2\npeer_write_timeout = 1\nplaces_max_requests = 1\n"
 	    ONE_NODE);
@@ -1032,6 +1034,7 @@ test_limits(void)
 		CHECK_INT(cfg->client_idle_timeout, 1);
 		CHECK_INT(cfg->client_line_timeout, 2);
 		CHECK_INT(cfg->client_write_timeout, 3);
+		CHECK_INT(cfg->client_max_pending, 2);
 		CHECK_INT(cfg->admin_max_connections, 1);
 		CHECK_INT(cfg->admin_timeout, 4);
 		CHECK_INT(cfg->peer_handshake_max, 1);
