@@ -55,10 +55,6 @@ static bool cmd_iamat_exec(struct client *c, const struct field *args, struct ht
 	case TABLE_FULL:
 		iamat_refused(c, &rec);
 		return false;
-	case TABLE_NOMEM:
-		log_warnx("event=table_store_failed id=%s error=\"out of memory\"",
-		    log_quote(rec.id.p, rec.id.len));
-		break;
 	}
 	stats.cmd_iamat++;
 	herdd.scratch[len] = '\n';

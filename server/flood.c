@@ -52,14 +52,10 @@ enum flood_result flood_receive(const struct peer *from, const char *line, size_
 			stats.flood_stale_dropped++;
 		return FLOOD_STALE;
 	case TABLE_FULL:
-		stats.clients_refused++;
-		return FLOOD_FULL;
-	case TABLE_NOMEM:
 		break;
 	}
-	log_warnx("event=table_store_failed id=%s error=\"out of memory\"",
-	    log_quote(rec.id.p, rec.id.len));
-	return FLOOD_NOMEM;
+	stats.clients_refused++;
+	return FLOOD_FULL;
 }
 
 const char *flood_refusal(enum flood_result result)
@@ -75,8 +71,6 @@ const char *flood_refusal(enum flood_result result)
 		return "client time is more than max_clock_skew ahead";
 	case FLOOD_FULL:
 		return "new client and the table is full (max_clients)";
-	case FLOOD_NOMEM:
-		return "out of memory";
 	case FLOOD_STORED:
 	case FLOOD_STALE:
 		break;

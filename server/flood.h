@@ -16,7 +16,6 @@ enum flood_result {
 	FLOOD_UNKNOWN_SERVER,  /* written by a node that is not in the configuration */
 	FLOOD_FUTURE,          /* client time more than max_clock_skew ahead of this clock */
 	FLOOD_FULL,            /* a new client, and the table holds max_clients */
-	FLOOD_NOMEM,
 };
 
 /* A client told this node something newer: REC is stored; tell the neighbours. */

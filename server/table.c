@@ -12,7 +12,9 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "log.h"
 #include "siphash.h"
+#include "xmalloc.h"
 
 #define TABLE_MIN_BUCKETS 64
 #define TABLE_LEVELS 16           /* enough for 4^16 records */
@@ -31,16 +33,10 @@ struct table {
 /* Allocates a table with NBUCKETS empty chains. */
 static struct table *table_alloc(uint64_t k0, uint64_t k1)
 {
-	struct table *t = calloc(1, sizeof(*t));
+	struct table *t = xcalloc(1, sizeof(*t));
 
-	if (t == NULL)
-		return NULL;
 	t->nbuckets = TABLE_MIN_BUCKETS;
-	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-	if (t->buckets == NULL) {
-		free(t);
-		return NULL;
-	}
+	t->buckets = xcalloc(t->nbuckets, sizeof(*t->buckets));
 	t->key.k0 = k0;
 	t->key.k1 = k1;
 	t->limit = SIZE_MAX;
@@ -54,7 +50,7 @@ struct table *table_new(void)
 	uint64_t k[2] = { 0, 0 };
 
 	if (getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k))
-		return NULL;
+		fatal("event=startup_failed error=\"no random hash key for the client table\"");
 	return table_alloc(k[0], k[1]);
 }
 
@@ -194,14 +190,12 @@ const struct record *table_get(const struct table *t, const char *id, size_t len
 	return table_find(t, siphash24(&t->key, id, len), id, len);
 }
 
-/* Doubles the bucket array once chains get long on average; keeps the old one on ENOMEM. */
+/* Doubles the bucket array once chains get long on average. */
 static void table_grow(struct table *t)
 {
 	size_t n = t->nbuckets * 2;
-	struct record **buckets = calloc(n, sizeof(*buckets));
+	struct record **buckets = xcalloc(n, sizeof(*buckets));
 
-	if (buckets == NULL)
-		return;
 	for (size_t i = 0; i < t->nbuckets; i++) {
 		struct record *r = t->buckets[i], *next;
 
@@ -225,14 +219,10 @@ static struct field field_rebase(const struct field *f, const char *src, const c
 }
 
 /* Copies REC's line into R, reusing R's buffer when it is large enough. */
-static bool record_assign(struct record *r, const struct at_record *rec)
+static void record_assign(struct record *r, const struct at_record *rec)
 {
 	if (r->cap < rec->len + 1) {
-		char *line = realloc(r->line, rec->len + 1);
-
-		if (line == NULL)
-			return false;
-		r->line = line;
+		r->line = xreallocarray(r->line, rec->len + 1, 1);
 		r->cap = rec->len + 1;
 	}
 	memcpy(r->line, rec->line, rec->len);
@@ -245,7 +235,6 @@ static bool record_assign(struct record *r, const struct at_record *rec)
 	r->time = field_rebase(&rec->time, rec->line, r->line);
 	r->coord = rec->coord;
 	r->client_time = rec->client_time;
-	return true;
 }
 
 bool table_record_newer(const struct at_record *a, const struct record *b)
@@ -274,18 +263,14 @@ enum table_offer_result table_offer(struct table *t, const struct at_record *rec
 		*stored = r;
 		if (!table_record_newer(rec, r))
 			return TABLE_STALE;
-		return record_assign(r, rec) ? TABLE_STORED_NEWER : TABLE_NOMEM;
+		record_assign(r, rec);
+		return TABLE_STORED_NEWER;
 	}
 	if (t->count >= t->limit)
 		return TABLE_FULL;
 	levels = table_draw_levels(t);
-	r = calloc(1, sizeof(*r) + levels * sizeof(r->order[0]));
-	if (r == NULL)
-		return TABLE_NOMEM;
-	if (!record_assign(r, rec)) {
-		free(r);
-		return TABLE_NOMEM;
-	}
+	r = xcalloc(1, sizeof(*r) + levels * sizeof(r->order[0]));
+	record_assign(r, rec);
 	r->levels = (unsigned char)levels;
 	table_link_order(t, r);
 	r->hash = hash;

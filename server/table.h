@@ -32,12 +32,11 @@ enum table_offer_result {
 	TABLE_STORED_NEWER,    /* replaced an older record */
 	TABLE_STALE,           /* older than or equal to the stored record: nothing changed */
 	TABLE_FULL,            /* a new client, and the table holds its limit already */
-	TABLE_NOMEM,
 };
 
 struct table;
 
-/* A table whose hash key comes from the system's random source. */
+/* A table whose hash key comes from the system's random source (none is fatal). */
 struct table *table_new(void);
 /* A table with a fixed hash key, for tests that want reproducible layouts. */
 struct table *table_new_keyed(uint64_t k0, uint64_t k1);

@@ -80,8 +80,6 @@ static void peer_line(const char *line, size_t len)
 			abort();
 		result = flood_receive(NULL, msg.record.p, msg.record.len,
 		    msg.kind == PEER_MSG_SYNC);
-		if (result == FLOOD_NOMEM)
-			abort();
 		if (result != FLOOD_STORED)
 			break;
 		/* What was stored is the record byte for byte, in its written form, by a node. */

@@ -1,0 +1,171 @@
+/* Addresses in the configuration: host:port, [v6addr]:port and dnsname:port. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "config_parser.h"
+
+bool config_dns_name_valid(const char *s)
+{
+	size_t len = strlen(s), label = 0, i;
+
+	if (len == 0 || len > CONFIG_DNS_NAME_LEN)
+		return false;
+	for (i = 0; i <= len; i++) {
+		if (s[i] == '.' || s[i] == '\0') {
+			if (label == 0 || label > CONFIG_DNS_LABEL_LEN || s[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (s[i] == '-') {
+			if (label == 0)
+				return false;
+		} else if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9')))
+			return false;
+		label++;
+	}
+	return true;
+}
+
+/* Reads a port: digits only, 1..65535. */
+static bool config_port_parse(const char *s, uint16_t *port)
+{
+	unsigned long value = 0;
+	size_t i;
+
+	if (*s == '\0')
+		return false;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		value = value * 10 + (unsigned long)(s[i] - '0');
+		if (value > 65535)
+			return false;
+	}
+	if (value == 0)
+		return false;
+	*port = (uint16_t)value;
+	return true;
+}
+
+bool config_addr_parse(const char *text, struct config_addr *addr, const char **why)
+{
+	struct in6_addr in6;
+	struct in_addr in4;
+	const char *colon, *close, *host;
+	size_t hostlen;
+	const char *ignored;
+	bool numeric;
+
+	memset(addr, 0, sizeof(*addr));
+	if (why == NULL)
+		why = &ignored;
+	if (*text == '[') {
+		close = strchr(text, ']');
+		if (close == NULL) {
+			*why = "missing ']' after the IPv6 address";
+			return false;
+		}
+		if (close[1] != ':') {
+			*why = "missing :port";
+			return false;
+		}
+		host = text + 1;
+		hostlen = (size_t)(close - host);
+		colon = close + 1;
+		addr->kind = ADDR_IPV6;
+	} else {
+		colon = strrchr(text, ':');
+		if (colon == NULL) {
+			*why = "missing :port";
+			return false;
+		}
+		host = text;
+		hostlen = (size_t)(colon - text);
+		if (memchr(host, ':', hostlen) != NULL) {
+			*why = "an IPv6 address must be written [v6addr]:port";
+			return false;
+		}
+		numeric = hostlen > 0 && strspn(host, "0123456789.") == hostlen;
+		addr->kind = numeric ? ADDR_IPV4 : ADDR_NAME;
+	}
+	if (hostlen == 0) {
+		*why = "missing host";
+		return false;
+	}
+	if (hostlen >= sizeof(addr->host)) {
+		*why = "host too long";
+		return false;
+	}
+	memcpy(addr->host, host, hostlen);
+	addr->host[hostlen] = '\0';
+	if (!config_port_parse(colon + 1, &addr->port)) {
+		*why = "port is not a number from 1 to 65535";
+		return false;
+	}
+
+	switch (addr->kind) {
+	case ADDR_IPV4:
+		if (inet_pton(AF_INET, addr->host, &in4) != 1) {
+			*why = "bad IPv4 address";
+			return false;
+		}
+		break;
+	case ADDR_IPV6:
+		if (inet_pton(AF_INET6, addr->host, &in6) != 1) {
+			*why = "bad IPv6 address";
+			return false;
+		}
+		break;
+	case ADDR_NAME:
+		if (!config_dns_name_valid(addr->host)) {
+			*why = "bad host name";
+			return false;
+		}
+		break;
+	}
+	addr->set = true;
+	return true;
+}
+
+bool config_addr_is_loopback(const struct config_addr *addr)
+{
+	struct in6_addr in6;
+	struct in_addr in4;
+
+	if (addr == NULL || !addr->set)
+		return false;
+	switch (addr->kind) {
+	case ADDR_IPV4:
+		if (inet_pton(AF_INET, addr->host, &in4) != 1)
+			return false;
+		return (ntohl(in4.s_addr) >> 24) == 127;
+	case ADDR_IPV6:
+		if (inet_pton(AF_INET6, addr->host, &in6) != 1)
+			return false;
+		if (IN6_IS_ADDR_LOOPBACK(&in6))
+			return true;
+		/* ::ffff:127.0.0.1 reaches the same IPv4 loopback. */
+		return IN6_IS_ADDR_V4MAPPED(&in6) && in6.s6_addr[12] == 127;
+	case ADDR_NAME:
+		return strcasecmp(addr->host, "localhost") == 0;
+	}
+	return false;
+}
+
+const char *config_addr_format(const struct config_addr *addr, char *buf, size_t size)
+{
+	if (size == 0)
+		return buf;
+	if (addr->kind == ADDR_IPV6)
+		snprintf(buf, size, "[%s]:%u", addr->host, (unsigned)addr->port);
+	else
+		snprintf(buf, size, "%s:%u", addr->host, (unsigned)addr->port);
+	return buf;
+}
