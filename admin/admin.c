@@ -30,6 +30,7 @@
 #include "log.h"
 #include "secret.h"
 #include "stats.h"
+#include "util.h"
 
 #define ADMIN_MAX_HEADERS_SIZE 8192
 #define ADMIN_MAX_BODY_SIZE 1024
@@ -220,7 +221,7 @@ void admin_reply_json(struct admin_request *ar, int code, bool document_ok)
 /* The route for PATH, with *REST set to what follows a prefix route's prefix. */
 static const struct admin_route *admin_route_find(const char *path, const char **rest)
 {
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+	for (size_t i = 0; i < nitems(routes); i++) {
 		const char *route = routes[i]->path;
 		size_t len = strlen(route);
 

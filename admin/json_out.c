@@ -10,7 +10,8 @@
 
 #include <event2/buffer.h>
 
-static const char hex_digits[] = "0123456789abcdef";
+#include "util.h"
+
 static const char replacement_char[] = "\xef\xbf\xbd";   /* U+FFFD in UTF-8 */
 
 /* yajl's print callback: appends generated text to the current document's buffer. */
@@ -224,14 +225,9 @@ static bool json_string_replaced(struct json_out *j, const char *p, size_t len)
 /* Writes (P, LEN) as lower-case hex digits. */
 static bool json_string_hex(struct json_out *j, const char *p, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)p;
-
 	if (len > (SIZE_MAX - 1) / 2 || !json_scratch_reserve(j, len * 2 + 1))
 		return false;
-	for (size_t i = 0; i < len; i++) {
-		j->scratch[2 * i] = hex_digits[s[i] >> 4];
-		j->scratch[2 * i + 1] = hex_digits[s[i] & 0x0f];
-	}
+	hex_encode((const unsigned char *)p, len, j->scratch);
 	return yajl_gen_string(j->gen, (const unsigned char *)j->scratch, len * 2) ==
 	    yajl_gen_status_ok;
 }
@@ -248,12 +244,6 @@ bool json_bytes_member(struct json_out *j, const char *key, const char *p, size_
 		return false;
 	return json_key(j->gen, key) && json_string_replaced(j, p, len) &&
 	    json_key(j->gen, hex_key) && json_string_hex(j, p, len);
-}
-
-/* True for an ASCII decimal digit; isdigit() would depend on the locale. */
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
 }
 
 bool json_degree_member(struct json_out *j, const char *key, const char *p, size_t len)

@@ -10,8 +10,7 @@
 #include "prom.h"
 #include "stats.h"
 #include "table.h"
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+#include "util.h"
 
 /* A family with one unlabelled sample read from a counter of struct herd_stats. */
 struct plain_metric {
@@ -160,7 +159,7 @@ static void peer_families(struct prom_out *out)
 	static const enum peer_state states[] = { PEER_UP, PEER_CONNECTING, PEER_DOWN };
 	struct peer_status st;
 
-	for (size_t m = 0; m < COUNT(peer_metrics); m++) {
+	for (size_t m = 0; m < nitems(peer_metrics); m++) {
 		prom_family(out, peer_metrics[m].name, peer_metrics[m].type, peer_metrics[m].help);
 		for (size_t i = 0; i < peer_count(); i++) {
 			peer_get_status(i, &st);
@@ -171,13 +170,13 @@ static void peer_families(struct prom_out *out)
 	    "The link's state: 1 for the state it is in, 0 for the others.");
 	for (size_t i = 0; i < peer_count(); i++) {
 		peer_get_status(i, &st);
-		for (size_t s = 0; s < COUNT(states); s++) {
+		for (size_t s = 0; s < nitems(states); s++) {
 			struct prom_label labels[] = {
 				{ "peer", st.name },
 				{ "state", peer_state_name(states[s]) },
 			};
 
-			prom_sample_u64(out, "herd_peer_state", labels, COUNT(labels),
+			prom_sample_u64(out, "herd_peer_state", labels, nitems(labels),
 			    st.state == states[s]);
 		}
 	}
@@ -215,7 +214,7 @@ static void route_metrics(struct admin_request *ar)
 	};
 
 	prom_family(&out, "herd_build_info", "gauge", "The node's version and name; always 1.");
-	prom_sample_u64(&out, "herd_build_info", build, COUNT(build), 1);
+	prom_sample_u64(&out, "herd_build_info", build, nitems(build), 1);
 	prom_family(&out, "herd_start_time_seconds", "gauge", "When the node started (Unix time).");
 	prom_sample_double(&out, "herd_start_time_seconds", NULL, 0,
 	    (double)herdd.started.sec + (double)herdd.started.nsec / 1e9);
@@ -223,18 +222,18 @@ static void route_metrics(struct admin_request *ar)
 	prom_sample_double(&out, "herd_uptime_seconds", NULL, 0, admin_uptime_seconds());
 	prom_family(&out, "herd_clients", "gauge", "Clients in the node's table.");
 	prom_sample_u64(&out, "herd_clients", NULL, 0, table_count(herdd.table));
-	for (size_t i = 0; i < COUNT(plain_metrics); i++) {
+	for (size_t i = 0; i < nitems(plain_metrics); i++) {
 		prom_family(&out, plain_metrics[i].name, plain_metrics[i].type, plain_metrics[i].help);
 		prom_sample_u64(&out, plain_metrics[i].name, NULL, 0, *plain_metrics[i].value);
 	}
 	labelled_family(&out, "herd_commands_total", "Client commands by kind.", "kind",
-	    command_values, COUNT(command_values));
+	    command_values, nitems(command_values));
 	labelled_family(&out, "herd_flood_records_total",
 	    "Flooded records: originated here, received, forwarded, and stale ones dropped.",
-	    "kind", flood_values, COUNT(flood_values));
+	    "kind", flood_values, nitems(flood_values));
 	labelled_family(&out, "herd_sync_records_total",
 	    "Records exchanged when a peer link comes up.", "direction", sync_values,
-	    COUNT(sync_values));
+	    nitems(sync_values));
 	latency_histogram(&out);
 	peer_families(&out);
 	if (out.failed) {

@@ -7,6 +7,7 @@
 #include "herdd.h"
 #include "stats.h"
 #include "table.h"
+#include "util.h"
 
 struct named_counter {
 	const char *name;
@@ -83,8 +84,6 @@ static bool latency_json(yajl_gen g)
 	    json_map_close(g) && json_map_close(g);
 }
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
 /* The same numbers as /metrics, grouped as SPEC section 6 lists them. */
 static void route_stats(struct admin_request *ar)
 {
@@ -96,12 +95,12 @@ static void route_stats(struct admin_request *ar)
 	    json_key(g, "uptime_seconds") && json_fixed(g, admin_uptime_seconds(), 3) &&
 	    json_key(g, "clients") && json_u64(g, table_count(herdd.table)) &&
 	    counter_group_json(g, "client_connections", connection_counters,
-	    COUNT(connection_counters)) &&
-	    counter_group_json(g, "commands", command_counters, COUNT(command_counters)) &&
-	    counter_group_json(g, "flood", flood_counters, COUNT(flood_counters)) &&
-	    counter_group_json(g, "limits", limit_counters, COUNT(limit_counters)) &&
+	    nitems(connection_counters)) &&
+	    counter_group_json(g, "commands", command_counters, nitems(command_counters)) &&
+	    counter_group_json(g, "flood", flood_counters, nitems(flood_counters)) &&
+	    counter_group_json(g, "limits", limit_counters, nitems(limit_counters)) &&
 	    json_key(g, "places") && json_map_open(g) &&
-	    counters_json(g, places_counters, COUNT(places_counters)) && latency_json(g) &&
+	    counters_json(g, places_counters, nitems(places_counters)) && latency_json(g) &&
 	    json_map_close(g) &&
 	    json_map_close(g);
 

@@ -1,11 +1,7 @@
 /* ISO 6709 decimal-degree parsing, checked on the text so that limits are exact. */
 #include "coord.h"
 
-/* True for an ASCII decimal digit; isdigit() would depend on the locale. */
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
+#include "util.h"
 
 /*
  * Reads one signed degree value starting at S[*pos]: sign, digits, optional fraction with

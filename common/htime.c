@@ -4,13 +4,9 @@
 #include <stdio.h>
 #include <time.h>
 
-#define NSEC_PER_SEC 1000000000
+#include "util.h"
 
-/* True for an ASCII decimal digit; isdigit() would depend on the locale. */
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
+#define NSEC_PER_SEC 1000000000
 
 bool htime_parse(const char *s, size_t len, struct htime *out)
 {

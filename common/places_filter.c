@@ -16,6 +16,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "places_json.h"
+#include "util.h"
 
 #define FILTER_INDENT "   "                /* Google's legacy answers use three spaces */
 #define OUTPUT_FACTOR 4                   /* output cap: this many times the input cap... */
@@ -511,7 +512,7 @@ static int price_level(const char *text, size_t len)
 		"PRICE_LEVEL_EXPENSIVE", "PRICE_LEVEL_VERY_EXPENSIVE",
 	};
 
-	for (int i = 0; i < (int)(sizeof(levels) / sizeof(levels[0])); i++) {
+	for (int i = 0; i < (int)nitems(levels); i++) {
 		if (strlen(levels[i]) == len && memcmp(levels[i], text, len) == 0)
 			return i;
 	}
@@ -642,7 +643,7 @@ static const char *new_legacy_status(const char *rpc, size_t len, long code)
 		{ "RESOURCE_EXHAUSTED", "OVER_QUERY_LIMIT", 429 },
 	};
 
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+	for (size_t i = 0; i < nitems(map); i++) {
 		if (rpc != NULL ? strlen(map[i].rpc) == len && memcmp(map[i].rpc, rpc, len) == 0 :
 		    map[i].code == code)
 			return map[i].legacy;
@@ -700,7 +701,7 @@ static void new_capture(struct places_filter *f, enum kind kind, const char *tex
 	const struct field_path *fp = NULL;
 	size_t off = f->arena.len;
 
-	for (size_t i = 0; i < sizeof(new_fields) / sizeof(new_fields[0]); i++) {
+	for (size_t i = 0; i < nitems(new_fields); i++) {
 		if (strcmp(new_fields[i].path, f->path) == 0) {
 			fp = &new_fields[i];
 			break;

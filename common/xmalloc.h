@@ -26,7 +26,4 @@ char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0
 #define xcheck(p) xnonnull((p), #p, __FILE__, __LINE__)
 void *xnonnull(void *p, const char *what, const char *file, int line);
 
-/* The number of elements of the array A. */
-#define nitems(a) (sizeof(a) / sizeof((a)[0]))
-
 #endif

@@ -13,7 +13,6 @@
 #include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
-#include <arpa/inet.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 
@@ -27,6 +26,7 @@
 #include "listen.h"
 #include "log.h"
 #include "stats.h"
+#include "util.h"
 
 /* How often every connection's deadlines are looked at. */
 #define CLIENT_SWEEP_MS 1000
@@ -46,7 +46,7 @@ struct client {
 	TAILQ_ENTRY(client) entry;
 	uint64_t id;
 	struct bufferevent *bev;
-	char addr[64];
+	char addr[ADDR_TEXT_MAX];
 	TAILQ_HEAD(, reply) replies;
 	size_t nreplies;
 	bool eof;         /* the client half-closed: answer what is left, then close */
@@ -390,29 +390,6 @@ static void client_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Formats the peer address of SA for logs. */
-static void client_format_addr(const struct sockaddr *sa, char *buf, size_t size)
-{
-	char host[64] = "?";
-	unsigned port = 0;
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-
-		evutil_inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		port = ntohs(sin->sin_port);
-		snprintf(buf, size, "%s:%u", host, port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-
-		evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		port = ntohs(sin6->sin6_port);
-		snprintf(buf, size, "[%s]:%u", host, port);
-	} else {
-		snprintf(buf, size, "%s", host);
-	}
-}
-
 static void client_accept_cb(evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct client *c = calloc(1, sizeof(*c));
@@ -432,7 +409,7 @@ static void client_accept_cb(evutil_socket_t fd, struct sockaddr *sa, int salen,
 	acceptor_opened(client_acceptor);
 	c->id = next_client_id++;
 	TAILQ_INIT(&c->replies);
-	client_format_addr(sa, c->addr, sizeof(c->addr));
+	addr_format(sa, (size_t)salen, c->addr);
 	c->last_command_ms = htime_mono_ms();
 	TAILQ_INSERT_TAIL(&clients, c, entry);
 	stats.clients_current++;

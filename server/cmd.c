@@ -6,6 +6,7 @@
 #include "client.h"
 #include "herdd.h"
 #include "stats.h"
+#include "util.h"
 
 static const struct cmd_entry *cmd_table[] = {
 	&cmd_iamat_entry,
@@ -32,7 +33,7 @@ bool cmd_run(struct client *c, const char *line, size_t len, struct htime read_a
 
 	if (nfields == 0)
 		return false;
-	for (size_t i = 0; i < sizeof(cmd_table) / sizeof(cmd_table[0]); i++) {
+	for (size_t i = 0; i < nitems(cmd_table); i++) {
 		const struct cmd_entry *entry = cmd_table[i];
 
 		if (!proto_field_is(&fields[0], entry->name))

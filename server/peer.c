@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +39,7 @@
 #include "ratelimit.h"
 #include "stats.h"
 #include "table.h"
+#include "util.h"
 
 /* A sync is topped up to PEER_SYNC_HIGH queued bytes whenever output drains below LOW. */
 #define PEER_SYNC_HIGH CONFIG_PEER_SYNC_WINDOW
@@ -65,7 +65,7 @@ struct link {
 	bool in_connect;             /* inside bufferevent_socket_connect */
 	bool connect_failed;         /* ... which reported an error synchronously */
 	enum link_phase phase;
-	char addr[64];
+	char addr[ADDR_TEXT_MAX];
 	char nonce[PEERPROTO_NONCE_HEX + 1];
 	char peer_nonce[PEERPROTO_NONCE_HEX + 1];
 	uint64_t opened_ms, last_in_ms, last_out_ms;
@@ -791,20 +791,6 @@ static void peer_retry_cb(evutil_socket_t fd, short what, void *arg)
 	peer_dial(arg);
 }
 
-/* Formats SA as host:port or [v6]:port, numerically (no lookup). */
-static void format_sockaddr(const struct sockaddr *sa, socklen_t salen, char *buf, size_t size)
-{
-	char host[INET6_ADDRSTRLEN], port[8];
-
-	if (getnameinfo(sa, salen, host, sizeof(host), port, sizeof(port),
-	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		snprintf(buf, size, "?");
-	else if (sa->sa_family == AF_INET6)
-		snprintf(buf, size, "[%s]:%s", host, port);
-	else
-		snprintf(buf, size, "%s:%s", host, port);
-}
-
 /*
  * Makes room for one more inbound handshake: the oldest one goes. A neighbour's
  * handshake takes a round trip or two, so connections held open to fill the slots (they
@@ -832,10 +818,10 @@ static void link_evict_oldest_pending(void)
 
 static void peer_accept_cb(evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
-	char addr[64];
+	char addr[ADDR_TEXT_MAX];
 	struct link *l;
 
-	format_sockaddr(sa, (socklen_t)salen, addr, sizeof(addr));
+	addr_format(sa, (size_t)salen, addr);
 	if (pending_inbound >= herdd.config->peer_handshake_max)
 		link_evict_oldest_pending();
 	l = link_new(fd, NULL, addr);

@@ -10,10 +10,9 @@
 #include <openssl/rand.h>
 
 #include "config.h"
+#include "util.h"
 
 #define PEERPROTO_MAX_FIELDS 8
-
-static const char hex_digits[] = "0123456789abcdef";
 
 /* True when F is exactly LEN lower-case hex digits. */
 static bool field_is_hex(const struct field *f, size_t len)
@@ -130,16 +129,6 @@ const char *peerproto_kind_name(enum peer_msg_kind kind)
 		break;
 	}
 	return "invalid";
-}
-
-/* Writes LEN bytes of IN as lower-case hex into OUT, NUL-ended. */
-static void hex_encode(const unsigned char *in, size_t len, char *out)
-{
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = hex_digits[in[i] >> 4];
-		out[2 * i + 1] = hex_digits[in[i] & 0xf];
-	}
-	out[2 * len] = '\0';
 }
 
 bool peerproto_nonce(char out[PEERPROTO_NONCE_HEX + 1])

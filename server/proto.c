@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "util.h"
+
 bool proto_is_space(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
@@ -35,12 +37,6 @@ bool proto_field_is(const struct field *f, const char *word)
 	size_t n = strlen(word);
 
 	return f->len == n && memcmp(f->p, word, n) == 0;
-}
-
-/* True for an ASCII decimal digit; isdigit() would depend on the locale. */
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
 }
 
 bool proto_iamat_parse(const struct field args[3], struct iamat *out)

@@ -1,0 +1,32 @@
+/* Hex and address formatting. */
+#include "util.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+void hex_encode(const unsigned char *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0xf];
+	}
+	out[2 * len] = '\0';
+}
+
+const char *addr_format(const struct sockaddr *sa, size_t salen, char buf[ADDR_TEXT_MAX])
+{
+	char host[INET6_ADDRSTRLEN], port[8];
+
+	if (getnameinfo(sa, (socklen_t)salen, host, sizeof(host), port, sizeof(port),
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(buf, ADDR_TEXT_MAX, "?");
+	else if (sa->sa_family == AF_INET6)
+		snprintf(buf, ADDR_TEXT_MAX, "[%s]:%s", host, port);
+	else
+		snprintf(buf, ADDR_TEXT_MAX, "%s:%s", host, port);
+	return buf;
+}
