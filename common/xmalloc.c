@@ -60,15 +60,19 @@ char *xstrndup(const char *s, size_t len)
 
 char *xvasprintf(const char *fmt, va_list ap)
 {
+	char first[256];
 	va_list copy;
 	char *s;
 	int len;
 
+	/* Most strings fit the first try; longer ones are written again at their size. */
 	va_copy(copy, ap);
-	len = vsnprintf(NULL, 0, fmt, copy);
+	len = vsnprintf(first, sizeof(first), fmt, copy);
 	va_end(copy);
 	if (len < 0)
 		fatalx("event=bug where=xvasprintf error=\"bad format\"");
+	if ((size_t)len < sizeof(first))
+		return xstrndup(first, (size_t)len);
 	s = xmalloc((size_t)len + 1);
 	vsnprintf(s, (size_t)len + 1, fmt, ap);
 	return s;

@@ -3,6 +3,11 @@
  * and the limits of README "Limits": a cap on connections, a deadline for each line, an
  * idle timeout from the last command, and a client whose TCP takes none of its replies
  * for client_write_timeout is closed even while they sit in the kernel's send buffer.
+ *
+ * A reply goes straight into the socket's output buffer while no reply waits before it;
+ * behind a WHATSAT it waits in a slot of its own. Closing a connection stops its I/O and
+ * its waiting searches at once, and frees it from the loop later (tmux
+ * server_client_unref), so no function has to tell its caller the client is gone.
  */
 #include "client.h"
 
@@ -19,19 +24,22 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 
 #include "cmd.h"
 #include "herdd.h"
 #include "listen.h"
 #include "log.h"
+#include "reply.h"
 #include "stats.h"
 #include "util.h"
+#include "xmalloc.h"
 
 /* How often every connection's deadlines are looked at. */
 #define CLIENT_SWEEP_MS 1000
 /* Stop reading a client whose replies pile up, le-proxy style; resume once they drain. */
 #define CLIENT_OUTPUT_HIGH (256 * 1024)
+/* Characters of a "? LINE" reply logged: the line itself is in the client_in just before. */
+#define CLIENT_LOG_ECHO_MAX 64
 
 struct reply {
 	TAILQ_ENTRY(reply) entry;
@@ -43,16 +51,17 @@ struct reply {
 };
 
 struct client {
-	TAILQ_ENTRY(client) entry;
+	struct cmd_conn conn;        /* what commands see; first, so they can hand it back */
+	TAILQ_ENTRY(client) entry;   /* in clients, then in closed */
 	uint64_t id;
 	struct bufferevent *bev;
 	char addr[ADDR_TEXT_MAX];
 	TAILQ_HEAD(, reply) replies;
 	size_t nreplies;
-	bool eof;         /* the client half-closed: answer what is left, then close */
-	bool paused;      /* reading stopped until replies drain */
-	bool draining;    /* inside client_drain: it decides about pausing and closing */
-	uint64_t last_command_ms;    /* the last complete line, or the accept */
+	bool eof;                    /* the client half-closed: answer what is left, then close */
+	bool paused;                 /* reading stopped until replies drain */
+	bool closing;                /* closed: no I/O, freed from the loop soon */
+	uint64_t last_command_ms;    /* the last command, or the accept */
 	uint64_t line_started_ms;    /* when the unfinished line in the input began; 0: none */
 	/* Is the client reading? Bytes written are compared with what the kernel still holds. */
 	uint64_t bytes_out;          /* handed to the bufferevent, ever */
@@ -61,35 +70,69 @@ struct client {
 	bool output_watched;         /* output may be waiting somewhere: check it */
 };
 
-static TAILQ_HEAD(, client) clients = TAILQ_HEAD_INITIALIZER(clients);
+TAILQ_HEAD(client_list, client);
+static struct client_list clients = TAILQ_HEAD_INITIALIZER(clients);
+static struct client_list closed = TAILQ_HEAD_INITIALIZER(closed);
 static uint64_t next_client_id = 1;
 static struct acceptor *client_acceptor;
 static struct event *client_sweep;
+static struct event *client_reaper;
+/* Where a command writes its reply while earlier ones wait: moved into a slot after. */
+static struct evbuffer *client_spare;
 
-uint64_t client_id(const struct client *c)
+static void client_drain(struct client *c);
+
+/* Frees a reply slot (its owner was told, or it was complete). */
+static void reply_free(struct reply *r)
 {
-	return c->id;
+	evbuffer_free(r->buf);
+	free(r);
 }
 
-/* The single way a client connection ends: cancel what waits, free, log REASON. */
+/* Frees every closed connection; from the loop, so never inside one's own callback. */
+static void client_reap(void)
+{
+	struct client *c;
+
+	while ((c = TAILQ_FIRST(&closed)) != NULL) {
+		TAILQ_REMOVE(&closed, c, entry);
+		bufferevent_free(c->bev);
+		free(c);
+		stats.clients_current--;
+		acceptor_closed(client_acceptor);
+	}
+}
+
+static void client_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	client_reap();
+}
+
+/*
+ * The single way a client connection ends: log REASON, tell the owners of waiting slots,
+ * stop all I/O, and free it from the loop. Closing twice is harmless.
+ */
 static void client_close(struct client *c, const char *reason)
 {
 	struct reply *r;
 
+	if (c->closing)
+		return;
+	c->closing = true;
 	log_info("event=client_close conn=%llu peer=%s reason=\"%s\"", (unsigned long long)c->id,
 	    c->addr, reason);
 	while ((r = TAILQ_FIRST(&c->replies)) != NULL) {
 		TAILQ_REMOVE(&c->replies, r, entry);
 		if (r->cancel != NULL)
 			r->cancel(r->cancel_arg);
-		evbuffer_free(r->buf);
-		free(r);
+		reply_free(r);
 	}
+	c->nreplies = 0;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	TAILQ_REMOVE(&clients, c, entry);
-	bufferevent_free(c->bev);
-	stats.clients_current--;
-	free(c);
-	acceptor_closed(client_acceptor);
+	TAILQ_INSERT_TAIL(&closed, c, entry);
+	event_active(client_reaper, EV_TIMEOUT, 1);
 }
 
 void client_close_all(void)
@@ -98,14 +141,21 @@ void client_close_all(void)
 
 	while ((c = TAILQ_FIRST(&clients)) != NULL)
 		client_close(c, "node stopping");
+	client_reap();
 	acceptor_free(client_acceptor);
 	client_acceptor = NULL;
 	if (client_sweep != NULL)
 		event_free(client_sweep);
 	client_sweep = NULL;
+	if (client_reaper != NULL)
+		event_free(client_reaper);
+	client_reaper = NULL;
+	if (client_spare != NULL)
+		evbuffer_free(client_spare);
+	client_spare = NULL;
 }
 
-/* Hands LEN bytes to the socket's output, noting them for the unread-replies check. */
+/* LEN more bytes went to the socket's output: the unread-replies check watches them. */
 static void client_note_output(struct client *c, size_t len)
 {
 	if (!c->output_watched) {
@@ -115,69 +165,110 @@ static void client_note_output(struct client *c, size_t len)
 	c->bytes_out += len;
 }
 
-/* Characters of a "? LINE" reply logged: the line itself is in the client_in just before. */
-#define CLIENT_LOG_ECHO_MAX 64
-
-/* Logs one reply going out (HEAD, LEN bytes of its start): its first line and its size. */
-static void client_log_out(const struct client *c, const char *head, size_t len, size_t size)
-{
-	const char *nl = memchr(head, '\n', len);
-	size_t first = nl != NULL ? (size_t)(nl - head) : len;
-	size_t shown = len >= 2 && memcmp(head, "? ", 2) == 0 ? CLIENT_LOG_ECHO_MAX :
-	    LOG_QUOTE_MAX;
-
-	log_info("event=client_out conn=%llu line=%s bytes=%zu", (unsigned long long)c->id,
-	    log_quote_max(head, first, shown), size);
-}
-
-/* Logs a queued reply as it goes out; only its first line is looked at. */
-static void client_log_out_buffer(const struct client *c, struct evbuffer *buf)
+/* Logs one reply going out: the first line of its text at FROM in BUF, and its size. */
+static void client_log_out(const struct client *c, struct evbuffer *buf, size_t from,
+    size_t size)
 {
 	char head[LOG_QUOTE_MAX];
-	ev_ssize_t n = evbuffer_copyout(buf, head, sizeof(head));
+	struct evbuffer_ptr pos;
+	struct evbuffer_iovec v[4];
+	int nv = 0;
+	const char *nl;
+	size_t len = 0, first;
 
-	client_log_out(c, head, n > 0 ? (size_t)n : 0, evbuffer_get_length(buf));
+	/* Peek, not copy out: a bufferevent's output buffer is frozen at its front. */
+	if (evbuffer_ptr_set(buf, &pos, from, EVBUFFER_PTR_SET) == 0)
+		nv = evbuffer_peek(buf, (ev_ssize_t)sizeof(head), &pos, v, (int)nitems(v));
+	for (int i = 0; i < nv && i < (int)nitems(v) && len < sizeof(head); i++) {
+		size_t n = v[i].iov_len < sizeof(head) - len ? v[i].iov_len : sizeof(head) - len;
+
+		memcpy(head + len, v[i].iov_base, n);
+		len += n;
+	}
+	nl = memchr(head, '\n', len);
+	first = nl != NULL ? (size_t)(nl - head) : len;
+	log_info("event=client_out conn=%llu line=%s bytes=%zu", (unsigned long long)c->id,
+	    log_quote_max(head, first, len >= 2 && memcmp(head, "? ", 2) == 0 ?
+	    CLIENT_LOG_ECHO_MAX : LOG_QUOTE_MAX), size);
 }
 
 /* True when the client should stop being read until its output drains. */
-static bool client_overloaded(struct client *c)
+static bool client_overloaded(const struct client *c)
 {
 	return evbuffer_get_length(bufferevent_get_output(c->bev)) > CLIENT_OUTPUT_HIGH ||
 	    c->nreplies >= herdd.config->client_max_pending;
 }
 
-/* Closes a half-closed client once every reply is out; true if it closed. */
-static bool client_finish_if_done(struct client *c)
+/* Closes a half-closed client once every reply is out. */
+static void client_finish_if_done(struct client *c)
 {
 	if (c->eof && c->nreplies == 0 &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		client_close(c, "client closed");
-		return true;
-	}
-	return false;
 }
 
-/* Runs one line read at READ_AT; a command (not an empty line) keeps C from being idle. */
+/* A new slot at the end of C's queue of replies. */
+static struct reply *client_slot(struct client *c)
+{
+	struct reply *r = xcalloc(1, sizeof(*r));
+
+	r->buf = xcheck(evbuffer_new());
+	r->client = c;
+	TAILQ_INSERT_TAIL(&c->replies, r, entry);
+	c->nreplies++;
+	return r;
+}
+
+/* cmd_conn's defer: the slot a command fills later. */
+static struct reply *client_defer(struct cmd_conn *conn)
+{
+	return client_slot((struct client *)(void *)conn);
+}
+
+/*
+ * Runs one line read at READ_AT. Its reply goes into the socket's output, or, behind a
+ * waiting one, into a slot of its own; a command (not an empty line) keeps C from idling.
+ */
 static void client_line(struct client *c, const char *line, size_t len, struct htime read_at)
 {
+	bool queued = !TAILQ_EMPTY(&c->replies);
+	struct evbuffer *out = queued ? client_spare : bufferevent_get_output(c->bev);
+	size_t before = evbuffer_get_length(out);
+	struct reply *r;
+
 	log_info("event=client_in conn=%llu line=%s bytes=%zu", (unsigned long long)c->id,
 	    log_quote(line, len), len);
-	if (cmd_run(c, line, len, read_at))
-		c->last_command_ms = htime_mono_ms();
+	switch (cmd_run(&c->conn, line, len, read_at, out)) {
+	case CMD_EMPTY:
+		return;
+	case CMD_WAIT:
+		break;
+	case CMD_INVALID:
+	case CMD_DONE:
+		if (queued) {
+			r = client_slot(c);
+			evbuffer_add_buffer(r->buf, client_spare);
+			r->ready = true;
+		} else {
+			client_log_out(c, out, before, evbuffer_get_length(out) - before);
+			client_note_output(c, evbuffer_get_length(out) - before);
+		}
+		break;
+	}
+	c->last_command_ms = htime_mono_ms();
 }
 
 /*
  * Runs every complete line in the input, the last unterminated one too after EOF.
- * Enforces max_line before a newline arrives. Returns false if the client was closed.
+ * Enforces max_line before a newline arrives, and stops reading while replies pile up.
  */
-static bool client_drain(struct client *c)
+static void client_drain(struct client *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	size_t max_line = herdd.config->max_line;
 	size_t left;
 
-	c->draining = true;
-	for (;;) {
+	while (!c->closing) {
 		struct evbuffer_ptr eol;
 		size_t eol_len;
 		char *line;
@@ -187,8 +278,7 @@ static bool client_drain(struct client *c)
 			c->line_started_ms = 0;
 			c->paused = true;
 			bufferevent_disable(c->bev, EV_READ);
-			c->draining = false;
-			return true;
+			return;
 		}
 		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 		if (eol.pos < 0)
@@ -197,13 +287,15 @@ static bool client_drain(struct client *c)
 			log_warnx("event=line_too_long conn=%llu bytes=%zu max_line=%zu",
 			    (unsigned long long)c->id, (size_t)eol.pos, max_line);
 			client_close(c, "line too long");
-			return false;
+			return;
 		}
 		line = (char *)evbuffer_pullup(in, eol.pos + 1);
 		client_line(c, line, (size_t)eol.pos, htime_now());
 		evbuffer_drain(in, eol.pos + 1);
 		c->line_started_ms = 0;
 	}
+	if (c->closing)
+		return;
 	left = evbuffer_get_length(in);
 	/* The deadline of a line counts from its first byte. */
 	if (left > 0 && c->line_started_ms == 0)
@@ -212,81 +304,37 @@ static bool client_drain(struct client *c)
 		log_warnx("event=line_too_long conn=%llu bytes=%zu max_line=%zu newline=no",
 		    (unsigned long long)c->id, left, max_line);
 		client_close(c, "line too long");
-		return false;
+		return;
 	}
 	if (c->eof && left > 0) {
 		client_line(c, (char *)evbuffer_pullup(in, -1), left, htime_now());
 		evbuffer_drain(in, left);
 	}
-	c->draining = false;
-	return !client_finish_if_done(c);
+	client_finish_if_done(c);
 }
 
 /* Writes every completed reply at the head of the queue, then resumes or finishes. */
 static void client_flush(struct client *c)
 {
-	struct bufferevent *bev = c->bev;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
 	struct reply *r;
 
 	while ((r = TAILQ_FIRST(&c->replies)) != NULL && r->ready) {
 		TAILQ_REMOVE(&c->replies, r, entry);
 		c->nreplies--;
-		client_log_out_buffer(c, r->buf);
+		client_log_out(c, r->buf, 0, evbuffer_get_length(r->buf));
 		client_note_output(c, evbuffer_get_length(r->buf));
-		bufferevent_write_buffer(bev, r->buf);
-		evbuffer_free(r->buf);
-		free(r);
+		evbuffer_add_buffer(out, r->buf);
+		reply_free(r);
 	}
-	if (c->draining)
-		return;
 	if (c->paused && !client_overloaded(c)) {
 		c->paused = false;
 		if (!c->eof)
 			bufferevent_enable(c->bev, EV_READ);
-		if (!client_drain(c))
-			return;
+		client_drain(c);
+		return;
 	}
 	client_finish_if_done(c);
-}
-
-void client_reply(struct client *c, const char *data, size_t len)
-{
-	struct reply *r;
-
-	if (TAILQ_EMPTY(&c->replies)) {
-		client_log_out(c, data, len, len);
-		client_note_output(c, len);
-		bufferevent_write(c->bev, data, len);
-		return;
-	}
-	r = client_reply_defer(c);
-	if (r == NULL) {
-		log_warnx("event=client_reply_failed conn=%llu error=\"out of memory\"",
-		    (unsigned long long)c->id);
-		return;
-	}
-	/* Even a reply lost to ENOMEM must not hold back the ones queued after it. */
-	if (evbuffer_add(r->buf, data, len) < 0)
-		log_warnx("event=client_reply_failed conn=%llu error=\"out of memory\"",
-		    (unsigned long long)c->id);
-	r->ready = true;
-}
-
-struct reply *client_reply_defer(struct client *c)
-{
-	struct reply *r = calloc(1, sizeof(*r));
-
-	if (r == NULL)
-		return NULL;
-	r->buf = evbuffer_new();
-	if (r->buf == NULL) {
-		free(r);
-		return NULL;
-	}
-	r->client = c;
-	TAILQ_INSERT_TAIL(&c->replies, r, entry);
-	c->nreplies++;
-	return r;
 }
 
 struct evbuffer *reply_buffer(struct reply *r)
@@ -392,22 +440,13 @@ static void client_sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 static void client_accept_cb(evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
-	struct client *c = calloc(1, sizeof(*c));
+	struct client *c = xcalloc(1, sizeof(*c));
 
-	if (c == NULL) {
-		log_warnx("event=client_reject error=\"out of memory\"");
-		evutil_closesocket(fd);
-		return;
-	}
-	c->bev = bufferevent_socket_new(herdd.base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		log_warnx("event=client_reject error=\"out of memory\"");
-		evutil_closesocket(fd);
-		free(c);
-		return;
-	}
+	c->bev = xcheck(bufferevent_socket_new(herdd.base, fd, BEV_OPT_CLOSE_ON_FREE));
 	acceptor_opened(client_acceptor);
 	c->id = next_client_id++;
+	c->conn.id = c->id;
+	c->conn.defer = client_defer;
 	TAILQ_INIT(&c->replies);
 	addr_format(sa, (size_t)salen, c->addr);
 	c->last_command_ms = htime_mono_ms();
@@ -425,7 +464,9 @@ void client_listen(evutil_socket_t fd, void *arg)
 
 	client_acceptor = acceptor_new(fd, "client", herdd.config->max_connections,
 	    client_accept_cb, NULL);
-	client_sweep = event_new(herdd.base, -1, EV_PERSIST, client_sweep_cb, NULL);
-	if (client_sweep == NULL || event_add(client_sweep, &sweep) < 0)
+	client_spare = xcheck(evbuffer_new());
+	client_reaper = xcheck(event_new(herdd.base, -1, 0, client_reap_cb, NULL));
+	client_sweep = xcheck(event_new(herdd.base, -1, EV_PERSIST, client_sweep_cb, NULL));
+	if (event_add(client_sweep, &sweep) < 0)
 		fatalx("event=listen_failed what=client error=\"cannot start the sweep timer\"");
 }

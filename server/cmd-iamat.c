@@ -1,8 +1,10 @@
 /* IAMAT: a client says where it is; answer with the AT line, store it, flood it. */
-#include <stdlib.h>
+#include <sys/uio.h>
 
-#include "client.h"
+#include <event2/buffer.h>
+
 #include "cmd.h"
+#include "config.h"
 #include "flood.h"
 #include "herdd.h"
 #include "log.h"
@@ -14,34 +16,44 @@
 static struct ratelimit full_warnings;
 
 /* A new client ID met a full table: counted, and logged now and then. */
-static void iamat_refused(struct client *c, const struct at_record *rec)
+static void iamat_refused(const struct cmd_conn *conn, const struct at_record *rec)
 {
 	uint64_t held_back;
 
 	stats.clients_refused++;
 	if (ratelimit_allow(&full_warnings, htime_mono_ms(), &held_back))
 		log_warnx("event=client_refused conn=%llu id=%s reason=\"the table holds "
-		    "max_clients (%zu)\" suppressed=%llu", (unsigned long long)client_id(c),
+		    "max_clients (%zu)\" suppressed=%llu", (unsigned long long)conn->id,
 		    log_quote(rec->id.p, rec->id.len), herdd.config->max_clients,
 		    (unsigned long long)held_back);
 }
 
-static bool cmd_iamat_exec(struct client *c, const struct field *args, struct htime read_at)
+/*
+ * The AT line is written straight into OUT's free space (no copy), stored from there,
+ * and committed with its LF only when the command succeeds.
+ */
+static enum cmd_retval cmd_iamat_exec(struct cmd_conn *conn, const struct field *args,
+    struct htime read_at, struct evbuffer *out)
 {
 	struct iamat iamat;
 	struct at_record rec;
 	const struct record *stored;
+	struct evbuffer_iovec space;
 	size_t len;
 
 	if (!proto_iamat_parse(args, &iamat))
-		return false;
+		return CMD_INVALID;
 	/* A time far ahead would win over every later report, at every node, for ever. */
 	if (htime_too_far_ahead(iamat.client_time, read_at, herdd.config->max_clock_skew))
-		return false;
-	len = proto_at_format(herdd.self->name, &iamat, read_at, herdd.scratch,
-	    herdd.scratch_size - 1, &rec);
+		return CMD_INVALID;
+	/* A node's AT line is at most max_line + 92 bytes (README "Limits"). */
+	if (evbuffer_reserve_space(out, herdd.config->max_line + CONFIG_PEER_LINE_EXTRA, &space,
+	    1) != 1)
+		fatalx("event=out_of_memory what=\"the reply of an IAMAT\"");
+	len = proto_at_format(herdd.self->name, &iamat, read_at, space.iov_base,
+	    space.iov_len - 1, &rec);
 	if (len == 0)
-		fatalx("event=bug where=cmd_iamat error=\"AT line does not fit the scratch buffer\"");
+		fatalx("event=bug where=cmd_iamat error=\"AT line longer than max_line + 512\"");
 
 	switch (table_offer(herdd.table, &rec, &stored)) {
 	case TABLE_STORED_NEW:
@@ -49,17 +61,18 @@ static bool cmd_iamat_exec(struct client *c, const struct field *args, struct ht
 		flood_originate(stored);
 		break;
 	case TABLE_STALE:
-		log_debug("event=iamat_stale conn=%llu id=%s", (unsigned long long)client_id(c),
+		log_debug("event=iamat_stale conn=%llu id=%s", (unsigned long long)conn->id,
 		    log_quote(rec.id.p, rec.id.len));
 		break;
 	case TABLE_FULL:
-		iamat_refused(c, &rec);
-		return false;
+		iamat_refused(conn, &rec);
+		return CMD_INVALID;
 	}
 	stats.cmd_iamat++;
-	herdd.scratch[len] = '\n';
-	client_reply(c, herdd.scratch, len + 1);
-	return true;
+	((char *)space.iov_base)[len] = '\n';
+	space.iov_len = len + 1;
+	evbuffer_commit_space(out, &space, 1);
+	return CMD_DONE;
 }
 
 const struct cmd_entry cmd_iamat_entry = {

@@ -1,10 +1,8 @@
 /* Dispatching client lines to commands; anything that is not a valid command gets "?". */
 #include "cmd.h"
 
-#include <string.h>
+#include <event2/buffer.h>
 
-#include "client.h"
-#include "herdd.h"
 #include "stats.h"
 #include "util.h"
 
@@ -13,35 +11,35 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_whatsat_entry,
 };
 
-/* Answers "? " and the line exactly as received. */
-static void cmd_invalid(struct client *c, const char *line, size_t len)
+/* The command LINE's first field names, or NULL. */
+static const struct cmd_entry *cmd_find(const struct field *name)
 {
-	char *out = herdd.scratch;
-
-	stats.cmd_invalid++;
-	/* max_line bounds LEN and the scratch buffer is larger than max_line + 3. */
-	memcpy(out, "? ", 2);
-	memcpy(out + 2, line, len);
-	out[len + 2] = '\n';
-	client_reply(c, out, len + 3);
+	for (size_t i = 0; i < nitems(cmd_table); i++) {
+		if (proto_field_is(name, cmd_table[i]->name))
+			return cmd_table[i];
+	}
+	return NULL;
 }
 
-bool cmd_run(struct client *c, const char *line, size_t len, struct htime read_at)
+enum cmd_retval cmd_run(struct cmd_conn *conn, const char *line, size_t len,
+    struct htime read_at, struct evbuffer *out)
 {
 	struct field fields[PROTO_MAX_FIELDS];
 	size_t nfields = proto_split(line, len, fields, PROTO_MAX_FIELDS);
+	const struct cmd_entry *entry;
+	enum cmd_retval rv = CMD_INVALID;
 
 	if (nfields == 0)
-		return false;
-	for (size_t i = 0; i < nitems(cmd_table); i++) {
-		const struct cmd_entry *entry = cmd_table[i];
-
-		if (!proto_field_is(&fields[0], entry->name))
-			continue;
-		if (nfields == entry->nargs + 1 && entry->exec(c, fields + 1, read_at))
-			return true;
-		break;
+		return CMD_EMPTY;
+	entry = cmd_find(&fields[0]);
+	if (entry != NULL && nfields == entry->nargs + 1)
+		rv = entry->exec(conn, fields + 1, read_at, out);
+	if (rv == CMD_INVALID) {
+		/* "? " and the line exactly as received. */
+		stats.cmd_invalid++;
+		evbuffer_add(out, "? ", 2);
+		evbuffer_add(out, line, len);
+		evbuffer_add(out, "\n", 1);
 	}
-	cmd_invalid(c, line, len);
-	return true;
+	return rv;
 }

@@ -21,9 +21,6 @@ struct herdd {
 	struct table *table;
 	struct places *places;
 	struct htime started;
-	/* A reply-sized buffer reused for every immediate reply, so they cost no malloc. */
-	char *scratch;
-	size_t scratch_size;
 };
 
 extern struct herdd herdd;

@@ -21,6 +21,7 @@
 #include "peer.h"
 #include "places.h"
 #include "table.h"
+#include "xmalloc.h"
 
 #define DEFAULT_CONFIG "/etc/herd/herd.conf"
 
@@ -220,12 +221,8 @@ int main(int argc, char **argv)
 	raise_fd_limit();
 
 	herdd.started = htime_now();
-	herdd.scratch_size = herdd.config->max_line + 1024;
-	herdd.scratch = malloc(herdd.scratch_size);
-	herdd.base = event_base_new();
+	herdd.base = xcheck(event_base_new());
 	herdd.table = table_new();
-	if (herdd.scratch == NULL || herdd.base == NULL || herdd.table == NULL)
-		fatalx("event=startup_failed error=\"out of memory\"");
 	table_set_limit(herdd.table, herdd.config->max_clients);
 	herdd.dns = dns_new();
 	herdd.places = places_new(herdd.base, herdd.dns, herdd.config);
@@ -260,7 +257,6 @@ int main(int argc, char **argv)
 	evdns_base_free(herdd.dns, 0);
 	table_free(herdd.table);
 	event_base_free(herdd.base);
-	free(herdd.scratch);
 	log_info("event=stopped");
 	log_close();
 	config_free(herdd.config);
