@@ -1,0 +1,699 @@
+/*
+ * Peer links: one TCP connection each, from the first HELLO to its close. The wire format
+ * and the reasons behind the numbers below are in README.md, "Peer links and the wire
+ * format"; the pure parts live in peerproto.c, what the records mean in flood.c, and the
+ * neighbours themselves in peer.c.
+ */
+#include "link.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "flood.h"
+#include "herdd.h"
+#include "log.h"
+#include "peerproto.h"
+#include "ratelimit.h"
+#include "stats.h"
+#include "table.h"
+#include "util.h"
+#include "xmalloc.h"
+
+/* A sync is topped up to PEER_SYNC_HIGH queued bytes whenever output drains below LOW. */
+#define LINK_SYNC_HIGH CONFIG_PEER_SYNC_WINDOW
+#define LINK_SYNC_LOW (16 * 1024)
+#define LINK_TICK_MS 250
+#define LINK_PING_IDLE_MS 1000        /* PING when nothing was sent for this long */
+/* Lines about connections that have not authenticated: anyone can open those. */
+#define LINK_STRANGER_LOG_BURST 100
+
+enum link_phase {
+	LINK_CONNECTING,   /* outbound, TCP connect under way */
+	LINK_HELLO,        /* our HELLO is out, waiting for theirs */
+	LINK_AUTH,         /* our AUTH is out, waiting for theirs */
+	LINK_UP,           /* authenticated */
+};
+
+struct link {
+	TAILQ_ENTRY(link) entry;     /* in links, then in closed */
+	uint64_t id;
+	struct bufferevent *bev;
+	struct event *tick;
+	struct peer *peer;           /* the owner's; NULL for an inbound link until its HELLO */
+	const char *name;            /* the neighbour's, once known */
+	bool outbound;
+	bool closing;
+	bool in_connect;             /* inside bufferevent_socket_connect */
+	bool connect_failed;         /* ... which reported an error synchronously */
+	enum link_phase phase;
+	char addr[ADDR_TEXT_MAX];
+	char nonce[PEERPROTO_NONCE_HEX + 1];
+	char peer_nonce[PEERPROTO_NONCE_HEX + 1];
+	uint64_t opened_ms, last_in_ms, last_out_ms;
+	uint64_t records_sent, records_received;
+	/* The sync this node sends: a walk over the table, resumed from the write callback. */
+	bool syncing;
+	struct table_iter sync_it;
+	uint64_t sync_sent;
+	/* The sync the neighbour sends. */
+	uint64_t sync_received, sync_stored;
+	/* Warnings the neighbour's lines cause (bad records, unknown words), rate-limited. */
+	struct ratelimit warnings;
+};
+
+TAILQ_HEAD(link_list, link);
+static struct link_list links = TAILQ_HEAD_INITIALIZER(links);
+static struct link_list closed = TAILQ_HEAD_INITIALIZER(closed);
+static const struct link_owner *owner;
+static struct event *reaper;
+static const unsigned char *secret;    /* peer.c's; empty for a loopback herd */
+static size_t secret_len;
+static size_t line_max;
+static size_t pending_inbound;
+static uint64_t next_link_id = 1;
+
+/*
+ * True when a log line about L should be skipped: L is an inbound connection that has
+ * not authenticated, and such lines come faster than LINK_STRANGER_LOG_BURST per
+ * interval. The first line allowed again says how many were skipped.
+ */
+static bool link_log_quiet(const struct link *l)
+{
+	static struct ratelimit stranger_logs;
+	uint64_t held_back;
+
+	if (l->outbound || l->phase == LINK_UP)
+		return false;
+	if (!ratelimit_allow_burst(&stranger_logs, htime_mono_ms(), LINK_STRANGER_LOG_BURST,
+	    &held_back))
+		return true;
+	if (held_back > 0)
+		log_warnx("event=peer_logs_suppressed lines=%llu reason=\"lines about "
+		    "unauthenticated connections, rate-limited\"", (unsigned long long)held_back);
+	return false;
+}
+
+const char *link_name(const struct link *l)
+{
+	return l->name != NULL ? l->name : "?";
+}
+
+/*
+ * Logs one line in or out. Heartbeats on an authenticated link are debug level (sync
+ * records are logged as peer_sync_in/out, also debug); everything else is info.
+ */
+static void link_log_line(const struct link *l, const char *dir, enum peer_msg_kind kind,
+    const char *line, size_t len)
+{
+	static const char auth_redacted[] = "AUTH (mac)";
+
+	if (link_log_quiet(l))
+		return;
+	if (l->phase == LINK_UP && (kind == PEER_MSG_PING || kind == PEER_MSG_PONG)) {
+		if (log_verbosity() >= LOG_LEVEL_DEBUG)
+			log_debug("event=peer_%s link=%llu peer=%s line=%s", dir,
+			    (unsigned long long)l->id, link_name(l), log_quote(line, len));
+		return;
+	}
+	/* A MAC is no secret, but it is all an offline guess at a weak secret would need. */
+	if (kind == PEER_MSG_AUTH) {
+		line = auth_redacted;
+		len = sizeof(auth_redacted) - 1;
+	}
+	log_info("event=peer_%s link=%llu peer=%s line=%s", dir, (unsigned long long)l->id,
+	    link_name(l), log_quote(line, len));
+}
+
+/* Frees every closed link; from the loop, so never inside one's own callback. */
+static void links_reap(void)
+{
+	struct link *l;
+
+	while ((l = TAILQ_FIRST(&closed)) != NULL) {
+		TAILQ_REMOVE(&closed, l, entry);
+		event_free(l->tick);
+		bufferevent_free(l->bev);
+		free(l);
+	}
+}
+
+static void links_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	links_reap();
+}
+
+void link_close(struct link *l, const char *reason)
+{
+	bool live;
+
+	if (l->closing)
+		return;
+	l->closing = true;
+	if (!l->outbound && l->phase != LINK_UP) {
+		pending_inbound--;
+		/* A stranger that only named a neighbour is none of that neighbour's doing. */
+		l->peer = NULL;
+	}
+	live = owner->detach(l, l->peer);
+	if (live)
+		log_info("event=peer_down peer=%s link=%llu reason=%s", link_name(l),
+		    (unsigned long long)l->id, log_quote(reason, strlen(reason)));
+	else if (!link_log_quiet(l))
+		log_info("event=peer_link_close link=%llu peer=%s address=%s reason=%s",
+		    (unsigned long long)l->id, link_name(l), l->addr,
+		    log_quote(reason, strlen(reason)));
+	bufferevent_disable(l->bev, EV_READ | EV_WRITE);
+	bufferevent_setcb(l->bev, NULL, NULL, NULL, NULL);
+	event_del(l->tick);
+	TAILQ_REMOVE(&links, l, entry);
+	TAILQ_INSERT_TAIL(&closed, l, entry);
+	event_active(reaper, EV_TIMEOUT, 1);
+	owner->closed(l, l->peer);
+}
+
+/*
+ * Queues PREFIX, LEN bytes of DATA and a LF on L, unless that would pass the output
+ * limit: then the neighbour is not reading, and L is dropped.
+ */
+static void link_send(struct link *l, enum peer_msg_kind kind, const char *prefix,
+    const char *data, size_t len)
+{
+	size_t prefix_len = strlen(prefix);
+	size_t queued = evbuffer_get_length(bufferevent_get_output(l->bev));
+
+	if (l->closing)
+		return;
+	/* The configuration makes the limit hold a sync window and a few of the longest lines. */
+	if (queued + prefix_len + len + 1 > herdd.config->peer_output_limit) {
+		log_warnx("event=peer_output_limit link=%llu peer=%s queued=%zu limit=%zu",
+		    (unsigned long long)l->id, link_name(l), queued,
+		    herdd.config->peer_output_limit);
+		link_close(l, "output limit exceeded: neighbour not reading");
+		return;
+	}
+	if (prefix_len == 0)
+		link_log_line(l, "out", kind, data, len);
+	if (prefix_len > 0)
+		bufferevent_write(l->bev, prefix, prefix_len);
+	bufferevent_write(l->bev, data, len);
+	bufferevent_write(l->bev, "\n", 1);
+	l->last_out_ms = htime_mono_ms();
+}
+
+/* Sends a control line written with FMT. */
+static void link_sendf(struct link *l, enum peer_msg_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void link_sendf(struct link *l, enum peer_msg_kind kind, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		fatalx("event=bug where=link_sendf error=\"control line does not fit\"");
+	link_send(l, kind, "", line, (size_t)n);
+}
+
+bool link_send_record(struct link *l, const struct record *rec)
+{
+	link_send(l, PEER_MSG_AT, "", rec->line, rec->len);
+	if (l->closing)
+		return false;
+	l->records_sent++;
+	return true;
+}
+
+/* Logs why L is refused (a security event, so a warning), then closes it. */
+static void link_reject(struct link *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void link_reject(struct link *l, const char *fmt, ...)
+{
+	char reason[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (!link_log_quiet(l))
+		log_warnx("event=peer_reject link=%llu address=%s peer=%s reason=%s",
+		    (unsigned long long)l->id, l->addr, link_name(l),
+		    log_quote(reason, strlen(reason)));
+	link_close(l, reason);
+}
+
+/*
+ * Queues sync records until LINK_SYNC_HIGH bytes wait, and SYNC-END after the last one.
+ * A record that changes while the walk is under way is sent as it is then (or flooded
+ * when it changes after being sent); a table that grows restarts the walk, since the
+ * new layout could hide records from it.
+ */
+static void link_sync_fill(struct link *l)
+{
+	struct evbuffer *out = bufferevent_get_output(l->bev);
+
+	while (l->syncing && !l->closing && evbuffer_get_length(out) < LINK_SYNC_HIGH) {
+		const struct record *rec;
+
+		if (table_iter_stale(&l->sync_it)) {
+			log_info("event=peer_sync_restart link=%llu peer=%s sent=%llu "
+			    "reason=\"table grew\"", (unsigned long long)l->id, link_name(l),
+			    (unsigned long long)l->sync_sent);
+			table_iter_init(&l->sync_it, herdd.table);
+		}
+		rec = table_iter_next(&l->sync_it);
+		if (rec == NULL) {
+			l->syncing = false;
+			log_info("event=peer_sync_sent link=%llu peer=%s records=%llu",
+			    (unsigned long long)l->id, link_name(l),
+			    (unsigned long long)l->sync_sent);
+			link_sendf(l, PEER_MSG_SYNC_END, "SYNC-END %llu",
+			    (unsigned long long)l->sync_sent);
+			return;
+		}
+		if (log_verbosity() >= LOG_LEVEL_DEBUG)
+			log_debug("event=peer_sync_out link=%llu peer=%s record=%s",
+			    (unsigned long long)l->id, link_name(l),
+			    log_quote(rec->line, rec->len));
+		link_send(l, PEER_MSG_SYNC, "SYNC ", rec->line, rec->len);
+		if (l->closing)
+			return;
+		l->records_sent++;
+		l->sync_sent++;
+		stats.sync_records_sent++;
+	}
+}
+
+/* Starts sending the neighbour the whole table; the write callback tops it up. */
+static void link_sync_start(struct link *l)
+{
+	l->syncing = true;
+	l->sync_sent = 0;
+	table_iter_init(&l->sync_it, herdd.table);
+	link_sendf(l, PEER_MSG_SYNC_BEGIN, "SYNC-BEGIN %zu", table_count(herdd.table));
+	link_sync_fill(l);
+}
+
+static void link_send_hello(struct link *l)
+{
+	link_sendf(l, PEER_MSG_HELLO, "HELLO %s %s %s", PEERPROTO_VERSION, herdd.self->name,
+	    l->nonce);
+}
+
+/* The neighbour's HELLO: check who it is, then answer its challenge. */
+static void link_on_hello(struct link *l, const struct peer_msg *msg)
+{
+	char mac[PEERPROTO_MAC_HEX + 1], why[160];
+	struct peer *p;
+
+	if (msg->kind != PEER_MSG_HELLO) {
+		link_reject(l, "%s before handshake", peerproto_kind_name(msg->kind));
+		return;
+	}
+	if (!proto_field_is(&msg->version, PEERPROTO_VERSION)) {
+		link_reject(l, "protocol version %.*s, want %s", (int)msg->version.len,
+		    msg->version.p, PEERPROTO_VERSION);
+		return;
+	}
+	p = owner->hello(l, msg->name.p, msg->name.len, why, sizeof(why));
+	if (p == NULL) {
+		link_reject(l, "%s", why);
+		return;
+	}
+	l->peer = p;
+	if (memcmp(msg->nonce.p, l->nonce, PEERPROTO_NONCE_HEX) == 0) {
+		link_reject(l, "our own nonce sent back");
+		return;
+	}
+	memcpy(l->peer_nonce, msg->nonce.p, PEERPROTO_NONCE_HEX);
+	l->peer_nonce[PEERPROTO_NONCE_HEX] = '\0';
+	if (!peerproto_auth_mac(secret, secret_len, herdd.self->name, l->name, l->nonce,
+	    l->peer_nonce, l->outbound ? PEERPROTO_DIALLED : PEERPROTO_ACCEPTED, mac)) {
+		link_close(l, "cannot compute MAC");
+		return;
+	}
+	l->phase = LINK_AUTH;
+	link_sendf(l, PEER_MSG_AUTH, "AUTH %s", mac);
+}
+
+/* The neighbour's answer to our challenge; once it verifies, the link is up and syncs. */
+static void link_on_auth(struct link *l, const struct peer_msg *msg)
+{
+	if (msg->kind != PEER_MSG_AUTH) {
+		link_reject(l, "%s before handshake", peerproto_kind_name(msg->kind));
+		return;
+	}
+	/* The other end dialled when this one accepted: a relay between two accepts fails. */
+	if (!peerproto_auth_verify(secret, secret_len, l->name, herdd.self->name,
+	    l->peer_nonce, l->nonce, l->outbound ? PEERPROTO_ACCEPTED : PEERPROTO_DIALLED,
+	    msg->mac.p, msg->mac.len)) {
+		link_reject(l, "bad MAC: not the herd secret, or not the other end of this "
+		    "connection");
+		return;
+	}
+	if (!l->outbound)
+		pending_inbound--;
+	l->phase = LINK_UP;
+	owner->up(l, l->peer);
+	if (!l->closing)
+		link_sync_start(l);
+}
+
+/* Logs a line of the neighbour's that was skipped: at most a few per link and interval. */
+static void link_warn_line(struct link *l, const char *event, const char *reason,
+    const char *line, size_t len)
+{
+	uint64_t held_back;
+
+	if (!ratelimit_allow(&l->warnings, htime_mono_ms(), &held_back))
+		return;
+	log_warnx("event=%s link=%llu peer=%s reason=%s line=%s suppressed=%llu", event,
+	    (unsigned long long)l->id, link_name(l), log_quote(reason, strlen(reason)),
+	    log_quote(line, len), (unsigned long long)held_back);
+}
+
+/* A record from the neighbour, flooded or synced. */
+static void link_on_record(struct link *l, const struct peer_msg *msg, const char *line,
+    size_t len)
+{
+	bool sync = msg->kind == PEER_MSG_SYNC;
+	enum flood_result result;
+
+	if (sync && log_verbosity() >= LOG_LEVEL_DEBUG)
+		log_debug("event=peer_sync_in link=%llu peer=%s record=%s",
+		    (unsigned long long)l->id, link_name(l),
+		    log_quote(msg->record.p, msg->record.len));
+	l->records_received++;
+	result = flood_receive(l->peer, msg->record.p, msg->record.len, sync);
+	if (sync) {
+		l->sync_received++;
+		if (result == FLOOD_STORED)
+			l->sync_stored++;
+	}
+	if (flood_refusal(result) != NULL)
+		link_warn_line(l, result == FLOOD_FULL ? "peer_record_refused" : "peer_bad_record",
+		    flood_refusal(result), line, len);
+}
+
+/* One line on an authenticated link. */
+static void link_on_message(struct link *l, const struct peer_msg *msg, const char *line,
+    size_t len)
+{
+	switch (msg->kind) {
+	case PEER_MSG_AT:
+	case PEER_MSG_SYNC:
+		link_on_record(l, msg, line, len);
+		return;
+	case PEER_MSG_SYNC_BEGIN:
+		l->sync_received = 0;
+		l->sync_stored = 0;
+		return;
+	case PEER_MSG_SYNC_END:
+		log_info("event=peer_sync_done link=%llu peer=%s received=%llu stored=%llu",
+		    (unsigned long long)l->id, link_name(l),
+		    (unsigned long long)l->sync_received, (unsigned long long)l->sync_stored);
+		return;
+	case PEER_MSG_PING:
+		link_sendf(l, PEER_MSG_PONG, "PONG");
+		return;
+	case PEER_MSG_PONG:
+		return;
+	case PEER_MSG_UNKNOWN:
+		/* A newer node may say more; what this one does not know it skips. */
+		link_warn_line(l, "peer_unknown_line", "unknown message", line, len);
+		return;
+	case PEER_MSG_HELLO:
+	case PEER_MSG_AUTH:
+	case PEER_MSG_INVALID:
+		break;
+	}
+	log_warnx("event=peer_protocol_error link=%llu peer=%s line=%s",
+	    (unsigned long long)l->id, link_name(l), log_quote(line, len));
+	link_close(l, "protocol error");
+}
+
+/* An outbound connection is established: introduce this node. */
+static void link_connected(struct link *l)
+{
+	l->phase = LINK_HELLO;
+	log_info("event=peer_connected link=%llu peer=%s address=%s", (unsigned long long)l->id,
+	    link_name(l), l->addr);
+	link_send_hello(l);
+}
+
+/* Runs one line received on L. */
+static void link_line(struct link *l, const char *line, size_t len)
+{
+	struct peer_msg msg;
+
+	peerproto_parse(line, len, &msg);
+	if (l->phase != LINK_UP || msg.kind != PEER_MSG_SYNC)
+		link_log_line(l, "in", msg.kind, line, len);
+	l->last_in_ms = htime_mono_ms();
+	switch (l->phase) {
+	case LINK_HELLO:
+		link_on_hello(l, &msg);
+		return;
+	case LINK_AUTH:
+		link_on_auth(l, &msg);
+		return;
+	case LINK_UP:
+		link_on_message(l, &msg, line, len);
+		return;
+	case LINK_CONNECTING:
+		break;
+	}
+	fatalx("event=bug where=link_line error=\"line on a link not connected yet\"");
+}
+
+/* Runs every complete line; a line longer than line_max ends the link, LF or not. */
+static void link_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct link *l = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	/* On loopback the neighbour's HELLO can be read before libevent reports the connect. */
+	if (l->phase == LINK_CONNECTING)
+		link_connected(l);
+	while (!l->closing) {
+		size_t eol_len;
+		struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+
+		if (eol.pos < 0)
+			break;
+		if ((size_t)eol.pos > line_max) {
+			link_reject(l, "line of %zu bytes, limit %zu", (size_t)eol.pos, line_max);
+			return;
+		}
+		link_line(l, (char *)evbuffer_pullup(in, eol.pos + 1), (size_t)eol.pos);
+		evbuffer_drain(in, (size_t)eol.pos + 1);
+	}
+	if (!l->closing && evbuffer_get_length(in) > line_max)
+		link_reject(l, "line of more than %zu bytes", line_max);
+}
+
+/* Output drained below LINK_SYNC_LOW: continue a sync in progress. */
+static void link_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct link *l = arg;
+
+	if (l->phase == LINK_UP && l->syncing)
+		link_sync_fill(l);
+}
+
+static void link_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct link *l = arg;
+	char reason[160];
+
+	if (l->in_connect) {
+		/* bufferevent_socket_connect failed at once; link_connect closes the link. */
+		l->connect_failed = true;
+		return;
+	}
+	if (what & BEV_EVENT_CONNECTED) {
+		if (l->phase == LINK_CONNECTING)
+			link_connected(l);
+		return;
+	}
+	if (what & BEV_EVENT_EOF)
+		snprintf(reason, sizeof(reason), "closed by the neighbour");
+	else if (what & BEV_EVENT_ERROR)
+		snprintf(reason, sizeof(reason), "%s%s", l->phase == LINK_CONNECTING ?
+		    "connect failed: " : "", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	else
+		snprintf(reason, sizeof(reason), "write timeout: neighbour not reading");
+	link_close(l, reason);
+}
+
+/* Heartbeat and timeouts: handshakes must finish, silent links die, idle ones PING. */
+static void link_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct link *l = arg;
+	uint64_t now = htime_mono_ms();
+
+	if (l->phase != LINK_UP) {
+		if (now - l->opened_ms > (uint64_t)herdd.config->peer_handshake_timeout * 1000)
+			link_close(l, l->phase == LINK_CONNECTING ? "connect timeout" :
+			    "handshake timeout");
+		return;
+	}
+	if (now - l->last_in_ms > (uint64_t)herdd.config->peer_heartbeat_timeout * 1000) {
+		link_close(l, "heartbeat timeout: nothing received for peer_heartbeat_timeout");
+		return;
+	}
+	if (now - l->last_out_ms >= LINK_PING_IDLE_MS)
+		link_sendf(l, PEER_MSG_PING, "PING");
+}
+
+/* A new link on socket FD (-1: not connected yet) from or to ADDR. */
+static struct link *link_new(evutil_socket_t fd, bool outbound, const char *addr)
+{
+	struct timeval tick = { 0, LINK_TICK_MS * 1000 };
+	struct timeval write_limit = { herdd.config->peer_write_timeout, 0 };
+	struct link *l = xcalloc(1, sizeof(*l));
+
+	l->bev = xcheck(bufferevent_socket_new(herdd.base, fd, BEV_OPT_CLOSE_ON_FREE));
+	l->tick = xcheck(event_new(herdd.base, -1, EV_PERSIST, link_tick_cb, l));
+	if (!peerproto_nonce(l->nonce))
+		fatalx("event=bug where=link_new error=\"no randomness for a nonce\"");
+	l->id = next_link_id++;
+	l->outbound = outbound;
+	l->phase = outbound ? LINK_CONNECTING : LINK_HELLO;
+	l->opened_ms = l->last_in_ms = l->last_out_ms = htime_mono_ms();
+	snprintf(l->addr, sizeof(l->addr), "%s", addr);
+	bufferevent_setcb(l->bev, link_read_cb, link_write_cb, link_event_cb, l);
+	bufferevent_setwatermark(l->bev, EV_WRITE, LINK_SYNC_LOW, 0);
+	bufferevent_set_timeouts(l->bev, NULL, &write_limit);
+	/* An outbound link has no socket yet: link_connect enables it once it has. */
+	if (fd >= 0)
+		bufferevent_enable(l->bev, EV_READ | EV_WRITE);
+	event_add(l->tick, &tick);
+	TAILQ_INSERT_TAIL(&links, l, entry);
+	if (!outbound)
+		pending_inbound++;
+	return l;
+}
+
+struct link *link_accept(evutil_socket_t fd, const char *addr)
+{
+	struct link *l = link_new(fd, false, addr);
+
+	if (!link_log_quiet(l))
+		log_info("event=peer_link_open link=%llu address=%s", (unsigned long long)l->id,
+		    addr);
+	link_send_hello(l);
+	return l;
+}
+
+struct link *link_new_dial(struct peer *p, const char *name, const char *addr)
+{
+	struct link *l = link_new(-1, true, addr);
+
+	l->peer = p;
+	l->name = name;
+	log_info("event=peer_connecting link=%llu peer=%s address=%s", (unsigned long long)l->id,
+	    l->name, addr);
+	return l;
+}
+
+void link_connect(struct link *l, const struct sockaddr *sa, int salen)
+{
+	int rc;
+
+	l->in_connect = true;
+	rc = bufferevent_socket_connect(l->bev, sa, salen);
+	l->in_connect = false;
+	if (rc < 0 || l->connect_failed) {
+		char reason[160];
+
+		snprintf(reason, sizeof(reason), "connect failed: %s",
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		link_close(l, reason);
+		return;
+	}
+	bufferevent_enable(l->bev, EV_READ | EV_WRITE);
+}
+
+size_t links_pending(void)
+{
+	return pending_inbound;
+}
+
+struct link *links_oldest_pending(void)
+{
+	struct link *l;
+
+	TAILQ_FOREACH(l, &links, entry) {
+		if (!l->outbound && l->phase != LINK_UP)
+			return l;
+	}
+	return NULL;
+}
+
+void link_set_name(struct link *l, const char *name)
+{
+	l->name = name;
+}
+
+uint64_t link_id(const struct link *l)
+{
+	return l->id;
+}
+
+const char *link_addr(const struct link *l)
+{
+	return l->addr;
+}
+
+bool link_outbound(const struct link *l)
+{
+	return l->outbound;
+}
+
+size_t link_queued(const struct link *l)
+{
+	return evbuffer_get_length(bufferevent_get_output(l->bev));
+}
+
+void link_records(const struct link *l, uint64_t *sent, uint64_t *received)
+{
+	*sent = l->records_sent;
+	*received = l->records_received;
+}
+
+void links_start(const struct link_owner *link_owner, const unsigned char *key, size_t keylen)
+{
+	owner = link_owner;
+	secret = key;
+	secret_len = keylen;
+	/* An AT line is a client's line plus the node's own fields; SYNC adds a word. */
+	line_max = herdd.config->max_line + CONFIG_PEER_LINE_EXTRA;
+	reaper = xcheck(event_new(herdd.base, -1, 0, links_reap_cb, NULL));
+}
+
+void links_stop(void)
+{
+	struct link *l;
+
+	while ((l = TAILQ_FIRST(&links)) != NULL)
+		link_close(l, "node stopping");
+	links_reap();
+	if (reaper != NULL)
+		event_free(reaper);
+	reaper = NULL;
+	secret = NULL;
+	secret_len = 0;
+}
