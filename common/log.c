@@ -17,9 +17,10 @@ static char log_node[128];
 static enum log_level log_level = LOG_LEVEL_INFO;
 
 static const char *level_names[] = {
-	[LOG_LEVEL_WARN] = "warn",
-	[LOG_LEVEL_INFO] = "info",
-	[LOG_LEVEL_DEBUG] = "debug",
+	[LOG_LEVEL_FATAL + 1] = "fatal",
+	[LOG_LEVEL_WARN + 1] = "warn",
+	[LOG_LEVEL_INFO + 1] = "info",
+	[LOG_LEVEL_DEBUG + 1] = "debug",
 };
 
 /* Opens PATH for appending, line-buffered; NULL on failure with errno set. */
@@ -95,7 +96,7 @@ static void log_vwrite(enum log_level level, int errnum, const char *fmt, va_lis
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(f, "%s.%06ldZ level=%s node=%s ", stamp, ts.tv_nsec / 1000, level_names[level],
+	fprintf(f, "%s.%06ldZ level=%s node=%s ", stamp, ts.tv_nsec / 1000, level_names[level + 1],
 	    log_node);
 	vfprintf(f, fmt, ap);
 	if (errnum != 0)
@@ -147,7 +148,7 @@ void fatal(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vwrite(LOG_LEVEL_WARN, saved, fmt, ap);
+	log_vwrite(LOG_LEVEL_FATAL, saved, fmt, ap);
 	va_end(ap);
 	exit(1);
 }
@@ -157,7 +158,7 @@ void fatalx(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vwrite(LOG_LEVEL_WARN, 0, fmt, ap);
+	log_vwrite(LOG_LEVEL_FATAL, 0, fmt, ap);
 	va_end(ap);
 	exit(1);
 }

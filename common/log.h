@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 enum log_level {
+	LOG_LEVEL_FATAL = -1,    /* fatal and fatalx: the line before the node exits */
 	LOG_LEVEL_WARN = 0,
 	LOG_LEVEL_INFO = 1,
 	LOG_LEVEL_DEBUG = 2,

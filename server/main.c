@@ -121,6 +121,13 @@ static struct herd_config *load_config(const struct options *opts)
 		config_free(cfg);
 		exit(1);
 	}
+	/* Parsed, but a node keeps no snapshot yet: an operator must not think it does. */
+	if (cfg->state_dir != NULL) {
+		fprintf(stderr, "%s:0: state_dir is not supported yet (a node keeps no table "
+		    "snapshot); remove the key\n", opts->config_path);
+		config_free(cfg);
+		exit(1);
+	}
 	return cfg;
 }
 
@@ -138,6 +145,42 @@ static void open_log(const struct options *opts)
 		fprintf(stderr, "herdd: cannot open log %s: %s\n", log_path, strerror(errno));
 		exit(1);
 	}
+}
+
+/* Seconds within which libevent's same message again is counted, not logged. */
+#define LIBEVENT_REPEAT_MS 10000
+
+/*
+ * libevent's own messages ("Error from accept() call", "Nameserver ... has failed") as
+ * key=value lines of the node's log, once per cause: the same text again within
+ * LIBEVENT_REPEAT_MS is counted, and the next line says how often it came.
+ */
+static void libevent_log_cb(int severity, const char *msg)
+{
+	static char last[256];
+	static uint64_t last_ms, repeats;
+	uint64_t now = htime_mono_ms();
+
+	if (strncmp(msg, last, sizeof(last) - 1) == 0 && now - last_ms < LIBEVENT_REPEAT_MS) {
+		repeats++;
+		return;
+	}
+	if (severity >= EVENT_LOG_WARN)
+		log_warnx("event=libevent_message text=%s repeated=%llu",
+		    log_quote(msg, strlen(msg)), (unsigned long long)repeats);
+	else if (severity == EVENT_LOG_MSG)
+		log_info("event=libevent_message text=%s repeated=%llu",
+		    log_quote(msg, strlen(msg)), (unsigned long long)repeats);
+	else
+		log_debug("event=libevent_message text=%s", log_quote(msg, strlen(msg)));
+	snprintf(last, sizeof(last), "%s", msg);
+	last_ms = now;
+	repeats = 0;
+}
+
+static void libevent_fatal_cb(int err)
+{
+	fatalx("event=libevent_fatal error=%d", err);
 }
 
 /* Descriptors the node needs besides its connections: logs, listeners, DNS, timers. */
@@ -217,6 +260,8 @@ int main(int argc, char **argv)
 	herdd.self = config_find_node(herdd.config, opts.name);
 	herdd.self_index = (size_t)(herdd.self - herdd.config->nodes);
 	open_log(&opts);
+	event_set_log_callback(libevent_log_cb);
+	event_set_fatal_callback(libevent_fatal_cb);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 

@@ -30,7 +30,7 @@ struct table {
 	uint64_t rng;                        /* xorshift64 state for record heights */
 };
 
-/* Allocates a table with NBUCKETS empty chains. */
+/* Allocates an empty table hashing with the key (K0, K1). */
 static struct table *table_alloc(uint64_t k0, uint64_t k1)
 {
 	struct table *t = xcalloc(1, sizeof(*t));
