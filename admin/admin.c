@@ -25,11 +25,9 @@
 #include <openssl/evp.h>
 
 #include "admin_route.h"
-#include "herdd.h"
-#include "listen.h"
 #include "log.h"
+#include "node.h"
 #include "secret.h"
-#include "stats.h"
 #include "util.h"
 
 #define ADMIN_MAX_HEADERS_SIZE 8192
@@ -60,7 +58,8 @@ struct admin_conn {
 };
 
 static struct evhttp *http;
-static struct acceptor *admin_acceptor;
+/* False while evhttp_free closes every connection: the listener is gone by then. */
+static bool counting;
 static TAILQ_HEAD(, admin_conn) admin_conns = TAILQ_HEAD_INITIALIZER(admin_conns);
 static struct json_out json;
 static bool token_required;
@@ -123,8 +122,8 @@ static bool admin_authorized(struct evhttp_request *req)
 double admin_uptime_seconds(void)
 {
 	struct htime now = htime_now();
-	double seconds = (double)(now.sec - herdd.started.sec) +
-	    (double)(now.nsec - herdd.started.nsec) / 1e9;
+	struct htime started = node_started();
+	double seconds = (double)(now.sec - started.sec) + (double)(now.nsec - started.nsec) / 1e9;
 
 	return seconds > 0 ? seconds : 0;
 }
@@ -237,7 +236,7 @@ static const struct admin_route *admin_route_find(const char *path, const char *
 /* (Re)starts AC's deadline: a request must arrive, and its answer leave, within it. */
 static void admin_conn_arm(struct admin_conn *ac)
 {
-	struct timeval limit = { herdd.config->admin_timeout, 0 };
+	struct timeval limit = { node_config()->admin_timeout, 0 };
 
 	ac->requesting = false;
 	evtimer_add(ac->timer, &limit);
@@ -251,9 +250,8 @@ static void admin_conn_release(struct admin_conn *ac)
 	event_free(ac->timer);
 	bufferevent_decref(ac->bev);
 	free(ac);
-	/* NULL while evhttp_free closes every connection: the listener is gone by then. */
-	if (admin_acceptor != NULL)
-		acceptor_closed(admin_acceptor);
+	if (counting)
+		node_admin_closed();
 }
 
 static void admin_conn_closed(struct evhttp_connection *evcon, void *arg)
@@ -279,13 +277,13 @@ static void admin_conn_expired(struct admin_conn *ac)
 
 	evhttp_connection_get_peer(ac->evcon, &host, &port);
 	if (ac->requesting) {
-		stats.admin_timeouts++;
+		node_admin_timed_out();
 		log_info("event=admin_timeout peer=%s:%u timeout=%d reason=\"request not "
 		    "complete within admin_timeout\"", host != NULL ? host : "?", (unsigned)port,
-		    herdd.config->admin_timeout);
+		    node_config()->admin_timeout);
 	} else {
 		log_debug("event=admin_idle_close peer=%s:%u timeout=%d", host != NULL ? host : "?",
-		    (unsigned)port, herdd.config->admin_timeout);
+		    (unsigned)port, node_config()->admin_timeout);
 	}
 }
 
@@ -338,7 +336,7 @@ static struct bufferevent *admin_conn_new(struct event_base *base, void *arg)
 		fatalx("event=admin_failed error=\"out of memory\"");
 	bufferevent_incref(ac->bev);
 	TAILQ_INSERT_TAIL(&admin_conns, ac, entry);
-	acceptor_opened(admin_acceptor);
+	node_admin_opened();
 	event_active(ac->timer, EV_TIMEOUT, 1);
 	return ac->bev;
 }
@@ -391,38 +389,36 @@ static void admin_handle(struct evhttp_request *req, void *arg)
 	route->handle(&ar);
 }
 
-/* Serves the admin socket that listen_start bound. */
-static void admin_listening(evutil_socket_t fd, void *arg)
+/* Serves the listener the node made on admin_listen. */
+static void admin_listening(struct evconnlistener *listener)
 {
-	struct evconnlistener *listener;
-
-	admin_acceptor = acceptor_new_for(fd, "admin", herdd.config->admin_max_connections,
-	    &listener);
 	if (evhttp_bind_listener(http, listener) == NULL)
 		fatalx("event=startup_failed what=admin error=\"cannot accept on the admin socket\"");
+	counting = true;
 }
 
 void admin_start(void)
 {
 	char source[4096];
-	const char *token_path = secret_source(herdd.config->admin_token_file, "admin.token",
-	    source, sizeof(source));
+	const struct herd_config *cfg = node_config();
+	const char *token_path = secret_source(cfg->admin_token_file, "admin.token", source,
+	    sizeof(source));
 
 	if (token_path != NULL)
 		admin_load_token(token_path);
 	if (!json_out_init(&json))
 		fatalx("event=startup_failed error=\"out of memory\"");
-	http = evhttp_new(herdd.base);
+	http = evhttp_new(node_event_base());
 	if (http == NULL)
 		fatalx("event=startup_failed what=admin error=\"cannot create the HTTP server\"");
 	/* Per read or write; the whole-request deadline below closes first, this is a backstop. */
-	evhttp_set_timeout(http, herdd.config->admin_timeout);
+	evhttp_set_timeout(http, cfg->admin_timeout);
 	evhttp_set_bevcb(http, admin_conn_new, NULL);
 	evhttp_set_max_headers_size(http, ADMIN_MAX_HEADERS_SIZE);
 	evhttp_set_max_body_size(http, ADMIN_MAX_BODY_SIZE);
 	evhttp_set_allowed_methods(http, ADMIN_ALL_METHODS);
 	evhttp_set_gencb(http, admin_handle, NULL);
-	listen_start(&herdd.self->admin_listen, "admin", admin_listening, NULL);
+	node_admin_listen(admin_listening);
 	if (token_required)
 		log_info("event=admin_auth mode=bearer_token");
 }
@@ -432,8 +428,8 @@ void admin_stop(void)
 	struct admin_conn *ac;
 
 	/* evhttp frees the listener before the connections, whose closing would resume it. */
-	acceptor_free(admin_acceptor);
-	admin_acceptor = NULL;
+	counting = false;
+	node_admin_unlisten();
 	if (http != NULL)
 		evhttp_free(http);
 	http = NULL;

@@ -5,7 +5,7 @@
 
 #include "admin_route.h"
 #include "clients_view.h"
-#include "herdd.h"
+#include "node.h"
 #include "table.h"
 
 /* Room for the largest page; pointers into the table, valid during one request only. */
@@ -24,9 +24,9 @@ static void route_clients(struct admin_request *ar)
 		admin_reply_error(ar, HTTP_BADREQUEST, why);
 		return;
 	}
-	n = clients_page(herdd.table, query.after, query.after_len, page, query.limit, &more);
+	n = clients_page(node_table(), query.after, query.after_len, page, query.limit, &more);
 	g = json_out_begin(ar->json, ar->body);
-	ok = json_map_open(g) && json_key(g, "count") && json_u64(g, table_count(herdd.table)) &&
+	ok = json_map_open(g) && json_key(g, "count") && json_u64(g, table_count(node_table())) &&
 	    json_key(g, "clients") && json_array_open(g);
 	for (size_t i = 0; ok && i < n; i++)
 		ok = clients_json_record(ar->json, page[i]);
@@ -51,7 +51,7 @@ static void route_client(struct admin_request *ar)
 		    "the client ID must be percent-encoded and at most 255 bytes");
 		return;
 	}
-	rec = len > 0 ? table_get(herdd.table, id, len) : NULL;
+	rec = len > 0 ? table_get(node_table(), id, len) : NULL;
 	if (rec == NULL) {
 		admin_reply_error(ar, HTTP_NOTFOUND, "no such client");
 		return;

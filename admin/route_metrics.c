@@ -1,88 +1,31 @@
 /* GET /metrics: the counters of /stats and the peer links in Prometheus text format. */
 #include <stdio.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 
 #include "admin_route.h"
-#include "herdd.h"
-#include "peer.h"
+#include "node.h"
 #include "prom.h"
-#include "stats.h"
 #include "table.h"
 #include "util.h"
 
-/* A family with one unlabelled sample read from a counter of struct herd_stats. */
-struct plain_metric {
-	const char *name;
-	const char *type;
-	const char *help;
-	const uint64_t *value;
-};
-
-static const struct plain_metric plain_metrics[] = {
-	{ "herd_client_connections", "gauge", "Client connections open now.",
-	    &stats.clients_current },
-	{ "herd_client_connections_total", "counter", "Client connections accepted.",
-	    &stats.clients_total },
-	{ "herd_clients_refused_total", "counter",
-	    "New client IDs refused because the table held max_clients.", &stats.clients_refused },
-	{ "herd_peer_records_refused_total", "counter",
-	    "Records from neighbours dropped: malformed, of an unknown node, or too far ahead.",
-	    &stats.peer_records_refused },
-	{ "herd_accept_pauses_total", "counter",
-	    "Times a listener stopped accepting: accept failed, or it reached its cap.",
-	    &stats.accept_pauses },
-	{ "herd_clients_timed_out_total", "counter",
-	    "Client connections closed by the line, idle or write deadline.",
-	    &stats.clients_timed_out },
-	{ "herd_admin_timeouts_total", "counter",
-	    "Admin connections closed by admin_timeout.", &stats.admin_timeouts },
-	{ "herd_peer_handshakes_evicted_total", "counter",
-	    "Inbound peer handshakes closed to make room (peer_handshake_max).",
-	    &stats.peer_handshakes_evicted },
-	{ "herd_places_requests_total", "counter", "Upstream Places calls made.",
-	    &stats.places_requests },
-	{ "herd_places_errors_total", "counter",
-	    "Upstream Places calls that ended in UNKNOWN_ERROR.", &stats.places_errors },
-	{ "herd_places_coalesced_total", "counter",
-	    "WHATSATs answered by an identical Places call already in flight.",
-	    &stats.places_coalesced },
-};
-
-/* One sample of a family whose samples differ by one label. */
-struct labelled_value {
-	const char *label;
-	const uint64_t *value;
-};
-
-static const struct labelled_value command_values[] = {
-	{ "IAMAT", &stats.cmd_iamat },
-	{ "WHATSAT", &stats.cmd_whatsat },
-	{ "invalid", &stats.cmd_invalid },
-};
-
-static const struct labelled_value flood_values[] = {
-	{ "originated", &stats.flood_originated },
-	{ "received", &stats.flood_received },
-	{ "forwarded", &stats.flood_forwarded },
-	{ "stale_dropped", &stats.flood_stale_dropped },
-};
-
-static const struct labelled_value sync_values[] = {
-	{ "sent", &stats.sync_records_sent },
-	{ "received", &stats.sync_records_received },
-};
-
-/* A counter family labelled LABEL_NAME, one sample per VALUES entry. */
-static void labelled_family(struct prom_out *out, const char *name, const char *help,
-    const char *label_name, const struct labelled_value *values, size_t n)
+/* Every counter of node.h's table: a family at each new METRIC, then its samples. */
+static void counter_families(struct prom_out *out)
 {
-	prom_family(out, name, "counter", help);
-	for (size_t i = 0; i < n; i++) {
-		struct prom_label label = { label_name, values[i].label };
+	const char *family = "";
 
-		prom_sample_u64(out, name, &label, 1, *values[i].value);
+	for (size_t i = 0; i < node_ncounters; i++) {
+		const struct node_counter *c = &node_counters[i];
+		struct prom_label label = { c->label_name, c->label_value };
+
+		if (strcmp(c->metric, family) != 0) {
+			prom_family(out, c->metric, c->type == NODE_GAUGE ? "gauge" : "counter",
+			    c->help);
+			family = c->metric;
+		}
+		prom_sample_u64(out, c->metric, &label, c->label_name != NULL ? 1 : 0, *c->value);
 	}
 }
 
@@ -186,22 +129,21 @@ static void peer_families(struct prom_out *out)
 static void latency_histogram(struct prom_out *out)
 {
 	static const char name[] = "herd_places_request_duration_seconds";
+	struct node_histogram h;
 	char bound[32];
 
+	node_places_latency(&h);
 	prom_family(out, name, "histogram", "Duration of upstream Places calls.");
-	for (int i = 0; i < STATS_LATENCY_BUCKETS; i++) {
-		struct prom_label le = { "le",
-		    prom_format_double(stats_latency_bounds[i], bound, sizeof(bound)) };
+	for (size_t i = 0; i < h.nbounds; i++) {
+		struct prom_label le = { "le", prom_format_double(h.bounds[i], bound, sizeof(bound)) };
 
 		prom_sample_u64(out, "herd_places_request_duration_seconds_bucket", &le, 1,
-		    stats.places_latency_buckets[i]);
+		    h.buckets[i]);
 	}
 	prom_sample_u64(out, "herd_places_request_duration_seconds_bucket",
-	    &(struct prom_label){ "le", "+Inf" }, 1, stats.places_latency_count);
-	prom_sample_double(out, "herd_places_request_duration_seconds_sum", NULL, 0,
-	    stats.places_latency_sum);
-	prom_sample_u64(out, "herd_places_request_duration_seconds_count", NULL, 0,
-	    stats.places_latency_count);
+	    &(struct prom_label){ "le", "+Inf" }, 1, h.count);
+	prom_sample_double(out, "herd_places_request_duration_seconds_sum", NULL, 0, h.sum);
+	prom_sample_u64(out, "herd_places_request_duration_seconds_count", NULL, 0, h.count);
 }
 
 /* Node-wide families first, then the histogram, then one family per peer number. */
@@ -210,30 +152,20 @@ static void route_metrics(struct admin_request *ar)
 	struct prom_out out = { ar->body, false };
 	struct prom_label build[] = {
 		{ "version", HERD_VERSION },
-		{ "node", herdd.self->name },
+		{ "node", node_self()->name },
 	};
+	struct htime started = node_started();
 
 	prom_family(&out, "herd_build_info", "gauge", "The node's version and name; always 1.");
 	prom_sample_u64(&out, "herd_build_info", build, nitems(build), 1);
 	prom_family(&out, "herd_start_time_seconds", "gauge", "When the node started (Unix time).");
 	prom_sample_double(&out, "herd_start_time_seconds", NULL, 0,
-	    (double)herdd.started.sec + (double)herdd.started.nsec / 1e9);
+	    (double)started.sec + (double)started.nsec / 1e9);
 	prom_family(&out, "herd_uptime_seconds", "gauge", "Seconds since the node started.");
 	prom_sample_double(&out, "herd_uptime_seconds", NULL, 0, admin_uptime_seconds());
 	prom_family(&out, "herd_clients", "gauge", "Clients in the node's table.");
-	prom_sample_u64(&out, "herd_clients", NULL, 0, table_count(herdd.table));
-	for (size_t i = 0; i < nitems(plain_metrics); i++) {
-		prom_family(&out, plain_metrics[i].name, plain_metrics[i].type, plain_metrics[i].help);
-		prom_sample_u64(&out, plain_metrics[i].name, NULL, 0, *plain_metrics[i].value);
-	}
-	labelled_family(&out, "herd_commands_total", "Client commands by kind.", "kind",
-	    command_values, nitems(command_values));
-	labelled_family(&out, "herd_flood_records_total",
-	    "Flooded records: originated here, received, forwarded, and stale ones dropped.",
-	    "kind", flood_values, nitems(flood_values));
-	labelled_family(&out, "herd_sync_records_total",
-	    "Records exchanged when a peer link comes up.", "direction", sync_values,
-	    nitems(sync_values));
+	prom_sample_u64(&out, "herd_clients", NULL, 0, table_count(node_table()));
+	counter_families(&out);
 	latency_histogram(&out);
 	peer_families(&out);
 	if (out.failed) {

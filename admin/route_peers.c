@@ -2,7 +2,7 @@
 #include <event2/http.h>
 
 #include "admin_route.h"
-#include "peer.h"
+#include "node.h"
 
 /* One neighbour as a JSON object. */
 static bool peer_json(yajl_gen g, const struct peer_status *st)

@@ -4,15 +4,27 @@
 #include "config.h"
 #include "herdd.h"
 #include "log.h"
-#include "peer.h"
 #include "proto.h"
 #include "stats.h"
 #include "table.h"
 
+static flood_fanout_cb fanout;
+
+void flood_set_fanout(flood_fanout_cb cb)
+{
+	fanout = cb;
+}
+
+/* Passes REC on to the linked neighbours but EXCEPT; how many copies went. */
+static size_t flood_out(const struct record *rec, const struct peer *except)
+{
+	return fanout != NULL ? fanout(rec, except) : 0;
+}
+
 void flood_originate(const struct record *rec)
 {
 	stats.flood_originated++;
-	peers_flood(rec, NULL);
+	flood_out(rec, NULL);
 }
 
 enum flood_result flood_receive(const struct peer *from, const char *line, size_t len,
@@ -45,7 +57,7 @@ enum flood_result flood_receive(const struct peer *from, const char *line, size_
 	switch (table_offer(herdd.table, &rec, &stored)) {
 	case TABLE_STORED_NEW:
 	case TABLE_STORED_NEWER:
-		stats.flood_forwarded += peers_flood(stored, from);
+		stats.flood_forwarded += flood_out(stored, from);
 		return FLOOD_STORED;
 	case TABLE_STALE:
 		if (!sync)

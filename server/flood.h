@@ -18,6 +18,14 @@ enum flood_result {
 	FLOOD_FULL,            /* a new client, and the table holds max_clients */
 };
 
+/*
+ * Who passes a record on to the neighbours whose link is up, except EXCEPT (NULL: all),
+ * returning how many copies went: peers_flood, set by peer.c at start (tests set their
+ * own). flood.c knows the neighbours only through it, so it includes nothing of theirs.
+ */
+typedef size_t (*flood_fanout_cb)(const struct record *rec, const struct peer *except);
+void flood_set_fanout(flood_fanout_cb fanout);
+
 /* A client told this node something newer: REC is stored; tell the neighbours. */
 void flood_originate(const struct record *rec);
 

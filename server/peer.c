@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "config.h"
+#include "flood.h"
 #include "herdd.h"
 #include "link.h"
 #include "listen.h"
@@ -337,6 +338,7 @@ void peers_start(void)
 
 	peer_load_secret();
 	links_start(&peer_link_owner, secret, secret_len);
+	flood_set_fanout(peers_flood);
 	npeers = self->nneighbours;
 	peers = xcalloc(npeers > 0 ? npeers : 1, sizeof(*peers));
 	for (size_t i = 0; i < npeers; i++) {

@@ -1,5 +1,8 @@
-/* The node's counters. */
+/* The node's counters, and the one table of them that /stats and /metrics render. */
 #include "stats.h"
+
+#include "node.h"
+#include "util.h"
 
 struct herd_stats stats;
 
@@ -15,4 +18,76 @@ void stats_places_latency(double seconds)
 		if (seconds <= stats_latency_bounds[i])
 			stats.places_latency_buckets[i]++;
 	}
+}
+
+const char *const node_counter_groups[] = {
+	"client_connections", "commands", "flood", "limits", "places", NULL,
+};
+
+/* In /metrics order; entries of one family together, its HELP on the first. */
+const struct node_counter node_counters[] = {
+	{ "client_connections", "current", "herd_client_connections", NODE_GAUGE,
+	    "Client connections open now.", NULL, NULL, &stats.clients_current },
+	{ "client_connections", "total", "herd_client_connections_total", NODE_COUNTER,
+	    "Client connections accepted.", NULL, NULL, &stats.clients_total },
+	{ "limits", "clients_refused", "herd_clients_refused_total", NODE_COUNTER,
+	    "New client IDs refused because the table held max_clients.", NULL, NULL,
+	    &stats.clients_refused },
+	{ "limits", "peer_records_refused", "herd_peer_records_refused_total", NODE_COUNTER,
+	    "Records from neighbours dropped: malformed, of an unknown node, or too far ahead.",
+	    NULL, NULL, &stats.peer_records_refused },
+	{ "limits", "accept_pauses", "herd_accept_pauses_total", NODE_COUNTER,
+	    "Times a listener stopped accepting: accept failed, or it reached its cap.", NULL,
+	    NULL, &stats.accept_pauses },
+	{ "limits", "clients_timed_out", "herd_clients_timed_out_total", NODE_COUNTER,
+	    "Client connections closed by the line, idle or write deadline.", NULL, NULL,
+	    &stats.clients_timed_out },
+	{ "limits", "admin_timeouts", "herd_admin_timeouts_total", NODE_COUNTER,
+	    "Admin connections closed by admin_timeout.", NULL, NULL, &stats.admin_timeouts },
+	{ "limits", "peer_handshakes_evicted", "herd_peer_handshakes_evicted_total",
+	    NODE_COUNTER, "Inbound peer handshakes closed to make room (peer_handshake_max).",
+	    NULL, NULL, &stats.peer_handshakes_evicted },
+	{ "places", "requests", "herd_places_requests_total", NODE_COUNTER,
+	    "Upstream Places calls made.", NULL, NULL, &stats.places_requests },
+	{ "places", "errors", "herd_places_errors_total", NODE_COUNTER,
+	    "Upstream Places calls that ended in UNKNOWN_ERROR.", NULL, NULL,
+	    &stats.places_errors },
+	{ "places", "coalesced", "herd_places_coalesced_total", NODE_COUNTER,
+	    "WHATSATs answered by an identical Places call already in flight.", NULL, NULL,
+	    &stats.places_coalesced },
+	{ "commands", "IAMAT", "herd_commands_total", NODE_COUNTER,
+	    "Client commands by kind.", "kind", "IAMAT", &stats.cmd_iamat },
+	{ "commands", "WHATSAT", "herd_commands_total", NODE_COUNTER, NULL, "kind", "WHATSAT",
+	    &stats.cmd_whatsat },
+	{ "commands", "invalid", "herd_commands_total", NODE_COUNTER, NULL, "kind", "invalid",
+	    &stats.cmd_invalid },
+	{ "flood", "originated", "herd_flood_records_total", NODE_COUNTER,
+	    "Flooded records: originated here, received, forwarded, and stale ones dropped.",
+	    "kind", "originated", &stats.flood_originated },
+	{ "flood", "received", "herd_flood_records_total", NODE_COUNTER, NULL, "kind",
+	    "received", &stats.flood_received },
+	{ "flood", "forwarded", "herd_flood_records_total", NODE_COUNTER, NULL, "kind",
+	    "forwarded", &stats.flood_forwarded },
+	{ "flood", "stale_dropped", "herd_flood_records_total", NODE_COUNTER, NULL, "kind",
+	    "stale_dropped", &stats.flood_stale_dropped },
+	{ "flood", "sync_records_sent", "herd_sync_records_total", NODE_COUNTER,
+	    "Records exchanged when a peer link comes up.", "direction", "sent",
+	    &stats.sync_records_sent },
+	{ "flood", "sync_records_received", "herd_sync_records_total", NODE_COUNTER, NULL,
+	    "direction", "received", &stats.sync_records_received },
+};
+const size_t node_ncounters = nitems(node_counters);
+
+void node_places_latency(struct node_histogram *out)
+{
+	out->bounds = stats_latency_bounds;
+	out->nbounds = STATS_LATENCY_BUCKETS;
+	out->buckets = stats.places_latency_buckets;
+	out->count = stats.places_latency_count;
+	out->sum = stats.places_latency_sum;
+}
+
+void node_admin_timed_out(void)
+{
+	stats.admin_timeouts++;
 }

@@ -11,7 +11,6 @@
 #include "config.h"
 #include "flood.h"
 #include "herdd.h"
-#include "peer.h"
 #include "peerproto.h"
 #include "table.h"
 
@@ -24,12 +23,6 @@ static const char herd_conf[] =
 	"[node Alford]\nlisten = 127.0.0.1:1\npeer_listen = 127.0.0.1:2\npeers = Parker\n"
 	"[node Bolden]\nlisten = 127.0.0.1:3\npeer_listen = 127.0.0.1:4\npeers = Parker\n"
 	"[node Parker]\nlisten = 127.0.0.1:5\npeer_listen = 127.0.0.1:6\n";
-
-/* No links here: flood.c's fan-out goes nowhere. */
-size_t peers_flood(const struct record *rec, const struct peer *except)
-{
-	return 0;
-}
 
 /*
  * True when R is what proto_at_format writes: its fields one space apart make the whole

@@ -11,6 +11,7 @@
 #include "check.h"
 #include "cmd.h"
 #include "config.h"
+#include "flood.h"
 #include "herdd.h"
 #include "peer.h"
 #include "places.h"
@@ -229,6 +230,7 @@ int main(void)
 	herdd.config = config_parse("test.conf", herd_conf, strlen(herd_conf), NULL);
 	herdd.self = &herdd.config->nodes[0];
 	herdd.table = table_new_keyed(1, 2);
+	flood_set_fanout(peers_flood);
 	out = evbuffer_new();
 	test_iamat();
 	test_invalid();

@@ -61,6 +61,7 @@ static void reset(void)
 {
 	if (herdd.config == NULL)
 		herdd.config = config_parse("test.conf", herd_conf, strlen(herd_conf), NULL);
+	flood_set_fanout(peers_flood);
 	table_free(herdd.table);
 	herdd.table = table_new_keyed(1, 2);
 	memset(&stats, 0, sizeof(stats));

@@ -26,11 +26,6 @@ static const char herd_conf[] =
 	"[node Alford]\nlisten = 127.0.0.1:1\npeer_listen = 127.0.0.1:2\npeers = Parker\n"
 	"[node Parker]\nlisten = 127.0.0.1:3\npeer_listen = 127.0.0.1:4\n";
 
-size_t peers_flood(const struct record *rec, const struct peer *except)
-{
-	return 0;
-}
-
 static int detached, closed;
 
 static struct peer *fake_hello(struct link *l, const char *name, size_t len, char *why,
