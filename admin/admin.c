@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "admin_route.h"
+#include "clients_view.h"
 #include "log.h"
 #include "node.h"
 #include "secret.h"
@@ -191,13 +192,17 @@ void admin_reply(struct admin_request *ar, int code, const char *content_type)
 
 void admin_reply_error(struct admin_request *ar, int code, const char *message)
 {
-	yajl_gen g;
+	struct json_out *j;
 
 	evbuffer_drain(ar->body, evbuffer_get_length(ar->body));
-	g = json_out_begin(ar->json, ar->body);
-	if (!(json_map_open(g) && json_key(g, "error") && json_string(g, message) &&
-	    json_map_close(g)) || !json_out_ok(ar->json)) {
-		log_warnx("event=admin_json_failed what=error status=%d", code);
+	j = admin_json_begin(ar);
+	json_map_open(j);
+	json_key(j, "error");
+	json_string(j, message);
+	json_map_close(j);
+	if (!json_out_ok(j)) {
+		log_warnx("event=admin_json_failed what=error status=%d why=%s", code,
+		    log_quote(json_out_error(j), strlen(json_out_error(j))));
 		evbuffer_drain(ar->body, evbuffer_get_length(ar->body));
 	} else {
 		evbuffer_add(ar->body, "\n", 1);
@@ -205,12 +210,19 @@ void admin_reply_error(struct admin_request *ar, int code, const char *message)
 	admin_reply(ar, code, "application/json");
 }
 
-void admin_reply_json(struct admin_request *ar, int code, bool document_ok)
+struct json_out *admin_json_begin(struct admin_request *ar)
 {
-	if (!document_ok || !json_out_ok(ar->json) || evbuffer_add(ar->body, "\n", 1) < 0) {
-		log_warnx("event=admin_json_failed uri=%s",
-		    log_quote(evhttp_request_get_uri(ar->req),
-		    strlen(evhttp_request_get_uri(ar->req))));
+	json_out_begin(ar->json, clients_json_sink, ar->body);
+	return ar->json;
+}
+
+void admin_reply_json(struct admin_request *ar, int code)
+{
+	const char *uri = evhttp_request_get_uri(ar->req);
+
+	if (!json_out_ok(ar->json) || evbuffer_add(ar->body, "\n", 1) < 0) {
+		log_warnx("event=admin_json_failed uri=%s why=%s", log_quote(uri, strlen(uri)),
+		    log_quote(json_out_error(ar->json), strlen(json_out_error(ar->json))));
 		admin_reply_error(ar, HTTP_INTERNAL, "cannot generate the JSON answer");
 		return;
 	}
@@ -406,8 +418,7 @@ void admin_start(void)
 
 	if (token_path != NULL)
 		admin_load_token(token_path);
-	if (!json_out_init(&json))
-		fatalx("event=startup_failed error=\"out of memory\"");
+	json_out_init(&json, JSON_COMPACT);
 	http = evhttp_new(node_event_base());
 	if (http == NULL)
 		fatalx("event=startup_failed what=admin error=\"cannot create the HTTP server\"");

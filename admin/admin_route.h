@@ -17,7 +17,7 @@ struct admin_request {
 	struct evbuffer *body;     /* the reply body, empty when the route starts */
 	const char *rest;          /* the path after a prefix route's prefix, still encoded */
 	const char *query;         /* the raw query string, NULL when there is none */
-	struct json_out *json;     /* the shared generator, for json_out_begin(json, body) */
+	struct json_out *json;     /* the shared generator; admin_json_begin points it at BODY */
 };
 
 struct admin_route {
@@ -37,11 +37,13 @@ double admin_uptime_seconds(void);
 
 /* Sends the body with status CODE; a HEAD request gets the same headers and no body. */
 void admin_reply(struct admin_request *ar, int code, const char *content_type);
+/* Starts the reply's JSON document, written into the body. */
+struct json_out *admin_json_begin(struct admin_request *ar);
 /*
  * Sends the JSON document written into the body with status CODE, or a 500 error when
- * DOCUMENT_OK says that a generator call failed.
+ * a write of it failed.
  */
-void admin_reply_json(struct admin_request *ar, int code, bool document_ok);
+void admin_reply_json(struct admin_request *ar, int code);
 /* Answers CODE with {"error": MESSAGE} in place of whatever the body held. */
 void admin_reply_error(struct admin_request *ar, int code, const char *message);
 

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include <event2/buffer.h>
+
 /* The value of one hex digit, or -1. */
 static int hex_value(char c)
 {
@@ -122,23 +124,25 @@ size_t clients_page(const struct table *t, const char *after, size_t after_len,
 	return n;
 }
 
-bool clients_json_record(struct json_out *j, const struct record *rec)
+void clients_json_record(struct json_out *j, const struct record *rec)
 {
-	yajl_gen g = j->gen;
 	const char *loc = rec->location.p;
 	size_t split = rec->coord.split;
 
-	return json_map_open(g) &&
-	    json_bytes_member(j, "id", rec->id.p, rec->id.len) &&
-	    json_degree_member(j, "latitude", loc, split) &&
-	    json_degree_member(j, "longitude", loc + split, rec->location.len - split) &&
-	    json_key(g, "client_time") &&
-	    yajl_gen_string(g, (const unsigned char *)rec->time.p, rec->time.len) ==
-	    yajl_gen_status_ok &&
-	    json_bytes_member(j, "server", rec->server.p, rec->server.len) &&
-	    json_key(g, "time_diff") &&
-	    yajl_gen_string(g, (const unsigned char *)rec->diff.p, rec->diff.len) ==
-	    yajl_gen_status_ok &&
-	    json_bytes_member(j, "at", rec->line, rec->len) &&
-	    json_map_close(g);
+	json_map_open(j);
+	json_bytes_member(j, "id", rec->id.p, rec->id.len);
+	json_degree_member(j, "latitude", loc, split);
+	json_degree_member(j, "longitude", loc + split, rec->location.len - split);
+	json_key(j, "client_time");
+	json_text(j, rec->time.p, rec->time.len);
+	json_bytes_member(j, "server", rec->server.p, rec->server.len);
+	json_key(j, "time_diff");
+	json_text(j, rec->diff.p, rec->diff.len);
+	json_bytes_member(j, "at", rec->line, rec->len);
+	json_map_close(j);
+}
+
+bool clients_json_sink(void *evbuffer, const char *text, size_t len)
+{
+	return evbuffer_add(evbuffer, text, len) == 0;
 }

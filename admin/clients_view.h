@@ -48,6 +48,9 @@ size_t clients_page(const struct table *t, const char *after, size_t after_len,
  * Writes REC as {"id", "latitude", "longitude", "client_time", "server", "time_diff",
  * "at"}, with "id_hex" and "at_hex" added when the ID is not UTF-8.
  */
-bool clients_json_record(struct json_out *j, const struct record *rec);
+void clients_json_record(struct json_out *j, const struct record *rec);
+
+/* A json_sink that appends to the evbuffer EVBUFFER. */
+bool clients_json_sink(void *evbuffer, const char *text, size_t len);
 
 #endif

@@ -16,27 +16,32 @@ static void route_clients(struct admin_request *ar)
 {
 	struct clients_query query;
 	const char *why;
-	yajl_gen g;
+	struct json_out *j;
 	size_t n;
-	bool more, ok;
+	bool more;
 
 	if (!clients_query_parse(ar->query, &query, &why)) {
 		admin_reply_error(ar, HTTP_BADREQUEST, why);
 		return;
 	}
 	n = clients_page(node_table(), query.after, query.after_len, page, query.limit, &more);
-	g = json_out_begin(ar->json, ar->body);
-	ok = json_map_open(g) && json_key(g, "count") && json_u64(g, table_count(node_table())) &&
-	    json_key(g, "clients") && json_array_open(g);
-	for (size_t i = 0; ok && i < n; i++)
-		ok = clients_json_record(ar->json, page[i]);
-	ok = ok && json_array_close(g);
-	if (more)
-		ok = ok && json_bytes_member(ar->json, "next", page[n - 1]->id.p, page[n - 1]->id.len);
-	else
-		ok = ok && json_key(g, "next") && json_null(g);
-	ok = ok && json_map_close(g);
-	admin_reply_json(ar, HTTP_OK, ok);
+	j = admin_json_begin(ar);
+	json_map_open(j);
+	json_key(j, "count");
+	json_u64(j, table_count(node_table()));
+	json_key(j, "clients");
+	json_array_open(j);
+	for (size_t i = 0; i < n; i++)
+		clients_json_record(j, page[i]);
+	json_array_close(j);
+	if (more) {
+		json_bytes_member(j, "next", page[n - 1]->id.p, page[n - 1]->id.len);
+	} else {
+		json_key(j, "next");
+		json_null(j);
+	}
+	json_map_close(j);
+	admin_reply_json(ar, HTTP_OK);
 }
 
 /* The client named by the rest of the path, percent-decoded to any bytes. */
@@ -56,8 +61,8 @@ static void route_client(struct admin_request *ar)
 		admin_reply_error(ar, HTTP_NOTFOUND, "no such client");
 		return;
 	}
-	json_out_begin(ar->json, ar->body);
-	admin_reply_json(ar, HTTP_OK, clients_json_record(ar->json, rec));
+	clients_json_record(admin_json_begin(ar), rec);
+	admin_reply_json(ar, HTTP_OK);
 }
 
 const struct admin_route route_clients_entry = {

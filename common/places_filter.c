@@ -12,13 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
 
+#include "json_out.h"
 #include "places_json.h"
 #include "util.h"
+#include "xmalloc.h"
 
-#define FILTER_INDENT "   "                /* Google's legacy answers use three spaces */
 #define OUTPUT_FACTOR 4                   /* output cap: this many times the input cap... */
 #define OUTPUT_SLACK (64 * 1024)          /* ...plus this, for the new-API skeleton */
 #define PATH_TEXT_MAX 512                 /* keys are not spelled out past this length */
@@ -34,7 +34,7 @@ struct buf {
 	size_t len;
 	size_t cap;
 	size_t max;
-	bool full;       /* a write was refused: over MAX or out of memory */
+	bool full;       /* a write was refused: it would have passed MAX */
 };
 
 /* One open container of the answer. */
@@ -128,8 +128,7 @@ struct places_filter {
 	size_t max_input;
 	size_t input_len;
 	yajl_handle parser;
-	yajl_gen gen;
-	yajl_gen_status gen_status;      /* the first generator failure, sticky */
+	struct json_out gen;             /* writes the document into OUT */
 	struct buf out;                  /* the generator's output */
 	struct buf json;                 /* the last document handed out */
 
@@ -166,16 +165,10 @@ static bool buf_add(struct buf *b, const void *data, size_t len)
 	}
 	if (b->len + len + 1 > b->cap) {
 		size_t cap = b->cap > 0 ? b->cap : 1024;
-		char *p;
 
 		while (cap < b->len + len + 1)
 			cap *= 2;
-		p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->full = true;
-			return false;
-		}
-		b->p = p;
+		b->p = xreallocarray(b->p, cap, 1);
 		b->cap = cap;
 	}
 	memcpy(b->p + b->len, data, len);
@@ -209,35 +202,20 @@ static int filter_ok(struct places_filter *f)
 		return filter_fail(f, "Places answer is too large to reformat (over %zu bytes)",
 		    f->out.max);
 	if (f->arena.full)
-		return filter_fail(f, "out of memory reading the Places answer");
-	if (f->gen_status != yajl_gen_status_ok)
-		return filter_fail(f, "cannot reformat the Places answer (yajl_gen error %d)",
-		    (int)f->gen_status);
+		return filter_fail(f, "Places answer holds more than %zu bytes of text",
+		    f->arena.max);
+	if (!json_out_ok(&f->gen))
+		return filter_fail(f, "cannot reformat the Places answer (%s)",
+		    json_out_error(&f->gen));
 	return 1;
 }
 
-/* Keeps the first generator failure: yajl's own state is sticky but not reported later. */
-static void gen_check(struct places_filter *f, yajl_gen_status status)
+/* The generator's sink: the output buffer, capped. */
+static bool filter_print(void *arg, const char *s, size_t len)
 {
-	if (f->gen_status == yajl_gen_status_ok)
-		f->gen_status = status;
-}
+	struct places_filter *f = arg;
 
-static void gen_text(struct places_filter *f, const char *s, size_t len)
-{
-	gen_check(f, yajl_gen_string(f->gen, (const unsigned char *)s, len));
-}
-
-static void gen_cstr(struct places_filter *f, const char *s)
-{
-	gen_text(f, s, strlen(s));
-}
-
-static void filter_print(void *ctx, const char *s, size_t len)
-{
-	struct places_filter *f = ctx;
-
-	buf_add(&f->out, s, len);
+	return buf_add(&f->out, s, len);
 }
 
 /* --- where we are in the answer ---------------------------------------------------- */
@@ -362,16 +340,16 @@ static int legacy_scalar(struct places_filter *f, enum kind kind, const char *te
 		return filter_fail(f, "Places answer is not a JSON object");
 	switch (kind) {
 	case K_NULL:
-		gen_check(f, yajl_gen_null(f->gen));
+		json_null(&f->gen);
 		break;
 	case K_BOOL:
-		gen_check(f, yajl_gen_bool(f->gen, boolean));
+		json_bool(&f->gen, boolean);
 		break;
 	case K_NUMBER:
-		gen_check(f, yajl_gen_number(f->gen, text, len));
+		json_number(&f->gen, text, len);
 		break;
 	case K_STRING:
-		gen_text(f, text, len);
+		json_text(&f->gen, text, len);
 		if (strcmp(f->path, "status") == 0)
 			copy_text(f->status, sizeof(f->status), text, len);
 		break;
@@ -408,7 +386,10 @@ static int legacy_start(struct places_filter *f, bool is_array)
 		return filter_fail(f, "Places answer is not a JSON object");
 	if (!frame_push(f, is_array, "results"))
 		return 0;
-	gen_check(f, is_array ? yajl_gen_array_open(f->gen) : yajl_gen_map_open(f->gen));
+	if (is_array)
+		json_array_open(&f->gen);
+	else
+		json_map_open(&f->gen);
 	if (frame_top(f)->is_results)
 		f->marks[0] = f->out.len;
 	return filter_ok(f);
@@ -425,7 +406,10 @@ static int legacy_end(struct places_filter *f)
 	fr = frame_pop(f);
 	if (fr.is_results)
 		f->results_close = f->out.len;
-	gen_check(f, fr.is_array ? yajl_gen_array_close(f->gen) : yajl_gen_map_close(f->gen));
+	if (fr.is_array)
+		json_array_close(&f->gen);
+	else
+		json_map_close(&f->gen);
 	legacy_value_end(f);
 	return filter_ok(f);
 }
@@ -452,7 +436,7 @@ static int legacy_map_key(void *ctx, const unsigned char *key, size_t len)
 	if (f->skip > 0)
 		return filter_ok(f);
 	path_set_key(f, key, len);
-	gen_text(f, (const char *)key, len);
+	json_text(&f->gen, (const char *)key, len);
 	return filter_ok(f);
 }
 
@@ -488,20 +472,20 @@ static void gen_field(struct places_filter *f, const char *name, enum field fiel
 	size_t len;
 	const char *text = field_text(f, field, &len);
 
-	gen_cstr(f, name);
+	json_key(&f->gen, name);
 	if (number)
-		gen_check(f, yajl_gen_number(f->gen, text, len));
+		json_number(&f->gen, text, len);
 	else
-		gen_text(f, text, len);
+		json_text(&f->gen, text, len);
 }
 
 /* Writes {"lat": LAT, "lng": LNG} from two captured numbers. */
 static void gen_latlng(struct places_filter *f, enum field lat, enum field lng)
 {
-	gen_check(f, yajl_gen_map_open(f->gen));
+	json_map_open(&f->gen);
 	gen_field(f, "lat", lat, true);
 	gen_field(f, "lng", lng, true);
-	gen_check(f, yajl_gen_map_close(f->gen));
+	json_map_close(&f->gen);
 }
 
 /* Legacy price_level (0..4) of a new-API priceLevel, -1 when it has none. */
@@ -528,22 +512,22 @@ static void new_gen_geometry(struct places_filter *f)
 
 	if (!location && !viewport)
 		return;
-	gen_cstr(f, "geometry");
-	gen_check(f, yajl_gen_map_open(f->gen));
+	json_key(&f->gen, "geometry");
+	json_map_open(&f->gen);
 	if (location) {
-		gen_cstr(f, "location");
+		json_key(&f->gen, "location");
 		gen_latlng(f, F_LAT, F_LNG);
 	}
 	if (viewport) {
-		gen_cstr(f, "viewport");
-		gen_check(f, yajl_gen_map_open(f->gen));
-		gen_cstr(f, "northeast");
+		json_key(&f->gen, "viewport");
+		json_map_open(&f->gen);
+		json_key(&f->gen, "northeast");
 		gen_latlng(f, F_HIGH_LAT, F_HIGH_LNG);
-		gen_cstr(f, "southwest");
+		json_key(&f->gen, "southwest");
 		gen_latlng(f, F_LOW_LAT, F_LOW_LNG);
-		gen_check(f, yajl_gen_map_close(f->gen));
+		json_map_close(&f->gen);
 	}
-	gen_check(f, yajl_gen_map_close(f->gen));
+	json_map_close(&f->gen);
 }
 
 /* The fields of a result that are small objects of their own in the legacy shape. */
@@ -552,22 +536,22 @@ static void new_gen_hours_and_codes(struct places_filter *f)
 	enum field open = field_set(f, F_OPEN_NOW) ? F_OPEN_NOW : F_OPEN_NOW_REGULAR;
 
 	if (field_set(f, open)) {
-		gen_cstr(f, "opening_hours");
-		gen_check(f, yajl_gen_map_open(f->gen));
-		gen_cstr(f, "open_now");
-		gen_check(f, yajl_gen_bool(f->gen, f->fields[open].len != 0));
-		gen_check(f, yajl_gen_map_close(f->gen));
+		json_key(&f->gen, "opening_hours");
+		json_map_open(&f->gen);
+		json_key(&f->gen, "open_now");
+		json_bool(&f->gen, f->fields[open].len != 0);
+		json_map_close(&f->gen);
 	}
 	if (field_set(f, F_ID))
 		gen_field(f, "place_id", F_ID, false);
 	if (field_set(f, F_GLOBAL_CODE) || field_set(f, F_COMPOUND_CODE)) {
-		gen_cstr(f, "plus_code");
-		gen_check(f, yajl_gen_map_open(f->gen));
+		json_key(&f->gen, "plus_code");
+		json_map_open(&f->gen);
 		if (field_set(f, F_COMPOUND_CODE))
 			gen_field(f, "compound_code", F_COMPOUND_CODE, false);
 		if (field_set(f, F_GLOBAL_CODE))
 			gen_field(f, "global_code", F_GLOBAL_CODE, false);
-		gen_check(f, yajl_gen_map_close(f->gen));
+		json_map_close(&f->gen);
 	}
 }
 
@@ -578,7 +562,7 @@ static void new_gen_result(struct places_filter *f)
 	const char *text;
 	int level;
 
-	gen_check(f, yajl_gen_map_open(f->gen));
+	json_map_open(&f->gen);
 	if (field_set(f, F_BUSINESS_STATUS))
 		gen_field(f, "business_status", F_BUSINESS_STATUS, false);
 	new_gen_geometry(f);
@@ -593,18 +577,18 @@ static void new_gen_result(struct places_filter *f)
 		text = field_text(f, F_PRICE_LEVEL, &len);
 		level = price_level(text, len);
 		if (level >= 0) {
-			gen_cstr(f, "price_level");
-			gen_check(f, yajl_gen_integer(f->gen, level));
+			json_key(&f->gen, "price_level");
+			json_integer(&f->gen, level);
 		}
 	}
 	if (field_set(f, F_RATING))
 		gen_field(f, "rating", F_RATING, true);
 	if (field_set(f, F_TYPE)) {
-		gen_cstr(f, "types");
-		gen_check(f, yajl_gen_array_open(f->gen));
+		json_key(&f->gen, "types");
+		json_array_open(&f->gen);
 		for (size_t i = 0; i < f->ntypes; i++)
-			gen_text(f, f->arena.p + f->types[i].off, f->types[i].len);
-		gen_check(f, yajl_gen_array_close(f->gen));
+			json_text(&f->gen, f->arena.p + f->types[i].off, f->types[i].len);
+		json_array_close(&f->gen);
 	}
 	if (field_set(f, F_RATING_COUNT))
 		gen_field(f, "user_ratings_total", F_RATING_COUNT, true);
@@ -612,7 +596,7 @@ static void new_gen_result(struct places_filter *f)
 		gen_field(f, "vicinity", F_SHORT_ADDRESS, false);
 	else if (field_set(f, F_ADDRESS))
 		gen_field(f, "vicinity", F_ADDRESS, false);
-	gen_check(f, yajl_gen_map_close(f->gen));
+	json_map_close(&f->gen);
 }
 
 /* Forgets the previous place: a new element of "places" begins. */
@@ -683,14 +667,14 @@ static void new_gen_tail(struct places_filter *f)
 			    f->arena.p + f->fields[F_ERROR_STATUS].off : "");
 	}
 	f->results_close = f->out.len;
-	gen_check(f, yajl_gen_array_close(f->gen));
-	gen_cstr(f, "status");
-	gen_cstr(f, status);
+	json_array_close(&f->gen);
+	json_key(&f->gen, "status");
+	json_string(&f->gen, status);
 	if (message[0] != '\0') {
-		gen_cstr(f, "error_message");
-		gen_cstr(f, message);
+		json_key(&f->gen, "error_message");
+		json_string(&f->gen, message);
 	}
-	gen_check(f, yajl_gen_map_close(f->gen));
+	json_map_close(&f->gen);
 	copy_text(f->status, sizeof(f->status), status, strlen(status));
 }
 
@@ -756,12 +740,12 @@ static int new_string(void *ctx, const unsigned char *text, size_t len)
 /* The top-level object opens: start the legacy document up to the "results" array. */
 static void new_gen_head(struct places_filter *f)
 {
-	gen_check(f, yajl_gen_map_open(f->gen));
-	gen_cstr(f, "html_attributions");
-	gen_check(f, yajl_gen_array_open(f->gen));
-	gen_check(f, yajl_gen_array_close(f->gen));
-	gen_cstr(f, "results");
-	gen_check(f, yajl_gen_array_open(f->gen));
+	json_map_open(&f->gen);
+	json_key(&f->gen, "html_attributions");
+	json_array_open(&f->gen);
+	json_array_close(&f->gen);
+	json_key(&f->gen, "results");
+	json_array_open(&f->gen);
 	f->marks[0] = f->out.len;
 }
 
@@ -847,10 +831,8 @@ static const yajl_callbacks new_callbacks = {
 struct places_filter *places_filter_new(enum places_filter_api api, size_t bound,
     size_t max_input)
 {
-	struct places_filter *f = calloc(1, sizeof(*f));
+	struct places_filter *f = xcalloc(1, sizeof(*f));
 
-	if (f == NULL)
-		return NULL;
 	f->api = api;
 	f->bound = bound < 1 ? 1 : bound > PLACES_FILTER_BOUND_MAX ? PLACES_FILTER_BOUND_MAX :
 	    bound;
@@ -859,16 +841,10 @@ struct places_filter *places_filter_new(enum places_filter_api api, size_t bound
 	    max_input * OUTPUT_FACTOR + OUTPUT_SLACK;
 	f->json.max = f->out.max;
 	f->arena.max = max_input;
-	f->parser = yajl_alloc(api == PLACES_FILTER_NEW ? &new_callbacks : &legacy_callbacks,
-	    NULL, f);
-	f->gen = yajl_gen_alloc(NULL);
-	if (f->parser == NULL || f->gen == NULL ||
-	    !yajl_gen_config(f->gen, yajl_gen_beautify, 1) ||
-	    !yajl_gen_config(f->gen, yajl_gen_indent_string, FILTER_INDENT) ||
-	    !yajl_gen_config(f->gen, yajl_gen_print_callback, filter_print, f)) {
-		places_filter_free(f);
-		return NULL;
-	}
+	f->parser = xcheck(yajl_alloc(api == PLACES_FILTER_NEW ? &new_callbacks :
+	    &legacy_callbacks, NULL, f));
+	json_out_init(&f->gen, JSON_PLACES);
+	json_out_begin(&f->gen, filter_print, f);
 	return f;
 }
 
@@ -878,8 +854,7 @@ void places_filter_free(struct places_filter *f)
 		return;
 	if (f->parser != NULL)
 		yajl_free(f->parser);
-	if (f->gen != NULL)
-		yajl_gen_free(f->gen);
+	json_out_free(&f->gen);
 	free(f->out.p);
 	free(f->json.p);
 	free(f->arena.p);

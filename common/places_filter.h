@@ -29,7 +29,7 @@ struct places_filter;
 
 /*
  * A filter keeping at most BOUND (1..PLACES_FILTER_BOUND_MAX) results of an answer of at
- * most MAX_INPUT bytes; NULL on ENOMEM.
+ * most MAX_INPUT bytes.
  */
 struct places_filter *places_filter_new(enum places_filter_api api, size_t bound,
     size_t max_input);
@@ -51,7 +51,7 @@ size_t places_filter_results(const struct places_filter *f);
  * The finished document with at most BOUND results, runs of newlines collapsed and no
  * trailing newline. Trimming to a smaller bound gives exactly what a filter made with
  * that bound would have, so one upstream answer can serve several bounds. The text
- * lives in the filter until the next call; NULL on ENOMEM or if the answer was refused.
+ * lives in the filter until the next call; NULL if the answer was refused.
  */
 const char *places_filter_json(struct places_filter *f, size_t bound, size_t *len);
 

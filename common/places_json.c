@@ -1,29 +1,11 @@
-/* Generating WHATSAT JSON with yajl_gen. */
+/* Generating WHATSAT JSON and Places request bodies with json_out. */
 #include "places_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <yajl/yajl_gen.h>
-
-/* Adds a string to G; yajl_gen_status is sticky, so callers check once at the end. */
-static yajl_gen_status gen_string(yajl_gen g, const char *s)
-{
-	return yajl_gen_string(g, (const unsigned char *)s, strlen(s));
-}
-
-/* A generator formatted like Google's answers: beautified with three-space indents. */
-static yajl_gen gen_new(void)
-{
-	yajl_gen g = yajl_gen_alloc(NULL);
-
-	if (g == NULL)
-		return NULL;
-	yajl_gen_config(g, yajl_gen_beautify, 1);
-	yajl_gen_config(g, yajl_gen_indent_string, "   ");
-	return g;
-}
+#include "json_out.h"
 
 size_t places_json_collapse_newlines(char *text, size_t len)
 {
@@ -39,47 +21,31 @@ size_t places_json_collapse_newlines(char *text, size_t len)
 	return n;
 }
 
-/* Copies G's output, newlines collapsed, into a malloc'd string. */
-static char *gen_finish(yajl_gen g, size_t *len)
-{
-	const unsigned char *buf;
-	size_t n;
-	char *out = NULL;
-
-	if (yajl_gen_get_buf(g, &buf, &n) != yajl_gen_status_ok)
-		return NULL;
-	out = malloc(n + 1);
-	if (out != NULL) {
-		memcpy(out, buf, n);
-		n = places_json_collapse_newlines(out, n);
-		out[n] = '\0';
-		*len = n;
-	}
-	return out;
-}
-
 char *places_json_error(const char *message, size_t *len)
 {
-	yajl_gen g = gen_new();
-	int failed = 0;
+	struct json_out j;
 	char *out;
 
-	if (g == NULL)
-		return NULL;
-	failed |= yajl_gen_map_open(g);
-	failed |= gen_string(g, "html_attributions");
-	failed |= yajl_gen_array_open(g);
-	failed |= yajl_gen_array_close(g);
-	failed |= gen_string(g, "results");
-	failed |= yajl_gen_array_open(g);
-	failed |= yajl_gen_array_close(g);
-	failed |= gen_string(g, "status");
-	failed |= gen_string(g, "UNKNOWN_ERROR");
-	failed |= gen_string(g, "error_message");
-	failed |= gen_string(g, message);
-	failed |= yajl_gen_map_close(g);
-	out = failed ? NULL : gen_finish(g, len);
-	yajl_gen_free(g);
+	json_out_init(&j, JSON_PLACES);
+	json_out_begin(&j, NULL, NULL);
+	json_map_open(&j);
+	json_key(&j, "html_attributions");
+	json_array_open(&j);
+	json_array_close(&j);
+	json_key(&j, "results");
+	json_array_open(&j);
+	json_array_close(&j);
+	json_key(&j, "status");
+	json_string(&j, "UNKNOWN_ERROR");
+	json_key(&j, "error_message");
+	json_string(&j, message);
+	json_map_close(&j);
+	out = json_out_take(&j, len);
+	json_out_free(&j);
+	if (out != NULL) {
+		*len = places_json_collapse_newlines(out, *len);
+		out[*len] = '\0';
+	}
 	return out;
 }
 
@@ -123,56 +89,46 @@ bool places_json_decimal(const char *text, char *out, size_t size)
 	return true;
 }
 
-/* Writes "NAME": DECIMAL into G; false when DECIMAL is not a decimal number. */
-static bool gen_decimal(yajl_gen g, const char *name, const char *decimal)
+/* Writes "NAME": DECIMAL into J; fails the document when DECIMAL is not a number. */
+static void json_decimal(struct json_out *j, const char *name, const char *decimal)
 {
 	char number[64];
 
-	if (!places_json_decimal(decimal, number, sizeof(number)))
-		return false;
-	return gen_string(g, name) == yajl_gen_status_ok &&
-	    yajl_gen_number(g, number, strlen(number)) == yajl_gen_status_ok;
+	json_key(j, name);
+	if (places_json_decimal(decimal, number, sizeof(number)))
+		json_number(j, number, strlen(number));
+	else
+		json_out_fail(j);
 }
 
 char *places_json_new_request(const char *latitude, const char *longitude,
     const char *radius_metres, int bound, size_t *len)
 {
-	yajl_gen g = yajl_gen_alloc(NULL);
-	const unsigned char *buf;
-	size_t n;
-	bool ok;
-	char *out = NULL;
+	struct json_out j;
+	char *out;
 
-	if (g == NULL)
-		return NULL;
-	ok = yajl_gen_map_open(g) == yajl_gen_status_ok &&
-	    gen_string(g, "maxResultCount") == yajl_gen_status_ok &&
-	    yajl_gen_integer(g, bound) == yajl_gen_status_ok &&
-	    gen_string(g, "locationRestriction") == yajl_gen_status_ok &&
-	    yajl_gen_map_open(g) == yajl_gen_status_ok &&
-	    gen_string(g, "circle") == yajl_gen_status_ok &&
-	    yajl_gen_map_open(g) == yajl_gen_status_ok &&
-	    gen_string(g, "center") == yajl_gen_status_ok &&
-	    yajl_gen_map_open(g) == yajl_gen_status_ok &&
-	    gen_decimal(g, "latitude", latitude) &&
-	    gen_decimal(g, "longitude", longitude) &&
-	    yajl_gen_map_close(g) == yajl_gen_status_ok &&
-	    gen_decimal(g, "radius", radius_metres) &&
-	    yajl_gen_map_close(g) == yajl_gen_status_ok &&
-	    yajl_gen_map_close(g) == yajl_gen_status_ok &&
-	    yajl_gen_map_close(g) == yajl_gen_status_ok &&
-	    yajl_gen_get_buf(g, &buf, &n) == yajl_gen_status_ok;
-	if (ok)
-		out = malloc(n + 1);
-	if (out != NULL) {
-		memcpy(out, buf, n);
-		out[n] = '\0';
-		*len = n;
-	}
-	yajl_gen_free(g);
+	json_out_init(&j, JSON_COMPACT);
+	json_out_begin(&j, NULL, NULL);
+	json_map_open(&j);
+	json_key(&j, "maxResultCount");
+	json_integer(&j, bound);
+	json_key(&j, "locationRestriction");
+	json_map_open(&j);
+	json_key(&j, "circle");
+	json_map_open(&j);
+	json_key(&j, "center");
+	json_map_open(&j);
+	json_decimal(&j, "latitude", latitude);
+	json_decimal(&j, "longitude", longitude);
+	json_map_close(&j);
+	json_decimal(&j, "radius", radius_metres);
+	json_map_close(&j);
+	json_map_close(&j);
+	json_map_close(&j);
+	out = json_out_take(&j, len);
+	json_out_free(&j);
 	return out;
 }
-
 /* True for [-]DIGITS[.DIGITS]: nothing a URL query would need to escape. */
 static bool plain_decimal(const char *s)
 {

@@ -8,7 +8,7 @@
 /*
  * The reply for a Places call that failed: {"html_attributions": [], "results": [],
  * "status": "UNKNOWN_ERROR", "error_message": MESSAGE}, formatted like other replies
- * (no blank lines, no trailing newline). Returns a malloc'd string, NULL on ENOMEM.
+ * (no blank lines, no trailing newline). Returns a malloc'd string.
  */
 char *places_json_error(const char *message, size_t *len);
 
@@ -39,7 +39,7 @@ bool places_json_decimal(const char *text, char *out, size_t size);
  * The body of a new-API searchNearby request: {"maxResultCount": BOUND,
  * "locationRestriction": {"circle": {"center": {"latitude": LATITUDE, "longitude":
  * LONGITUDE}, "radius": RADIUS}}} with the decimal texts as exact JSON numbers.
- * Returns a malloc'd string, NULL on ENOMEM or when a text is not a decimal number.
+ * Returns a malloc'd string, NULL when a text is not a decimal number.
  */
 char *places_json_new_request(const char *latitude, const char *longitude,
     const char *radius_metres, int bound, size_t *len);

@@ -19,10 +19,11 @@ static struct evbuffer *out;
 static char text[8192];
 
 /* Starts a document into the shared buffer, emptied first. */
-static yajl_gen begin(void)
+static struct json_out *begin(void)
 {
 	evbuffer_drain(out, evbuffer_get_length(out));
-	return json_out_begin(&json, out);
+	json_out_begin(&json, clients_json_sink, out);
+	return &json;
 }
 
 /* The document written since begin(), NUL-ended, checked to parse back as JSON. */
@@ -47,12 +48,12 @@ static const char *document(void)
 /* {KEY: the bytes (P, LEN)} as json_bytes_member writes it. */
 static const char *bytes_object(const char *p, size_t len)
 {
-	yajl_gen g = begin();
+	struct json_out *j = begin();
 
-	CHECK(json_map_open(g));
-	CHECK(json_bytes_member(&json, "id", p, len));
-	CHECK(json_map_close(g));
-	CHECK(json_out_ok(&json));
+	json_map_open(j);
+	json_bytes_member(j, "id", p, len);
+	json_map_close(j);
+	CHECK(json_out_ok(j));
 	return document();
 }
 
@@ -94,11 +95,12 @@ static void test_odd_ids(void)
 /* {"d": DEGREE} or "" when json_degree_member refuses the text. */
 static const char *degree(const char *s)
 {
-	yajl_gen g = begin();
-	bool ok = json_map_open(g) && json_degree_member(&json, "d", s, strlen(s)) &&
-	    json_map_close(g);
+	struct json_out *j = begin();
 
-	return ok ? document() : "";
+	json_map_open(j);
+	json_degree_member(j, "d", s, strlen(s));
+	json_map_close(j);
+	return json_out_ok(j) ? document() : "";
 }
 
 static void test_degrees(void)
@@ -120,17 +122,61 @@ static void test_degrees(void)
 
 static void test_time_and_numbers(void)
 {
-	yajl_gen g = begin();
+	struct json_out *j = begin();
 
-	CHECK(json_array_open(g));
-	CHECK(json_time(g, (struct htime){ 1700000000, 123456789 }));
-	CHECK(json_u64(g, UINT64_MAX));
-	CHECK(json_fixed(g, 2.5, 3));
-	CHECK(!json_fixed(g, 1.0 / 0.0, 3));
-	CHECK(json_null(g));
-	CHECK(json_array_close(g));
+	json_array_open(j);
+	json_time(j, (struct htime){ 1700000000, 123456789 });
+	json_u64(j, UINT64_MAX);
+	json_fixed(j, 2.5, 3);
+	json_null(j);
+	json_array_close(j);
+	CHECK(json_out_ok(j));
+	CHECK_STR(json_out_error(j), "");
 	CHECK_STR(document(),
 	    "[\"2023-11-14T22:13:20.123456Z\",18446744073709551615,2.500,null]");
+
+	/* A value with no JSON form fails the document, and nothing after it is written. */
+	j = begin();
+	json_array_open(j);
+	json_u64(j, 7);
+	json_fixed(j, 1.0 / 0.0, 3);
+	CHECK(!json_out_ok(j));
+	json_null(j);
+	json_array_close(j);
+	CHECK(!json_out_ok(j));
+	CHECK_STR(json_out_error(j), "a value with no JSON form");
+	CHECK(evbuffer_get_length(out) == 2);      /* "[7" and no more */
+}
+
+/* Takes nothing: stands for an evbuffer that cannot grow. */
+static bool refusing_sink(void *arg, const char *p, size_t len)
+{
+	(void)arg, (void)p, (void)len;
+	return false;
+}
+
+static void test_failures(void)
+{
+	struct json_out *j = begin();
+
+	/* yajl's own refusals: a number where a key belongs, text that is not UTF-8 */
+	json_map_open(j);
+	json_u64(j, 1);
+	CHECK(!json_out_ok(j));
+	CHECK_STR(json_out_error(j), "a key that is not a string");
+	j = begin();
+	json_text(j, "caf\xe9", 4);
+	CHECK_STR(json_out_error(j), "a string that is not UTF-8");
+	/* a sink that refuses text */
+	json_out_begin(j, refusing_sink, NULL);
+	json_map_open(j);
+	CHECK(!json_out_ok(j));
+	CHECK_STR(json_out_error(j), "the output was refused");
+	/* a new document starts clean */
+	j = begin();
+	json_string(j, "ok");
+	CHECK(json_out_ok(j));
+	CHECK_STR(document(), "\"ok\"");
 }
 
 /* The decoded text of S, "<error>" if percent_decode refuses it. */
@@ -304,8 +350,8 @@ static void test_record_json(void)
 
 	CHECK(proto_at_parse(line, strlen(line), &rec));
 	CHECK_INT(table_offer(t, &rec, &stored), TABLE_STORED_NEW);
-	begin();
-	CHECK(clients_json_record(&json, stored));
+	clients_json_record(begin(), stored);
+	CHECK(json_out_ok(&json));
 	CHECK_STR(document(),
 	    "{\"id\":\"caf\xef\xbf\xbd\",\"id_hex\":\"636166e9\",\"latitude\":-34.5,"
 	    "\"longitude\":118,\"client_time\":\"100.000000001\",\"server\":\"Alford\","
@@ -318,12 +364,14 @@ static void test_record_json(void)
 int main(void)
 {
 	out = evbuffer_new();
-	if (out == NULL || !json_out_init(&json))
+	if (out == NULL)
 		return 2;
+	json_out_init(&json, JSON_COMPACT);
 	test_utf8_valid();
 	test_odd_ids();
 	test_degrees();
 	test_time_and_numbers();
+	test_failures();
 	test_percent_decode();
 	test_query();
 	test_id_order();
