@@ -30,6 +30,7 @@
 #include "node.h"
 #include "secret.h"
 #include "util.h"
+#include "xmalloc.h"
 
 #define ADMIN_MAX_HEADERS_SIZE 8192
 #define ADMIN_MAX_BODY_SIZE 1024
@@ -335,17 +336,12 @@ static void admin_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
  */
 static struct bufferevent *admin_conn_new(struct event_base *base, void *arg)
 {
-	struct admin_conn *ac = calloc(1, sizeof(*ac));
+	struct admin_conn *ac = xcalloc(1, sizeof(*ac));
 
-	if (ac == NULL)
-		fatalx("event=admin_failed error=\"out of memory\"");
-	ac->bev = bufferevent_socket_new(base, -1, 0);
-	ac->timer = evtimer_new(base, admin_conn_timer_cb, ac);
-	if (ac->bev == NULL || ac->timer == NULL)
-		fatalx("event=admin_failed error=\"out of memory\"");
-	ac->input_watch = evbuffer_add_cb(bufferevent_get_input(ac->bev), admin_conn_input_cb, ac);
-	if (ac->input_watch == NULL)
-		fatalx("event=admin_failed error=\"out of memory\"");
+	ac->bev = xcheck(bufferevent_socket_new(base, -1, 0));
+	ac->timer = xcheck(evtimer_new(base, admin_conn_timer_cb, ac));
+	ac->input_watch = xcheck(evbuffer_add_cb(bufferevent_get_input(ac->bev),
+	    admin_conn_input_cb, ac));
 	bufferevent_incref(ac->bev);
 	TAILQ_INSERT_TAIL(&admin_conns, ac, entry);
 	node_admin_opened();

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "stats.h"
+#include "xmalloc.h"
 
 /* Listeners still waiting for a DNS answer, and who wants to know when none are. */
 static unsigned listen_pending;
@@ -94,9 +95,7 @@ void listen_start(const struct config_addr *addr, const char *what, listen_ready
 		ready(listen_bind((struct sockaddr *)&ss, (socklen_t)sslen, what, text), arg);
 		return;
 	}
-	lookup = calloc(1, sizeof(*lookup));
-	if (lookup == NULL)
-		fatal("event=listen_failed what=%s step=alloc", what);
+	lookup = xcalloc(1, sizeof(*lookup));
 	snprintf(lookup->what, sizeof(lookup->what), "%s", what);
 	snprintf(lookup->text, sizeof(lookup->text), "%s", text);
 	lookup->ready = ready;
@@ -225,10 +224,8 @@ static void acceptor_accept_cb(struct evconnlistener *listener, evutil_socket_t 
 struct acceptor *acceptor_new(evutil_socket_t fd, const char *what, size_t max,
     acceptor_cb accepted, void *arg)
 {
-	struct acceptor *a = calloc(1, sizeof(*a));
+	struct acceptor *a = xcalloc(1, sizeof(*a));
 
-	if (a == NULL)
-		fatalx("event=startup_failed error=\"out of memory\"");
 	snprintf(a->what, sizeof(a->what), "%s", what);
 	a->max = max;
 	a->accepted = accepted;

@@ -271,8 +271,6 @@ int main(int argc, char **argv)
 	table_set_limit(herdd.table, herdd.config->max_clients);
 	herdd.dns = dns_new();
 	herdd.places = places_new(herdd.base, herdd.dns, herdd.config);
-	if (herdd.places == NULL)
-		fatalx("event=startup_failed error=\"cannot start the Places client\"");
 
 	notify_init(herdd.base);
 	sigint = evsignal_new(herdd.base, SIGINT, on_stop_signal, NULL);

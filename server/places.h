@@ -32,7 +32,6 @@ void places_free(struct places *p);
 /*
  * Starts a search; DONE is called later from the loop, never from inside this call.
  * A search identical to one in flight shares its upstream call (see places.c).
- * NULL on ENOMEM.
  */
 struct places_wait *places_search(struct places *p, const struct places_request *req,
     places_done_cb done, void *arg);

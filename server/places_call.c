@@ -1,0 +1,271 @@
+/*
+ * One upstream Places call: a TLS connection (bufferevent_openssl, verified by tls.c),
+ * an evhttp request whose body streams into the flight's filter, and the words for
+ * each way it can fail. The flight (places.c) owns the deadline and the answer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+#include "log.h"
+#include "places_filter.h"
+#include "places_flight.h"
+#include "places_json.h"
+#include "stats.h"
+#include "tls.h"
+#include "xmalloc.h"
+
+/* --- evhttp callbacks --------------------------------------------------------------- */
+
+/* Describes why the connection failed before an HTTP answer came. */
+static void flight_connection_failed(struct flight *f)
+{
+	struct places *p = f->places;
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(f->conn);
+	int dns_error = bufferevent_socket_get_dns_error(bev);
+	unsigned long tls_error = 0, err;
+	char tls_why[256];
+
+	/* libevent also queues bare SSL_get_error() codes (no library): not TLS's fault. */
+	while ((err = bufferevent_get_openssl_error(bev)) != 0) {
+		if (tls_error == 0 && ERR_GET_LIB(err) != 0)
+			tls_error = err;
+	}
+	if (dns_error != 0) {
+		flight_fail(f, "cannot resolve %s: %s", p->host, evutil_gai_strerror(dns_error));
+	} else if (f->verify_error != X509_V_OK || tls_error != 0) {
+		tls_describe_failure(f->verify_error, tls_error, tls_why, sizeof(tls_why));
+		flight_fail(f, "TLS with %s:%d failed: %s", p->host, p->port, tls_why);
+	} else if (f->have_http_error) {
+		switch (f->http_error) {
+		case EVREQ_HTTP_TIMEOUT:
+			flight_fail(f, "Places connection timed out");
+			break;
+		case EVREQ_HTTP_EOF:
+			flight_fail(f, "Places closed the connection before answering in full");
+			break;
+		case EVREQ_HTTP_INVALID_HEADER:
+			flight_fail(f, "Places sent an invalid HTTP answer");
+			break;
+		case EVREQ_HTTP_DATA_TOO_LONG:
+			flight_fail(f, "Places answer is too large (headers over %d or body over %d "
+			    "bytes)", PLACES_HEADERS_MAX, PLACES_BODY_MAX);
+			break;
+		default:
+			flight_fail(f, "Places connection failed");
+			break;
+		}
+	} else {
+		/* errno is stale by now (libevent closed and reset the socket): say no more. */
+		flight_fail(f, "cannot connect to %s:%d", p->host, p->port);
+	}
+}
+
+/* evhttp says why a request failed here, just before the done callback gets no answer. */
+static void flight_error_cb(enum evhttp_request_error error, void *arg)
+{
+	struct flight *f = arg;
+
+	f->have_http_error = true;
+	f->http_error = error;
+}
+
+/* Headers are in: only a body that can become a reply goes through the filter. */
+static int flight_header_cb(struct evhttp_request *req, void *arg)
+{
+	struct flight *f = arg;
+
+	f->http_code = evhttp_request_get_response_code(req);
+	/* The new API explains its 4xx answers with a JSON error object. */
+	f->feeding = f->http_code == 200 ||
+	    (f->places->api == PLACES_API_NEW && f->http_code >= 400 && f->http_code < 500);
+	return 0;
+}
+
+/* Streams the body into the filter as it arrives. */
+static void flight_chunk_cb(struct evhttp_request *req, void *arg)
+{
+	struct flight *f = arg;
+	struct evbuffer *body = evhttp_request_get_input_buffer(req);
+	struct evbuffer_iovec v;
+
+	if (!f->feeding || f->done) {
+		evbuffer_drain(body, evbuffer_get_length(body));
+		return;
+	}
+	while (evbuffer_peek(body, -1, NULL, &v, 1) > 0 && v.iov_len > 0) {
+		if (!places_filter_feed(f->filter, v.iov_base, v.iov_len)) {
+			if (f->http_code == 200)
+				flight_fail(f, "%s", places_filter_error(f->filter));
+			else
+				flight_fail(f, "Places answered HTTP %d", f->http_code);
+			return;
+		}
+		evbuffer_drain(body, v.iov_len);
+	}
+}
+
+/* True for the statuses of a Places error object (an HTTP 4xx of the new API). */
+static bool places_status_is_error(const char *status)
+{
+	return *status != '\0' && strcmp(status, "OK") != 0 && strcmp(status, "ZERO_RESULTS") != 0;
+}
+
+/* The request ended: with an answer, or (REQ NULL or code 0) without one. */
+static void flight_done_cb(struct evhttp_request *req, void *arg)
+{
+	struct flight *f = arg;
+	int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
+	const char *reason;
+
+	if (f->done)
+		return;
+	if (code == 0) {
+		flight_connection_failed(f);
+		return;
+	}
+	f->http_code = code;
+	if (f->feeding && places_filter_finish(f->filter) &&
+	    (code == 200 || places_status_is_error(places_filter_status(f->filter)))) {
+		flight_succeed(f);
+		return;
+	}
+	if (code == 200) {
+		flight_fail(f, "%s", places_filter_error(f->filter));
+		return;
+	}
+	reason = evhttp_request_get_response_code_line(req);
+	flight_fail(f, "Places answered HTTP %d%s%s", code, reason != NULL ? " " : "",
+	    reason != NULL ? reason : "");
+}
+
+/* --- starting a flight -------------------------------------------------------------- */
+
+/* Overwrites and empties BUF, which held a URI with the key in it. */
+static void places_forget_uri(struct evbuffer *buf)
+{
+	size_t len = evbuffer_get_length(buf);
+	char *text = (char *)evbuffer_pullup(buf, -1);
+
+	if (text != NULL)
+		OPENSSL_cleanse(text, len);
+	evbuffer_drain(buf, len);
+}
+
+/*
+ * The URI of a request after PREFIX ("" or "https://host"): the path, and for the legacy
+ * API the search QUERY and KEY (the key or a placeholder), as a C string in BUF; valid
+ * until BUF changes.
+ */
+static const char *places_request_uri(struct places *p, struct evbuffer *buf,
+    const char *prefix, const char *query, const char *key)
+{
+	evbuffer_drain(buf, evbuffer_get_length(buf));
+	if (p->api == PLACES_API_NEW)
+		evbuffer_add_printf(buf, "%s%s", prefix, p->path);
+	else
+		evbuffer_add_printf(buf, "%s%s%c%s&key=%s", prefix, p->path,
+		    p->path_has_query ? '&' : '?', query, key);
+	evbuffer_add(buf, "", 1);
+	return (const char *)evbuffer_pullup(buf, -1);
+}
+
+/* Adds the headers every request has, and the body and headers of a new-API search. */
+static bool flight_fill_request(struct flight *f, struct evhttp_request *hreq,
+    const struct places_request *req)
+{
+	struct places *p = f->places;
+	struct evkeyvalq *headers = evhttp_request_get_output_headers(hreq);
+	char *body;
+	size_t len = 0;
+	bool ok;
+
+	ok = evhttp_add_header(headers, "Host", p->host_header) == 0 &&
+	    evhttp_add_header(headers, "Accept", "application/json") == 0 &&
+	    evhttp_add_header(headers, "User-Agent", "herd/" HERD_VERSION) == 0 &&
+	    evhttp_add_header(headers, "Connection", "close") == 0;
+	if (!ok || p->api == PLACES_API_LEGACY)
+		return ok;
+	body = places_json_new_request(req->latitude, req->longitude, req->radius_metres,
+	    req->bound, &len);
+	if (body == NULL)
+		return false;
+	ok = evhttp_add_header(headers, "Content-Type", "application/json") == 0 &&
+	    evhttp_add_header(headers, "X-Goog-Api-Key", p->key) == 0 &&
+	    evhttp_add_header(headers, "X-Goog-FieldMask", PLACES_NEW_FIELD_MASK) == 0 &&
+	    evbuffer_add(evhttp_request_get_output_buffer(hreq), body, len) == 0;
+	free(body);
+	return ok;
+}
+
+void flight_start(struct flight *f, const struct places_request *req)
+{
+	struct places *p = f->places;
+	struct timeval deadline = { p->timeout, 0 };
+	struct bufferevent *bev;
+	struct evhttp_request *hreq;
+	SSL *ssl;
+	char origin[300], query[PLACES_LEGACY_QUERY_MAX] = "";
+	const char *uri, *log_url;
+
+	if (p->key == NULL) {
+		flight_fail(f, "no Places API key configured");
+		return;
+	}
+	ssl = tls_client_new(p->tls, p->host, &f->verify_error);
+	if (ssl == NULL) {
+		flight_fail(f, "cannot set up TLS for %s", p->host);
+		return;
+	}
+	bev = xcheck(bufferevent_openssl_socket_new(p->base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS));
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	f->conn = xcheck(evhttp_connection_base_bufferevent_new(p->base, p->dns, bev, p->host,
+	    (unsigned short)p->port));
+	evhttp_connection_set_family(f->conn, p->family);
+	/* A backstop only: the flight's own deadline ends the whole request first. */
+	evhttp_connection_set_timeout(f->conn, p->timeout + 1);
+	evhttp_connection_set_max_body_size(f->conn, PLACES_BODY_MAX);
+	evhttp_connection_set_max_headers_size(f->conn, PLACES_HEADERS_MAX);
+
+	hreq = xcheck(evhttp_request_new(flight_done_cb, f));
+	evhttp_request_set_header_cb(hreq, flight_header_cb);
+	evhttp_request_set_chunked_cb(hreq, flight_chunk_cb);
+	evhttp_request_set_error_cb(hreq, flight_error_cb);
+	if (!flight_fill_request(f, hreq, req)) {
+		evhttp_request_free(hreq);
+		flight_fail(f, "cannot build the Places request");
+		return;
+	}
+	/* proto and coord_decimal give plain decimals; a bug would show here, not upstream. */
+	if (p->api == PLACES_API_LEGACY &&
+	    places_legacy_query(req->latitude, req->longitude, req->radius_metres, query) == 0)
+		fatalx("event=bug where=flight_start error=\"search texts are not decimals\"");
+	snprintf(origin, sizeof(origin), "https://%s", p->host_header);
+	log_url = places_request_uri(p, p->log_url, origin, query, "REDACTED");
+	log_info("event=places_request id=%llu api=%s method=%s url=%s",
+	    (unsigned long long)f->id, places_api_name(p->api),
+	    p->api == PLACES_API_LEGACY ? "GET" : "POST", log_quote(log_url, strlen(log_url)));
+	uri = places_request_uri(p, p->uri, "", query, p->key_encoded);
+	f->upstream = true;
+	stats.places_requests++;
+	evtimer_add(f->timer, &deadline);
+	/* On failure evhttp has already run (or freed) the request; the flight ends. */
+	if (evhttp_make_request(f->conn, hreq,
+	    p->api == PLACES_API_LEGACY ? EVHTTP_REQ_GET : EVHTTP_REQ_POST, uri) != 0)
+		flight_fail(f, "cannot start the Places request to %s:%d", p->host, p->port);
+	/* The URI holds the key: do not leave it lying in memory. */
+	places_forget_uri(p->uri);
+}
