@@ -32,6 +32,7 @@ struct options {
 	const char *name;
 	const char *log_path;
 	bool check;
+	bool list_nodes;
 	int verbosity;
 };
 
@@ -39,10 +40,12 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: herdd -c FILE -n NAME [-l LOGFILE] [-t] [-v] [-h] [-V]\n"
+	    "       herdd -c FILE --list-nodes\n"
 	    "  -c, --config FILE   herd configuration (default: " DEFAULT_CONFIG ")\n"
 	    "  -n, --name NAME     which [node NAME] of the file this process is (required)\n"
 	    "  -l, --log-file F    log to F (default: log_dir/NAME.log if log_dir is set, else stderr)\n"
 	    "  -t, --check         parse and validate the configuration, print \"configuration OK\"\n"
+	    "      --list-nodes    validate, then print each node: NAME LISTEN PEER_LISTEN ADMIN PEERS\n"
 	    "  -v, --verbose       more logging (repeatable)\n"
 	    "  -V, --version       print the version\n"
 	    "  -h, --help          print this help\n");
@@ -56,6 +59,7 @@ static void parse_options(int argc, char **argv, struct options *opts)
 		{ "name", required_argument, NULL, 'n' },
 		{ "log-file", required_argument, NULL, 'l' },
 		{ "check", no_argument, NULL, 't' },
+		{ "list-nodes", no_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -77,6 +81,9 @@ static void parse_options(int argc, char **argv, struct options *opts)
 			break;
 		case 't':
 			opts->check = true;
+			break;
+		case 'L':
+			opts->list_nodes = opts->check = true;
 			break;
 		case 'v':
 			opts->verbosity++;
@@ -129,6 +136,36 @@ static struct herd_config *load_config(const struct options *opts)
 		exit(1);
 	}
 	return cfg;
+}
+
+/*
+ * --list-nodes: one line per node in file order, for scripts (./herd) and operators:
+ * NAME LISTEN PEER_LISTEN ADMIN_LISTEN PEERS, with "-" for no admin endpoint or no
+ * neighbours and the neighbours' names joined by commas. Names and addresses hold no
+ * white space, so the fields split on spaces.
+ */
+static void list_nodes(const struct herd_config *cfg)
+{
+	char listen[300], peer[300], admin[300];     /* a DNS name, brackets and a port */
+
+	for (size_t i = 0; i < cfg->nnodes; i++) {
+		const struct config_node *n = &cfg->nodes[i];
+
+		config_addr_format(&n->listen, listen, sizeof(listen));
+		config_addr_format(&n->peer_listen, peer, sizeof(peer));
+		if (n->admin_listen.set)
+			config_addr_format(&n->admin_listen, admin, sizeof(admin));
+		else
+			snprintf(admin, sizeof(admin), "-");
+		printf("%s %s %s %s ", n->name, listen, peer, admin);
+		for (size_t k = 0; k < n->nneighbours; k++)
+			printf("%s%s", k > 0 ? "," : "", cfg->nodes[n->neighbours[k]].name);
+		printf("%s\n", n->nneighbours == 0 ? "-" : "");
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "herdd: cannot write the node list\n");
+		exit(1);
+	}
 }
 
 /* Opens the log named by -l, else log_dir/NAME.log, else stderr. */
@@ -252,6 +289,11 @@ int main(int argc, char **argv)
 
 	parse_options(argc, argv, &opts);
 	herdd.config = load_config(&opts);
+	if (opts.list_nodes) {
+		list_nodes(herdd.config);
+		config_free(herdd.config);
+		return 0;
+	}
 	if (opts.check) {
 		printf("configuration OK\n");
 		config_free(herdd.config);

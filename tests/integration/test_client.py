@@ -566,6 +566,41 @@ class TestCommandLine(HerdTestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("configuration OK", r.stdout + r.stderr)
 
+    def test_list_nodes_prints_each_node_as_herdd_reads_it(self):
+        path = os.path.join(self.tmp, "list.conf")
+        ports = [herdtest.free_port() for _ in range(7)]
+        with open(path, "w") as f:
+            f.write("[herd]   ; the whole herd\n"
+                    "places_url = https://127.0.0.1:1/x#frag ; '#' after no space stays\n"
+                    "[node Alford]\n"
+                    "listen = 127.0.0.1:%d   # client port\n"
+                    "peer_listen = 127.0.0.1:%d\n"
+                    "admin_listen = 127.0.0.1:%d\n"
+                    "peers = Bolden\n"
+                    "; [node Ghost]\n"
+                    "[node Bolden]\n"
+                    "listen = [::1]:%d\n"
+                    "peer_listen = [::1]:%d\n"
+                    "[node Hamilton]\n"
+                    "listen = 127.0.0.1:%d\n"
+                    "peer_listen = localhost:%d\n" % tuple(ports))
+        r = herdtest.run_herdd(["-c", path, "--list-nodes"], cwd=self.tmp)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.splitlines(), [
+            "Alford 127.0.0.1:%d 127.0.0.1:%d 127.0.0.1:%d Bolden" % tuple(ports[:3]),
+            "Bolden [::1]:%d [::1]:%d - Alford" % (ports[3], ports[4]),
+            "Hamilton 127.0.0.1:%d localhost:%d - -" % (ports[5], ports[6]),
+        ])
+
+    def test_list_nodes_of_a_broken_config_prints_errors_and_no_nodes(self):
+        path = os.path.join(self.tmp, "broken.conf")
+        with open(path, "w") as f:
+            f.write("[herd]\n[node A]\nlisten = 127.0.0.1:%d\n" % herdtest.free_port())
+        r = herdtest.run_herdd(["-c", path, "--list-nodes"], cwd=self.tmp)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertRegex(r.stderr, r"(?m)^" + re.escape(path) + r":\d+: \S")
+
     def test_broken_config_lists_every_error(self):
         path = os.path.join(self.tmp, "broken.conf")
         text = [
