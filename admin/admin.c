@@ -198,8 +198,7 @@ void admin_reply_error(struct admin_request *ar, int code, const char *message)
 	evbuffer_drain(ar->body, evbuffer_get_length(ar->body));
 	j = admin_json_begin(ar);
 	json_map_open(j);
-	json_key(j, "error");
-	json_string(j, message);
+	json_string_member(j, "error", message);
 	json_map_close(j);
 	if (!json_out_ok(j)) {
 		log_warnx("event=admin_json_failed what=error status=%d why=%s", code,

@@ -27,8 +27,7 @@ static void route_clients(struct admin_request *ar)
 	n = clients_page(node_table(), query.after, query.after_len, page, query.limit, &more);
 	j = admin_json_begin(ar);
 	json_map_open(j);
-	json_key(j, "count");
-	json_u64(j, table_count(node_table()));
+	json_u64_member(j, "count", table_count(node_table()));
 	json_key(j, "clients");
 	json_array_open(j);
 	for (size_t i = 0; i < n; i++)

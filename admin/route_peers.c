@@ -8,24 +8,16 @@
 static void peer_json(struct json_out *j, const struct peer_status *st)
 {
 	json_map_open(j);
-	json_key(j, "name");
-	json_string(j, st->name);
-	json_key(j, "address");
-	json_string(j, st->address);
-	json_key(j, "state");
-	json_string(j, peer_state_name(st->state));
+	json_string_member(j, "name", st->name);
+	json_string_member(j, "address", st->address);
+	json_string_member(j, "state", peer_state_name(st->state));
 	json_key(j, "since");
 	json_time(j, st->since);
-	json_key(j, "sent");
-	json_u64(j, st->sent);
-	json_key(j, "received");
-	json_u64(j, st->received);
-	json_key(j, "queued_bytes");
-	json_u64(j, st->queued_bytes);
-	json_key(j, "connects");
-	json_u64(j, st->connects);
-	json_key(j, "connect_failures");
-	json_u64(j, st->connect_failures);
+	json_u64_member(j, "sent", st->sent);
+	json_u64_member(j, "received", st->received);
+	json_u64_member(j, "queued_bytes", st->queued_bytes);
+	json_u64_member(j, "connects", st->connects);
+	json_u64_member(j, "connect_failures", st->connect_failures);
 	json_map_close(j);
 }
 

@@ -12,10 +12,8 @@
 static void counters_json(struct json_out *j, const char *group)
 {
 	for (size_t i = 0; i < node_ncounters; i++) {
-		if (strcmp(node_counters[i].group, group) == 0) {
-			json_key(j, node_counters[i].key);
-			json_u64(j, *node_counters[i].value);
-		}
+		if (strcmp(node_counters[i].group, group) == 0)
+			json_u64_member(j, node_counters[i].key, *node_counters[i].value);
 	}
 }
 
@@ -28,19 +26,16 @@ static void latency_json(struct json_out *j)
 	node_places_latency(&h);
 	json_key(j, "latency");
 	json_map_open(j);
-	json_key(j, "count");
-	json_u64(j, h.count);
+	json_u64_member(j, "count", h.count);
 	json_key(j, "sum_seconds");
 	json_fixed(j, h.sum, 6);
 	json_key(j, "buckets");
 	json_map_open(j);
 	for (size_t i = 0; i < h.nbounds; i++) {
 		snprintf(bound, sizeof(bound), "%g", h.bounds[i]);
-		json_key(j, bound);
-		json_u64(j, h.buckets[i]);
+		json_u64_member(j, bound, h.buckets[i]);
 	}
-	json_key(j, "+Inf");
-	json_u64(j, h.count);
+	json_u64_member(j, "+Inf", h.count);
 	json_map_close(j);
 	json_map_close(j);
 }
@@ -62,16 +57,13 @@ static void route_stats(struct admin_request *ar)
 	struct json_out *j = admin_json_begin(ar);
 
 	json_map_open(j);
-	json_key(j, "node");
-	json_string(j, node_self()->name);
-	json_key(j, "version");
-	json_string(j, HERD_VERSION);
+	json_string_member(j, "node", node_self()->name);
+	json_string_member(j, "version", HERD_VERSION);
 	json_key(j, "started");
 	json_time(j, node_started());
 	json_key(j, "uptime_seconds");
 	json_fixed(j, admin_uptime_seconds(), 3);
-	json_key(j, "clients");
-	json_u64(j, table_count(node_table()));
+	json_u64_member(j, "clients", table_count(node_table()));
 	for (size_t i = 0; node_counter_groups[i] != NULL; i++)
 		group_json(j, node_counter_groups[i]);
 	json_map_close(j);

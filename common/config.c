@@ -109,8 +109,7 @@ static bool config_node_name_valid(const char *s, size_t len)
 	return true;
 }
 
-/* Reads a decimal integer in MIN..MAX, digits only. */
-static bool config_int_parse(const char *s, long min, long max, long *value)
+bool config_int_parse(const char *s, long min, long max, long *value)
 {
 	long v = 0;
 	size_t i;

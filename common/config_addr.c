@@ -36,19 +36,9 @@ bool config_dns_name_valid(const char *s)
 /* Reads a port: digits only, 1..65535. */
 static bool config_port_parse(const char *s, uint16_t *port)
 {
-	unsigned long value = 0;
-	size_t i;
+	long value;
 
-	if (*s == '\0')
-		return false;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		value = value * 10 + (unsigned long)(s[i] - '0');
-		if (value > 65535)
-			return false;
-	}
-	if (value == 0)
+	if (!config_int_parse(s, 1, 65535, &value))
 		return false;
 	*port = (uint16_t)value;
 	return true;

@@ -97,4 +97,7 @@ int config_herd_key_line(const struct config_parser *p, const char *name);
 /* True when S is a DNS name: dot-separated labels of letters, digits and inner hyphens. */
 bool config_dns_name_valid(const char *s);
 
+/* Reads a decimal integer in MIN..MAX (MIN >= 0), digits only. */
+bool config_int_parse(const char *s, long min, long max, long *value);
+
 #endif

@@ -293,6 +293,18 @@ bool utf8_valid(const char *p, size_t len)
 	return true;
 }
 
+void json_string_member(struct json_out *j, const char *key, const char *s)
+{
+	json_key(j, key);
+	json_string(j, s);
+}
+
+void json_u64_member(struct json_out *j, const char *key, uint64_t value)
+{
+	json_key(j, key);
+	json_u64(j, value);
+}
+
 /* Writes (P, LEN) with each invalid byte replaced by U+FFFD. */
 static void json_string_replaced(struct json_out *j, const char *p, size_t len)
 {

@@ -80,6 +80,10 @@ void json_fixed(struct json_out *j, double value, int decimals);
 /* T as RFC 3339 UTC with microseconds: "2026-01-02T03:04:05.678901Z". */
 void json_time(struct json_out *j, struct htime t);
 
+/* KEY and its value, for the members of an object. */
+void json_string_member(struct json_out *j, const char *key, const char *s);
+void json_u64_member(struct json_out *j, const char *key, uint64_t value);
+
 /*
  * Writes KEY with the bytes (P, LEN) as a string. JSON strings are Unicode, and client
  * IDs are arbitrary bytes: when the bytes are not valid UTF-8, every invalid byte is

@@ -180,6 +180,76 @@ void filter_copy_text(char *dst, size_t size, const char *s, size_t len)
 	dst[len] = '\0';
 }
 
+/* --- yajl's callbacks, handed to the API's ops ------------------------------------ */
+
+static int filter_null(void *ctx)
+{
+	struct places_filter *f = ctx;
+
+	return f->ops->scalar(f, K_NULL, NULL, 0, 0);
+}
+
+static int filter_boolean(void *ctx, int value)
+{
+	struct places_filter *f = ctx;
+
+	return f->ops->scalar(f, K_BOOL, NULL, 0, value);
+}
+
+static int filter_number(void *ctx, const char *text, size_t len)
+{
+	struct places_filter *f = ctx;
+
+	return f->ops->scalar(f, K_NUMBER, text, len, 0);
+}
+
+static int filter_string(void *ctx, const unsigned char *text, size_t len)
+{
+	struct places_filter *f = ctx;
+
+	return f->ops->scalar(f, K_STRING, (const char *)text, len, 0);
+}
+
+static int filter_start_map(void *ctx)
+{
+	struct places_filter *f = ctx;
+
+	return f->ops->start(f, false);
+}
+
+static int filter_start_array(void *ctx)
+{
+	struct places_filter *f = ctx;
+
+	return f->ops->start(f, true);
+}
+
+static int filter_end(void *ctx)
+{
+	struct places_filter *f = ctx;
+
+	return f->ops->end(f);
+}
+
+static int filter_map_key(void *ctx, const unsigned char *key, size_t len)
+{
+	struct places_filter *f = ctx;
+
+	return f->ops->key(f, key, len);
+}
+
+static const yajl_callbacks filter_callbacks = {
+	.yajl_null = filter_null,
+	.yajl_boolean = filter_boolean,
+	.yajl_number = filter_number,
+	.yajl_string = filter_string,
+	.yajl_start_map = filter_start_map,
+	.yajl_map_key = filter_map_key,
+	.yajl_end_map = filter_end,
+	.yajl_start_array = filter_start_array,
+	.yajl_end_array = filter_end,
+};
+
 /* --- the filter ---------------------------------------------------------------------- */
 
 struct places_filter *places_filter_new(enum places_filter_api api, size_t bound,
@@ -195,8 +265,8 @@ struct places_filter *places_filter_new(enum places_filter_api api, size_t bound
 	    max_input * OUTPUT_FACTOR + OUTPUT_SLACK;
 	f->json.max = f->out.max;
 	f->arena.max = max_input;
-	f->parser = xcheck(yajl_alloc(api == PLACES_FILTER_NEW ? &places_new_callbacks :
-	    &places_legacy_callbacks, NULL, f));
+	f->ops = api == PLACES_FILTER_NEW ? &places_new_ops : &places_legacy_ops;
+	f->parser = xcheck(yajl_alloc(&filter_callbacks, NULL, f));
 	json_out_init(&f->gen, JSON_PLACES);
 	json_out_begin(&f->gen, filter_print, f);
 	return f;

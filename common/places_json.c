@@ -35,10 +35,8 @@ char *places_json_error(const char *message, size_t *len)
 	json_key(&j, "results");
 	json_array_open(&j);
 	json_array_close(&j);
-	json_key(&j, "status");
-	json_string(&j, "UNKNOWN_ERROR");
-	json_key(&j, "error_message");
-	json_string(&j, message);
+	json_string_member(&j, "status", "UNKNOWN_ERROR");
+	json_string_member(&j, "error_message", message);
 	json_map_close(&j);
 	out = json_out_take(&j, len);
 	json_out_free(&j);

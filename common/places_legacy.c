@@ -42,26 +42,6 @@ static int legacy_scalar(struct places_filter *f, enum kind kind, const char *te
 	return filter_ok(f);
 }
 
-static int legacy_null(void *ctx)
-{
-	return legacy_scalar(ctx, K_NULL, NULL, 0, 0);
-}
-
-static int legacy_boolean(void *ctx, int value)
-{
-	return legacy_scalar(ctx, K_BOOL, NULL, 0, value);
-}
-
-static int legacy_number(void *ctx, const char *text, size_t len)
-{
-	return legacy_scalar(ctx, K_NUMBER, text, len, 0);
-}
-
-static int legacy_string(void *ctx, const unsigned char *text, size_t len)
-{
-	return legacy_scalar(ctx, K_STRING, (const char *)text, len, 0);
-}
-
 static int legacy_start(struct places_filter *f, bool is_array)
 {
 	if (!filter_value_begin(f, true))
@@ -98,25 +78,8 @@ static int legacy_end(struct places_filter *f)
 	return filter_ok(f);
 }
 
-static int legacy_start_map(void *ctx)
+static int legacy_map_key(struct places_filter *f, const unsigned char *key, size_t len)
 {
-	return legacy_start(ctx, false);
-}
-
-static int legacy_start_array(void *ctx)
-{
-	return legacy_start(ctx, true);
-}
-
-static int legacy_end_container(void *ctx)
-{
-	return legacy_end(ctx);
-}
-
-static int legacy_map_key(void *ctx, const unsigned char *key, size_t len)
-{
-	struct places_filter *f = ctx;
-
 	if (f->skip > 0)
 		return filter_ok(f);
 	filter_path_key(f, key, len);
@@ -124,14 +87,9 @@ static int legacy_map_key(void *ctx, const unsigned char *key, size_t len)
 	return filter_ok(f);
 }
 
-const yajl_callbacks places_legacy_callbacks = {
-	.yajl_null = legacy_null,
-	.yajl_boolean = legacy_boolean,
-	.yajl_number = legacy_number,
-	.yajl_string = legacy_string,
-	.yajl_start_map = legacy_start_map,
-	.yajl_map_key = legacy_map_key,
-	.yajl_end_map = legacy_end_container,
-	.yajl_start_array = legacy_start_array,
-	.yajl_end_array = legacy_end_container,
+const struct filter_ops places_legacy_ops = {
+	.scalar = legacy_scalar,
+	.start = legacy_start,
+	.end = legacy_end,
+	.key = legacy_map_key,
 };

@@ -257,12 +257,9 @@ static void new_gen_tail(struct places_filter *f)
 	}
 	f->results_close = f->out.len;
 	json_array_close(&f->gen);
-	json_key(&f->gen, "status");
-	json_string(&f->gen, status);
-	if (message[0] != '\0') {
-		json_key(&f->gen, "error_message");
-		json_string(&f->gen, message);
-	}
+	json_string_member(&f->gen, "status", status);
+	if (message[0] != '\0')
+		json_string_member(&f->gen, "error_message", message);
 	json_map_close(&f->gen);
 	filter_copy_text(f->status, sizeof(f->status), status, strlen(status));
 }
@@ -304,26 +301,6 @@ static int new_scalar(struct places_filter *f, enum kind kind, const char *text,
 		return filter_fail(f, "Places answer is not a JSON object");
 	new_capture(f, kind, text, len, boolean);
 	return filter_ok(f);
-}
-
-static int new_null(void *ctx)
-{
-	return new_scalar(ctx, K_NULL, NULL, 0, 0);
-}
-
-static int new_boolean(void *ctx, int value)
-{
-	return new_scalar(ctx, K_BOOL, NULL, 0, value);
-}
-
-static int new_number(void *ctx, const char *text, size_t len)
-{
-	return new_scalar(ctx, K_NUMBER, text, len, 0);
-}
-
-static int new_string(void *ctx, const unsigned char *text, size_t len)
-{
-	return new_scalar(ctx, K_STRING, (const char *)text, len, 0);
 }
 
 /* The top-level object opens: start the legacy document up to the "results" array. */
@@ -379,38 +356,16 @@ static int new_end(struct places_filter *f)
 	return filter_ok(f);
 }
 
-static int new_start_map(void *ctx)
+static int new_map_key(struct places_filter *f, const unsigned char *key, size_t len)
 {
-	return new_start(ctx, false);
-}
-
-static int new_start_array(void *ctx)
-{
-	return new_start(ctx, true);
-}
-
-static int new_end_container(void *ctx)
-{
-	return new_end(ctx);
-}
-
-static int new_map_key(void *ctx, const unsigned char *key, size_t len)
-{
-	struct places_filter *f = ctx;
-
 	if (f->skip == 0)
 		filter_path_key(f, key, len);
 	return filter_ok(f);
 }
 
-const yajl_callbacks places_new_callbacks = {
-	.yajl_null = new_null,
-	.yajl_boolean = new_boolean,
-	.yajl_number = new_number,
-	.yajl_string = new_string,
-	.yajl_start_map = new_start_map,
-	.yajl_map_key = new_map_key,
-	.yajl_end_map = new_end_container,
-	.yajl_start_array = new_start_array,
-	.yajl_end_array = new_end_container,
+const struct filter_ops places_new_ops = {
+	.scalar = new_scalar,
+	.start = new_start,
+	.end = new_end,
+	.key = new_map_key,
 };

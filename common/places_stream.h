@@ -87,6 +87,7 @@ struct places_filter {
 	size_t max_input;
 	size_t input_len;
 	yajl_handle parser;
+	const struct filter_ops *ops;    /* the API's handling of parser events */
 	struct json_out gen;             /* writes the document into OUT */
 	struct buf out;                  /* the generator's output */
 	struct buf json;                 /* the last document handed out */
@@ -140,8 +141,20 @@ struct frame filter_frame_pop(struct places_filter *f);
 /* Copies LEN bytes of S into DST (SIZE bytes), cut if need be, NUL-terminated. */
 void filter_copy_text(char *dst, size_t size, const char *s, size_t len);
 
-/* The parser callbacks for each API; their context is the filter. */
-extern const yajl_callbacks places_legacy_callbacks;
-extern const yajl_callbacks places_new_callbacks;
+/*
+ * What one API does with each event of the parser; places_filter.c has the one set of
+ * yajl callbacks, which hand every event to the filter's ops. Each returns what a yajl
+ * callback does: 1 to go on, 0 to stop.
+ */
+struct filter_ops {
+	int (*scalar)(struct places_filter *f, enum kind kind, const char *text, size_t len,
+	    int boolean);
+	int (*start)(struct places_filter *f, bool is_array);
+	int (*end)(struct places_filter *f);
+	int (*key)(struct places_filter *f, const unsigned char *key, size_t len);
+};
+
+extern const struct filter_ops places_legacy_ops;
+extern const struct filter_ops places_new_ops;
 
 #endif

@@ -476,7 +476,12 @@ class TestOutOfDescriptors(HerdCase):
             return False
 
     def test_listeners_pause_and_resume(self):
-        herd = self.make_herd(["Alford"], herd_options={"max_connections": 1000})
+        # A descriptor freed late (the readiness probe's) can let one peer or admin
+        # connection in before the listener fails; long deadlines keep it open through the
+        # window below, so it frees nothing that would end the pause and start another.
+        herd = self.make_herd(["Alford"], herd_options={"max_connections": 1000,
+                                                        "peer_handshake_timeout": 30,
+                                                        "admin_timeout": 30})
         node = herd["Alford"]
         node.max_files = 40
         herd.start()
