@@ -212,7 +212,7 @@ void admin_reply_error(struct admin_request *ar, int code, const char *message)
 
 struct json_out *admin_json_begin(struct admin_request *ar)
 {
-	json_out_begin(ar->json, clients_json_sink, ar->body);
+	json_out_begin(ar->json, admin_json_sink, ar->body);
 	return ar->json;
 }
 

@@ -142,7 +142,7 @@ void clients_json_record(struct json_out *j, const struct record *rec)
 	json_map_close(j);
 }
 
-bool clients_json_sink(void *evbuffer, const char *text, size_t len)
+bool admin_json_sink(void *evbuffer, const char *text, size_t len)
 {
 	return evbuffer_add(evbuffer, text, len) == 0;
 }

@@ -50,7 +50,10 @@ size_t clients_page(const struct table *t, const char *after, size_t after_len,
  */
 void clients_json_record(struct json_out *j, const struct record *rec);
 
-/* A json_sink that appends to the evbuffer EVBUFFER. */
-bool clients_json_sink(void *evbuffer, const char *text, size_t len);
+/*
+ * The json_sink of every admin document: appends to the evbuffer EVBUFFER. Here, in the
+ * pure part, so that the unit tests write documents as the routes do.
+ */
+bool admin_json_sink(void *evbuffer, const char *text, size_t len);
 
 #endif

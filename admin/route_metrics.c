@@ -169,7 +169,7 @@ static void route_metrics(struct admin_request *ar)
 	latency_histogram(&out);
 	peer_families(&out);
 	if (out.failed) {
-		admin_reply_error(ar, HTTP_INTERNAL, "out of memory writing the metrics");
+		admin_reply_error(ar, HTTP_INTERNAL, "cannot write the metrics");
 		return;
 	}
 	admin_reply(ar, HTTP_OK, PROM_CONTENT_TYPE);

@@ -217,7 +217,7 @@ static void config_node_add(struct config_parser *p, const char *name, size_t le
 	memcpy(node->name, name, len);
 	node->name[len] = '\0';
 	node->line = line;
-	memset(&p->extras[cfg->nnodes], 0, sizeof(p->extras)[cfg->nnodes]);
+	memset(&p->extras[cfg->nnodes], 0, sizeof(p->extras[cfg->nnodes]));
 	cfg->nnodes++;
 }
 

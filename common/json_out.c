@@ -328,10 +328,10 @@ static void json_string_replaced(struct json_out *j, const char *p, size_t len)
 	json_text(j, j->scratch, n);
 }
 
-/* Writes (P, LEN) as lower-case hex digits. */
+/* Writes (P, LEN) as lower-case hex digits (hex_encode also writes a NUL after them). */
 static void json_string_hex(struct json_out *j, const char *p, size_t len)
 {
-	reserve(&j->scratch, &j->scratch_size, len > SIZE_MAX / 2 ? SIZE_MAX : len * 2);
+	reserve(&j->scratch, &j->scratch_size, len > SIZE_MAX / 2 - 1 ? SIZE_MAX : len * 2 + 1);
 	hex_encode((const unsigned char *)p, len, j->scratch);
 	json_text(j, j->scratch, len * 2);
 }

@@ -22,7 +22,8 @@ typedef bool json_sink(void *arg, const char *text, size_t len);
 enum json_style {
 	JSON_COMPACT,    /* no whitespace, strings checked for UTF-8: the admin endpoint */
 	JSON_PLACES,     /* beautified with three-space indents, as Google's answers are;
-			    strings come from yajl's parser, which has checked them */
+			    strings are not checked for UTF-8 (the filter's come from yajl's
+			    parser, which has checked them) */
 };
 
 enum json_fault {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,45 @@ void fatalx(const char *fmt, ...)
 	log_vwrite(LOG_LEVEL_FATAL, 0, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+/* The format of a library's message line. */
+#define LIBRARY_LINE "event=%s_message text=%s repeated=%llu"
+
+/* One line for a library's message, with how often it came unlogged before it. */
+static void log_library_line(enum log_level level, const char *source, const char *msg,
+    uint64_t repeated)
+{
+	const char *text = log_quote(msg, strlen(msg));
+
+	if (level <= LOG_LEVEL_WARN)
+		log_warnx(LIBRARY_LINE, source, text, (unsigned long long)repeated);
+	else if (level == LOG_LEVEL_INFO)
+		log_info(LIBRARY_LINE, source, text, (unsigned long long)repeated);
+	else
+		log_debug(LIBRARY_LINE, source, text, (unsigned long long)repeated);
+}
+
+void log_library(enum log_level level, const char *source, const char *msg, uint64_t now_ms)
+{
+	static char last[256], last_source[32];
+	static enum log_level last_level;
+	static uint64_t last_ms, repeats;
+	bool same = strncmp(msg, last, sizeof(last) - 1) == 0 &&
+	    strcmp(source, last_source) == 0;
+
+	if (same && now_ms - last_ms < LOG_REPEAT_MS) {
+		repeats++;
+		return;
+	}
+	if (!same && repeats > 0)
+		log_library_line(last_level, last_source, last, repeats);
+	log_library_line(level, source, msg, same ? repeats : 0);
+	snprintf(last, sizeof(last), "%s", msg);
+	snprintf(last_source, sizeof(last_source), "%s", source);
+	last_level = level;
+	last_ms = now_ms;
+	repeats = 0;
 }
 
 const char *log_quote(const void *data, size_t len)

@@ -6,6 +6,7 @@
 #define HERD_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum log_level {
 	LOG_LEVEL_FATAL = -1,    /* fatal and fatalx: the line before the node exits */
@@ -27,6 +28,18 @@ void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Milliseconds within which a library's same message again is counted, not logged. */
+#define LOG_REPEAT_MS 10000
+
+/*
+ * A library's own message (libevent's "Error from accept() call") as one line,
+ * "event=SOURCE_message text=... repeated=N", once per cause: the same text again within
+ * LOG_REPEAT_MS of its line is only counted. N is how often the text came unlogged before
+ * this line; when a different text comes, the old one's count is logged first. NOW_MS
+ * is a monotonic clock.
+ */
+void log_library(enum log_level level, const char *source, const char *msg, uint64_t now_ms);
 
 /* Characters of a quoted value at most; a client's 4 KB line is logged as its first part. */
 #define LOG_QUOTE_MAX 512

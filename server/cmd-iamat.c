@@ -46,14 +46,15 @@ static enum cmd_retval cmd_iamat_exec(struct cmd_conn *conn, const struct field 
 	/* A time far ahead would win over every later report, at every node, for ever. */
 	if (htime_too_far_ahead(iamat.client_time, read_at, herdd.config->max_clock_skew))
 		return CMD_INVALID;
-	/* A node's AT line is at most max_line + 92 bytes (README "Limits"). */
+	/* A node's AT line fits max_line + CONFIG_PEER_LINE_EXTRA bytes (README "Limits"). */
 	if (evbuffer_reserve_space(out, herdd.config->max_line + CONFIG_PEER_LINE_EXTRA, &space,
 	    1) != 1)
 		fatalx("event=out_of_memory what=\"the reply of an IAMAT\"");
 	len = proto_at_format(herdd.self->name, &iamat, read_at, space.iov_base,
 	    space.iov_len - 1, &rec);
 	if (len == 0)
-		fatalx("event=bug where=cmd_iamat error=\"AT line longer than max_line + 512\"");
+		fatalx("event=bug where=cmd_iamat error=\"AT line longer than max_line + %d\"",
+		    CONFIG_PEER_LINE_EXTRA);
 
 	switch (table_offer(herdd.table, &rec, &stored)) {
 	case TABLE_STORED_NEW:

@@ -31,6 +31,7 @@ static enum cmd_retval cmd_whatsat_exec(struct cmd_conn *conn, const struct fiel
 	const struct record *rec;
 	struct reply *slot;
 	struct places_request req;
+	struct places_wait *search;
 	char latitude[COORD_DECIMAL_MAX + 1], longitude[COORD_DECIMAL_MAX + 1];
 
 	if (!proto_whatsat_parse(args, &whatsat))
@@ -52,8 +53,8 @@ static enum cmd_retval cmd_whatsat_exec(struct cmd_conn *conn, const struct fiel
 	req.longitude = longitude;
 	req.radius_metres = whatsat.radius_metres;
 	req.bound = whatsat.bound;
-	reply_set_cancel(slot, whatsat_cancel, places_search(herdd.places, &req, whatsat_done,
-	    slot));
+	search = places_search(herdd.places, &req, whatsat_done, slot);
+	reply_set_cancel(slot, whatsat_cancel, search);
 	return CMD_WAIT;
 }
 

@@ -27,7 +27,7 @@
 #include "util.h"
 #include "xmalloc.h"
 
-/* A sync is topped up to PEER_SYNC_HIGH queued bytes whenever output drains below LOW. */
+/* A sync is topped up to LINK_SYNC_HIGH queued bytes whenever output drains below LOW. */
 #define LINK_SYNC_HIGH CONFIG_PEER_SYNC_WINDOW
 #define LINK_SYNC_LOW (16 * 1024)
 #define LINK_TICK_MS 250

@@ -3,8 +3,8 @@
  * wire format"): line I/O with its limits, the HELLO/AUTH handshake, records handed to
  * flood.c, the table sync this node sends, heartbeat and timeouts, and one close path.
  * What a link means for a neighbour (which one it is, whether it is the live link, when
- * to redial) is its owner's, peer.c's, told through the callbacks given when the link
- * is made. Closing a link stops its I/O at once and frees it from the loop later, so
+ * to redial) is its owner's, peer.c's, told through the callbacks of the one struct
+ * link_owner registered with links_start. Closing a link stops its I/O at once and frees it from the loop later, so
  * sending on a closing link does nothing and no function reports that a link is gone.
  */
 #ifndef HERD_LINK_H
@@ -16,7 +16,6 @@
 
 #include <event2/util.h>
 
-struct config_node;
 struct link;
 struct peer;
 struct record;

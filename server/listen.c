@@ -233,9 +233,9 @@ struct acceptor *acceptor_new(evutil_socket_t fd, const char *what, size_t max,
 	a->owns_listener = true;
 	a->listener = evconnlistener_new(herdd.base, accepted != NULL ? acceptor_accept_cb : NULL,
 	    a, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	a->retry = evtimer_new(herdd.base, acceptor_retry_cb, a);
-	if (a->listener == NULL || a->retry == NULL)
-		fatalx("event=listen_failed what=%s error=\"cannot create listener\"", what);
+	if (a->listener == NULL)
+		fatal("event=listen_failed what=%s error=\"cannot create listener\"", what);
+	a->retry = xcheck(evtimer_new(herdd.base, acceptor_retry_cb, a));
 	evconnlistener_set_error_cb(a->listener, acceptor_error_cb);
 	TAILQ_INSERT_TAIL(&acceptors, a, entry);
 	return a;

@@ -184,35 +184,16 @@ static void open_log(const struct options *opts)
 	}
 }
 
-/* Seconds within which libevent's same message again is counted, not logged. */
-#define LIBEVENT_REPEAT_MS 10000
-
 /*
  * libevent's own messages ("Error from accept() call", "Nameserver ... has failed") as
- * key=value lines of the node's log, once per cause: the same text again within
- * LIBEVENT_REPEAT_MS is counted, and the next line says how often it came.
+ * key=value lines of the node's log, once per cause (log_library).
  */
 static void libevent_log_cb(int severity, const char *msg)
 {
-	static char last[256];
-	static uint64_t last_ms, repeats;
-	uint64_t now = htime_mono_ms();
+	enum log_level level = severity >= EVENT_LOG_WARN ? LOG_LEVEL_WARN :
+	    severity == EVENT_LOG_MSG ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
 
-	if (strncmp(msg, last, sizeof(last) - 1) == 0 && now - last_ms < LIBEVENT_REPEAT_MS) {
-		repeats++;
-		return;
-	}
-	if (severity >= EVENT_LOG_WARN)
-		log_warnx("event=libevent_message text=%s repeated=%llu",
-		    log_quote(msg, strlen(msg)), (unsigned long long)repeats);
-	else if (severity == EVENT_LOG_MSG)
-		log_info("event=libevent_message text=%s repeated=%llu",
-		    log_quote(msg, strlen(msg)), (unsigned long long)repeats);
-	else
-		log_debug("event=libevent_message text=%s", log_quote(msg, strlen(msg)));
-	snprintf(last, sizeof(last), "%s", msg);
-	last_ms = now;
-	repeats = 0;
+	log_library(level, "libevent", msg, htime_mono_ms());
 }
 
 static void libevent_fatal_cb(int err)
@@ -315,11 +296,11 @@ int main(int argc, char **argv)
 	herdd.places = places_new(herdd.base, herdd.dns, herdd.config);
 
 	notify_init(herdd.base);
-	sigint = evsignal_new(herdd.base, SIGINT, on_stop_signal, NULL);
-	sigterm = evsignal_new(herdd.base, SIGTERM, on_stop_signal, NULL);
-	sighup = evsignal_new(herdd.base, SIGHUP, on_hup_signal, NULL);
-	if (sigint == NULL || sigterm == NULL || sighup == NULL || evsignal_add(sigint, NULL) < 0 ||
-	    evsignal_add(sigterm, NULL) < 0 || evsignal_add(sighup, NULL) < 0)
+	sigint = xcheck(evsignal_new(herdd.base, SIGINT, on_stop_signal, NULL));
+	sigterm = xcheck(evsignal_new(herdd.base, SIGTERM, on_stop_signal, NULL));
+	sighup = xcheck(evsignal_new(herdd.base, SIGHUP, on_hup_signal, NULL));
+	if (evsignal_add(sigint, NULL) < 0 || evsignal_add(sigterm, NULL) < 0 ||
+	    evsignal_add(sighup, NULL) < 0)
 		fatalx("event=startup_failed error=\"cannot install signal handlers\"");
 
 	listen_start(&herdd.self->listen, "client", client_listen, NULL);

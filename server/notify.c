@@ -11,6 +11,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "xmalloc.h"
 
 static struct sockaddr_un notify_addr;
 static socklen_t notify_addr_len;
@@ -72,8 +73,8 @@ void notify_init(struct event_base *base)
 	if (usec > 0) {
 		struct timeval half = { (time_t)(usec / 2000000), (suseconds_t)(usec / 2 % 1000000) };
 
-		watchdog = event_new(base, -1, EV_PERSIST, notify_watchdog, NULL);
-		if (watchdog == NULL || event_add(watchdog, &half) < 0)
+		watchdog = xcheck(event_new(base, -1, EV_PERSIST, notify_watchdog, NULL));
+		if (event_add(watchdog, &half) < 0)
 			fatalx("event=startup_failed error=\"cannot start the watchdog timer\"");
 		log_info("event=watchdog interval_usec=%llu", usec);
 	}

@@ -28,7 +28,6 @@
 #include "ratelimit.h"
 #include "secret.h"
 #include "stats.h"
-#include "table.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -99,7 +98,7 @@ static void peer_schedule_retry(struct peer *p)
 }
 
 /* link_owner.hello: the neighbour a HELLO names, when it is one of this node's. */
-static struct peer *peer_for_link(struct link *l, const char *name, size_t len, char *why,
+static struct peer *peer_link_hello(struct link *l, const char *name, size_t len, char *why,
     size_t size)
 {
 	const struct config_node *node = config_find_node_len(herdd.config, name, len);
@@ -190,7 +189,7 @@ static void peer_link_closed(struct link *l, struct peer *p)
 }
 
 static const struct link_owner peer_link_owner = {
-	.hello = peer_for_link,
+	.hello = peer_link_hello,
 	.up = peer_link_up,
 	.detach = peer_link_detach,
 	.closed = peer_link_closed,

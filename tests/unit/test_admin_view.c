@@ -22,7 +22,7 @@ static char text[8192];
 static struct json_out *begin(void)
 {
 	evbuffer_drain(out, evbuffer_get_length(out));
-	json_out_begin(&json, clients_json_sink, out);
+	json_out_begin(&json, admin_json_sink, out);
 	return &json;
 }
 

@@ -1,0 +1,77 @@
+/* Unit tests of the log: a library's messages once per cause (log_library), quoting. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "log.h"
+
+static char path[] = "/tmp/herd-test-log-XXXXXX";
+static char text[8192];
+
+/* What the log holds, each line's message only (after "node=T "), lines joined by '|'. */
+static const char *messages(void)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	size_t n = 0;
+
+	text[0] = '\0';
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		const char *m = strstr(line, "node=T ");
+		const char *level = strstr(line, "level=");
+
+		if (m == NULL || level == NULL)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s%.*s %s", n > 0 ? "|" : "",
+		    (int)strcspn(level + 6, " "), level + 6, m + 7);
+	}
+	if (f != NULL)
+		fclose(f);
+	return text;
+}
+
+static void test_library_messages_once_per_cause(void)
+{
+	log_library(LOG_LEVEL_WARN, "libevent", "Error from accept() call", 1000);
+	log_library(LOG_LEVEL_WARN, "libevent", "Error from accept() call", 2000);
+	log_library(LOG_LEVEL_WARN, "libevent", "Error from accept() call", 3000);
+	CHECK_STR(messages(),
+	    "warn event=libevent_message text=\"Error from accept() call\" repeated=0");
+
+	/* A different text: the old one's two repeats are said first, at its level. */
+	log_library(LOG_LEVEL_INFO, "libevent", "Nameserver 10.0.0.1:53 has failed", 4000);
+	CHECK_STR(messages(),
+	    "warn event=libevent_message text=\"Error from accept() call\" repeated=0|"
+	    "warn event=libevent_message text=\"Error from accept() call\" repeated=2|"
+	    "info event=libevent_message text=\"Nameserver 10.0.0.1:53 has failed\" repeated=0");
+
+	/* The same text after the window: logged again, with the repeats in between. */
+	log_library(LOG_LEVEL_INFO, "libevent", "Nameserver 10.0.0.1:53 has failed", 5000);
+	log_library(LOG_LEVEL_INFO, "libevent", "Nameserver 10.0.0.1:53 has failed",
+	    4000 + LOG_REPEAT_MS);
+	CHECK(strstr(messages(), "|info event=libevent_message text=\"Nameserver 10.0.0.1:53 "
+	    "has failed\" repeated=1") != NULL);
+
+	/* Untrusted text is quoted; debug lines appear only when verbose (they are). */
+	log_library(LOG_LEVEL_DEBUG, "libevent", "bad\nline", 30000);
+	CHECK(strstr(messages(), "|debug event=libevent_message text=\"bad\\nline\" "
+	    "repeated=0") != NULL);
+}
+
+int main(void)
+{
+	int fd = mkstemp(path);
+
+	if (fd < 0)
+		return 2;
+	close(fd);
+	if (log_init("T", path, 1) != 0)
+		return 2;
+	test_library_messages_once_per_cause();
+	log_close();
+	unlink(path);
+	return check_done("log");
+}
