@@ -72,6 +72,8 @@ struct node_counter {
 extern const char *const node_counter_groups[];
 extern const struct node_counter node_counters[];
 extern const size_t node_ncounters;
+/* Brings the counters that depend on the clock up to date; call before reading them. */
+void node_stats_refresh(void);
 
 /* The Places latency histogram (cumulative buckets per upper bound; +Inf is COUNT). */
 struct node_histogram {

@@ -156,6 +156,7 @@ static void route_metrics(struct admin_request *ar)
 	};
 	struct htime started = node_started();
 
+	node_stats_refresh();
 	prom_family(&out, "herd_build_info", "gauge", "The node's version and name; always 1.");
 	prom_sample_u64(&out, "herd_build_info", build, nitems(build), 1);
 	prom_family(&out, "herd_start_time_seconds", "gauge", "When the node started (Unix time).");

@@ -56,6 +56,7 @@ static void route_stats(struct admin_request *ar)
 {
 	struct json_out *j = admin_json_begin(ar);
 
+	node_stats_refresh();
 	json_map_open(j);
 	json_string_member(j, "node", node_self()->name);
 	json_string_member(j, "version", HERD_VERSION);

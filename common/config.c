@@ -63,6 +63,13 @@ const struct config_key config_herd_keys[] = {
 	    offsetof(struct herd_config, peer_write_timeout), 1, 3600 },
 	{ "places_max_requests", CONFIG_SIZE,
 	    offsetof(struct herd_config, places_max_requests), 1, 100000 },
+	{ "herd_id", CONFIG_NAME, offsetof(struct herd_config, herd_id), 0, 0 },
+	{ "state_fsync_interval", CONFIG_INT,
+	    offsetof(struct herd_config, state_fsync_interval), 1, 60000 },
+	{ "state_fsync_batch", CONFIG_SIZE,
+	    offsetof(struct herd_config, state_fsync_batch), 1, 1000000 },
+	{ "state_compact_min", CONFIG_SIZE,
+	    offsetof(struct herd_config, state_compact_min), 1, 1000000000 },
 };
 /* config_parser.h gives the count, for the parser's arrays. */
 _Static_assert(sizeof(config_herd_keys) / sizeof(config_herd_keys[0]) == CONFIG_HERD_NKEYS,
@@ -165,6 +172,15 @@ static bool config_set(struct config_parser *p, const struct config_key *key, vo
 		if (strpbrk(value, " \t\f\v") != NULL) {
 			config_error(p, line, "%s: \"%s\" contains white space", key->name,
 			    value);
+			return false;
+		}
+		free(*(char **)(void *)field);
+		*(char **)(void *)field = xstrndup(value, strlen(value));
+		break;
+	case CONFIG_NAME:
+		if (!config_node_name_valid(value, strlen(value))) {
+			config_error(p, line, "%s: \"%s\" is not 1 to %d of A-Z a-z 0-9 _ . -",
+			    key->name, value, CONFIG_NODE_NAME_LEN);
 			return false;
 		}
 		free(*(char **)(void *)field);
@@ -428,6 +444,9 @@ struct herd_config *config_parse(const char *path, const char *text, size_t len,
 	cfg->peer_heartbeat_timeout = 5;
 	cfg->peer_write_timeout = 15;
 	cfg->places_max_requests = 256;
+	cfg->state_fsync_interval = 10;
+	cfg->state_fsync_batch = 256;
+	cfg->state_compact_min = 10000;
 	p.cfg = cfg;
 
 	if (len > CONFIG_FILE_MAX) {
@@ -510,6 +529,7 @@ void config_free(struct herd_config *cfg)
 	free(cfg->secret_file);
 	free(cfg->log_dir);
 	free(cfg->state_dir);
+	free(cfg->herd_id);
 	free(cfg->admin_token_file);
 	free(cfg);
 }

@@ -57,6 +57,7 @@ struct herd_config {
 	char *secret_file;       /* NULL: none (allowed only when every peer_listen is loopback) */
 	char *log_dir;           /* NULL: none */
 	char *state_dir;         /* NULL: none */
+	char *herd_id;           /* NULL: derived from the secret, or from the node names */
 	char *admin_token_file;  /* NULL: none (allowed only when every admin_listen is loopback) */
 	size_t max_line;         /* bytes, default 4096 */
 	int peer_backoff_max;    /* seconds, default 5 */
@@ -77,6 +78,11 @@ struct herd_config {
 	int peer_heartbeat_timeout;    /* seconds a link may be silent, default 5 */
 	int peer_write_timeout;        /* seconds queued output may make no progress, 15 */
 	size_t places_max_requests;    /* upstream Places calls at once, default 256 */
+
+	/* The record journal and snapshot in state_dir (README "Durability"). */
+	int state_fsync_interval;      /* ms between fsyncs of unsynced records, default 10 */
+	size_t state_fsync_batch;      /* unsynced records that start an fsync at once, 256 */
+	size_t state_compact_min;      /* journal records before a snapshot, default 10000 */
 
 	struct config_node *nodes;
 	size_t nnodes;

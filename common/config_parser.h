@@ -15,12 +15,13 @@
 #define CONFIG_DNS_NAME_LEN 253
 #define CONFIG_DNS_LABEL_LEN 63
 /* The number of [herd] keys: config_herd_keys has one entry each. */
-#define CONFIG_HERD_NKEYS 26
+#define CONFIG_HERD_NKEYS 30
 
 /* How a key's value is read. */
 enum config_type {
 	CONFIG_PLACES_API,
 	CONFIG_URL,
+	CONFIG_NAME,             /* like a node name: A-Z a-z 0-9 _ . - */
 	CONFIG_PATH,
 	CONFIG_INT,
 	CONFIG_SIZE,

@@ -30,6 +30,7 @@
 #include "listen.h"
 #include "log.h"
 #include "reply.h"
+#include "state.h"
 #include "stats.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -68,11 +69,15 @@ struct client {
 	uint64_t bytes_acked;        /* of those, the most seen gone from the kernel */
 	uint64_t read_progress_ms;   /* when BYTES_ACKED last grew, or output began */
 	bool output_watched;         /* output may be waiting somewhere: check it */
+	bool held;                   /* its output waits for this pass's journal write */
+	TAILQ_ENTRY(client) held_entry;
 };
 
 TAILQ_HEAD(client_list, client);
 static struct client_list clients = TAILQ_HEAD_INITIALIZER(clients);
 static struct client_list closed = TAILQ_HEAD_INITIALIZER(closed);
+/* Clients whose replies may acknowledge records not yet in the journal (state.h). */
+static TAILQ_HEAD(, client) held = TAILQ_HEAD_INITIALIZER(held);
 static uint64_t next_client_id = 1;
 static struct acceptor *client_acceptor;
 static struct event *client_sweep;
@@ -128,6 +133,10 @@ static void client_close(struct client *c, const char *reason)
 		reply_free(r);
 	}
 	c->nreplies = 0;
+	if (c->held) {
+		TAILQ_REMOVE(&held, c, held_entry);
+		c->held = false;
+	}
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	TAILQ_REMOVE(&clients, c, entry);
@@ -192,6 +201,30 @@ static void client_log_out(const struct client *c, struct evbuffer *buf, size_t 
 	    CLIENT_LOG_ECHO_MAX : LOG_QUOTE_MAX), size);
 }
 
+/*
+ * C's output goes out only after the journal write at the end of this pass when it may
+ * acknowledge a record stored in the pass: its socket is not written until then.
+ */
+static void client_hold(struct client *c)
+{
+	if (c->held || !state_pending())
+		return;
+	c->held = true;
+	bufferevent_disable(c->bev, EV_WRITE);
+	TAILQ_INSERT_TAIL(&held, c, held_entry);
+}
+
+void client_release(void)
+{
+	struct client *c;
+
+	while ((c = TAILQ_FIRST(&held)) != NULL) {
+		TAILQ_REMOVE(&held, c, held_entry);
+		c->held = false;
+		bufferevent_enable(c->bev, EV_WRITE);
+	}
+}
+
 /* True when the client should stop being read until its output drains. */
 static bool client_overloaded(const struct client *c)
 {
@@ -252,6 +285,7 @@ static void client_line(struct client *c, const char *line, size_t len, struct h
 		} else {
 			client_log_out(c, out, before, evbuffer_get_length(out) - before);
 			client_note_output(c, evbuffer_get_length(out) - before);
+			client_hold(c);
 		}
 		break;
 	}
@@ -326,6 +360,7 @@ static void client_flush(struct client *c)
 		client_note_output(c, evbuffer_get_length(r->buf));
 		evbuffer_add_buffer(out, r->buf);
 		reply_free(r);
+		client_hold(c);
 	}
 	if (c->paused && !client_overloaded(c)) {
 		c->paused = false;

@@ -12,5 +12,7 @@
 void client_listen(evutil_socket_t fd, void *arg);
 /* Closes every client connection and frees it (shutdown). */
 void client_close_all(void);
+/* The journal holds this pass's records: the replies held back for it may go out. */
+void client_release(void);
 
 #endif

@@ -9,6 +9,7 @@
 #include "herdd.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "state.h"
 #include "stats.h"
 #include "table.h"
 
@@ -59,6 +60,7 @@ static enum cmd_retval cmd_iamat_exec(struct cmd_conn *conn, const struct field 
 	switch (table_offer(herdd.table, &rec, &stored)) {
 	case TABLE_STORED_NEW:
 	case TABLE_STORED_NEWER:
+		state_append(stored);
 		flood_originate(stored);
 		break;
 	case TABLE_STALE:

@@ -5,6 +5,7 @@
 #include "herdd.h"
 #include "log.h"
 #include "proto.h"
+#include "state.h"
 #include "stats.h"
 #include "table.h"
 
@@ -57,6 +58,7 @@ enum flood_result flood_receive(const struct peer *from, const char *line, size_
 	switch (table_offer(herdd.table, &rec, &stored)) {
 	case TABLE_STORED_NEW:
 	case TABLE_STORED_NEWER:
+		state_append(stored);
 		stats.flood_forwarded += flood_out(stored, from);
 		return FLOOD_STORED;
 	case TABLE_STALE:

@@ -20,6 +20,7 @@
 #include "notify.h"
 #include "peer.h"
 #include "places.h"
+#include "state.h"
 #include "table.h"
 #include "xmalloc.h"
 
@@ -125,13 +126,6 @@ static struct herd_config *load_config(const struct options *opts)
 	}
 	if (opts->name != NULL && config_find_node(cfg, opts->name) == NULL) {
 		fprintf(stderr, "%s:0: no [node %s] in this file\n", opts->config_path, opts->name);
-		config_free(cfg);
-		exit(1);
-	}
-	/* Parsed, but a node keeps no snapshot yet: an operator must not think it does. */
-	if (cfg->state_dir != NULL) {
-		fprintf(stderr, "%s:0: state_dir is not supported yet (a node keeps no table "
-		    "snapshot); remove the key\n", opts->config_path);
 		config_free(cfg);
 		exit(1);
 	}
@@ -263,10 +257,30 @@ static struct evdns_base *dns_new(void)
 	return dns;
 }
 
+/*
+ * The event loop, one pass at a time: at the end of each, the records the pass stored
+ * are written to the journal in one write (state_write), and only then are the replies
+ * that acknowledge them let out (client_release), as redis's beforeSleep orders its AOF
+ * write before its replies.
+ */
+static void run_loop(void)
+{
+	for (;;) {
+		int rc = event_base_loop(herdd.base, EVLOOP_ONCE);
+
+		if (state_write())
+			client_release();
+		if (rc != 0 || event_base_got_break(herdd.base) || event_base_got_exit(herdd.base))
+			break;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct options opts = { 0 };
 	struct event *sigint, *sigterm, *sighup;
+	const unsigned char *secret;
+	size_t secret_len;
 
 	parse_options(argc, argv, &opts);
 	herdd.config = load_config(&opts);
@@ -303,6 +317,10 @@ int main(int argc, char **argv)
 	    evsignal_add(sighup, NULL) < 0)
 		fatalx("event=startup_failed error=\"cannot install signal handlers\"");
 
+	peers_load_secret();
+	secret = peers_secret(&secret_len);
+	state_open(secret, secret_len);
+
 	listen_start(&herdd.self->listen, "client", client_listen, NULL);
 	if (herdd.self->admin_listen.set)
 		admin_start();
@@ -310,7 +328,7 @@ int main(int argc, char **argv)
 	log_info("event=started version=%s pid=%ld", HERD_VERSION, (long)getpid());
 	listen_when_bound(on_listening);
 
-	event_base_dispatch(herdd.base);
+	run_loop();
 
 	client_close_all();
 	admin_stop();
@@ -321,6 +339,7 @@ int main(int argc, char **argv)
 	event_free(sighup);
 	notify_free();
 	evdns_base_free(herdd.dns, 0);
+	state_close();
 	table_free(herdd.table);
 	event_base_free(herdd.base);
 	log_info("event=stopped");

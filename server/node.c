@@ -3,9 +3,15 @@
 
 #include "herdd.h"
 #include "listen.h"
+#include "state.h"
 
 static struct acceptor *admin_acceptor;
 static void (*admin_ready)(struct evconnlistener *listener);
+
+void node_stats_refresh(void)
+{
+	state_stats_refresh();
+}
 
 struct event_base *node_event_base(void)
 {

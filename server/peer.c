@@ -308,7 +308,7 @@ static void peer_listen_ready(evutil_socket_t fd, void *arg)
  * takes precedence). Without one (allowed only when every peer_listen is loopback)
  * links authenticate with an empty key.
  */
-static void peer_load_secret(void)
+void peers_load_secret(void)
 {
 	char source[4096];
 	const char *path = secret_source(herdd.config->secret_file, "herd.secret", source,
@@ -331,11 +331,16 @@ static void peer_load_secret(void)
 	OPENSSL_cleanse(buf, sizeof(buf));
 }
 
+const unsigned char *peers_secret(size_t *len)
+{
+	*len = secret_len;
+	return secret;
+}
+
 void peers_start(void)
 {
 	const struct config_node *self = herdd.self;
 
-	peer_load_secret();
 	links_start(&peer_link_owner, secret, secret_len);
 	flood_set_fanout(peers_flood);
 	npeers = self->nneighbours;

@@ -13,6 +13,13 @@
 struct peer;
 struct record;
 
+/*
+ * Reads the herd secret, once, at start-up before peers_start (secret.h: a systemd
+ * credential herd.secret takes precedence); peers_secret gives it (NULL and 0 for a
+ * loopback herd without one).
+ */
+void peers_load_secret(void);
+const unsigned char *peers_secret(size_t *len);
 /* Sets up one peer per configured neighbour and starts listening and dialling. */
 void peers_start(void);
 /* Closes every link and the peer listener (shutdown). */

@@ -39,6 +39,24 @@ struct herd_stats {
 	uint64_t places_latency_count;
 	double places_latency_sum;      /* seconds */
 	uint64_t places_latency_buckets[STATS_LATENCY_BUCKETS];   /* cumulative per bound */
+
+	/* state_dir (state.c): gauges and counters of the journal and snapshot */
+	uint64_t state_enabled;
+	uint64_t state_journal_records;   /* records in the journals since the snapshot */
+	uint64_t state_journal_bytes;
+	uint64_t state_unsynced_records;  /* written, not yet covered by an fsync */
+	uint64_t state_snapshot_records;
+	uint64_t state_snapshot_bytes;
+	uint64_t state_snapshot_age_seconds;
+	uint64_t state_last_fsync_age_ms; /* 0 before the first */
+	uint64_t state_fsyncs;
+	uint64_t state_fsync_errors;
+	uint64_t state_write_errors;
+	uint64_t state_compactions;
+	uint64_t state_compaction_failures;
+	uint64_t state_load_ms;
+	uint64_t state_loaded_records;
+	uint64_t state_damaged_lines;     /* skipped at start: torn, or failed their sum */
 };
 
 extern struct herd_stats stats;

@@ -640,16 +640,6 @@ class TestCommandLine(HerdTestCase):
         self.assertNotIn("configuration OK", out)
         self.assertRegex(out, r"(?m)^" + re.escape(path) + r":\d+: \S")
 
-    def test_state_dir_is_refused_until_it_is_used(self):
-        herd = self.make_herd(["Alford"], herd_options={"state_dir": "state"})
-        for args in (["-t"], []):
-            r = herdtest.run_herdd(["-c", herd.config_path, "-n", "Alford"] + args,
-                                   cwd=herd.dir)
-            out = r.stdout + r.stderr
-            self.assertEqual(r.returncode, 1, out)
-            self.assertNotIn("configuration OK", out)
-            self.assertIn("state_dir is not supported yet", out)
-
     def test_fatal_errors_log_level_fatal(self):
         herd = self.make_herd(["Alford"], herd_options={"secret_file": "missing.secret"})
         node = herd["Alford"]

@@ -16,6 +16,7 @@
 #include "peer.h"
 #include "places.h"
 #include "reply.h"
+#include "state.h"
 #include "stats.h"
 #include "table.h"
 
@@ -33,6 +34,14 @@ size_t peers_flood(const struct record *rec, const struct peer *except)
 {
 	floods++;
 	return 0;
+}
+
+/* Records given to state.c for the journal: each newer one. */
+static int journaled;
+
+void state_append(const struct record *rec)
+{
+	journaled++;
 }
 
 /* Fake reply slots, as client.c's. */
@@ -139,12 +148,14 @@ static void test_iamat(void)
 	CHECK_STR(reply, "AT Alford +0.250000000 kiwi +34.068930-118.445127 1700000000.25\n");
 	CHECK_INT(stats.cmd_iamat, 1);
 	CHECK_INT(floods, 1);
+	CHECK_INT(journaled, 1);
 	CHECK(table_get(herdd.table, "kiwi", 4) != NULL);
 	free(reply);
 	/* An older report is answered as it is, and changes nothing. */
 	CHECK_INT(run("IAMAT kiwi +1+1 1600000000", &reply), CMD_DONE);
 	CHECK_STR(reply, "AT Alford +100000000.500000000 kiwi +1+1 1600000000\n");
 	CHECK_INT(floods, 1);
+	CHECK_INT(journaled, 1);
 	CHECK_STR(table_get(herdd.table, "kiwi", 4)->location.p, "+34.068930-118.445127 "
 	    "1700000000.25");
 	free(reply);

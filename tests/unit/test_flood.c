@@ -9,6 +9,7 @@
 #include "flood.h"
 #include "herdd.h"
 #include "peer.h"
+#include "state.h"
 #include "stats.h"
 #include "table.h"
 
@@ -22,6 +23,18 @@ static struct {
 } sent;
 
 #define LINKED_NEIGHBOURS 2
+
+/* What state.c was given to journal: every stored record, and only those. */
+static struct {
+	int calls;
+	char line[512];
+} journaled;
+
+void state_append(const struct record *rec)
+{
+	journaled.calls++;
+	snprintf(journaled.line, sizeof(journaled.line), "%s", rec->line);
+}
 
 size_t peers_flood(const struct record *rec, const struct peer *except)
 {
@@ -66,6 +79,7 @@ static void reset(void)
 	herdd.table = table_new_keyed(1, 2);
 	memset(&stats, 0, sizeof(stats));
 	memset(&sent, 0, sizeof(sent));
+	memset(&journaled, 0, sizeof(journaled));
 }
 
 static void test_newer_is_stored_and_passed_on(void)
@@ -81,10 +95,13 @@ static void test_newer_is_stored_and_passed_on(void)
 	CHECK_INT(stats.flood_received, 1);
 	CHECK_INT(stats.flood_forwarded, LINKED_NEIGHBOURS);
 	CHECK_INT(stats.flood_stale_dropped, 0);
+	CHECK_INT(journaled.calls, 1);
+	CHECK_STR(journaled.line, line);
 
 	/* The same record again, from anyone: it stops. */
 	CHECK_INT(receive(FROM_B, line, false), FLOOD_STALE);
 	CHECK_INT(sent.calls, 1);
+	CHECK_INT(journaled.calls, 1);
 	CHECK_INT(stats.flood_received, 2);
 	CHECK_INT(stats.flood_stale_dropped, 1);
 
@@ -99,6 +116,8 @@ static void test_newer_is_stored_and_passed_on(void)
 	CHECK_INT(receive(FROM_B, "AT Bolden -0.000000001 kiwi +1+2 1700000000.500000001", false),
 	    FLOOD_STORED);
 	CHECK_STR(stored_line("kiwi"), "AT Bolden -0.000000001 kiwi +1+2 1700000000.500000001");
+	CHECK_INT(journaled.calls, 2);
+	CHECK_STR(journaled.line, "AT Bolden -0.000000001 kiwi +1+2 1700000000.500000001");
 	CHECK(sent.except == FROM_B);
 	CHECK_INT(stats.flood_forwarded, 2 * LINKED_NEIGHBOURS);
 }
@@ -136,6 +155,7 @@ static void test_invalid_records_change_nothing(void)
 	}
 	CHECK_INT(table_count(herdd.table), 0);
 	CHECK_INT(sent.calls, 0);
+	CHECK_INT(journaled.calls, 0);
 }
 
 /* A sync record that is newer is passed on like a flooded one, so it reaches the nodes behind. */
@@ -150,6 +170,7 @@ static void test_sync_records(void)
 	CHECK_INT(stats.sync_records_received, 1);
 	CHECK_INT(stats.flood_received, 0);
 	CHECK_INT(stats.flood_forwarded, LINKED_NEIGHBOURS);
+	CHECK_INT(journaled.calls, 1);
 
 	/* Most records of a sync are known already: counted as received, not as stale floods. */
 	CHECK_INT(receive(FROM_B, line, true), FLOOD_STALE);

@@ -1,0 +1,938 @@
+/*
+ * The journal and snapshot of state_dir (README "Durability"). For node NAME:
+ *
+ *   NAME.lock          held (flock) while a herdd of NAME uses the folder
+ *   NAME.snapshot      the table as of generation S (written whole, then renamed)
+ *   NAME.journal.G     records stored since generation G began, G >= S
+ *
+ * Records of a pass are appended in one write at its end (state_write, before the
+ * replies go out), so a crash of the process loses nothing acknowledged. A helper
+ * thread fsyncs the journal (as redis's bio does for its AOF), every
+ * state_fsync_interval ms or state_fsync_batch records, so a crash of the machine loses
+ * at most that window. When the journal outgrows the table, a new generation starts:
+ * a new journal takes the appends, and a child process (fork: the table as it was at
+ * that moment) writes the snapshot, renames it into place, fsyncs the folder and
+ * removes the older journals. The table keeps only the newest record of each client and
+ * any order of offers gives the same table, so loading a record twice is harmless.
+ */
+#define _GNU_SOURCE    /* close_range, pipe2 */
+
+#include "state.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "herdd.h"
+#include "log.h"
+#include "ratelimit.h"
+#include "stats.h"
+#include "statefmt.h"
+#include "table.h"
+#include "xmalloc.h"
+
+/* Journals retired by a new generation, waiting for the syncer's last fsync. */
+#define STATE_RETIRE_MAX 8
+/* Damaged lines reported one by one per file; the rest are counted. */
+#define STATE_DAMAGE_REPORTS 20
+/* A failed snapshot is tried again after this long. */
+#define STATE_COMPACT_BACKOFF_MS 10000
+/* A failed journal write is tried again after this long; replies wait meanwhile. */
+#define STATE_RETRY_MS 100
+/* How long start-up waits for the lock (a dying snapshot child may still hold it). */
+#define STATE_LOCK_WAIT_MS 3000
+/* The snapshot child's output buffer. */
+#define STATE_CHILD_BUF (1024 * 1024)
+
+/* The fsync helper thread: the loop asks, it syncs; everything under MU. */
+struct state_syncer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int fd;                        /* the journal being appended to */
+	bool sync_dir;                 /* a journal was created: fsync the folder too */
+	uint64_t want;                 /* records written when the loop last asked */
+	uint64_t done;                 /* records covered by the last completed fsync */
+	int retire[STATE_RETIRE_MAX];  /* old journals: one last fsync, then close */
+	size_t nretire;
+	bool stop;
+	uint64_t last_ms;              /* htime_mono_ms of the last completed fsync; 0: none */
+	uint64_t fsyncs;
+	uint64_t errors;
+	int last_errno;
+	uint64_t errors_logged;
+};
+
+static struct {
+	bool enabled;
+	char *dir;
+	int dirfd;
+	int lockfd;
+	char herd[STATEFMT_HERD_ID_MAX];
+	const char *name;
+
+	int fd;                        /* the journal appended to */
+	uint64_t gen;                  /* its generation */
+	char *buf;                     /* this pass's lines */
+	size_t len, cap;
+	size_t buf_records;
+	uint64_t written;              /* records written to journals, ever */
+	uint64_t kicked;               /* WRITTEN when the syncer was last asked */
+	struct event *fsync_timer;
+	struct event *retry_timer;
+	struct ratelimit write_warnings;
+
+	pid_t child;                   /* the snapshot child; 0: none */
+	int child_fd;                  /* its report */
+	struct event *child_event;
+	char child_msg[256];
+	size_t child_msg_len;
+	uint64_t child_gen;
+	uint64_t child_journal_records; /* records of the journals the snapshot replaces */
+	uint64_t child_journal_bytes;
+	uint64_t compact_after_ms;     /* backoff after a failure */
+	bool compact_soon;             /* damage was found at start: rewrite the files */
+	int64_t snapshot_time;         /* wall-clock seconds the snapshot was made; 0: none */
+
+	struct state_syncer sync;
+} state = { .dirfd = -1, .lockfd = -1, .fd = -1, .child_fd = -1 };
+
+/* NAME.journal.G into BUF. */
+static void state_journal_name(char *buf, size_t size, uint64_t gen)
+{
+	snprintf(buf, size, "%s.journal.%" PRIu64, state.name, gen);
+}
+
+/* Stops the node at start-up over FILE (in state_dir; NULL: the folder itself). */
+static void __attribute__((noreturn, format(printf, 2, 3)))
+state_refuse(const char *file, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fatalx("event=startup_failed state_dir=%s%s%s error=\"%s\"", state.dir,
+	    file != NULL ? " file=" : "", file != NULL ? file : "", msg);
+}
+
+/* --- the fsync helper ------------------------------------------------------------- */
+
+static void *state_syncer_main(void *arg)
+{
+	struct state_syncer *s = arg;
+	int retire[STATE_RETIRE_MAX];
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		size_t nretire;
+		bool dir;
+		int fd, err = 0;
+		uint64_t want;
+
+		while (!s->stop && s->want == s->done && s->nretire == 0)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->stop && s->want == s->done && s->nretire == 0)
+			break;
+		fd = s->fd;
+		want = s->want;
+		dir = s->sync_dir;
+		s->sync_dir = false;
+		nretire = s->nretire;
+		memcpy(retire, s->retire, nretire * sizeof(retire[0]));
+		s->nretire = 0;
+		pthread_mutex_unlock(&s->mu);
+
+		/* The older journals first: their records came before the current one's. */
+		for (size_t i = 0; i < nretire; i++) {
+			if (fdatasync(retire[i]) < 0)
+				err = errno;
+			close(retire[i]);
+		}
+		if (dir && fsync(state.dirfd) < 0)
+			err = errno;
+		if (fd >= 0 && fdatasync(fd) < 0)
+			err = errno;
+
+		pthread_mutex_lock(&s->mu);
+		s->done = want;
+		s->fsyncs++;
+		s->last_ms = htime_mono_ms();
+		if (err != 0) {
+			s->errors++;
+			s->last_errno = err;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Asks the syncer to make every record written so far durable. */
+static void state_kick(void)
+{
+	struct state_syncer *s = &state.sync;
+
+	uint64_t errors;
+	int err;
+
+	pthread_mutex_lock(&s->mu);
+	s->fd = state.fd;
+	s->want = state.written;
+	pthread_cond_signal(&s->cv);
+	errors = s->errors;
+	err = s->last_errno;
+	pthread_mutex_unlock(&s->mu);
+	state.kicked = state.written;
+	if (errors > s->errors_logged) {
+		log_warnx("event=state_fsync_failed file=%s/%s.journal.%" PRIu64 " failures=%" PRIu64
+		    " error=\"%s\" note=\"a crash of the machine may lose records\"", state.dir,
+		    state.name, state.gen, errors - s->errors_logged, strerror(err));
+		s->errors_logged = errors;
+	}
+}
+
+static void state_fsync_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (state.written > state.kicked)
+		state_kick();
+}
+
+/* Nothing to do here: waking the loop makes the pass end try state_write again. */
+static void state_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+/* --- loading ---------------------------------------------------------------------- */
+
+struct state_load {
+	const char *file;
+	uint64_t records;              /* record lines that passed their sum */
+	uint64_t damaged;
+	uint64_t unknown_node;         /* written by a node no longer configured */
+	uint64_t refused;              /* new clients past max_clients */
+	bool has_end;
+	uint64_t end_records;
+};
+
+/* Reports a line of L skipped at OFFSET for WHY. */
+static void state_damage(struct state_load *l, size_t offset, const char *why)
+{
+	if (l->damaged++ < STATE_DAMAGE_REPORTS)
+		log_warnx("event=state_line_skipped file=%s/%s offset=%zu reason=\"%s\"",
+		    state.dir, l->file, offset, why);
+}
+
+/* Offers the AT line of a record line at OFFSET to the table. */
+static void state_load_record(struct state_load *l, const struct field *payload,
+    size_t offset)
+{
+	struct at_record rec;
+	const struct record *stored;
+
+	if (!proto_at_parse(payload->p, payload->len, &rec)) {
+		state_damage(l, offset, "sum matches, but not an AT line");
+		return;
+	}
+	l->records++;
+	if (config_find_node_len(herdd.config, rec.server.p, rec.server.len) == NULL) {
+		l->unknown_node++;
+		return;
+	}
+	if (table_offer(herdd.table, &rec, &stored) == TABLE_FULL)
+		l->refused++;
+}
+
+/* Checks that header H of FILE is this node's, of KIND; stops the node otherwise. */
+static void state_check_header(const char *file, const struct statefmt_header *h,
+    enum statefmt_kind kind)
+{
+	if (strcmp(h->herd, state.herd) != 0)
+		state_refuse(file, "it belongs to herd %s, and this node is of herd %s (%s): "
+		    "another herd's state is never loaded. Point state_dir elsewhere, or, if "
+		    "this herd's %s changed, set herd_id = %s", h->herd, state.herd,
+		    herdd.config->herd_id != NULL ? "herd_id" : "derived from the herd "
+		    "secret, or from the node names without one",
+		    herdd.config->herd_id != NULL ? "herd_id" : "secret or nodes", h->herd);
+	if (strcmp(h->node, state.name) != 0)
+		state_refuse(file, "it belongs to node %s, not %s", h->node, state.name);
+	if (h->kind != kind)
+		state_refuse(file, "it is a %s, not a %s", h->kind == STATEFMT_SNAPSHOT ?
+		    "snapshot" : "journal", kind == STATEFMT_SNAPSHOT ? "snapshot" : "journal");
+}
+
+/*
+ * Loads FILE (in state_dir) of KIND into the table; its generation into *GEN. False
+ * when it is empty or its header was cut short (a crash as it was made): nothing in it.
+ */
+static bool state_load_file(const char *file, enum statefmt_kind kind, uint64_t *gen,
+    struct state_load *l)
+{
+	struct statefmt_header h;
+	struct field payload;
+	struct stat st;
+	const char *data, *end, *p;
+	uint64_t records;
+	int fd = openat(state.dirfd, file, O_RDONLY | O_CLOEXEC);
+
+	memset(l, 0, sizeof(*l));
+	l->file = file;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		state_refuse(file, "cannot read it: %s", strerror(errno));
+	if (st.st_size == 0) {
+		close(fd);
+		log_warnx("event=state_file_empty file=%s/%s", state.dir, file);
+		return false;
+	}
+	data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (data == MAP_FAILED)
+		state_refuse(file, "cannot map it: %s", strerror(errno));
+	(void)madvise((void *)data, (size_t)st.st_size, MADV_SEQUENTIAL);
+	end = data + st.st_size;
+
+	p = memchr(data, '\n', (size_t)st.st_size);
+	if (p == NULL) {
+		munmap((void *)data, (size_t)st.st_size);
+		log_warnx("event=state_line_skipped file=%s/%s offset=0 reason=\"the header is "
+		    "cut short: the file was being made\"", state.dir, file);
+		return false;
+	}
+	if (statefmt_parse(data, (size_t)(p - data), &payload, &h, &records) !=
+	    STATEFMT_HEADER)
+		state_refuse(file, "its first line is not a herd state header (damaged, or not "
+		    "a state file); move it away to start without it");
+	state_check_header(file, &h, kind);
+	*gen = h.gen;
+
+	for (p++; p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t offset = (size_t)(p - data);
+
+		if (eol == NULL) {
+			state_damage(l, offset, "the last line is cut short (no line end)");
+			break;
+		}
+		switch (statefmt_parse(p, (size_t)(eol - p), &payload, &h, &records)) {
+		case STATEFMT_RECORD:
+			if (l->has_end)
+				state_damage(l, offset, "a record after the END line");
+			else
+				state_load_record(l, &payload, offset);
+			break;
+		case STATEFMT_END:
+			if (kind != STATEFMT_SNAPSHOT || l->has_end)
+				state_damage(l, offset, "an END line where none belongs");
+			l->has_end = true;
+			l->end_records = records;
+			break;
+		case STATEFMT_BAD_SUM:
+			state_damage(l, offset, "checksum mismatch");
+			break;
+		case STATEFMT_HEADER:
+		case STATEFMT_MALFORMED:
+			state_damage(l, offset, "not a record line");
+			break;
+		}
+		p = eol + 1;
+	}
+	munmap((void *)data, (size_t)st.st_size);
+	if (kind == STATEFMT_SNAPSHOT && !l->has_end)
+		log_warnx("event=state_snapshot_incomplete file=%s/%s records=%" PRIu64
+		    " note=\"no END line: loaded what is there\"", state.dir, file, l->records);
+	else if (kind == STATEFMT_SNAPSHOT && l->end_records != l->records + l->damaged)
+		log_warnx("event=state_snapshot_incomplete file=%s/%s records=%" PRIu64
+		    " expected=%" PRIu64, state.dir, file, l->records, l->end_records);
+	if (l->damaged > 0)
+		log_warnx("event=state_damage file=%s/%s lines_skipped=%" PRIu64, state.dir, file,
+		    l->damaged);
+	if (l->unknown_node > 0)
+		log_info("event=state_records_dropped file=%s/%s records=%" PRIu64 " reason=\"written "
+		    "by nodes no longer in the configuration\"", state.dir, file, l->unknown_node);
+	if (l->refused > 0)
+		log_warnx("event=state_records_dropped file=%s/%s records=%" PRIu64 " reason=\"new "
+		    "clients past max_clients\"", state.dir, file, l->refused);
+	stats.state_damaged_lines += l->damaged;
+	if (l->damaged > 0)
+		state.compact_soon = true;
+	return true;
+}
+
+static int state_gen_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The generations of this node's journals, sorted, into *GENS; returns how many. */
+static size_t state_list_journals(uint64_t **gens)
+{
+	char prefix[CONFIG_NAME_MAX + 16];
+	size_t plen, n = 0, cap = 0;
+	struct dirent *de;
+	int fd = dup(state.dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+	if (d == NULL)
+		state_refuse(NULL, "cannot list it: %s", strerror(errno));
+	/* The copy shares the descriptor's offset, which an earlier listing left at the end. */
+	rewinddir(d);
+	snprintf(prefix, sizeof(prefix), "%s.journal.", state.name);
+	plen = strlen(prefix);
+	*gens = NULL;
+	while ((de = readdir(d)) != NULL) {
+		const char *g = de->d_name + plen;
+		char *endp;
+		unsigned long long v;
+
+		if (strncmp(de->d_name, prefix, plen) != 0 || *g < '0' || *g > '9')
+			continue;
+		errno = 0;
+		v = strtoull(g, &endp, 10);
+		if (*endp != '\0' || errno != 0)
+			continue;
+		if (n == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			*gens = xreallocarray(*gens, cap, sizeof(**gens));
+		}
+		(*gens)[n++] = v;
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(*gens, n, sizeof(**gens), state_gen_cmp);
+	return n;
+}
+
+/* Removes this node's journals older than GEN: a snapshot of GEN holds their records. */
+static void state_remove_journals_before(uint64_t gen)
+{
+	uint64_t *gens;
+	size_t n = state_list_journals(&gens);
+	char file[CONFIG_NAME_MAX + 40];
+
+	for (size_t i = 0; i < n && gens[i] < gen; i++) {
+		state_journal_name(file, sizeof(file), gens[i]);
+		(void)unlinkat(state.dirfd, file, 0);
+	}
+	free(gens);
+}
+
+/* Writes LEN bytes at P to FD whole; false with errno on failure. */
+static bool state_write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* Creates the journal of GEN with its header; its descriptor, or -1 with errno. */
+static int state_journal_create(uint64_t gen)
+{
+	struct statefmt_header h = { .kind = STATEFMT_JOURNAL, .gen = gen };
+	char file[CONFIG_NAME_MAX + 40], line[STATEFMT_META_MAX];
+	size_t len;
+	int fd, saved;
+
+	snprintf(h.herd, sizeof(h.herd), "%s", state.herd);
+	snprintf(h.node, sizeof(h.node), "%s", state.name);
+	state_journal_name(file, sizeof(file), gen);
+	fd = openat(state.dirfd, file, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	len = statefmt_header_line(line, &h);
+	if (!state_write_all(fd, line, len)) {
+		saved = errno;
+		close(fd);
+		(void)unlinkat(state.dirfd, file, 0);
+		errno = saved;
+		return -1;
+	}
+	stats.state_journal_bytes += len;
+	return fd;
+}
+
+/* Opens (creating it) and locks state_dir; stops the node when it cannot. */
+static void state_lock(void)
+{
+	char file[CONFIG_NAME_MAX + 8], pid[32];
+	uint64_t deadline = htime_mono_ms() + STATE_LOCK_WAIT_MS;
+	ssize_t n;
+
+	if (mkdir(state.dir, 0700) < 0 && errno != EEXIST)
+		state_refuse(NULL, "cannot create it: %s", strerror(errno));
+	state.dirfd = open(state.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (state.dirfd < 0)
+		state_refuse(NULL, "cannot open it as a folder: %s", strerror(errno));
+	snprintf(file, sizeof(file), "%s.lock", state.name);
+	state.lockfd = openat(state.dirfd, file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (state.lockfd < 0)
+		state_refuse(file, "cannot create it (is state_dir writable by this user?): %s",
+		    strerror(errno));
+	while (flock(state.lockfd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK || htime_mono_ms() > deadline) {
+			n = pread(state.lockfd, pid, sizeof(pid) - 1, 0);
+			pid[n > 0 ? n : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			state_refuse(file, "another herdd of node %s uses this state_dir (pid %s)",
+			    state.name, pid[0] != '\0' ? pid : "unknown");
+		}
+		usleep(50 * 1000);
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(state.lockfd, 0) < 0 || pwrite(state.lockfd, pid, (size_t)n, 0) != n)
+		state_refuse(file, "cannot write it: %s", strerror(errno));
+}
+
+void state_open(const unsigned char *secret, size_t secret_len)
+{
+	char file[CONFIG_NAME_MAX + 40];
+	struct state_load l;
+	struct stat st;
+	uint64_t started = htime_mono_ms(), snap_gen = 0, gen, top, loaded = 0;
+	uint64_t *gens;
+	size_t n;
+
+	if (herdd.config->state_dir == NULL)
+		return;
+	state.enabled = true;
+	state.dir = herdd.config->state_dir;
+	state.name = herdd.self->name;
+	statefmt_herd_id(herdd.config, secret, secret_len, state.herd);
+	state_lock();
+
+	snprintf(file, sizeof(file), "%s.snapshot.tmp", state.name);
+	(void)unlinkat(state.dirfd, file, 0);
+	snprintf(file, sizeof(file), "%s.snapshot", state.name);
+	if (fstatat(state.dirfd, file, &st, 0) == 0) {
+		if (state_load_file(file, STATEFMT_SNAPSHOT, &snap_gen, &l)) {
+			stats.state_snapshot_records = l.records;
+			stats.state_snapshot_bytes = (uint64_t)st.st_size;
+			loaded += l.records;
+		}
+		state.snapshot_time = st.st_mtime;
+	} else if (errno != ENOENT) {
+		state_refuse(file, "cannot read it: %s", strerror(errno));
+	}
+
+	top = snap_gen;
+	n = state_list_journals(&gens);
+	for (size_t i = 0; i < n; i++) {
+		state_journal_name(file, sizeof(file), gens[i]);
+		if (gens[i] < snap_gen) {
+			/* Left by a crash between a snapshot's rename and the clean-up. */
+			(void)unlinkat(state.dirfd, file, 0);
+			continue;
+		}
+		if (fstatat(state.dirfd, file, &st, 0) < 0)
+			continue;
+		if (state_load_file(file, STATEFMT_JOURNAL, &gen, &l)) {
+			if (gen != gens[i])
+				state_refuse(file, "its header says generation %" PRIu64 "; was it "
+				    "renamed?", gen);
+			stats.state_journal_records += l.records;
+			loaded += l.records;
+		}
+		stats.state_journal_bytes += (uint64_t)st.st_size;
+		top = gens[i];
+	}
+	free(gens);
+
+	state.gen = top + 1;
+	state.fd = state_journal_create(state.gen);
+	if (state.fd < 0) {
+		state_journal_name(file, sizeof(file), state.gen);
+		state_refuse(file, "cannot create it: %s", strerror(errno));
+	}
+	if (fsync(state.dirfd) < 0)
+		state_refuse(NULL, "cannot fsync it: %s", strerror(errno));
+
+	stats.state_enabled = 1;
+	stats.state_load_ms = htime_mono_ms() - started;
+	stats.state_loaded_records = loaded;
+	log_info("event=state_loaded state_dir=%s herd=%s records=%" PRIu64 " clients=%zu "
+	    "damaged_lines=%" PRIu64 " load_ms=%" PRIu64 " journal=%s.journal.%" PRIu64,
+	    state.dir, state.herd, loaded, table_count(herdd.table), stats.state_damaged_lines,
+	    stats.state_load_ms, state.name, state.gen);
+
+	state.cap = 64 * 1024;
+	state.buf = xmalloc(state.cap);
+	state.sync.fd = state.fd;
+	if (pthread_mutex_init(&state.sync.mu, NULL) != 0 ||
+	    pthread_cond_init(&state.sync.cv, NULL) != 0 ||
+	    pthread_create(&state.sync.thread, NULL, state_syncer_main, &state.sync) != 0)
+		fatalx("event=startup_failed error=\"cannot start the fsync thread\"");
+	state.fsync_timer = xcheck(evtimer_new(herdd.base, state_fsync_cb, NULL));
+	state.retry_timer = xcheck(evtimer_new(herdd.base, state_retry_cb, NULL));
+}
+
+/* --- appending -------------------------------------------------------------------- */
+
+void state_append(const struct record *rec)
+{
+	size_t need;
+
+	if (!state.enabled)
+		return;
+	need = statefmt_line_size(rec->len);
+	if (state.cap - state.len < need) {
+		while (state.cap - state.len < need)
+			state.cap *= 2;
+		state.buf = xreallocarray(state.buf, state.cap, 1);
+	}
+	statefmt_line(state.buf + state.len, rec->line, rec->len);
+	state.len += need;
+	state.buf_records++;
+}
+
+bool state_pending(void)
+{
+	return state.len > 0;
+}
+
+static void state_compact(void);
+
+bool state_write(void)
+{
+	struct timeval interval = {
+		herdd.config->state_fsync_interval / 1000,
+		(herdd.config->state_fsync_interval % 1000) * 1000,
+	};
+	struct timeval retry = { 0, STATE_RETRY_MS * 1000 };
+	uint64_t held_back;
+	size_t done = 0;
+
+	if (state.len == 0)
+		return true;
+	while (done < state.len) {
+		ssize_t n = write(state.fd, state.buf + done, state.len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* What went out stays out; the rest is tried again, replies wait. */
+			memmove(state.buf, state.buf + done, state.len - done);
+			state.len -= done;
+			stats.state_journal_bytes += done;
+			stats.state_write_errors++;
+			if (ratelimit_allow(&state.write_warnings, htime_mono_ms(), &held_back))
+				log_warnx("event=state_write_failed file=%s/%s.journal.%" PRIu64
+				    " error=\"%s\" suppressed=%" PRIu64 " note=\"replies wait until "
+				    "it can be written\"", state.dir, state.name, state.gen,
+				    n < 0 ? strerror(errno) : "wrote nothing", held_back);
+			evtimer_add(state.retry_timer, &retry);
+			return false;
+		}
+		done += (size_t)n;
+	}
+	stats.state_journal_bytes += state.len;
+	stats.state_journal_records += state.buf_records;
+	state.written += state.buf_records;
+	state.len = 0;
+	state.buf_records = 0;
+
+	if (state.written - state.kicked >= herdd.config->state_fsync_batch)
+		state_kick();
+	else if (!evtimer_pending(state.fsync_timer, NULL))
+		evtimer_add(state.fsync_timer, &interval);
+
+	if (state.child == 0 && htime_mono_ms() >= state.compact_after_ms &&
+	    (state.compact_soon || (stats.state_journal_records >= herdd.config->state_compact_min &&
+	    stats.state_journal_records > 2 * table_count(herdd.table))))
+		state_compact();
+	return true;
+}
+
+/* --- snapshots -------------------------------------------------------------------- */
+
+/*
+ * The child: writes the table as NAME.snapshot of generation GEN, makes it durable,
+ * removes the journals it replaces, and reports on FD. Only system calls and the
+ * table's memory (a copy, as of the fork) are used here.
+ */
+static void __attribute__((noreturn)) state_child(int fd, uint64_t gen)
+{
+	struct statefmt_header h = { .kind = STATEFMT_SNAPSHOT, .gen = gen };
+	char tmp[CONFIG_NAME_MAX + 24], file[CONFIG_NAME_MAX + 16], msg[256];
+	struct table_iter it;
+	const struct record *rec;
+	uint64_t records = 0, bytes = 0;
+	size_t len = 0;
+	const char *what = "write";
+	char *buf = malloc(STATE_CHILD_BUF);
+	int out;
+
+	snprintf(h.herd, sizeof(h.herd), "%s", state.herd);
+	snprintf(h.node, sizeof(h.node), "%s", state.name);
+	snprintf(tmp, sizeof(tmp), "%s.snapshot.tmp", state.name);
+	snprintf(file, sizeof(file), "%s.snapshot", state.name);
+	out = openat(state.dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0 || buf == NULL) {
+		what = "create";
+		goto fail;
+	}
+	len = statefmt_header_line(buf, &h);
+	table_iter_init(&it, herdd.table);
+	while ((rec = table_iter_next(&it)) != NULL) {
+		size_t need = statefmt_line_size(rec->len);
+
+		if (STATE_CHILD_BUF - len < need + STATEFMT_META_MAX) {
+			if (!state_write_all(out, buf, len))
+				goto fail;
+			bytes += len;
+			len = 0;
+		}
+		statefmt_line(buf + len, rec->line, rec->len);
+		len += need;
+		records++;
+	}
+	len += statefmt_end_line(buf + len, records);
+	if (!state_write_all(out, buf, len))
+		goto fail;
+	bytes += len;
+	what = "fsync";
+	if (fsync(out) < 0)
+		goto fail;
+	what = "close";
+	if (close(out) < 0)
+		goto fail;
+	out = -1;
+	what = "rename";
+	if (renameat(state.dirfd, tmp, state.dirfd, file) < 0)
+		goto fail;
+	what = "fsync the folder after";
+	if (fsync(state.dirfd) < 0)
+		goto fail;
+	state_remove_journals_before(gen);
+	len = (size_t)snprintf(msg, sizeof(msg), "ok %" PRIu64 " %" PRIu64, records, bytes);
+	(void)state_write_all(fd, msg, len);
+	_exit(0);
+fail:
+	len = (size_t)snprintf(msg, sizeof(msg), "cannot %s %s: %s", what, tmp,
+	    strerror(errno));
+	(void)state_write_all(fd, msg, len);
+	if (out >= 0)
+		(void)unlinkat(state.dirfd, tmp, 0);
+	_exit(1);
+}
+
+/*
+ * Closes in the child every descriptor but state_dir's and REPORT's: a connection the
+ * node closes must not stay open in here until the snapshot is written.
+ */
+static void state_child_close_fds(int report)
+{
+	unsigned int a = (unsigned int)(state.dirfd < report ? state.dirfd : report);
+	unsigned int b = (unsigned int)(state.dirfd < report ? report : state.dirfd);
+
+	if (a > 3)
+		(void)close_range(3, a - 1, 0);
+	if (b > a + 1)
+		(void)close_range(a + 1, b - 1, 0);
+	(void)close_range(b + 1, ~0U, 0);
+}
+
+/* The child's report arrives; at its end, the child is gone. */
+static void state_child_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char chunk[256];
+	ssize_t n = read(fd, chunk, sizeof(chunk));
+	unsigned long long records, bytes;
+	int status = 0;
+	size_t keep;
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n > 0) {
+		keep = sizeof(state.child_msg) - 1 - state.child_msg_len;
+		keep = (size_t)n < keep ? (size_t)n : keep;
+		memcpy(state.child_msg + state.child_msg_len, chunk, keep);
+		state.child_msg_len += keep;
+		return;
+	}
+	state.child_msg[state.child_msg_len] = '\0';
+	while (waitpid(state.child, &status, 0) < 0 && errno == EINTR)
+		;
+	event_free(state.child_event);
+	state.child_event = NULL;
+	close(state.child_fd);
+	state.child_fd = -1;
+	state.child = 0;
+
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	    sscanf(state.child_msg, "ok %llu %llu", &records, &bytes) == 2) {
+		stats.state_compactions++;
+		stats.state_snapshot_records = records;
+		stats.state_snapshot_bytes = bytes;
+		stats.state_journal_records -= state.child_journal_records;
+		stats.state_journal_bytes -= state.child_journal_bytes;
+		state.snapshot_time = htime_now().sec;
+		state.compact_soon = false;
+		log_info("event=state_snapshot file=%s/%s.snapshot gen=%" PRIu64 " records=%llu "
+		    "bytes=%llu", state.dir, state.name, state.child_gen, records, bytes);
+		return;
+	}
+	stats.state_compaction_failures++;
+	state.compact_after_ms = htime_mono_ms() + STATE_COMPACT_BACKOFF_MS;
+	log_warnx("event=state_snapshot_failed state_dir=%s error=\"%s\" status=%d "
+	    "note=\"the journals are kept; tried again in %d s\"", state.dir,
+	    state.child_msg_len > 0 ? state.child_msg : "the child died", status,
+	    STATE_COMPACT_BACKOFF_MS / 1000);
+}
+
+/*
+ * Starts a new generation: new appends go to a new journal, and a child writes the
+ * table as it is now as the snapshot of that generation.
+ */
+static void state_compact(void)
+{
+	struct state_syncer *s = &state.sync;
+	sigset_t all, old;
+	int fds[2], fd;
+	pid_t pid, parent = getpid();
+	uint64_t gen = state.gen + 1;
+
+	state.compact_after_ms = htime_mono_ms() + STATE_COMPACT_BACKOFF_MS;
+	if (s->nretire == STATE_RETIRE_MAX)
+		return;
+	/* The snapshot replaces every journal so far. */
+	state.child_journal_records = stats.state_journal_records;
+	state.child_journal_bytes = stats.state_journal_bytes;
+	fd = state_journal_create(gen);
+	if (fd < 0) {
+		stats.state_compaction_failures++;
+		log_warn("event=state_snapshot_failed state_dir=%s what=\"create journal %" PRIu64
+		    "\"", state.dir, gen);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->retire[s->nretire++] = state.fd;
+	s->fd = fd;
+	s->sync_dir = true;
+	s->want = state.written;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	state.kicked = state.written;
+	state.fd = fd;
+	state.gen = gen;
+
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		stats.state_compaction_failures++;
+		log_warn("event=state_snapshot_failed state_dir=%s what=pipe", state.dir);
+		return;
+	}
+	/* No signal reaches the child's copy of libevent's handlers before they are reset. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		/* A child outliving a killed node would hold the lock its restart waits for. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (getppid() != parent)
+			_exit(1);
+		state_child_close_fds(fds[1]);
+		state_child(fds[1], gen);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(fds[1]);
+	if (pid < 0) {
+		close(fds[0]);
+		stats.state_compaction_failures++;
+		log_warn("event=state_snapshot_failed state_dir=%s what=fork", state.dir);
+		return;
+	}
+	state.child = pid;
+	state.child_fd = fds[0];
+	state.child_gen = gen;
+	state.child_msg_len = 0;
+	state.child_event = xcheck(event_new(herdd.base, fds[0], EV_READ | EV_PERSIST,
+	    state_child_cb, NULL));
+	event_add(state.child_event, NULL);
+	log_info("event=state_snapshot_started gen=%" PRIu64 " pid=%ld journal_records=%" PRIu64
+	    " clients=%zu", gen, (long)pid, stats.state_journal_records,
+	    table_count(herdd.table));
+}
+
+/* --- stats and shutdown ----------------------------------------------------------- */
+
+void state_stats_refresh(void)
+{
+	uint64_t now = htime_mono_ms();
+	struct state_syncer *s = &state.sync;
+	int64_t wall = htime_now().sec;
+
+	if (!state.enabled)
+		return;
+	stats.state_snapshot_age_seconds = state.snapshot_time == 0 ||
+	    wall < state.snapshot_time ? 0 : (uint64_t)(wall - state.snapshot_time);
+	pthread_mutex_lock(&s->mu);
+	stats.state_fsyncs = s->fsyncs;
+	stats.state_fsync_errors = s->errors;
+	stats.state_last_fsync_age_ms = s->last_ms == 0 ? 0 : now - s->last_ms;
+	stats.state_unsynced_records = state.written - s->done;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void state_close(void)
+{
+	struct state_syncer *s = &state.sync;
+	int status;
+
+	if (!state.enabled)
+		return;
+	(void)state_write();
+	if (state.child != 0) {
+		/* Its temp file is removed at the next start; the journals are all kept. */
+		kill(state.child, SIGKILL);
+		while (waitpid(state.child, &status, 0) < 0 && errno == EINTR)
+			;
+		event_free(state.child_event);
+		close(state.child_fd);
+		state.child = 0;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->want = state.written;
+	s->stop = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->thread, NULL);
+	if (s->errors > 0)
+		log_warnx("event=state_fsync_failed count=%" PRIu64 " error=\"%s\"", s->errors,
+		    strerror(s->last_errno));
+	close(state.fd);
+	event_free(state.fsync_timer);
+	event_free(state.retry_timer);
+	free(state.buf);
+	close(state.lockfd);
+	close(state.dirfd);
+	state.enabled = false;
+}

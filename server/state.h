@@ -1,0 +1,37 @@
+/*
+ * Durable records (README "Durability"), when state_dir is set: every newer record the
+ * table stores goes to the node's journal before any reply that acknowledges it, and
+ * comes back at the next start. Without state_dir every function here does nothing.
+ */
+#ifndef HERD_STATE_H
+#define HERD_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct record;
+
+/*
+ * Start-up, before any listener opens: locks state_dir, loads the snapshot and then the
+ * journals into the table, and opens a new journal. SECRET is the herd secret (empty
+ * for a loopback herd without one), of which the herd ID is derived. Files of another
+ * herd or node, and a state_dir the node cannot use, stop the node with a message.
+ */
+void state_open(const unsigned char *secret, size_t secret_len);
+/* Shutdown: writes and fsyncs what is left, stops the helpers, unlocks state_dir. */
+void state_close(void);
+
+/* The table stored REC (new or newer): it goes to the journal in this loop pass. */
+void state_append(const struct record *rec);
+/* True while records appended in this pass are not yet written: replies wait. */
+bool state_pending(void);
+/*
+ * The end of a loop pass (main.c): writes the pass's records in one write. Returns
+ * false when that failed (kept, and tried again soon): replies must keep waiting.
+ */
+bool state_write(void);
+
+/* Brings the clock-based state gauges (snapshot age, last fsync) up to date. */
+void state_stats_refresh(void);
+
+#endif
