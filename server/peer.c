@@ -321,8 +321,6 @@ void peers_load_secret(void)
 				fatalx("event=startup_failed error=\"secret_file is required: a "
 				    "peer_listen is not loopback\"");
 		}
-		log_warnx("event=peer_links_unauthenticated reason=\"no secret_file; allowed "
-		    "because every peer_listen is loopback\"");
 		return;
 	}
 	secret_len = secret_read("secret_file", path, buf);
@@ -341,6 +339,9 @@ void peers_start(void)
 {
 	const struct config_node *self = herdd.self;
 
+	if (secret == NULL)
+		log_warnx("event=peer_links_unauthenticated reason=\"no secret_file; allowed "
+		    "because every peer_listen is loopback\"");
 	links_start(&peer_link_owner, secret, secret_len);
 	flood_set_fanout(peers_flood);
 	npeers = self->nneighbours;

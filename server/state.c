@@ -678,7 +678,6 @@ static void __attribute__((noreturn)) state_child(int fd, uint64_t gen)
 {
 	struct statefmt_header h = { .kind = STATEFMT_SNAPSHOT, .gen = gen };
 	char tmp[CONFIG_NAME_MAX + 24], file[CONFIG_NAME_MAX + 16], msg[256];
-	struct table_iter it;
 	const struct record *rec;
 	uint64_t records = 0, bytes = 0;
 	size_t len = 0;
@@ -696,8 +695,8 @@ static void __attribute__((noreturn)) state_child(int fd, uint64_t gen)
 		goto fail;
 	}
 	len = statefmt_header_line(buf, &h);
-	table_iter_init(&it, herdd.table);
-	while ((rec = table_iter_next(&it)) != NULL) {
+	/* In ID order: loading appends each record at the end of the order, no search. */
+	for (rec = table_first(herdd.table); rec != NULL; rec = table_next_by_id(rec)) {
 		size_t need = statefmt_line_size(rec->len);
 
 		if (STATE_CHILD_BUF - len < need + STATEFMT_META_MAX) {
@@ -816,6 +815,7 @@ static void state_compact(void)
 	pid_t pid, parent = getpid();
 	uint64_t gen = state.gen + 1;
 
+	/* Failures below wait for the backoff; a success does not. */
 	state.compact_after_ms = htime_mono_ms() + STATE_COMPACT_BACKOFF_MS;
 	if (s->nretire == STATE_RETIRE_MAX)
 		return;
@@ -870,6 +870,7 @@ static void state_compact(void)
 		log_warn("event=state_snapshot_failed state_dir=%s what=fork", state.dir);
 		return;
 	}
+	state.compact_after_ms = 0;
 	state.child = pid;
 	state.child_fd = fds[0];
 	state.child_gen = gen;

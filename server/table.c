@@ -26,6 +26,10 @@ struct table {
 	size_t limit;
 	struct siphash_key key;
 	struct record *head[TABLE_LEVELS];   /* the first record of each level */
+	/* The NULL link ending each level, and the record with the greatest ID: a record
+	 * past it (a snapshot loads in ID order) is appended without a search. */
+	struct record **tail[TABLE_LEVELS];
+	struct record *last;
 	unsigned levels;                     /* levels in use */
 	uint64_t rng;                        /* xorshift64 state for record heights */
 };
@@ -41,6 +45,8 @@ static struct table *table_alloc(uint64_t k0, uint64_t k1)
 	t->key.k1 = k1;
 	t->limit = SIZE_MAX;
 	t->levels = 1;
+	for (unsigned i = 0; i < TABLE_LEVELS; i++)
+		t->tail[i] = &t->head[i];
 	t->rng = (k0 ^ (k1 << 1)) | 1;
 	return t;
 }
@@ -127,6 +133,11 @@ static void table_find_order(struct table *t, const char *id, size_t len,
 {
 	struct record **links = t->head;
 
+	if (t->last != NULL && id_before(t->last, id, len)) {
+		for (unsigned i = 0; i < TABLE_LEVELS; i++)
+			before[i] = t->tail[i];
+		return;
+	}
 	for (unsigned i = TABLE_LEVELS; i-- > t->levels;)
 		before[i] = &t->head[i];
 	for (unsigned i = t->levels; i-- > 0;) {
@@ -145,7 +156,11 @@ static void table_link_order(struct table *t, struct record *r)
 	for (unsigned i = 0; i < r->levels; i++) {
 		r->order[i] = *before[i];
 		*before[i] = r;
+		if (r->order[i] == NULL)
+			t->tail[i] = &r->order[i];
 	}
+	if (r->order[0] == NULL)
+		t->last = r;
 	if (r->levels > t->levels)
 		t->levels = r->levels;
 }

@@ -3,10 +3,13 @@ random node is killed with SIGKILL and restarted, again and again, for a minute.
 end every node holds, for every client, a record at least as new as the newest one a
 node acknowledged more than a second before the end.
 
-One node is down at a time, and the next kill waits until the restarted node is linked
-again: a record acknowledged by the only node holding it is kept by its neighbours (the
-node hands records to their sockets before it replies), but surviving two crashes of the
-nodes that hold it needs state_dir (issue 10).
+TestChaos kills one node at a time, and the next kill waits until the restarted node is
+linked again: a record acknowledged by the only node holding it is kept by its
+neighbours (the node hands records to their sockets before it replies), but surviving
+two crashes of the nodes that hold it needs state_dir. TestChaosDurable runs the herd
+with state_dir and kills any node at any time, up to two at once, without waiting for
+links, and now and then the whole herd at once: every node must end with the newest
+acknowledged record of every client (without state_dir, the whole-herd kills lose them).
 
 Run: HERDD=build/server/herdd /usr/bin/python3 tests/integration/test_chaos.py -v
   HERD_CHAOS_SECONDS sets the length of the chaos (default 60).
@@ -92,7 +95,8 @@ class Load:
         while not self.stop.is_set():
             with self.lock:
                 live = [n for n in self.herd.names if n not in self.down]
-            self.batch(self.rng.choice(live))
+            if live:
+                self.batch(self.rng.choice(live))
             next_at += BATCH / RATE
             pause = next_at - time.monotonic()
             if pause > 0:
@@ -143,7 +147,10 @@ class TestChaos(HerdCase):
             load.stop.set()
             load.thread.join(scaled(10))
         stopped = time.monotonic()
-        want = load.newest_acked_before(stopped - 1)
+        self.check_every_node_holds(herd, load, load.newest_acked_before(stopped - 1), kills)
+
+    def check_every_node_holds(self, herd, load, want, kills):
+        """Every node ends up holding, for each client, at least the record in WANT."""
         self.assertGreater(kills, 10)
         self.assertGreater(load.sent, SECONDS * RATE * 0.5, "the load did not run")
         self.assertEqual(len(want), CLIENTS)
@@ -165,6 +172,58 @@ class TestChaos(HerdCase):
         while behind() and time.monotonic() < deadline:
             time.sleep(0.2)
         self.assertEqual(behind(), [], "acknowledged records lost after %d kills" % kills)
+
+
+class TestChaosDurable(TestChaos):
+
+    MAX_DOWN = 2
+
+    def test_kill_and_restart_under_load(self):
+        herd = self.start_default_herd(state_dir="state", state_compact_min=500)
+        lock = threading.Lock()
+        down = {}               # name -> when it starts again (monotonic)
+        load = Load(herd, down, lock)
+        rng = random.Random(13)
+        kills = 0
+        load.thread.start()
+        end = time.monotonic() + scaled(SECONDS)
+        try:
+            while time.monotonic() < end - 2:
+                time.sleep(rng.uniform(0.3, 1.2))
+                now = time.monotonic()
+                for name, at in list(down.items()):
+                    if at <= now:
+                        herd[name].start()
+                        with lock:
+                            del down[name]
+                if rng.random() < 0.12:
+                    # The whole herd at once: only state_dir keeps what was acknowledged.
+                    with lock:
+                        for name in herd.names:
+                            down[name] = max(down.get(name, 0), now + rng.uniform(0.2, 1.0))
+                    for node in herd:
+                        node.kill()
+                    kills += len(herd.names)
+                    continue
+                name = rng.choice(herd.names)
+                if name in down or len(down) >= self.MAX_DOWN:
+                    continue
+                with lock:
+                    down[name] = now + rng.uniform(0.2, 2.0)
+                herd[name].kill()
+                kills += 1
+        finally:
+            load.stop.set()
+            load.thread.join(scaled(10))
+        # Last, the whole herd at once, with no load after it to cover a loss.
+        for node in herd:
+            node.kill()
+        herd.start()
+        # Every acknowledgement counts, up to the last one.
+        want = load.newest_acked_before(time.monotonic())
+        self.check_every_node_holds(herd, load, want, kills)
+        snapshots = sum(node.stats()["state"]["snapshots"] for node in herd)
+        self.assertGreater(snapshots, 0, "no node wrote a snapshot during the chaos")
 
 
 if __name__ == "__main__":

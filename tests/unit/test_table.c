@@ -193,6 +193,60 @@ static void test_id_order(void)
 	table_free(t);
 }
 
+/* True when T's ID order holds exactly WANT records, sorted, and table_after agrees. */
+static bool order_ok(const struct table *t, size_t want)
+{
+	const struct record *r, *prev = NULL;
+	size_t walked = 0;
+
+	for (r = table_first(t); r != NULL; r = table_next_by_id(r)) {
+		if (prev != NULL && (table_id_cmp(prev->id.p, prev->id.len, r->id.p, r->id.len) >= 0 ||
+		    table_after(t, prev->id.p, prev->id.len) != r))
+			return false;
+		prev = r;
+		walked++;
+	}
+	return walked == want;
+}
+
+/*
+ * IDs in ascending order (a snapshot loading) take the append path; records before
+ * the last, between, and after it again keep the order whole.
+ */
+static void test_ascending_then_anywhere(void)
+{
+	struct table *t = table_new_keyed(3, 4);
+	char id[16];
+	unsigned seed = 9;
+	size_t count = 0;
+
+	for (int i = 0; i < 3000; i++) {
+		snprintf(id, sizeof(id), "m%05d", i * 2);
+		CHECK_INT(offer_id(t, id, strlen(id), 1), TABLE_STORED_NEW);
+	}
+	CHECK(order_ok(t, 3000));
+	CHECK(memcmp(table_first(t)->id.p, "m00000", 6) == 0);
+	/* Between, before the first, and past the last, mixed. */
+	for (int i = 0; i < 3000; i++) {
+		snprintf(id, sizeof(id), "m%05d", i * 2 + 1);
+		CHECK_INT(offer_id(t, id, strlen(id), 1), TABLE_STORED_NEW);
+		snprintf(id, sizeof(id), "a%05d", 3000 - i);
+		CHECK_INT(offer_id(t, id, strlen(id), 1), TABLE_STORED_NEW);
+		snprintf(id, sizeof(id), "z%05d", i);
+		CHECK_INT(offer_id(t, id, strlen(id), 1), TABLE_STORED_NEW);
+	}
+	CHECK(order_ok(t, 12000));
+	count = 12000;
+	for (int i = 0; i < 3000; i++) {
+		size_t len = random_id(&seed, id);
+
+		if (offer_id(t, id, len, 1) == TABLE_STORED_NEW)
+			count++;
+	}
+	CHECK(order_ok(t, count));
+	table_free(t);
+}
+
 /* At the limit, stored clients still change and new IDs are refused. */
 static void test_limit(void)
 {
@@ -216,6 +270,7 @@ int main(void)
 	test_many();
 	test_binary_ids();
 	test_id_order();
+	test_ascending_then_anywhere();
 	test_limit();
 	return check_done("test_table");
 }

@@ -1,0 +1,337 @@
+"""Durable records (README "Durability"): with state_dir set, an acknowledged IAMAT
+survives kill -9 of the node that acknowledged it, and the table survives a restart of
+the whole herd; damaged files are reported line by line and the rest loads; another
+herd's or node's files, and a state_dir the node cannot use, stop it at start.
+
+Run: HERDD=build/server/herdd /usr/bin/python3 tests/integration/test_state.py -v
+"""
+
+import glob
+import os
+import random
+import re
+import shutil
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import herdtest  # noqa: E402
+from herdtest import HOST, format_time, now_ns, parse_time, scaled  # noqa: E402
+from herdtest import DEFAULT_PEERS  # noqa: E402
+from herdpeer import HerdCase  # noqa: E402
+
+LOCATION = b"+34.068930-118.445127"
+
+
+def iamat(client_id, client_time_ns, location=LOCATION):
+    return b"IAMAT %s %s %s" % (client_id.encode(), location,
+                                format_time(client_time_ns).encode())
+
+
+def held(node):
+    """Client ID -> the AT line NODE holds (its /clients, every page)."""
+    out = {}
+    after = ""
+    while True:
+        path = "/clients?limit=1000" + ("&after=" + after if after else "")
+        status, doc = node.admin(path)
+        if status != 200:
+            raise herdtest.HerdError("GET %s: %s" % (path, status))
+        for c in doc["clients"]:
+            out[c["id"]] = c["at"]
+        if len(doc["clients"]) < 1000:
+            return out
+        after = doc["clients"][-1]["id"]
+
+
+def state_stats(node):
+    return node.stats()["state"]
+
+
+def journals(state_dir, name):
+    """NAME's journal files in STATE_DIR, oldest first."""
+    files = glob.glob(os.path.join(state_dir, name + ".journal.*"))
+    return sorted(files, key=lambda p: int(p.rsplit(".", 1)[1]))
+
+
+class StateCase(HerdCase):
+
+    def durable_herd(self, names=("Alford",), peers=None, **options):
+        opts = {"state_dir": "state"}
+        opts.update(options)
+        herd = self.make_herd(list(names), peers=peers or {}, herd_options=opts)
+        herd.state_dir = os.path.join(herd.dir, "state")
+        return herd
+
+    def send_all(self, node, lines):
+        """Sends LINES pipelined on one connection; returns the reply lines, in order."""
+        with node.client(timeout=30) as c:
+            c.send(b"".join(line + b"\n" for line in lines))
+            return c.read_lines(len(lines), timeout=60)
+
+
+class TestAcknowledgedSurvivesCrash(StateCase):
+
+    def test_kill_9_just_after_the_reply_loses_nothing(self):
+        """100 trials: IAMAT, read the AT reply, 0 to 5 ms later kill -9, restart. The
+        node has no neighbour, so what it holds after all the restarts came from its own
+        state_dir."""
+        herd = self.durable_herd()
+        node = herd["Alford"]
+        node.start()
+        acked = {}
+        base = now_ns()
+        for trial in range(100):
+            client_id = "crash%03d" % trial
+            with node.client() as c:
+                reply = c.request(iamat(client_id, base + trial * 1000))
+            self.assertAtLine(reply, server="Alford", client_id=client_id)
+            acked[client_id] = reply.decode()
+            time.sleep((trial % 6) / 1000.0)
+            node.kill()
+            node.start()
+        have = held(node)
+        lost = sorted(set(acked) - set(have))
+        self.assertEqual(lost, [], "acknowledged records lost after kill -9")
+        for client_id, line in acked.items():
+            self.assertEqual(have[client_id], line)
+        self.assertGreaterEqual(state_stats(node)["loaded_records"], 99)
+
+    def test_without_state_dir_the_node_forgets(self):
+        """The same kill without state_dir: the record is gone (so the test above can
+        fail, and does for a node that keeps nothing)."""
+        herd = self.make_herd(["Alford"])
+        node = herd["Alford"]
+        node.start()
+        node.request(iamat("volatile", now_ns()))
+        node.kill()
+        node.start()
+        self.assertEqual(held(node), {})
+        self.assertEqual(state_stats(node)["enabled"], 0)
+
+
+class TestWholeHerdRestart(StateCase):
+
+    def test_kill_9_every_node_and_start_again(self):
+        herd = self.durable_herd(herdtest.DEFAULT_NODES, peers=DEFAULT_PEERS)
+        herd.start()
+        self.wait_linked(herd)
+        rng = random.Random(5)
+        newest = {}
+        base = now_ns()
+        for i in range(600):
+            client_id = "whole%03d" % rng.randrange(200)
+            node = herd[rng.choice(herd.names)]
+            reply = node.request(iamat(client_id, base + i * 1000))
+            self.assertAtLine(reply, client_id=client_id)
+            newest[client_id] = reply.decode()
+        # Past the fsync window: a crash of the machine would keep these too.
+        time.sleep(0.1)
+        self.wait_for("every node to hold every record",
+                      lambda: all(held(n) == newest for n in herd), timeout=10)
+        for node in herd:
+            node.kill()
+        herd.start()
+        for node in herd:
+            self.assertGreater(state_stats(node)["loaded_records"], 0, node.name)
+        self.wait_for("every node to hold every record again",
+                      lambda: all(held(n) == newest for n in herd), timeout=10)
+
+
+class TestDamagedFiles(StateCase):
+
+    def test_flipped_byte_and_torn_last_line_are_skipped_and_reported(self):
+        herd = self.durable_herd()
+        node = herd["Alford"]
+        node.start()
+        base = now_ns()
+        lines = [iamat("dmg%02d" % i, base + i) for i in range(50)]
+        replies = self.send_all(node, lines)
+        node.stop()
+        path = journals(herd.state_dir, "Alford")[-1]
+        with open(path, "rb") as f:
+            data = bytearray(f.read())
+        starts = [0] + [i + 1 for i, b in enumerate(data) if b == 0x0A][:-1]
+        self.assertEqual(len(starts), 51, "a header and 50 records")
+        # Line 10 (record dmg09): one byte of its client ID changes.
+        flipped_at = starts[10]
+        pos = data.index(b"dmg09", flipped_at)
+        data[pos + 3] ^= 0x01
+        # The last record (dmg49) loses its end: a write cut short by a crash.
+        torn_at = starts[50]
+        del data[torn_at + 30:]
+        with open(path, "wb") as f:
+            f.write(bytes(data))
+
+        node.start()
+        log = node.log()
+        self.assertRegex(log, r"event=state_line_skipped file=\S+%s offset=%d "
+                              r"reason=\"checksum mismatch\"" % (re.escape(os.path.basename(path)),
+                                                                  flipped_at))
+        self.assertRegex(log, r"event=state_line_skipped file=\S+ offset=%d "
+                              r"reason=\"the last line is cut short" % torn_at)
+        have = held(node)
+        want = {("dmg%02d" % i): replies[i].decode() for i in range(50) if i not in (9, 49)}
+        self.assertEqual(have, want)
+        self.assertEqual(state_stats(node)["damaged_lines"], 2)
+
+        # The node rewrites its files at the next record: a restart finds no damage.
+        node.request(iamat("heal", now_ns()))
+        self.wait_for("a snapshot", lambda: state_stats(node)["snapshots"] >= 1)
+        node.stop()
+        node.start()
+        self.assertEqual(state_stats(node)["damaged_lines"], 0)
+        self.assertEqual(len(held(node)), 49)
+
+    def test_damaged_header_stops_the_node(self):
+        herd = self.durable_herd()
+        node = herd["Alford"]
+        node.start()
+        node.request(iamat("hdr", now_ns()))
+        node.stop()
+        path = journals(herd.state_dir, "Alford")[-1]
+        with open(path, "r+b") as f:
+            f.seek(12)
+            b = f.read(1)
+            f.seek(12)
+            f.write(bytes([b[0] ^ 0x20]))
+        node.start(wait=False)
+        self.assertEqual(node.wait(), 1)
+        self.assertIn("is not a herd state header", node.log())
+        self.assertIn(os.path.basename(path), node.log())
+
+
+class TestForeignState(StateCase):
+
+    def first_herd_state(self):
+        """A state_dir that herd A's Alford wrote, and the herd ID it carries."""
+        shared = os.path.join(self.tmp, "shared-state")
+        herd = self.make_herd(["Alford"], herd_options={"state_dir": shared})
+        node = herd["Alford"]
+        node.start()
+        node.request(iamat("mine", now_ns()))
+        node.stop()
+        m = re.search(r"event=state_loaded \S+ herd=(\S+)", node.log())
+        self.assertIsNotNone(m)
+        return shared, m.group(1)
+
+    def test_another_herds_state_is_refused(self):
+        shared, herd_id = self.first_herd_state()
+        # Another herd (its own secret) pointed at the same folder.
+        other = self.make_herd(["Alford"], herd_options={"state_dir": shared})
+        node = other["Alford"]
+        node.start(wait=False)
+        self.assertEqual(node.wait(), 1)
+        log = node.log()
+        self.assertIn("event=startup_failed", log)
+        self.assertIn("belongs to herd %s" % herd_id, log)
+        self.assertIn(shared, log)
+        # An operator who knows it is the same herd (its secret changed) adopts it.
+        other.options["herd_id"] = herd_id
+        other.write_config()
+        node.start()
+        self.assertIn("mine", held(node))
+
+    def test_another_nodes_files_are_refused(self):
+        shared, _ = self.first_herd_state()
+        herd = self.make_herd(["Alford", "Bolden"], herd_options={"state_dir": shared})
+        # Same herd ID (same secret): copy the first herd's secret.
+        shutil.copy(os.path.join(self.tmp, "herd0", "herd.secret"), herd.secret_path)
+        for path in glob.glob(os.path.join(shared, "Alford.journal.*")):
+            shutil.copy(path, path.replace("Alford.", "Bolden."))
+        node = herd["Bolden"]
+        node.start(wait=False)
+        self.assertEqual(node.wait(), 1)
+        self.assertIn("belongs to node Alford, not Bolden", node.log())
+
+
+class TestUnusableStateDir(StateCase):
+
+    def test_state_dir_that_is_a_file(self):
+        herd = self.make_herd(["Alford"], herd_options={"state_dir": "not-a-folder"})
+        path = os.path.join(herd.dir, "not-a-folder")
+        with open(path, "w") as f:
+            f.write("x\n")
+        node = herd["Alford"]
+        node.start(wait=False)
+        self.assertEqual(node.wait(), 1)
+        self.assertRegex(node.log(), r"event=startup_failed state_dir=%s error=\".*Not a "
+                                     r"directory" % re.escape(path))
+
+    @herdtest.unittest.skipIf(os.geteuid() == 0, "root writes to any folder")
+    def test_state_dir_without_write_permission(self):
+        herd = self.durable_herd()
+        os.makedirs(herd.state_dir)
+        os.chmod(herd.state_dir, 0o500)
+        node = herd["Alford"]
+        node.start(wait=False)
+        self.assertEqual(node.wait(), 1)
+        self.assertIn(herd.state_dir, node.log())
+        self.assertIn("Permission denied", node.log())
+
+    def test_two_processes_of_one_node_do_not_share_it(self):
+        herd = self.durable_herd()
+        first = herd["Alford"]
+        first.start()
+        second = herdtest.run_herdd(["-c", herd.config_path, "-n", "Alford"], cwd=herd.dir,
+                                    timeout=20)
+        self.assertEqual(second.returncode, 1, second.stderr)
+        self.assertIn("another herdd of node Alford uses this state_dir (pid %d)" % first.pid,
+                      second.stderr)
+        self.assertTrue(first.running())
+
+
+class TestCompactionUnderLoad(StateCase):
+
+    CLIENTS = 2000
+    ROUNDS = 10
+
+    def test_snapshots_while_iamats_flow(self):
+        herd = self.durable_herd(state_compact_min=100)
+        node = herd["Alford"]
+        node.start()
+        base = now_ns()
+        newest = {}
+        for r in range(self.ROUNDS):
+            lines = [iamat("load%04d" % i, base + r * 10**9 + i) for i in range(self.CLIENTS)]
+            replies = self.send_all(node, lines)
+            self.assertEqual(len(replies), self.CLIENTS)
+            for i, reply in enumerate(replies):
+                self.assertAtLine(reply, client_id="load%04d" % i)
+                newest["load%04d" % i] = reply.decode()
+        self.wait_for("no snapshot running",
+                      lambda: "state_snapshot_started" not in node.log().rsplit(
+                          "event=state_snapshot ", 1)[-1])
+        st = state_stats(node)
+        self.assertGreaterEqual(st["snapshots"], 3, st)
+        self.assertEqual(st["snapshot_failures"], 0, st)
+        self.assertEqual(st["snapshot_records"], self.CLIENTS, st)
+        self.assertLess(st["journal_records"], 3 * self.CLIENTS, st)
+        # Older journals are gone once a snapshot holds their records.
+        self.assertLessEqual(len(journals(herd.state_dir, "Alford")), 2)
+
+        # The snapshot is complete: every client, and its END line counts them.
+        with open(os.path.join(herd.state_dir, "Alford.snapshot"), "rb") as f:
+            lines = f.read().splitlines()
+        self.assertTrue(lines[0][9:].startswith(b"HERD-STATE 1 snapshot herd="), lines[0])
+        self.assertEqual(lines[-1][9:], b"END records=%d" % self.CLIENTS)
+        ids = {line.split()[4] for line in lines[1:-1]}
+        self.assertEqual(len(ids), self.CLIENTS)
+
+        with urllib.request.urlopen("http://%s:%d/metrics" % (HOST, node.admin_port),
+                                    timeout=5) as r:
+            metrics = r.read().decode()
+        for family in ("herd_state_journal_records", "herd_state_snapshot_age_seconds",
+                       "herd_state_last_fsync_age_milliseconds",
+                       "herd_state_load_milliseconds", "herd_state_snapshots_total"):
+            self.assertRegex(metrics, r"(?m)^%s \d+$" % family)
+
+        node.kill()
+        node.start()
+        self.assertEqual(held(node), newest)
+
+
+if __name__ == "__main__":
+    herdtest.main()
