@@ -257,24 +257,6 @@ static struct evdns_base *dns_new(void)
 	return dns;
 }
 
-/*
- * The event loop, one pass at a time: at the end of each, the records the pass stored
- * are written to the journal in one write (state_write), and only then are the replies
- * that acknowledge them let out (client_release), as redis's beforeSleep orders its AOF
- * write before its replies.
- */
-static void run_loop(void)
-{
-	for (;;) {
-		int rc = event_base_loop(herdd.base, EVLOOP_ONCE);
-
-		if (state_write())
-			client_release();
-		if (rc != 0 || event_base_got_break(herdd.base) || event_base_got_exit(herdd.base))
-			break;
-	}
-}
-
 int main(int argc, char **argv)
 {
 	struct options opts = { 0 };
@@ -319,7 +301,9 @@ int main(int argc, char **argv)
 
 	peers_load_secret();
 	secret = peers_secret(&secret_len);
-	state_open(secret, secret_len);
+	/* Replies that acknowledge records go out once the journal has them (redis orders
+	 * its AOF write before its replies in beforeSleep the same way). */
+	state_open(secret, secret_len, client_release);
 
 	listen_start(&herdd.self->listen, "client", client_listen, NULL);
 	if (herdd.self->admin_listen.set)
@@ -328,7 +312,7 @@ int main(int argc, char **argv)
 	log_info("event=started version=%s pid=%ld", HERD_VERSION, (long)getpid());
 	listen_when_bound(on_listening);
 
-	run_loop();
+	event_base_dispatch(herdd.base);
 
 	client_close_all();
 	admin_stop();

@@ -33,6 +33,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -69,6 +70,7 @@ struct state_syncer {
 	bool sync_dir;                 /* a journal was created: fsync the folder too */
 	uint64_t want;                 /* records written when the loop last asked */
 	uint64_t done;                 /* records covered by the last completed fsync */
+	uint64_t failed;               /* WANT of the last fsync that failed */
 	int retire[STATE_RETIRE_MAX];  /* old journals: one last fsync, then close */
 	size_t nretire;
 	bool stop;
@@ -94,6 +96,9 @@ static struct {
 	size_t buf_records;
 	uint64_t written;              /* records written to journals, ever */
 	uint64_t kicked;               /* WRITTEN when the syncer was last asked */
+	struct event *flush_event;     /* the pass's write, after the callbacks that stored */
+	void (*on_written)(void);      /* the records so far are written: replies may go */
+	bool closing;
 	struct event *fsync_timer;
 	struct event *retry_timer;
 	struct ratelimit write_warnings;
@@ -147,9 +152,9 @@ static void *state_syncer_main(void *arg)
 		int fd, err = 0;
 		uint64_t want;
 
-		while (!s->stop && s->want == s->done && s->nretire == 0)
+		while (!s->stop && (s->want == s->done || s->want == s->failed) && s->nretire == 0)
 			pthread_cond_wait(&s->cv, &s->mu);
-		if (s->stop && s->want == s->done && s->nretire == 0)
+		if (s->stop && (s->want == s->done || s->want == s->failed) && s->nretire == 0)
 			break;
 		fd = s->fd;
 		want = s->want;
@@ -172,12 +177,16 @@ static void *state_syncer_main(void *arg)
 			err = errno;
 
 		pthread_mutex_lock(&s->mu);
-		s->done = want;
 		s->fsyncs++;
-		s->last_ms = htime_mono_ms();
-		if (err != 0) {
+		if (err == 0) {
+			s->done = want;
+			s->last_ms = htime_mono_ms();
+		} else {
+			/* Not covered: tried again with the next write; the loop rewrites the
+			 * records from memory (a snapshot), as pages that failed may be gone. */
 			s->errors++;
 			s->last_errno = err;
+			s->failed = want;
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -205,6 +214,7 @@ static void state_kick(void)
 		    " error=\"%s\" note=\"a crash of the machine may lose records\"", state.dir,
 		    state.name, state.gen, errors - s->errors_logged, strerror(err));
 		s->errors_logged = errors;
+		state.compact_soon = true;
 	}
 }
 
@@ -214,9 +224,13 @@ static void state_fsync_cb(evutil_socket_t fd, short what, void *arg)
 		state_kick();
 }
 
-/* Nothing to do here: waking the loop makes the pass end try state_write again. */
-static void state_retry_cb(evutil_socket_t fd, short what, void *arg)
+static bool state_write(void);
+
+/* The end of a pass, and each retry after a failed write. */
+static void state_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
+	if (state_write())
+		state.on_written();
 }
 
 /* --- loading ---------------------------------------------------------------------- */
@@ -227,6 +241,7 @@ struct state_load {
 	uint64_t damaged;
 	uint64_t unknown_node;         /* written by a node no longer configured */
 	uint64_t refused;              /* new clients past max_clients */
+	uint64_t too_long;             /* longer than max_line allows now */
 	bool has_end;
 	uint64_t end_records;
 };
@@ -251,6 +266,12 @@ static void state_load_record(struct state_load *l, const struct field *payload,
 		return;
 	}
 	l->records++;
+	/* As flood_receive: longer than peers take now (max_line was lowered). */
+	if (payload->len > herdd.config->max_line + CONFIG_PEER_LINE_EXTRA -
+	    CONFIG_PEER_SYNC_PREFIX) {
+		l->too_long++;
+		return;
+	}
 	if (config_find_node_len(herdd.config, rec.server.p, rec.server.len) == NULL) {
 		l->unknown_node++;
 		return;
@@ -301,6 +322,9 @@ static bool state_load_file(const char *file, enum statefmt_kind kind, uint64_t 
 		return false;
 	}
 	data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	/* A killed node's last writes may be in the page cache only: make them durable. */
+	if (kind == STATEFMT_JOURNAL && fdatasync(fd) < 0)
+		state_refuse(file, "cannot fsync it: %s", strerror(errno));
 	close(fd);
 	if (data == MAP_FAILED)
 		state_refuse(file, "cannot map it: %s", strerror(errno));
@@ -365,12 +389,32 @@ static bool state_load_file(const char *file, enum statefmt_kind kind, uint64_t 
 	if (l->unknown_node > 0)
 		log_info("event=state_records_dropped file=%s/%s records=%" PRIu64 " reason=\"written "
 		    "by nodes no longer in the configuration\"", state.dir, file, l->unknown_node);
+	if (l->too_long > 0)
+		log_warnx("event=state_records_dropped file=%s/%s records=%" PRIu64 " reason=\"longer "
+		    "than max_line allows\"", state.dir, file, l->too_long);
 	if (l->refused > 0)
 		log_warnx("event=state_records_dropped file=%s/%s records=%" PRIu64 " reason=\"new "
 		    "clients past max_clients\"", state.dir, file, l->refused);
 	stats.state_damaged_lines += l->damaged;
 	if (l->damaged > 0)
 		state.compact_soon = true;
+	return true;
+}
+
+/* The generation in a journal's name, as state_journal_name writes it (no leading 0). */
+static bool state_journal_gen(const char *text, uint64_t *gen)
+{
+	uint64_t v = 0;
+	size_t len = strlen(text);
+
+	if (len == 0 || len > 19 || (text[0] == '0' && len > 1))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(text[i] - '0');
+	}
+	*gen = v;
 	return true;
 }
 
@@ -398,16 +442,15 @@ static size_t state_list_journals(uint64_t **gens)
 	plen = strlen(prefix);
 	*gens = NULL;
 	while ((de = readdir(d)) != NULL) {
-		const char *g = de->d_name + plen;
-		char *endp;
-		unsigned long long v;
+		uint64_t v;
 
-		if (strncmp(de->d_name, prefix, plen) != 0 || *g < '0' || *g > '9')
+		if (strncmp(de->d_name, prefix, plen) != 0)
 			continue;
-		errno = 0;
-		v = strtoull(g, &endp, 10);
-		if (*endp != '\0' || errno != 0)
+		if (!state_journal_gen(de->d_name + plen, &v)) {
+			log_warnx("event=state_file_ignored file=%s/%s reason=\"not a journal name "
+			    "this node writes\"", state.dir, de->d_name);
 			continue;
+		}
 		if (n == cap) {
 			cap = cap == 0 ? 8 : cap * 2;
 			*gens = xreallocarray(*gens, cap, sizeof(**gens));
@@ -420,18 +463,29 @@ static size_t state_list_journals(uint64_t **gens)
 	return n;
 }
 
-/* Removes this node's journals older than GEN: a snapshot of GEN holds their records. */
+/*
+ * Removes this node's journals older than GEN, a snapshot of GEN holding their records
+ * (the snapshot child: no allocation but the DIR, and errors are left alone).
+ */
 static void state_remove_journals_before(uint64_t gen)
 {
-	uint64_t *gens;
-	size_t n = state_list_journals(&gens);
-	char file[CONFIG_NAME_MAX + 40];
+	char prefix[CONFIG_NAME_MAX + 16];
+	size_t plen;
+	struct dirent *de;
+	uint64_t g;
+	int fd = dup(state.dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 
-	for (size_t i = 0; i < n && gens[i] < gen; i++) {
-		state_journal_name(file, sizeof(file), gens[i]);
-		(void)unlinkat(state.dirfd, file, 0);
+	if (d == NULL)
+		return;
+	rewinddir(d);
+	plen = (size_t)snprintf(prefix, sizeof(prefix), "%s.journal.", state.name);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, plen) == 0 &&
+		    state_journal_gen(de->d_name + plen, &g) && g < gen)
+			(void)unlinkat(state.dirfd, de->d_name, 0);
 	}
-	free(gens);
+	closedir(d);
 }
 
 /* Writes LEN bytes at P to FD whole; false with errno on failure. */
@@ -494,7 +548,9 @@ static void state_lock(void)
 		state_refuse(file, "cannot create it (is state_dir writable by this user?): %s",
 		    strerror(errno));
 	while (flock(state.lockfd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK || htime_mono_ms() > deadline) {
+		if (errno != EWOULDBLOCK)
+			state_refuse(file, "cannot lock it: %s", strerror(errno));
+		if (htime_mono_ms() > deadline) {
 			n = pread(state.lockfd, pid, sizeof(pid) - 1, 0);
 			pid[n > 0 ? n : 0] = '\0';
 			pid[strcspn(pid, "\n")] = '\0';
@@ -508,7 +564,7 @@ static void state_lock(void)
 		state_refuse(file, "cannot write it: %s", strerror(errno));
 }
 
-void state_open(const unsigned char *secret, size_t secret_len)
+void state_open(const unsigned char *secret, size_t secret_len, void (*written)(void))
 {
 	char file[CONFIG_NAME_MAX + 40];
 	struct state_load l;
@@ -516,10 +572,12 @@ void state_open(const unsigned char *secret, size_t secret_len)
 	uint64_t started = htime_mono_ms(), snap_gen = 0, gen, top, loaded = 0;
 	uint64_t *gens;
 	size_t n;
+	sigset_t all, old;
 
 	if (herdd.config->state_dir == NULL)
 		return;
 	state.enabled = true;
+	state.on_written = written;
 	state.dir = herdd.config->state_dir;
 	state.name = herdd.self->name;
 	statefmt_herd_id(herdd.config, secret, secret_len, state.herd);
@@ -532,9 +590,9 @@ void state_open(const unsigned char *secret, size_t secret_len)
 		if (state_load_file(file, STATEFMT_SNAPSHOT, &snap_gen, &l)) {
 			stats.state_snapshot_records = l.records;
 			stats.state_snapshot_bytes = (uint64_t)st.st_size;
+			state.snapshot_time = st.st_mtime;
 			loaded += l.records;
 		}
-		state.snapshot_time = st.st_mtime;
 	} else if (errno != ENOENT) {
 		state_refuse(file, "cannot read it: %s", strerror(errno));
 	}
@@ -582,12 +640,17 @@ void state_open(const unsigned char *secret, size_t secret_len)
 	state.cap = 64 * 1024;
 	state.buf = xmalloc(state.cap);
 	state.sync.fd = state.fd;
+	/* The thread takes no signal: libevent's handlers are the loop's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	if (pthread_mutex_init(&state.sync.mu, NULL) != 0 ||
 	    pthread_cond_init(&state.sync.cv, NULL) != 0 ||
 	    pthread_create(&state.sync.thread, NULL, state_syncer_main, &state.sync) != 0)
 		fatalx("event=startup_failed error=\"cannot start the fsync thread\"");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	state.fsync_timer = xcheck(evtimer_new(herdd.base, state_fsync_cb, NULL));
-	state.retry_timer = xcheck(evtimer_new(herdd.base, state_retry_cb, NULL));
+	state.flush_event = xcheck(event_new(herdd.base, -1, 0, state_flush_cb, NULL));
+	state.retry_timer = xcheck(evtimer_new(herdd.base, state_flush_cb, NULL));
 }
 
 /* --- appending -------------------------------------------------------------------- */
@@ -598,6 +661,12 @@ void state_append(const struct record *rec)
 
 	if (!state.enabled)
 		return;
+	/*
+	 * The first record of a pass queues the write behind every callback the loop has
+	 * already made active (those of this pass), so one write takes them all.
+	 */
+	if (state.len == 0)
+		event_active(state.flush_event, EV_TIMEOUT, 1);
 	need = statefmt_line_size(rec->len);
 	if (state.cap - state.len < need) {
 		while (state.cap - state.len < need)
@@ -616,7 +685,11 @@ bool state_pending(void)
 
 static void state_compact(void);
 
-bool state_write(void)
+/*
+ * Writes the pass's records in one write. Returns false when that failed (kept, and
+ * tried again soon): replies must keep waiting.
+ */
+static bool state_write(void)
 {
 	struct timeval interval = {
 		herdd.config->state_fsync_interval / 1000,
@@ -660,7 +733,7 @@ bool state_write(void)
 	else if (!evtimer_pending(state.fsync_timer, NULL))
 		evtimer_add(state.fsync_timer, &interval);
 
-	if (state.child == 0 && htime_mono_ms() >= state.compact_after_ms &&
+	if (state.child == 0 && !state.closing && htime_mono_ms() >= state.compact_after_ms &&
 	    (state.compact_soon || (stats.state_journal_records >= herdd.config->state_compact_min &&
 	    stats.state_journal_records > 2 * table_count(herdd.table))))
 		state_compact();
@@ -670,11 +743,12 @@ bool state_write(void)
 /* --- snapshots -------------------------------------------------------------------- */
 
 /*
- * The child: writes the table as NAME.snapshot of generation GEN, makes it durable,
- * removes the journals it replaces, and reports on FD. Only system calls and the
- * table's memory (a copy, as of the fork) are used here.
+ * The child: writes the table as NAME.snapshot of generation GEN through BUF, makes it
+ * durable, removes the journals it replaces, and reports on FD. No allocation, no
+ * stdio, no exit handlers: system calls, snprintf and the table's memory (a copy, as
+ * of the fork); the only other thread (the syncer) takes no lock these need.
  */
-static void __attribute__((noreturn)) state_child(int fd, uint64_t gen)
+static void __attribute__((noreturn)) state_child(int fd, uint64_t gen, char *buf)
 {
 	struct statefmt_header h = { .kind = STATEFMT_SNAPSHOT, .gen = gen };
 	char tmp[CONFIG_NAME_MAX + 24], file[CONFIG_NAME_MAX + 16], msg[256];
@@ -682,7 +756,6 @@ static void __attribute__((noreturn)) state_child(int fd, uint64_t gen)
 	uint64_t records = 0, bytes = 0;
 	size_t len = 0;
 	const char *what = "write";
-	char *buf = malloc(STATE_CHILD_BUF);
 	int out;
 
 	snprintf(h.herd, sizeof(h.herd), "%s", state.herd);
@@ -690,7 +763,7 @@ static void __attribute__((noreturn)) state_child(int fd, uint64_t gen)
 	snprintf(tmp, sizeof(tmp), "%s.snapshot.tmp", state.name);
 	snprintf(file, sizeof(file), "%s.snapshot", state.name);
 	out = openat(state.dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (out < 0 || buf == NULL) {
+	if (out < 0) {
 		what = "create";
 		goto fail;
 	}
@@ -699,7 +772,8 @@ static void __attribute__((noreturn)) state_child(int fd, uint64_t gen)
 	for (rec = table_first(herdd.table); rec != NULL; rec = table_next_by_id(rec)) {
 		size_t need = statefmt_line_size(rec->len);
 
-		if (STATE_CHILD_BUF - len < need + STATEFMT_META_MAX) {
+		/* BUF holds STATE_CHILD_BUF, one line of any length and the END line beyond. */
+		if (len >= STATE_CHILD_BUF) {
 			if (!state_write_all(out, buf, len))
 				goto fail;
 			bytes += len;
@@ -740,19 +814,41 @@ fail:
 }
 
 /*
- * Closes in the child every descriptor but state_dir's and REPORT's: a connection the
- * node closes must not stay open in here until the snapshot is written.
+ * Closes in the child every descriptor but state_dir's, the lock's (a restart of a
+ * killed node waits for this child to die too) and REPORT's: a connection the node
+ * closes must not stay open in here until the snapshot is written.
  */
 static void state_child_close_fds(int report)
 {
-	unsigned int a = (unsigned int)(state.dirfd < report ? state.dirfd : report);
-	unsigned int b = (unsigned int)(state.dirfd < report ? report : state.dirfd);
+	int keep[3] = { state.dirfd, state.lockfd, report };
+	unsigned int from = 3;
+	struct rlimit rl;
 
-	if (a > 3)
-		(void)close_range(3, a - 1, 0);
-	if (b > a + 1)
-		(void)close_range(a + 1, b - 1, 0);
-	(void)close_range(b + 1, ~0U, 0);
+	/* Ascending, so the ranges between them are easy. */
+	for (int i = 0; i < 3; i++) {
+		for (int j = i + 1; j < 3; j++) {
+			if (keep[j] < keep[i]) {
+				int t = keep[i];
+
+				keep[i] = keep[j];
+				keep[j] = t;
+			}
+		}
+	}
+	for (int i = 0; i <= 3; i++) {
+		unsigned int to = i < 3 ? (unsigned int)keep[i] : ~0U;
+
+		if (to > from && close_range(from, to - 1, 0) < 0) {
+			/* No close_range (old kernel, or a seccomp filter): one by one. */
+			if (to == ~0U)
+				to = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+				    rl.rlim_cur != RLIM_INFINITY ? (unsigned int)rl.rlim_cur : 65536;
+			for (unsigned int fd = from; fd < to; fd++)
+				(void)close((int)fd);
+		}
+		if (i < 3)
+			from = (unsigned int)keep[i] + 1;
+	}
 }
 
 /* The child's report arrives; at its end, the child is gone. */
@@ -764,7 +860,8 @@ static void state_child_cb(evutil_socket_t fd, short what, void *arg)
 	int status = 0;
 	size_t keep;
 
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+	/* A pipe fails only with EINTR or EAGAIN: the end is EOF, when the child is gone. */
+	if (n < 0)
 		return;
 	if (n > 0) {
 		keep = sizeof(state.child_msg) - 1 - state.child_msg_len;
@@ -810,15 +907,27 @@ static void state_child_cb(evutil_socket_t fd, short what, void *arg)
 static void state_compact(void)
 {
 	struct state_syncer *s = &state.sync;
+	size_t bufsize = STATE_CHILD_BUF + STATEFMT_META_MAX +
+	    statefmt_line_size(herdd.config->max_line + CONFIG_PEER_LINE_EXTRA);
 	sigset_t all, old;
 	int fds[2], fd;
 	pid_t pid, parent = getpid();
 	uint64_t gen = state.gen + 1;
+	bool room;
+	char *buf;
 
 	/* Failures below wait for the backoff; a success does not. */
 	state.compact_after_ms = htime_mono_ms() + STATE_COMPACT_BACKOFF_MS;
-	if (s->nretire == STATE_RETIRE_MAX)
+	pthread_mutex_lock(&s->mu);
+	room = s->nretire < STATE_RETIRE_MAX;
+	pthread_mutex_unlock(&s->mu);
+	if (!room)
 		return;
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		stats.state_compaction_failures++;
+		log_warn("event=state_snapshot_failed state_dir=%s what=pipe", state.dir);
+		return;
+	}
 	/* The snapshot replaces every journal so far. */
 	state.child_journal_records = stats.state_journal_records;
 	state.child_journal_bytes = stats.state_journal_bytes;
@@ -827,6 +936,8 @@ static void state_compact(void)
 		stats.state_compaction_failures++;
 		log_warn("event=state_snapshot_failed state_dir=%s what=\"create journal %" PRIu64
 		    "\"", state.dir, gen);
+		close(fds[0]);
+		close(fds[1]);
 		return;
 	}
 	pthread_mutex_lock(&s->mu);
@@ -840,11 +951,8 @@ static void state_compact(void)
 	state.fd = fd;
 	state.gen = gen;
 
-	if (pipe2(fds, O_CLOEXEC) < 0) {
-		stats.state_compaction_failures++;
-		log_warn("event=state_snapshot_failed state_dir=%s what=pipe", state.dir);
-		return;
-	}
+	/* The child allocates nothing: its buffer comes from here. */
+	buf = xmalloc(bufsize);
 	/* No signal reaches the child's copy of libevent's handlers before they are reset. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -860,9 +968,10 @@ static void state_compact(void)
 		if (getppid() != parent)
 			_exit(1);
 		state_child_close_fds(fds[1]);
-		state_child(fds[1], gen);
+		state_child(fds[1], gen, buf);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	free(buf);
 	close(fds[1]);
 	if (pid < 0) {
 		close(fds[0]);
@@ -910,6 +1019,7 @@ void state_close(void)
 
 	if (!state.enabled)
 		return;
+	state.closing = true;
 	(void)state_write();
 	if (state.child != 0) {
 		/* Its temp file is removed at the next start; the journals are all kept. */
@@ -931,6 +1041,7 @@ void state_close(void)
 		    strerror(s->last_errno));
 	close(state.fd);
 	event_free(state.fsync_timer);
+	event_free(state.flush_event);
 	event_free(state.retry_timer);
 	free(state.buf);
 	close(state.lockfd);

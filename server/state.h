@@ -16,20 +16,21 @@ struct record;
  * journals into the table, and opens a new journal. SECRET is the herd secret (empty
  * for a loopback herd without one), of which the herd ID is derived. Files of another
  * herd or node, and a state_dir the node cannot use, stop the node with a message.
+ * WRITTEN is called whenever the records stored so far are in the journal, so the
+ * replies held back for them may go out.
  */
-void state_open(const unsigned char *secret, size_t secret_len);
+void state_open(const unsigned char *secret, size_t secret_len, void (*written)(void));
 /* Shutdown: writes and fsyncs what is left, stops the helpers, unlocks state_dir. */
 void state_close(void);
 
 /* The table stored REC (new or newer): it goes to the journal in this loop pass. */
 void state_append(const struct record *rec);
-/* True while records appended in this pass are not yet written: replies wait. */
-bool state_pending(void);
 /*
- * The end of a loop pass (main.c): writes the pass's records in one write. Returns
- * false when that failed (kept, and tried again soon): replies must keep waiting.
+ * True while records are appended and not yet written: replies wait. The first record
+ * of a loop pass queues the journal write behind the other callbacks of the pass, so
+ * one write takes all of them; then WRITTEN runs.
  */
-bool state_write(void);
+bool state_pending(void);
 
 /* Brings the clock-based state gauges (snapshot age, last fsync) up to date. */
 void state_stats_refresh(void);

@@ -11,6 +11,7 @@ import os
 import random
 import re
 import shutil
+import subprocess
 import sys
 import time
 import urllib.request
@@ -110,6 +111,57 @@ class TestAcknowledgedSurvivesCrash(StateCase):
         node.start()
         self.assertEqual(held(node), {})
         self.assertEqual(state_stats(node)["enabled"], 0)
+
+
+class TestFullDisk(StateCase):
+    """No reply claims a record the journal does not have: on a full disk the AT reply
+    waits, and goes out once the write succeeds."""
+
+    def setUp(self):
+        self.small = os.path.join(self.tmp, "small")
+        os.makedirs(self.small)
+        try:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", self.small],
+                           check=True, capture_output=True, timeout=10)
+        except (OSError, subprocess.SubprocessError) as e:
+            self.skipTest("cannot mount a small tmpfs here: %s" % e)
+        self.addCleanup(subprocess.run, ["umount", "-l", self.small], capture_output=True,
+                        timeout=10)
+
+    def test_reply_waits_for_the_journal(self):
+        herd = self.make_herd(["Alford"], herd_options={"state_dir": self.small})
+        node = herd["Alford"]
+        node.start()
+        self.assertAtLine(node.request(iamat("before", now_ns())), client_id="before")
+        filler = os.path.join(self.small, "filler")
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"x" * 4096)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        # More than the journal's last page still takes (tmpfs allocates by the page).
+        count = 200
+        base = now_ns()
+        with node.client() as c:
+            c.send(b"".join(iamat("held%03d" % i, base + i) + b"\n" for i in range(count)))
+            early = c.read_available(wait=1.0)
+            self.assertLess(early.count(b"\n"), count, "replies before their records were "
+                            "written")
+            self.assertIn("event=state_write_failed", node.log())
+            os.remove(filler)
+            rest = c.read_lines(count - early.count(b"\n"), timeout=5)
+        replies = early.splitlines() + rest
+        self.assertEqual(len(replies), count)
+        self.assertGreater(state_stats(node)["write_errors"], 0)
+        node.kill()
+        node.start()
+        have = held(node)
+        for i, reply in enumerate(replies):
+            self.assertAtLine(reply, client_id="held%03d" % i)
+            self.assertEqual(have.get("held%03d" % i), reply.decode())
 
 
 class TestWholeHerdRestart(StateCase):
