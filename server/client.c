@@ -424,6 +424,11 @@ static bool client_not_reading(struct client *c, uint64_t now)
 	uint64_t in_kernel, acked;
 	size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
 
+	/* Held for the journal (a disk refusing writes): the wait is the node's, not C's. */
+	if (c->held) {
+		c->read_progress_ms = now;
+		return false;
+	}
 	if (ioctl(bufferevent_getfd(c->bev), SIOCOUTQ, &unacked) < 0)
 		unacked = 0;
 	in_kernel = c->bytes_out - queued;

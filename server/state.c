@@ -401,23 +401,6 @@ static bool state_load_file(const char *file, enum statefmt_kind kind, uint64_t 
 	return true;
 }
 
-/* The generation in a journal's name, as state_journal_name writes it (no leading 0). */
-static bool state_journal_gen(const char *text, uint64_t *gen)
-{
-	uint64_t v = 0;
-	size_t len = strlen(text);
-
-	if (len == 0 || len > 19 || (text[0] == '0' && len > 1))
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (text[i] < '0' || text[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t)(text[i] - '0');
-	}
-	*gen = v;
-	return true;
-}
-
 static int state_gen_cmp(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -446,7 +429,7 @@ static size_t state_list_journals(uint64_t **gens)
 
 		if (strncmp(de->d_name, prefix, plen) != 0)
 			continue;
-		if (!state_journal_gen(de->d_name + plen, &v)) {
+		if (!statefmt_number(de->d_name + plen, &v)) {
 			log_warnx("event=state_file_ignored file=%s/%s reason=\"not a journal name "
 			    "this node writes\"", state.dir, de->d_name);
 			continue;
@@ -482,7 +465,7 @@ static void state_remove_journals_before(uint64_t gen)
 	plen = (size_t)snprintf(prefix, sizeof(prefix), "%s.journal.", state.name);
 	while ((de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, prefix, plen) == 0 &&
-		    state_journal_gen(de->d_name + plen, &g) && g < gen)
+		    statefmt_number(de->d_name + plen, &g) && g < gen)
 			(void)unlinkat(state.dirfd, de->d_name, 0);
 	}
 	closedir(d);

@@ -95,18 +95,19 @@ static bool statefmt_word(const char **s, size_t *n, const char *prefix, char *v
 	return true;
 }
 
-/* A decimal of at most 19 digits, without sign or leading zeros. */
-static bool statefmt_u64(const char *text, uint64_t *out)
+bool statefmt_number(const char *text, uint64_t *out)
 {
 	size_t len = strlen(text);
 	uint64_t v = 0;
 
-	if (len == 0 || len > 19 || (text[0] == '0' && len > 1))
+	if (len == 0 || (text[0] == '0' && len > 1))
 		return false;
 	for (size_t i = 0; i < len; i++) {
-		if (text[i] < '0' || text[i] > '9')
+		unsigned d = (unsigned)(text[i] - '0');
+
+		if (text[i] < '0' || text[i] > '9' || v > (UINT64_MAX - d) / 10)
 			return false;
-		v = v * 10 + (uint64_t)(text[i] - '0');
+		v = v * 10 + d;
 	}
 	*out = v;
 	return true;
@@ -140,7 +141,7 @@ static bool statefmt_parse_header(const char *p, size_t len, struct statefmt_hea
 	    !statefmt_word(&p, &len, "gen=", gen, sizeof(gen)) || len != 0)
 		return false;
 	if (strcmp(version, "1") != 0 || !statefmt_name(h->herd) || !statefmt_name(h->node) ||
-	    !statefmt_u64(gen, &h->gen))
+	    !statefmt_number(gen, &h->gen))
 		return false;
 	if (strcmp(kind, "snapshot") == 0)
 		h->kind = STATEFMT_SNAPSHOT;
@@ -180,7 +181,7 @@ enum statefmt_line statefmt_parse(const char *line, size_t len, struct field *pa
 		    STATEFMT_MALFORMED;
 	if (statefmt_word(&p, &n, "END", count, 1) &&
 	    statefmt_word(&p, &n, "records=", count, sizeof(count)) && n == 0 &&
-	    statefmt_u64(count, records))
+	    statefmt_number(count, records))
 		return STATEFMT_END;
 	return STATEFMT_MALFORMED;
 }

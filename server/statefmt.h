@@ -59,6 +59,9 @@ size_t statefmt_end_line(char *buf, uint64_t records);
 enum statefmt_line statefmt_parse(const char *line, size_t len, struct field *payload,
     struct statefmt_header *header, uint64_t *records);
 
+/* A decimal as these files write numbers: digits, no sign, no leading zero; fits 64 bits. */
+bool statefmt_number(const char *text, uint64_t *out);
+
 /*
  * The herd ID that state files carry, into OUT (STATEFMT_HERD_ID_MAX): herd_id if it is
  * configured, else 16 hex digits of an HMAC of a fixed text under the herd secret (which
