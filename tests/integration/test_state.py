@@ -164,6 +164,34 @@ class TestFullDisk(StateCase):
             self.assertEqual(have.get("held%03d" % i), reply.decode())
 
 
+class TestFsync(StateCase):
+    """The fsync window: a batch of state_fsync_batch records syncs at once, fewer wait
+    for state_fsync_interval."""
+
+    def test_batch_and_interval(self):
+        herd = self.durable_herd(state_fsync_interval=3000, state_fsync_batch=100)
+        node = herd["Alford"]
+        node.start()
+        base = now_ns()
+        self.send_all(node, [iamat("few%02d" % i, base + i) for i in range(10)])
+        st = state_stats(node)
+        self.assertEqual(st["unsynced_records"], 10, st)
+        self.assertEqual(st["fsyncs"], 0, st)
+        self.wait_for("the interval's fsync", lambda: state_stats(node)["unsynced_records"] == 0,
+                      timeout=8)
+        st = state_stats(node)
+        self.assertEqual(st["fsyncs"], 1, st)
+        self.assertLess(st["last_fsync_age_ms"], 5000, st)
+        # A batch's worth syncs without waiting for the interval.
+        with node.client() as c:
+            for i in range(150):
+                c.send_line(iamat("many%03d" % i, base + 100 + i))
+                c.read_line()
+        self.wait_for("the batch's fsync", lambda: state_stats(node)["fsyncs"] >= 2,
+                      timeout=1.5)
+        self.assertLess(state_stats(node)["unsynced_records"], 100)
+
+
 class TestWholeHerdRestart(StateCase):
 
     def test_kill_9_every_node_and_start_again(self):
@@ -312,6 +340,23 @@ class TestUnusableStateDir(StateCase):
         self.assertRegex(node.log(), r"event=startup_failed state_dir=%s error=\".*Not a "
                                      r"directory" % re.escape(path))
 
+    def test_read_only_state_dir(self):
+        path = os.path.join(self.tmp, "ro")
+        os.makedirs(path)
+        try:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", path],
+                           check=True, capture_output=True, timeout=10)
+        except (OSError, subprocess.SubprocessError) as e:
+            self.skipTest("cannot mount a read-only tmpfs here: %s" % e)
+        self.addCleanup(subprocess.run, ["umount", "-l", path], capture_output=True,
+                        timeout=10)
+        herd = self.make_herd(["Alford"], herd_options={"state_dir": path})
+        node = herd["Alford"]
+        node.start(wait=False)
+        self.assertEqual(node.wait(), 1)
+        self.assertRegex(node.log(), r"event=startup_failed state_dir=%s file=Alford.lock "
+                                     r"error=\".*Read-only file system" % re.escape(path))
+
     @herdtest.unittest.skipIf(os.geteuid() == 0, "root writes to any folder")
     def test_state_dir_without_write_permission(self):
         herd = self.durable_herd()
@@ -373,7 +418,7 @@ class TestCompactionUnderLoad(StateCase):
         self.assertEqual(len(ids), self.CLIENTS)
 
         with urllib.request.urlopen("http://%s:%d/metrics" % (HOST, node.admin_port),
-                                    timeout=5) as r:
+                                    timeout=8) as r:
             metrics = r.read().decode()
         for family in ("herd_state_journal_records", "herd_state_snapshot_age_seconds",
                        "herd_state_last_fsync_age_milliseconds",
