@@ -11,6 +11,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -111,6 +112,68 @@ class TestAcknowledgedSurvivesCrash(StateCase):
         node.start()
         self.assertEqual(held(node), {})
         self.assertEqual(state_stats(node)["enabled"], 0)
+
+
+class TestReplyOrder(StateCase):
+    """Seen from the system calls (strace): every AT reply goes to its socket after the
+    journal write that holds its record, and one write takes the records of several
+    connections at once."""
+
+    CONNECTIONS = 4
+    ROUNDS = 50
+    BATCH = 5
+
+    def test_journal_write_comes_before_each_reply(self):
+        strace = shutil.which("strace")
+        if strace is None:
+            self.skipTest("strace is not installed (./herd test installs it)")
+        herd = self.durable_herd()
+        node = herd["Alford"]
+        trace = os.path.join(self.tmp, "trace.txt")
+        wrapper = os.environ.get("HERDD_WRAPPER")
+        os.environ["HERDD_WRAPPER"] = "%s -f -qq -e trace=write,writev -s 1000000 -o %s" % (
+            strace, trace)
+        try:
+            node.start(timeout=30)
+        finally:
+            if wrapper is None:
+                del os.environ["HERDD_WRAPPER"]
+            else:
+                os.environ["HERDD_WRAPPER"] = wrapper
+        clients = [node.client(timeout=30) for _ in range(self.CONNECTIONS)]
+        base = now_ns()
+        for r in range(self.ROUNDS):
+            for k, c in enumerate(clients):
+                c.send(b"".join(iamat("o%d-%d-%d" % (k, r, i), base + r * 100 + i) + b"\n"
+                                for i in range(self.BATCH)))
+            for c in clients:
+                c.read_lines(self.BATCH, timeout=30)
+        for c in clients:
+            c.close()
+        # SIGTERM to herdd itself: strace, the process started, only passes on its exit.
+        with open("/proc/%d/task/%d/children" % (node.pid, node.pid)) as f:
+            os.kill(int(f.read().split()[0]), signal.SIGTERM)
+        self.assertEqual(node.wait(timeout=30), 0)
+
+        journaled, early, replies, journal_writes = set(), [], 0, 0
+        record = re.compile(r"AT Alford \S+ (o\d+-\d+-\d+) ")
+        with open(trace) as f:
+            for line in f:
+                m = re.search(r"\bwritev?\(\d+, (.*)", line)
+                if m is None or "level=" in m.group(1):
+                    continue        # not a write, or the node's own log
+                ids = record.findall(m.group(1))
+                if re.search(r"[0-9a-f]{8} AT Alford ", m.group(1)):
+                    journaled.update(ids)
+                    journal_writes += bool(ids)
+                    continue
+                replies += len(ids)
+                early += [i for i in ids if i not in journaled]
+        total = self.CONNECTIONS * self.ROUNDS * self.BATCH
+        self.assertEqual(replies, total)
+        self.assertEqual(early, [], "replies written before their journal write")
+        self.assertEqual(len(journaled), total)
+        self.assertLess(journal_writes, total / self.BATCH, "records are not batched")
 
 
 class TestFullDisk(StateCase):
