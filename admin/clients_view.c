@@ -124,11 +124,15 @@ size_t clients_page(const struct table *t, const char *after, size_t after_len,
 	return n;
 }
 
-void clients_json_record(struct json_out *j, const struct record *rec)
+void clients_json_record(struct json_out *j, const struct record *record)
 {
-	const char *loc = rec->location.p;
-	size_t split = rec->coord.split;
+	struct at_record fields, *rec = &fields;
+	const char *loc;
+	size_t split;
 
+	record_fields(record, &fields);
+	loc = rec->location.p;
+	split = rec->coord.split;
 	json_map_open(j);
 	json_bytes_member(j, "id", rec->id.p, rec->id.len);
 	json_degree_member(j, "latitude", loc, split);

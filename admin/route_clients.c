@@ -34,7 +34,7 @@ static void route_clients(struct admin_request *ar)
 		clients_json_record(j, page[i]);
 	json_array_close(j);
 	if (more) {
-		json_bytes_member(j, "next", page[n - 1]->id.p, page[n - 1]->id.len);
+		json_bytes_member(j, "next", record_id(page[n - 1]).p, record_id(page[n - 1]).len);
 	} else {
 		json_key(j, "next");
 		json_null(j);

@@ -84,7 +84,8 @@ size_t htime_format_diff(struct htime a, struct htime b, char *buf, size_t size)
 	char sign = '+';
 	int64_t sec;
 	int32_t nsec;
-	int n;
+	char digits[20];
+	size_t n = 0, len = 0;
 
 	if (htime_cmp(a, b) < 0) {
 		big = b;
@@ -97,8 +98,22 @@ size_t htime_format_diff(struct htime a, struct htime b, char *buf, size_t size)
 		nsec += NSEC_PER_SEC;
 		sec--;
 	}
-	n = snprintf(buf, size, "%c%lld.%09ld", sign, (long long)sec, (long)nsec);
-	if (n < 0 || (size_t)n >= size)
+	/* By hand, not snprintf: this is on every IAMAT's path. */
+	do {
+		digits[n++] = (char)('0' + sec % 10);
+		sec /= 10;
+	} while (sec > 0);
+	if (1 + n + 1 + 9 >= size)
 		return 0;
-	return (size_t)n;
+	buf[len++] = sign;
+	while (n > 0)
+		buf[len++] = digits[--n];
+	buf[len++] = '.';
+	for (int i = 8; i >= 0; i--) {
+		buf[len + (size_t)i] = (char)('0' + nsec % 10);
+		nsec /= 10;
+	}
+	len += 9;
+	buf[len] = '\0';
+	return len;
 }

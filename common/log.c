@@ -1,21 +1,41 @@
-/* The node's log: plain stdio, one fprintf per event, flushed per line. */
+/*
+ * The node's log. Lines are built by hand into one buffer (the timestamp's date and time
+ * formatted once per second, values quoted by runs of safe bytes) and written with one
+ * write(2) when the server's loop pass ends (log_set_flush_hook) or the buffer fills;
+ * fatal lines, SIGHUP's reopen and log_close write what is waiting first. Without a
+ * hook (start-up, tests, tools) every line is written at once.
+ */
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define QUOTE_SLOTS 4
 #define QUOTE_SIZE (LOG_QUOTE_MAX + 8)
+/* Bytes of log lines kept before a write; a fuller buffer is written at once. */
+#define LOG_BUF_SIZE (64 * 1024)
+/* Longest line; a longer message is cut. */
+#define LOG_LINE_MAX 4096
 
-static FILE *log_file;
+static int log_fd = -1;
 static char *log_path;
 static char log_node[128];
 static enum log_level log_level = LOG_LEVEL_INFO;
+static void (*log_flush_hook)(void);
+
+static char log_buf[LOG_BUF_SIZE];
+static size_t log_len;
+
+/* The "YYYY-MM-DDTHH:MM:SS" of the second LOG_STAMP_SEC, formatted once per second. */
+static time_t log_stamp_sec = -1;
+static char log_stamp[24];
 
 static const char *level_names[] = {
 	[LOG_LEVEL_FATAL + 1] = "fatal",
@@ -24,14 +44,33 @@ static const char *level_names[] = {
 	[LOG_LEVEL_DEBUG + 1] = "debug",
 };
 
-/* Opens PATH for appending, line-buffered; NULL on failure with errno set. */
-static FILE *log_open(const char *path)
+/* Opens PATH for appending; -1 on failure with errno set. */
+static int log_open(const char *path)
 {
-	FILE *f = fopen(path, "a");
+	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
 
-	if (f != NULL)
-		setvbuf(f, NULL, _IOLBF, 0);
-	return f;
+void log_flush(void)
+{
+	size_t off = 0;
+	int fd = log_fd >= 0 ? log_fd : STDERR_FILENO;
+
+	while (off < log_len) {
+		ssize_t n = write(fd, log_buf + off, log_len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;      /* nowhere to say it: the lines are dropped */
+		off += (size_t)n;
+	}
+	log_len = 0;
+}
+
+void log_set_flush_hook(void (*hook)(void))
+{
+	log_flush();
+	log_flush_hook = hook;
 }
 
 int log_init(const char *node, const char *path, int verbosity)
@@ -40,38 +79,42 @@ int log_init(const char *node, const char *path, int verbosity)
 	log_level = verbosity > 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
 	free(log_path);
 	log_path = NULL;
-	if (path == NULL) {
-		log_file = stderr;
-		setvbuf(stderr, NULL, _IOLBF, 0);
+	log_flush();
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = -1;
+	if (path == NULL)
 		return 0;
-	}
 	log_path = strdup(path);
 	if (log_path == NULL)
 		return -1;
-	log_file = log_open(path);
-	return log_file != NULL ? 0 : -1;
+	log_fd = log_open(path);
+	return log_fd >= 0 ? 0 : -1;
 }
 
 int log_reopen(void)
 {
-	FILE *f;
+	int fd;
 
 	if (log_path == NULL)
 		return 0;
-	f = log_open(log_path);
-	if (f == NULL)
+	log_flush();
+	fd = log_open(log_path);
+	if (fd < 0)
 		return -1;
-	if (log_file != NULL && log_file != stderr)
-		fclose(log_file);
-	log_file = f;
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = fd;
 	return 0;
 }
 
 void log_close(void)
 {
-	if (log_file != NULL && log_file != stderr)
-		fclose(log_file);
-	log_file = NULL;
+	log_flush();
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = -1;
+	log_flush_hook = NULL;
 	free(log_path);
 	log_path = NULL;
 }
@@ -81,28 +124,191 @@ int log_verbosity(void)
 	return log_level;
 }
 
+bool log_enabled(enum log_level level)
+{
+	return level <= log_level;
+}
+
+/* Appends the decimal of V at P; returns the end. */
+static char *log_put_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* Room for a line of at least LOG_LINE_MAX bytes at the end of the buffer. */
+static char *log_room(void)
+{
+	if (LOG_BUF_SIZE - log_len < LOG_LINE_MAX)
+		log_flush();
+	return log_buf + log_len;
+}
+
+/* The line's start: timestamp, level and node, at P (in the buffer); returns its end. */
+static char *log_prefix(char *p, enum log_level level)
+{
+	struct timespec ts;
+	uint32_t us;
+	const char *name = level_names[level + 1];
+	size_t len;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_sec != log_stamp_sec) {
+		struct tm tm;
+
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(log_stamp, sizeof(log_stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		log_stamp_sec = ts.tv_sec;
+	}
+	len = strlen(log_stamp);
+	memcpy(p, log_stamp, len);
+	p += len;
+	*p++ = '.';
+	us = (uint32_t)(ts.tv_nsec / 1000);
+	for (int i = 5; i >= 0; i--) {
+		p[i] = (char)('0' + us % 10);
+		us /= 10;
+	}
+	p += 6;
+	memcpy(p, "Z level=", 8);
+	p += 8;
+	len = strlen(name);
+	memcpy(p, name, len);
+	p += len;
+	memcpy(p, " node=", 6);
+	p += 6;
+	len = strlen(log_node);
+	memcpy(p, log_node, len);
+	p += len;
+	*p++ = ' ';
+	return p;
+}
+
+/* The line at the buffer's end is complete up to END: keep it, and see it written. */
+static void log_commit(char *end, enum log_level level)
+{
+	bool was_empty = log_len == 0;
+
+	*end++ = '\n';
+	log_len = (size_t)(end - log_buf);
+	if (log_flush_hook == NULL || level == LOG_LEVEL_FATAL)
+		log_flush();
+	else if (was_empty)
+		log_flush_hook();
+}
+
 static void log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
 /* Writes one line: timestamp, level, node, the message, and strerror(ERRNUM) if nonzero. */
 static void log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
-	FILE *f = log_file != NULL ? log_file : stderr;
-	struct timespec ts;
-	struct tm tm;
-	char stamp[32];
+	char *start, *p, *limit;
+	int n;
 
 	if (level > log_level)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(f, "%s.%06ldZ level=%s node=%s ", stamp, ts.tv_nsec / 1000, level_names[level + 1],
-	    log_node);
-	vfprintf(f, fmt, ap);
-	if (errnum != 0)
-		fprintf(f, " error=%s", log_quote(strerror(errnum), strlen(strerror(errnum))));
-	fputc('\n', f);
+	start = log_room();
+	limit = start + LOG_LINE_MAX - 1;      /* the LF */
+	p = log_prefix(start, level);
+	n = vsnprintf(p, (size_t)(limit - p), fmt, ap);
+	p = n < 0 ? p : n >= limit - p ? limit - 1 : p + n;
+	if (errnum != 0) {
+		const char *e = log_quote(strerror(errnum), strlen(strerror(errnum)));
+		size_t elen = strlen(e);
+
+		if ((size_t)(limit - p) > elen + 7) {
+			memcpy(p, " error=", 7);
+			memcpy(p + 7, e, elen);
+			p += 7 + elen;
+		}
+	}
+	log_commit(p, level);
+}
+
+/* Quotes LEN bytes of DATA into OUT (room for MAX + 8) as log_quote_max; the end. */
+static char *log_quote_into(char *out, const unsigned char *data, size_t len, size_t max)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *p = out, *cut = out + (max < LOG_QUOTE_MAX ? max : LOG_QUOTE_MAX) - 8;
+	size_t i = 0;
+
+	*p++ = '"';
+	while (i < len) {
+		size_t run = i;
+		unsigned char c;
+
+		/* A run of bytes that stand for themselves, copied at once. */
+		while (run < len && data[run] >= 0x20 && data[run] < 0x7f && data[run] != '"' &&
+		    data[run] != '\\')
+			run++;
+		if (run > i) {
+			size_t n = run - i;
+
+			if (n > (size_t)(cut - p))
+				n = (size_t)(cut - p);
+			memcpy(p, data + i, n);
+			p += n;
+			i += n;
+			if (i < run || (p >= cut && i < len)) {
+				memcpy(p, "...", 3);
+				p += 3;
+				break;
+			}
+			continue;
+		}
+		if (p >= cut) {
+			memcpy(p, "...", 3);
+			p += 3;
+			break;
+		}
+		c = data[i++];
+		*p++ = '\\';
+		if (c == '"' || c == '\\') {
+			*p++ = (char)c;
+		} else if (c == '\n') {
+			*p++ = 'n';
+		} else if (c == '\r') {
+			*p++ = 'r';
+		} else if (c == '\t') {
+			*p++ = 't';
+		} else {
+			*p++ = 'x';
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 0xf];
+		}
+	}
+	*p++ = '"';
+	return p;
+}
+
+void log_conn_line(enum log_level level, const char *event, uint64_t conn,
+    const void *line, size_t len, size_t max, size_t bytes)
+{
+	char *p;
+
+	if (level > log_level)
+		return;
+	p = log_prefix(log_room(), level);
+	memcpy(p, "event=", 6);
+	p += 6;
+	memcpy(p, event, strlen(event));
+	p += strlen(event);
+	memcpy(p, " conn=", 6);
+	p = log_put_u64(p + 6, conn);
+	memcpy(p, " line=", 6);
+	p = log_quote_into(p + 6, line, len, max);
+	memcpy(p, " bytes=", 7);
+	p = log_put_u64(p + 7, bytes);
+	log_commit(p, level);
 }
 
 void log_warn(const char *fmt, ...)
@@ -212,42 +418,8 @@ const char *log_quote_max(const void *data, size_t len, size_t max)
 {
 	static char slots[QUOTE_SLOTS][QUOTE_SIZE];
 	static unsigned next;
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = data;
 	char *out = slots[next++ % QUOTE_SLOTS];
-	size_t n = 0;
 
-	out[n++] = '"';
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = p[i];
-
-		if (n + 8 >= max || n + 8 >= QUOTE_SIZE) {
-			memcpy(out + n, "...", 3);
-			n += 3;
-			break;
-		}
-		if (c == '"' || c == '\\') {
-			out[n++] = '\\';
-			out[n++] = (char)c;
-		} else if (c == '\n') {
-			out[n++] = '\\';
-			out[n++] = 'n';
-		} else if (c == '\r') {
-			out[n++] = '\\';
-			out[n++] = 'r';
-		} else if (c == '\t') {
-			out[n++] = '\\';
-			out[n++] = 't';
-		} else if (c < 0x20 || c >= 0x7f) {
-			out[n++] = '\\';
-			out[n++] = 'x';
-			out[n++] = hex[c >> 4];
-			out[n++] = hex[c & 0xf];
-		} else {
-			out[n++] = (char)c;
-		}
-	}
-	out[n++] = '"';
-	out[n] = '\0';
+	*log_quote_into(out, data, len, max) = '\0';
 	return out;
 }

@@ -1,10 +1,13 @@
 /*
  * One log per node: a line per event, "TIMESTAMP level=LEVEL node=NAME key=value ...",
  * timestamps in UTC. Messages are key=value text; quote untrusted bytes with log_quote.
+ * Lines collect in a buffer of 64 KiB, written when the hook's owner calls log_flush
+ * (herdd: once per loop pass), when it fills, and at once for a fatal line.
  */
 #ifndef HERD_LOG_H
 #define HERD_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +24,17 @@ int log_init(const char *node, const char *path, int verbosity);
 int log_reopen(void);
 void log_close(void);
 int log_verbosity(void);
+/* True when lines of LEVEL are logged. */
+bool log_enabled(enum log_level level);
+
+/*
+ * HOOK is called when a line goes into an empty buffer; its owner then calls log_flush
+ * soon (herdd: at the end of the loop pass). Without a hook, every line is written at
+ * once. Setting it writes what is waiting.
+ */
+void log_set_flush_hook(void (*hook)(void));
+/* Writes the waiting lines. */
+void log_flush(void);
 
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -40,6 +54,13 @@ _Noreturn void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2))
  * is a monotonic clock.
  */
 void log_library(enum log_level level, const char *source, const char *msg, uint64_t now_ms);
+
+/*
+ * The hot path's line, formatted by hand: "event=EVENT conn=CONN line=\"...\" bytes=BYTES",
+ * the LEN bytes of LINE quoted as log_quote_max(LINE, LEN, MAX) does.
+ */
+void log_conn_line(enum log_level level, const char *event, uint64_t conn,
+    const void *line, size_t len, size_t max, size_t bytes);
 
 /* Characters of a quoted value at most; a client's 4 KB line is logged as its first part. */
 #define LOG_QUOTE_MAX 512

@@ -8,6 +8,11 @@
  * behind a WHATSAT it waits in a slot of its own. Closing a connection stops its I/O and
  * its waiting searches at once, and frees it from the loop later (tmux
  * server_client_unref), so no function has to tell its caller the client is gone.
+ *
+ * Two system calls a request, as redis: the node reads the socket itself (one read, no
+ * FIONREAD probe as bufferevent's reader makes), and writes the replies of what it read
+ * at the end of the same callback; the bufferevent's write event is armed only while
+ * the socket takes less than that, so no epoll_ctl happens per request.
  */
 #include "client.h"
 
@@ -17,9 +22,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/queue.h>
+#include <errno.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -39,6 +47,8 @@
 #define CLIENT_SWEEP_MS 1000
 /* Stop reading a client whose replies pile up, le-proxy style; resume once they drain. */
 #define CLIENT_OUTPUT_HIGH (256 * 1024)
+/* Bytes one read takes at most; a level-triggered loop comes back for the rest. */
+#define CLIENT_READ_SIZE (16 * 1024)
 /* Characters of a "? LINE" reply logged: the line itself is in the client_in just before. */
 #define CLIENT_LOG_ECHO_MAX 64
 
@@ -55,7 +65,9 @@ struct client {
 	struct cmd_conn conn;        /* what commands see; first, so they can hand it back */
 	TAILQ_ENTRY(client) entry;   /* in clients, then in closed */
 	uint64_t id;
-	struct bufferevent *bev;
+	struct bufferevent *bev;     /* its buffers, and the writes the socket could not take */
+	struct event *readable;      /* the node's own reads */
+	bool write_armed;            /* the bufferevent's write event is on */
 	char addr[ADDR_TEXT_MAX];
 	TAILQ_HEAD(, reply) replies;
 	size_t nreplies;
@@ -86,6 +98,7 @@ static struct event *client_reaper;
 static struct evbuffer *client_spare;
 
 static void client_drain(struct client *c);
+static void client_finish_if_done(struct client *c);
 
 /* Frees a reply slot (its owner was told, or it was complete). */
 static void reply_free(struct reply *r)
@@ -101,6 +114,7 @@ static void client_reap(void)
 
 	while ((c = TAILQ_FIRST(&closed)) != NULL) {
 		TAILQ_REMOVE(&closed, c, entry);
+		event_free(c->readable);
 		bufferevent_free(c->bev);
 		free(c);
 		stats.clients_current--;
@@ -137,6 +151,7 @@ static void client_close(struct client *c, const char *reason)
 		TAILQ_REMOVE(&held, c, held_entry);
 		c->held = false;
 	}
+	event_del(c->readable);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	TAILQ_REMOVE(&clients, c, entry);
@@ -196,9 +211,8 @@ static void client_log_out(const struct client *c, struct evbuffer *buf, size_t 
 	}
 	nl = memchr(head, '\n', len);
 	first = nl != NULL ? (size_t)(nl - head) : len;
-	log_info("event=client_out conn=%llu line=%s bytes=%zu", (unsigned long long)c->id,
-	    log_quote_max(head, first, len >= 2 && memcmp(head, "? ", 2) == 0 ?
-	    CLIENT_LOG_ECHO_MAX : LOG_QUOTE_MAX), size);
+	log_conn_line(LOG_LEVEL_INFO, "client_out", c->id, head, first,
+	    len >= 2 && memcmp(head, "? ", 2) == 0 ? CLIENT_LOG_ECHO_MAX : LOG_QUOTE_MAX, size);
 }
 
 /*
@@ -210,8 +224,37 @@ static void client_hold(struct client *c)
 	if (c->held || !state_pending())
 		return;
 	c->held = true;
-	bufferevent_disable(c->bev, EV_WRITE);
+	if (c->write_armed) {
+		bufferevent_disable(c->bev, EV_WRITE);
+		c->write_armed = false;
+	}
 	TAILQ_INSERT_TAIL(&held, c, held_entry);
+}
+
+/*
+ * Writes C's output to its socket now, unless it is held for the journal or the socket
+ * is already known to be full; what the socket does not take waits for the
+ * bufferevent's write event.
+ */
+static void client_send(struct client *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (c->closing || c->held || c->write_armed || evbuffer_get_length(out) == 0)
+		return;
+	/* The bufferevent keeps its output's front frozen; its own writer thaws it too. */
+	evbuffer_unfreeze(out, 1);
+	if (evbuffer_write(out, bufferevent_getfd(c->bev)) < 0 && errno != EAGAIN &&
+	    errno != EINTR) {
+		evbuffer_freeze(out, 1);
+		client_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return;
+	}
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) > 0) {
+		c->write_armed = true;
+		bufferevent_enable(c->bev, EV_WRITE);
+	}
 }
 
 void client_release(void)
@@ -221,7 +264,8 @@ void client_release(void)
 	while ((c = TAILQ_FIRST(&held)) != NULL) {
 		TAILQ_REMOVE(&held, c, held_entry);
 		c->held = false;
-		bufferevent_enable(c->bev, EV_WRITE);
+		client_send(c);
+		client_finish_if_done(c);
 	}
 }
 
@@ -269,8 +313,7 @@ static void client_line(struct client *c, const char *line, size_t len, struct h
 	size_t before = evbuffer_get_length(out);
 	struct reply *r;
 
-	log_info("event=client_in conn=%llu line=%s bytes=%zu", (unsigned long long)c->id,
-	    log_quote(line, len), len);
+	log_conn_line(LOG_LEVEL_INFO, "client_in", c->id, line, len, LOG_QUOTE_MAX, len);
 	switch (cmd_run(&c->conn, line, len, read_at, out)) {
 	case CMD_EMPTY:
 		return;
@@ -311,7 +354,8 @@ static void client_drain(struct client *c)
 			/* The rest of the line waits on us now: its deadline starts over later. */
 			c->line_started_ms = 0;
 			c->paused = true;
-			bufferevent_disable(c->bev, EV_READ);
+			event_del(c->readable);
+			client_send(c);
 			return;
 		}
 		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
@@ -344,6 +388,7 @@ static void client_drain(struct client *c)
 		client_line(c, (char *)evbuffer_pullup(in, -1), left, htime_now());
 		evbuffer_drain(in, left);
 	}
+	client_send(c);
 	client_finish_if_done(c);
 }
 
@@ -365,10 +410,11 @@ static void client_flush(struct client *c)
 	if (c->paused && !client_overloaded(c)) {
 		c->paused = false;
 		if (!c->eof)
-			bufferevent_enable(c->bev, EV_READ);
+			event_add(c->readable, NULL);
 		client_drain(c);
 		return;
 	}
+	client_send(c);
 	client_finish_if_done(c);
 }
 
@@ -390,27 +436,52 @@ void reply_complete(struct reply *r)
 	client_flush(r->client);
 }
 
-static void client_read_cb(struct bufferevent *bev, void *arg)
+/* One read into the input, then every complete line in it. */
+static void client_readable_cb(evutil_socket_t fd, short what, void *arg)
 {
-	client_drain(arg);
+	struct client *c = arg;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec v;
+	ssize_t n;
+
+	/* The bufferevent keeps its input's end frozen; its own reader thaws it too. */
+	evbuffer_unfreeze(in, 0);
+	if (evbuffer_reserve_space(in, CLIENT_READ_SIZE, &v, 1) != 1)
+		fatalx("event=out_of_memory what=\"a client's input\"");
+	n = read(fd, v.iov_base, v.iov_len);
+	v.iov_len = n > 0 ? (size_t)n : 0;
+	evbuffer_commit_space(in, &v, 1);
+	evbuffer_freeze(in, 0);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			client_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return;
+	}
+	if (n == 0) {
+		log_debug("event=client_eof conn=%llu", (unsigned long long)c->id);
+		c->eof = true;
+		event_del(c->readable);
+	}
+	client_drain(c);
 }
 
+/* The socket took all that waited: writes go straight out again. */
 static void client_write_cb(struct bufferevent *bev, void *arg)
 {
-	client_flush(arg);
+	struct client *c = arg;
+
+	c->write_armed = false;
+	bufferevent_disable(bev, EV_WRITE);
+	client_flush(c);
 }
 
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct client *c = arg;
 
-	if (what & BEV_EVENT_EOF) {
-		log_debug("event=client_eof conn=%llu", (unsigned long long)c->id);
-		c->eof = true;
-		client_drain(c);
-	} else if (what & BEV_EVENT_ERROR) {
-		client_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	}
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))
+		client_close(c, what & BEV_EVENT_ERROR ?
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) : "connection closed");
 }
 
 /*
@@ -482,7 +553,13 @@ static void client_accept_cb(evutil_socket_t fd, struct sockaddr *sa, int salen,
 {
 	struct client *c = xcalloc(1, sizeof(*c));
 
+	int one = 1;
+
+	/* Each reply goes out when its batch is answered, not after Nagle's wait. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->bev = xcheck(bufferevent_socket_new(herdd.base, fd, BEV_OPT_CLOSE_ON_FREE));
+	c->readable = xcheck(event_new(herdd.base, fd, EV_READ | EV_PERSIST, client_readable_cb,
+	    c));
 	acceptor_opened(client_acceptor);
 	c->id = next_client_id++;
 	c->conn.id = c->id;
@@ -493,8 +570,10 @@ static void client_accept_cb(evutil_socket_t fd, struct sockaddr *sa, int salen,
 	TAILQ_INSERT_TAIL(&clients, c, entry);
 	stats.clients_current++;
 	stats.clients_total++;
-	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_setcb(c->bev, NULL, client_write_cb, client_event_cb, c);
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	if (event_add(c->readable, NULL) < 0)
+		fatalx("event=bug where=client_accept error=\"cannot add a read event\"");
 	log_info("event=client_open conn=%llu peer=%s", (unsigned long long)c->id, c->addr);
 }
 

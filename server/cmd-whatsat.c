@@ -32,6 +32,7 @@ static enum cmd_retval cmd_whatsat_exec(struct cmd_conn *conn, const struct fiel
 	struct reply *slot;
 	struct places_request req;
 	struct places_wait *search;
+	struct at_record fields;
 	char latitude[COORD_DECIMAL_MAX + 1], longitude[COORD_DECIMAL_MAX + 1];
 
 	if (!proto_whatsat_parse(args, &whatsat))
@@ -43,12 +44,13 @@ static enum cmd_retval cmd_whatsat_exec(struct cmd_conn *conn, const struct fiel
 
 	slot = conn->defer(conn);
 	/* The reply shows the record as it was when the command was read. */
-	evbuffer_add(reply_buffer(slot), rec->line, rec->len);
+	evbuffer_add(reply_buffer(slot), record_line(rec), record_len(rec));
 	evbuffer_add(reply_buffer(slot), "\n", 1);
 
-	coord_decimal(rec->location.p, rec->coord.split, latitude);
-	coord_decimal(rec->location.p + rec->coord.split, rec->location.len - rec->coord.split,
-	    longitude);
+	record_fields(rec, &fields);
+	coord_decimal(fields.location.p, fields.coord.split, latitude);
+	coord_decimal(fields.location.p + fields.coord.split,
+	    fields.location.len - fields.coord.split, longitude);
 	req.latitude = latitude;
 	req.longitude = longitude;
 	req.radius_metres = whatsat.radius_metres;

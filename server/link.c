@@ -228,7 +228,7 @@ static void link_sendf(struct link *l, enum peer_msg_kind kind, const char *fmt,
 
 bool link_send_record(struct link *l, const struct record *rec)
 {
-	link_send(l, PEER_MSG_AT, "", rec->line, rec->len);
+	link_send(l, PEER_MSG_AT, "", record_line(rec), record_len(rec));
 	if (l->closing)
 		return false;
 	l->records_sent++;
@@ -286,8 +286,8 @@ static void link_sync_fill(struct link *l)
 		if (log_verbosity() >= LOG_LEVEL_DEBUG)
 			log_debug("event=peer_sync_out link=%llu peer=%s record=%s",
 			    (unsigned long long)l->id, link_name(l),
-			    log_quote(rec->line, rec->len));
-		link_send(l, PEER_MSG_SYNC, "SYNC ", rec->line, rec->len);
+			    log_quote(record_line(rec), record_len(rec)));
+		link_send(l, PEER_MSG_SYNC, "SYNC ", record_line(rec), record_len(rec));
 		if (l->closing)
 			return;
 		l->records_sent++;

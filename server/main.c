@@ -220,6 +220,19 @@ static void raise_fd_limit(void)
 		    "out\"", (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
+/* The log's lines of a pass are written in one write, after the pass's callbacks. */
+static struct event *log_event;
+
+static void log_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_flush();
+}
+
+static void log_pending(void)
+{
+	event_active(log_event, EV_TIMEOUT, 1);
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
 	log_info("event=stopping signal=%d", (int)sig);
@@ -286,6 +299,8 @@ int main(int argc, char **argv)
 
 	herdd.started = htime_now();
 	herdd.base = xcheck(event_base_new());
+	log_event = xcheck(event_new(herdd.base, -1, 0, log_event_cb, NULL));
+	log_set_flush_hook(log_pending);
 	herdd.table = table_new();
 	table_set_limit(herdd.table, herdd.config->max_clients);
 	herdd.dns = dns_new();
@@ -325,6 +340,8 @@ int main(int argc, char **argv)
 	evdns_base_free(herdd.dns, 0);
 	state_close();
 	table_free(herdd.table);
+	log_set_flush_hook(NULL);
+	event_free(log_event);
 	event_base_free(herdd.base);
 	log_info("event=stopped");
 	log_close();

@@ -650,13 +650,13 @@ void state_append(const struct record *rec)
 	 */
 	if (state.len == 0)
 		event_active(state.flush_event, EV_TIMEOUT, 1);
-	need = statefmt_line_size(rec->len);
+	need = statefmt_line_size(record_len(rec));
 	if (state.cap - state.len < need) {
 		while (state.cap - state.len < need)
 			state.cap *= 2;
 		state.buf = xreallocarray(state.buf, state.cap, 1);
 	}
-	statefmt_line(state.buf + state.len, rec->line, rec->len);
+	statefmt_line(state.buf + state.len, record_line(rec), record_len(rec));
 	state.len += need;
 	state.buf_records++;
 }
@@ -753,7 +753,7 @@ static void __attribute__((noreturn)) state_child(int fd, uint64_t gen, char *bu
 	len = statefmt_header_line(buf, &h);
 	/* In ID order: loading appends each record at the end of the order, no search. */
 	for (rec = table_first(herdd.table); rec != NULL; rec = table_next_by_id(rec)) {
-		size_t need = statefmt_line_size(rec->len);
+		size_t need = statefmt_line_size(record_len(rec));
 
 		/* BUF holds STATE_CHILD_BUF, one line of any length and the END line beyond. */
 		if (len >= STATE_CHILD_BUF) {
@@ -762,7 +762,7 @@ static void __attribute__((noreturn)) state_child(int fd, uint64_t gen, char *bu
 			bytes += len;
 			len = 0;
 		}
-		statefmt_line(buf + len, rec->line, rec->len);
+		statefmt_line(buf + len, record_line(rec), record_len(rec));
 		len += need;
 		records++;
 	}

@@ -7,6 +7,7 @@
  */
 #include "table.h"
 
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +75,8 @@ void table_free(struct table *t)
 
 		for (; r != NULL; r = next) {
 			next = r->next;
-			free(r->line);
+			if (r->spilled)
+				free((void *)record_line(r));
 			free(r);
 		}
 	}
@@ -104,7 +106,13 @@ int table_id_cmp(const char *a, size_t alen, const char *b, size_t blen)
 /* True when REC's ID sorts before (ID, LEN). */
 static bool id_before(const struct record *rec, const char *id, size_t len)
 {
-	return table_id_cmp(rec->id.p, rec->id.len, id, len) < 0;
+	return table_id_cmp(record_line(rec) + rec->id_off, rec->id_len, id, len) < 0;
+}
+
+void record_fields(const struct record *r, struct at_record *out)
+{
+	if (!proto_at_parse(record_line(r), r->len, out))
+		fatalx("event=bug where=record_fields error=\"a stored line does not parse\"");
 }
 
 /* A record height: 1, then one more level with probability 1/4 each time. */
@@ -152,7 +160,7 @@ static void table_link_order(struct table *t, struct record *r)
 {
 	struct record **before[TABLE_LEVELS];
 
-	table_find_order(t, r->id.p, r->id.len, before);
+	table_find_order(t, record_line(r) + r->id_off, r->id_len, before);
 	for (unsigned i = 0; i < r->levels; i++) {
 		r->order[i] = *before[i];
 		*before[i] = r;
@@ -171,7 +179,7 @@ const struct record *table_after(const struct table *t, const char *id, size_t l
 
 	for (unsigned i = t->levels; i-- > 0;) {
 		while (links[i] != NULL &&
-		    table_id_cmp(links[i]->id.p, links[i]->id.len, id, len) <= 0)
+		    table_id_cmp(record_line(links[i]) + links[i]->id_off, links[i]->id_len, id, len) <= 0)
 			links = links[i]->order;
 	}
 	return links[0];
@@ -194,7 +202,8 @@ static struct record *table_find(const struct table *t, uint64_t hash, const cha
 	struct record *r = t->buckets[hash & (t->nbuckets - 1)];
 
 	for (; r != NULL; r = r->next) {
-		if (r->hash == hash && r->id.len == len && memcmp(r->id.p, id, len) == 0)
+		if (r->hash == (uint32_t)hash && r->id_len == len &&
+		    memcmp(record_line(r) + r->id_off, id, len) == 0)
 			return r;
 	}
 	return NULL;
@@ -225,42 +234,58 @@ static void table_grow(struct table *t)
 	t->nbuckets = n;
 }
 
-/* Re-points a field of REC's line at the same offset inside DST. */
-static struct field field_rebase(const struct field *f, const char *src, const char *dst)
+/* Bytes of the line's room in R's own allocation. */
+static size_t record_room(const struct record *r)
 {
-	struct field out = { dst + (f->p - src), f->len };
-
-	return out;
+	return malloc_usable_size((void *)r) - offsetof(struct record, order) -
+	    r->levels * sizeof(r->order[0]);
 }
 
-/* Copies REC's line into R, reusing R's buffer when it is large enough. */
+/* Puts REC's line into R: in its own room when it fits, else in a block of its own. */
 static void record_assign(struct record *r, const struct at_record *rec)
 {
-	if (r->cap < rec->len + 1) {
-		r->line = xreallocarray(r->line, rec->len + 1, 1);
-		r->cap = rec->len + 1;
+	char *room = (char *)&r->order[r->levels];
+	char *line;
+
+	if (r->spilled) {
+		line = xreallocarray((void *)record_line(r), rec->len + 1, 1);
+		memcpy(room, &line, sizeof(line));
+	} else if (rec->len + 1 <= record_room(r)) {
+		line = room;
+	} else {
+		line = xmalloc(rec->len + 1);
+		memcpy(room, &line, sizeof(line));
+		r->spilled = 1;
 	}
-	memcpy(r->line, rec->line, rec->len);
-	r->line[rec->len] = '\0';
-	r->len = rec->len;
-	r->server = field_rebase(&rec->server, rec->line, r->line);
-	r->diff = field_rebase(&rec->diff, rec->line, r->line);
-	r->id = field_rebase(&rec->id, rec->line, r->line);
-	r->location = field_rebase(&rec->location, rec->line, r->line);
-	r->time = field_rebase(&rec->time, rec->line, r->line);
-	r->coord = rec->coord;
-	r->client_time = rec->client_time;
+	memcpy(line, rec->line, rec->len);
+	line[rec->len] = '\0';
+	r->len = (uint32_t)rec->len;
+	r->id_off = (uint8_t)(rec->id.p - rec->line);
+	r->id_len = (uint8_t)rec->id.len;
+}
+
+/* The client time of R: its line's last field. */
+static struct htime record_client_time(const struct record *r)
+{
+	const char *line = record_line(r), *sp = line + r->len;
+	struct htime t = { 0, 0 };
+
+	while (sp > line && sp[-1] != ' ')
+		sp--;
+	if (sp == line || !htime_parse(sp, (size_t)(line + r->len - sp), &t))
+		fatalx("event=bug where=record_client_time error=\"a stored line has no time\"");
+	return t;
 }
 
 bool table_record_newer(const struct at_record *a, const struct record *b)
 {
-	int c = htime_cmp(a->client_time, b->client_time);
+	int c = htime_cmp(a->client_time, record_client_time(b));
 	size_t common;
 
 	if (c != 0)
 		return c > 0;
 	common = a->len < b->len ? a->len : b->len;
-	c = memcmp(a->line, b->line, common);
+	c = memcmp(a->line, record_line(b), common);
 	if (c != 0)
 		return c > 0;
 	return a->len > b->len;
@@ -284,12 +309,13 @@ enum table_offer_result table_offer(struct table *t, const struct at_record *rec
 	if (t->count >= t->limit)
 		return TABLE_FULL;
 	levels = table_draw_levels(t);
-	r = xcalloc(1, sizeof(*r) + levels * sizeof(r->order[0]));
+	/* Just the links and the line: no spare room but what malloc rounds up to. */
+	r = xcalloc(1, sizeof(*r) + levels * sizeof(r->order[0]) + rec->len + 1);
+	r->levels = (uint8_t)levels;
 	record_assign(r, rec);
-	r->levels = (unsigned char)levels;
 	table_link_order(t, r);
-	r->hash = hash;
-	bucket = hash & (t->nbuckets - 1);
+	r->hash = (uint32_t)hash;
+	bucket = r->hash & (t->nbuckets - 1);
 	r->next = t->buckets[bucket];
 	t->buckets[bucket] = r;
 	t->count++;

@@ -10,22 +10,53 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "proto.h"
 
-/* One client's newest record. Fields point into LINE, which the table owns. */
+/*
+ * One client's newest record, in one allocation of just its size: the links, then the
+ * AT line as its receiving node wrote it, NUL-ended. A record whose line outgrows the
+ * allocation keeps the new line in a block of its own (SPILLED; the record stays where
+ * it is, so pointers to it stay valid). The other fields of the line are found again
+ * when they are needed (record_fields), which is rare: WHATSAT and /clients.
+ */
 struct record {
 	struct record *next;       /* hash chain */
-	uint64_t hash;
-	char *line;                /* the AT line as its receiving node wrote it, NUL-ended */
-	size_t len;
-	size_t cap;
-	struct field server, diff, id, location, time;
-	struct coord coord;
-	struct htime client_time;
-	unsigned char levels;      /* how many of ORDER this record has */
+	uint32_t hash;             /* low half of the ID's SipHash */
+	uint32_t len;              /* the AT line's bytes */
+	uint8_t id_off, id_len;    /* the client ID in the line (at most 255 bytes) */
+	uint8_t levels;            /* how many of ORDER this record has */
+	uint8_t spilled;
 	struct record *order[];    /* the next records by ID, one per skip-list level */
 };
+
+/* The AT line of R, NUL-ended. */
+static inline const char *record_line(const struct record *r)
+{
+	const char *inline_line = (const char *)&r->order[r->levels];
+	const char *spilled;
+
+	if (!r->spilled)
+		return inline_line;
+	memcpy(&spilled, inline_line, sizeof(spilled));
+	return spilled;
+}
+
+static inline size_t record_len(const struct record *r)
+{
+	return r->len;
+}
+
+static inline struct field record_id(const struct record *r)
+{
+	struct field id = { record_line(r) + r->id_off, r->id_len };
+
+	return id;
+}
+
+/* Every field of R's line, its coordinates and client time, into OUT. */
+void record_fields(const struct record *r, struct at_record *out);
 
 enum table_offer_result {
 	TABLE_STORED_NEW,      /* first record for this client */

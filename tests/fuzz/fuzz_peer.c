@@ -34,11 +34,14 @@ static const char herd_conf[] =
  * True when R is what proto_at_format writes: its fields one space apart make the whole
  * line, and its time difference is the one text htime_format_diff gives for that value.
  */
-static bool record_is_written_form(const struct record *r)
+static bool record_is_written_form(const struct record *stored)
 {
 	struct htime zero = { 0, 0 }, diff;
 	char text[HTIME_DIFF_MAX + 1];
+	struct at_record fields, *r = &fields;
 	size_t n;
+
+	record_fields(stored, &fields);
 
 	if (r->len != 3 + r->server.len + 1 + r->diff.len + 1 + r->id.len + 1 +
 	    r->location.len + 1 + r->time.len || memcmp(r->line, "AT ", 3) != 0 ||
@@ -85,10 +88,12 @@ static void peer_line(const char *line, size_t len)
 		if (!proto_at_parse(msg.record.p, msg.record.len, &rec))
 			abort();
 		stored = table_get(herdd.table, rec.id.p, rec.id.len);
-		if (stored == NULL || stored->len != msg.record.len ||
-		    memcmp(stored->line, msg.record.p, stored->len) != 0 ||
-		    !record_is_written_form(stored) ||
-		    config_find_node_len(herdd.config, stored->server.p, stored->server.len) == NULL)
+		if (stored == NULL || record_len(stored) != msg.record.len ||
+		    memcmp(record_line(stored), msg.record.p, msg.record.len) != 0 ||
+		    !record_is_written_form(stored))
+			abort();
+		record_fields(stored, &rec);
+		if (config_find_node_len(herdd.config, rec.server.p, rec.server.len) == NULL)
 			abort();
 		break;
 	default:

@@ -62,6 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct whatsat whatsat;
 	struct at_record rec;
 	const struct record *stored;
+	struct at_record fields;
 	char at[8192], lat[COORD_DECIMAL_MAX + 1], lng[COORD_DECIMAL_MAX + 1];
 	char query[PLACES_LEGACY_QUERY_MAX], *body;
 	struct htime now = { 1700000000, 0 };
@@ -92,9 +93,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 
 	/* What cmd-whatsat.c does with the stored record. */
-	check_degree(stored->location.p, stored->coord.split, 90, lat);
-	check_degree(stored->location.p + stored->coord.split,
-	    stored->location.len - stored->coord.split, 180, lng);
+	record_fields(stored, &fields);
+	check_degree(fields.location.p, fields.coord.split, 90, lat);
+	check_degree(fields.location.p + fields.coord.split,
+	    fields.location.len - fields.coord.split, 180, lng);
 	if (places_legacy_query(lat, lng, whatsat.radius_metres, query) == 0)
 		abort();
 	body = places_json_new_request(lat, lng, whatsat.radius_metres, whatsat.bound, &len);

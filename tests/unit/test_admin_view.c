@@ -306,11 +306,11 @@ static void test_paging(void)
 
 			pages++;
 			for (size_t i = 0; i < n && seen < N; i++, seen++) {
-				if (page[i]->id.len != strlen(sorted[seen]) ||
-				    memcmp(page[i]->id.p, sorted[seen], page[i]->id.len) != 0) {
+				if (record_id(page[i]).len != strlen(sorted[seen]) ||
+				    memcmp(record_id(page[i]).p, sorted[seen], record_id(page[i]).len) != 0) {
 					CHECK(!"page out of order");
 					fprintf(stderr, "limit %zu: entry %zu is %.*s, want %s\n",
-					    limits[l], seen, (int)page[i]->id.len, page[i]->id.p,
+					    limits[l], seen, (int)record_id(page[i]).len, record_id(page[i]).p,
 					    sorted[seen]);
 					seen = N;
 					break;
@@ -319,8 +319,8 @@ static void test_paging(void)
 			if (!more || n == 0)
 				break;
 			CHECK_INT(n, limits[l]);
-			after = page[n - 1]->id.p;
-			after_len = page[n - 1]->id.len;
+			after = record_id(page[n - 1]).p;
+			after_len = record_id(page[n - 1]).len;
 		}
 		CHECK_INT(seen, N);
 		CHECK_INT(pages, (N + limits[l] - 1) / limits[l]);
@@ -334,7 +334,7 @@ static void test_paging(void)
 	CHECK(more);
 	for (int i = 0; i < N; i++) {
 		if (compare_ids(&sorted[i], &(const char *){ "Z" }) > 0) {
-			CHECK_MEM(page[0]->id.p, page[0]->id.len, sorted[i]);
+			CHECK_MEM(record_id(page[0]).p, record_id(page[0]).len, sorted[i]);
 			break;
 		}
 	}

@@ -33,13 +33,13 @@ static struct {
 void state_append(const struct record *rec)
 {
 	journaled.calls++;
-	snprintf(journaled.line, sizeof(journaled.line), "%s", rec->line);
+	snprintf(journaled.line, sizeof(journaled.line), "%s", record_line(rec));
 }
 
 size_t peers_flood(const struct record *rec, const struct peer *except)
 {
 	sent.calls++;
-	snprintf(sent.line, sizeof(sent.line), "%s", rec->line);
+	snprintf(sent.line, sizeof(sent.line), "%s", record_line(rec));
 	sent.except = except;
 	return LINKED_NEIGHBOURS;
 }
@@ -59,7 +59,7 @@ static const char *stored_line(const char *id)
 {
 	const struct record *r = table_get(herdd.table, id, strlen(id));
 
-	return r != NULL ? r->line : "";
+	return r != NULL ? record_line(r) : "";
 }
 
 /* The herd the records come from: flood.c refuses records of nodes outside it. */

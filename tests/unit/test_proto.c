@@ -1,5 +1,7 @@
 /* Unit tests of the client protocol: time, coordinates, fields, IAMAT, WHATSAT, AT lines. */
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -76,6 +78,40 @@ static void test_time_diff(void)
 	CHECK_STR(diff("1700000000.9", "1600000000.95"), "+99999999.950000000");
 	CHECK_STR(diff("1700000000", "999999999999999999"), "-999999998299999999.000000000");
 	CHECK_STR(diff("2", "1.999999999"), "+0.000000001");
+
+	/* The hand formatting writes what printf would, for times of every size. */
+	unsigned seed = 3;
+	for (int i = 0; i < 20000; i++) {
+		struct htime a = { (int64_t)rand_r(&seed) * rand_r(&seed) % 1000000000000LL,
+		    rand_r(&seed) % 1000000000 };
+		struct htime b = { (int64_t)rand_r(&seed) % 2000000000, rand_r(&seed) % 1000000000 };
+		char got[64], want[64];
+		int64_t sec;
+		long nsec;
+		bool neg;
+		struct htime big, small;
+
+		if (i % 7 == 0)
+			b = a;
+		neg = htime_cmp(a, b) < 0;
+		big = neg ? b : a;
+		small = neg ? a : b;
+		sec = big.sec - small.sec;
+		nsec = big.nsec - small.nsec;
+		if (nsec < 0) {
+			nsec += 1000000000;
+			sec--;
+		}
+		snprintf(want, sizeof(want), "%c%lld.%09ld", neg ? '-' : '+', (long long)sec, nsec);
+		CHECK_INT(htime_format_diff(a, b, got, sizeof(got)), strlen(want));
+		if (strcmp(got, want) != 0)
+			CHECK_STR(got, want);
+	}
+	/* Too small a buffer: nothing, as snprintf's truncation was refused before. */
+	CHECK_INT(htime_format_diff((struct htime){ 10, 0 }, (struct htime){ 0, 0 }, (char[13]){ 0 },
+	    13), 0);
+	CHECK_INT(htime_format_diff((struct htime){ 10, 0 }, (struct htime){ 0, 0 }, (char[14]){ 0 },
+	    14), 13);
 }
 
 static void test_coord(void)

@@ -25,7 +25,7 @@ static const char *stored_line(struct table *t, const char *id)
 {
 	const struct record *r = table_get(t, id, strlen(id));
 
-	return r != NULL ? r->line : "";
+	return r != NULL ? record_line(r) : "";
 }
 
 static void test_newest_wins(void)
@@ -87,12 +87,19 @@ static void test_many(void)
 		char id[32];
 		int n = snprintf(id, sizeof(id), "client-%d", i);
 		const struct record *rec = table_get(t, id, (size_t)n);
+		struct at_record f;
 
-		CHECK(rec != NULL && rec->client_time.sec == i);
+		CHECK(rec != NULL);
+		record_fields(rec, &f);
+		CHECK(f.client_time.sec == i);
 	}
 	table_iter_init(&it, t);
 	while ((r = table_iter_next(&it)) != NULL) {
-		int i = (int)r->client_time.sec;
+		struct at_record f;
+		int i;
+
+		record_fields(r, &f);
+		i = (int)f.client_time.sec;
 
 		if (i >= 0 && i < 20000 && !marks[i]) {
 			marks[i] = 1;
@@ -171,7 +178,8 @@ static void test_id_order(void)
 	}
 	CHECK_INT(table_count(t), count);
 	for (r = table_first(t); r != NULL; r = table_next_by_id(r)) {
-		if (prev != NULL && table_id_cmp(prev->id.p, prev->id.len, r->id.p, r->id.len) >= 0)
+		if (prev != NULL && table_id_cmp(record_id(prev).p, record_id(prev).len, record_id(r).p,
+		    record_id(r).len) >= 0)
 			CHECK(!"out of order");
 		prev = r;
 		walked++;
@@ -184,7 +192,7 @@ static void test_id_order(void)
 		size_t len = random_id(&seed, id);
 		const struct record *after = table_after(t, id, len), *want = table_first(t);
 
-		while (want != NULL && table_id_cmp(want->id.p, want->id.len, id, len) <= 0)
+		while (want != NULL && table_id_cmp(record_id(want).p, record_id(want).len, id, len) <= 0)
 			want = table_next_by_id(want);
 		if (after != want)
 			CHECK(!"table_after");
@@ -200,8 +208,9 @@ static bool order_ok(const struct table *t, size_t want)
 	size_t walked = 0;
 
 	for (r = table_first(t); r != NULL; r = table_next_by_id(r)) {
-		if (prev != NULL && (table_id_cmp(prev->id.p, prev->id.len, r->id.p, r->id.len) >= 0 ||
-		    table_after(t, prev->id.p, prev->id.len) != r))
+		if (prev != NULL && (table_id_cmp(record_id(prev).p, record_id(prev).len,
+		    record_id(r).p, record_id(r).len) >= 0 ||
+		    table_after(t, record_id(prev).p, record_id(prev).len) != r))
 			return false;
 		prev = r;
 		walked++;
@@ -225,7 +234,7 @@ static void test_ascending_then_anywhere(void)
 		CHECK_INT(offer_id(t, id, strlen(id), 1), TABLE_STORED_NEW);
 	}
 	CHECK(order_ok(t, 3000));
-	CHECK(memcmp(table_first(t)->id.p, "m00000", 6) == 0);
+	CHECK(memcmp(record_id(table_first(t)).p, "m00000", 6) == 0);
 	/* Between, before the first, and past the last, mixed. */
 	for (int i = 0; i < 3000; i++) {
 		snprintf(id, sizeof(id), "m%05d", i * 2 + 1);
@@ -244,6 +253,43 @@ static void test_ascending_then_anywhere(void)
 			count++;
 	}
 	CHECK(order_ok(t, count));
+	table_free(t);
+}
+
+/*
+ * A newer line longer than the record's allocation moves to a block of its own and the
+ * record stays put (pointers to it stay good); shorter and longer lines after that, and
+ * the ID order, lookups and fields, all keep working.
+ */
+static void test_lines_that_grow(void)
+{
+	struct table *t = table_new_keyed(5, 6);
+	char line[1200], loc[1100];
+	const struct record *first, *r;
+	struct at_record f;
+
+	CHECK_INT(offer(t, "AT Alford +0.000000000 grow +1+1 1"), TABLE_STORED_NEW);
+	CHECK_INT(offer(t, "AT Alford +0.000000000 a +1+1 1"), TABLE_STORED_NEW);
+	CHECK_INT(offer(t, "AT Alford +0.000000000 z +1+1 1"), TABLE_STORED_NEW);
+	first = table_get(t, "grow", 4);
+	for (int i = 2; i < 60; i++) {
+		/* Lengths go up and down: 1 to 1000 fraction digits of latitude. */
+		int digits = (i * 37) % 1000 + 1;
+
+		snprintf(loc, sizeof(loc), "+1.%0*d+1", digits, 7);
+		snprintf(line, sizeof(line), "AT Bolden -%d.000000000 grow %s %d", i, loc, i);
+		CHECK_INT(offer(t, line), TABLE_STORED_NEWER);
+		r = table_get(t, "grow", 4);
+		CHECK(r == first);
+		CHECK_STR(record_line(r), line);
+		CHECK_INT(record_len(r), strlen(line));
+		record_fields(r, &f);
+		CHECK(f.client_time.sec == i);
+		CHECK_INT(f.location.len, strlen(loc));
+		CHECK(memcmp(record_id(r).p, "grow", 4) == 0 && record_id(r).len == 4);
+	}
+	CHECK(order_ok(t, 3));
+	CHECK(table_after(t, "a", 1) == first);
 	table_free(t);
 }
 
@@ -271,6 +317,7 @@ int main(void)
 	test_binary_ids();
 	test_id_order();
 	test_ascending_then_anywhere();
+	test_lines_that_grow();
 	test_limit();
 	return check_done("test_table");
 }
