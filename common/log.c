@@ -27,6 +27,7 @@
 static int log_fd = -1;
 static char *log_path;
 static char log_node[128];
+static size_t log_node_len;
 static enum log_level log_level = LOG_LEVEL_INFO;
 static void (*log_flush_hook)(void);
 
@@ -76,6 +77,7 @@ void log_set_flush_hook(void (*hook)(void))
 int log_init(const char *node, const char *path, int verbosity)
 {
 	snprintf(log_node, sizeof(log_node), "%s", node != NULL ? node : "-");
+	log_node_len = strlen(log_node);
 	log_level = verbosity > 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
 	free(log_path);
 	log_path = NULL;
@@ -152,15 +154,20 @@ static char *log_room(void)
 	return log_buf + log_len;
 }
 
-/* The line's start: timestamp, level and node, at P (in the buffer); returns its end. */
-static char *log_prefix(char *p, enum log_level level)
+/* The line's start: time AT (NULL: now), level and node at P (the buffer); its end. */
+static char *log_prefix(char *p, enum log_level level, const struct htime *at)
 {
 	struct timespec ts;
 	uint32_t us;
 	const char *name = level_names[level + 1];
 	size_t len;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	if (at != NULL) {
+		ts.tv_sec = (time_t)at->sec;
+		ts.tv_nsec = at->nsec;
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+	}
 	if (ts.tv_sec != log_stamp_sec) {
 		struct tm tm;
 
@@ -168,9 +175,8 @@ static char *log_prefix(char *p, enum log_level level)
 		strftime(log_stamp, sizeof(log_stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 		log_stamp_sec = ts.tv_sec;
 	}
-	len = strlen(log_stamp);
-	memcpy(p, log_stamp, len);
-	p += len;
+	memcpy(p, log_stamp, 19);       /* YYYY-MM-DDTHH:MM:SS */
+	p += 19;
 	*p++ = '.';
 	us = (uint32_t)(ts.tv_nsec / 1000);
 	for (int i = 5; i >= 0; i--) {
@@ -185,9 +191,8 @@ static char *log_prefix(char *p, enum log_level level)
 	p += len;
 	memcpy(p, " node=", 6);
 	p += 6;
-	len = strlen(log_node);
-	memcpy(p, log_node, len);
-	p += len;
+	memcpy(p, log_node, log_node_len);
+	p += log_node_len;
 	*p++ = ' ';
 	return p;
 }
@@ -218,7 +223,7 @@ static void log_vwrite(enum log_level level, int errnum, const char *fmt, va_lis
 		return;
 	start = log_room();
 	limit = start + LOG_LINE_MAX - 1;      /* the LF */
-	p = log_prefix(start, level);
+	p = log_prefix(start, level, NULL);
 	n = vsnprintf(p, (size_t)(limit - p), fmt, ap);
 	p = n < 0 ? p : n >= limit - p ? limit - 1 : p + n;
 	if (errnum != 0) {
@@ -234,6 +239,46 @@ static void log_vwrite(enum log_level level, int errnum, const char *fmt, va_lis
 	log_commit(p, level);
 }
 
+#define LOG_ONES 0x0101010101010101ULL
+#define LOG_HIGHS 0x8080808080808080ULL
+
+/*
+ * The first of 8 bytes (W, little-endian) that must be escaped, as its index, or 8: any
+ * below 0x20 or from 0x7f, a quote or a backslash. Classic bit tricks: a byte's high bit
+ * marks it; a borrow can mark bytes after a marked one, never before it.
+ */
+static unsigned log_first_unsafe(uint64_t w)
+{
+	uint64_t quote = w ^ (LOG_ONES * '"'), backslash = w ^ (LOG_ONES * '\\');
+	uint64_t del = w ^ (LOG_ONES * 0x7f);
+	uint64_t m = ((w - LOG_ONES * 0x20) & ~w) | w |
+	    ((quote - LOG_ONES) & ~quote) | ((backslash - LOG_ONES) & ~backslash) |
+	    ((del - LOG_ONES) & ~del);
+
+	m &= LOG_HIGHS;
+	return m == 0 ? 8 : (unsigned)__builtin_ctzll(m) / 8;
+}
+
+/* Bytes from DATA[I] on, below LEN, that stand for themselves. */
+static size_t log_safe_run(const unsigned char *data, size_t i, size_t len)
+{
+	size_t start = i;
+
+	while (len - i >= 8) {
+		uint64_t w;
+		unsigned k;
+
+		memcpy(&w, data + i, 8);
+		k = log_first_unsafe(w);
+		i += k;
+		if (k < 8)
+			return i - start;
+	}
+	while (i < len && data[i] >= 0x20 && data[i] < 0x7f && data[i] != '"' && data[i] != '\\')
+		i++;
+	return i - start;
+}
+
 /* Quotes LEN bytes of DATA into OUT (room for MAX + 8) as log_quote_max; the end. */
 static char *log_quote_into(char *out, const unsigned char *data, size_t len, size_t max)
 {
@@ -243,18 +288,15 @@ static char *log_quote_into(char *out, const unsigned char *data, size_t len, si
 
 	*p++ = '"';
 	while (i < len) {
-		size_t run = i;
+		/* A run of bytes that stand for themselves, copied at once. */
+		size_t run = i + log_safe_run(data, i, len);
 		unsigned char c;
 
-		/* A run of bytes that stand for themselves, copied at once. */
-		while (run < len && data[run] >= 0x20 && data[run] < 0x7f && data[run] != '"' &&
-		    data[run] != '\\')
-			run++;
 		if (run > i) {
-			size_t n = run - i;
+			size_t n = run - i, room = p < cut ? (size_t)(cut - p) : 0;
 
-			if (n > (size_t)(cut - p))
-				n = (size_t)(cut - p);
+			if (n > room)
+				n = room;
 			memcpy(p, data + i, n);
 			p += n;
 			i += n;
@@ -291,13 +333,13 @@ static char *log_quote_into(char *out, const unsigned char *data, size_t len, si
 }
 
 void log_conn_line(enum log_level level, const char *event, uint64_t conn,
-    const void *line, size_t len, size_t max, size_t bytes)
+    const void *line, size_t len, size_t max, size_t bytes, const struct htime *at)
 {
 	char *p;
 
 	if (level > log_level)
 		return;
-	p = log_prefix(log_room(), level);
+	p = log_prefix(log_room(), level, at);
 	memcpy(p, "event=", 6);
 	p += 6;
 	memcpy(p, event, strlen(event));

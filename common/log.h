@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "htime.h"
+
 enum log_level {
 	LOG_LEVEL_FATAL = -1,    /* fatal and fatalx: the line before the node exits */
 	LOG_LEVEL_WARN = 0,
@@ -57,10 +59,11 @@ void log_library(enum log_level level, const char *source, const char *msg, uint
 
 /*
  * The hot path's line, formatted by hand: "event=EVENT conn=CONN line=\"...\" bytes=BYTES",
- * the LEN bytes of LINE quoted as log_quote_max(LINE, LEN, MAX) does.
+ * the LEN bytes of LINE quoted as log_quote_max(LINE, LEN, MAX) does, stamped AT (the
+ * time its caller already has, e.g. when the line was read; NULL: now).
  */
 void log_conn_line(enum log_level level, const char *event, uint64_t conn,
-    const void *line, size_t len, size_t max, size_t bytes);
+    const void *line, size_t len, size_t max, size_t bytes, const struct htime *at);
 
 /* Characters of a quoted value at most; a client's 4 KB line is logged as its first part. */
 #define LOG_QUOTE_MAX 512

@@ -180,18 +180,18 @@ void client_close_all(void)
 }
 
 /* LEN more bytes went to the socket's output: the unread-replies check watches them. */
-static void client_note_output(struct client *c, size_t len)
+static void client_note_output(struct client *c, size_t len, uint64_t now_ms)
 {
 	if (!c->output_watched) {
 		c->output_watched = true;
-		c->read_progress_ms = htime_mono_ms();
+		c->read_progress_ms = now_ms;
 	}
 	c->bytes_out += len;
 }
 
 /* Logs one reply going out: the first line of its text at FROM in BUF, and its size. */
 static void client_log_out(const struct client *c, struct evbuffer *buf, size_t from,
-    size_t size)
+    size_t size, const struct htime *at)
 {
 	char head[LOG_QUOTE_MAX];
 	struct evbuffer_ptr pos;
@@ -203,6 +203,16 @@ static void client_log_out(const struct client *c, struct evbuffer *buf, size_t 
 	/* Peek, not copy out: a bufferevent's output buffer is frozen at its front. */
 	if (evbuffer_ptr_set(buf, &pos, from, EVBUFFER_PTR_SET) == 0)
 		nv = evbuffer_peek(buf, (ev_ssize_t)sizeof(head), &pos, v, (int)nitems(v));
+	/* The usual reply, one line in one piece: logged from where it is. */
+	if (nv >= 1 && (nl = memchr(v[0].iov_base, '\n', v[0].iov_len)) != NULL) {
+		const char *text = v[0].iov_base;
+
+		first = (size_t)(nl - text);
+		log_conn_line(LOG_LEVEL_INFO, "client_out", c->id, text, first,
+		    first >= 2 && memcmp(text, "? ", 2) == 0 ? CLIENT_LOG_ECHO_MAX : LOG_QUOTE_MAX,
+		    size, at);
+		return;
+	}
 	for (int i = 0; i < nv && i < (int)nitems(v) && len < sizeof(head); i++) {
 		size_t n = v[i].iov_len < sizeof(head) - len ? v[i].iov_len : sizeof(head) - len;
 
@@ -212,7 +222,7 @@ static void client_log_out(const struct client *c, struct evbuffer *buf, size_t 
 	nl = memchr(head, '\n', len);
 	first = nl != NULL ? (size_t)(nl - head) : len;
 	log_conn_line(LOG_LEVEL_INFO, "client_out", c->id, head, first,
-	    len >= 2 && memcmp(head, "? ", 2) == 0 ? CLIENT_LOG_ECHO_MAX : LOG_QUOTE_MAX, size);
+	    len >= 2 && memcmp(head, "? ", 2) == 0 ? CLIENT_LOG_ECHO_MAX : LOG_QUOTE_MAX, size, at);
 }
 
 /*
@@ -303,17 +313,19 @@ static struct reply *client_defer(struct cmd_conn *conn)
 }
 
 /*
- * Runs one line read at READ_AT. Its reply goes into the socket's output, or, behind a
- * waiting one, into a slot of its own; a command (not an empty line) keeps C from idling.
+ * Runs one line read at READ_AT (NOW_MS on the monotonic clock). Its reply goes into the
+ * socket's output, or, behind a waiting one, into a slot of its own; a command (not an
+ * empty line) keeps C from idling.
  */
-static void client_line(struct client *c, const char *line, size_t len, struct htime read_at)
+static void client_line(struct client *c, const char *line, size_t len, struct htime read_at,
+    uint64_t now_ms)
 {
 	bool queued = !TAILQ_EMPTY(&c->replies);
 	struct evbuffer *out = queued ? client_spare : bufferevent_get_output(c->bev);
 	size_t before = evbuffer_get_length(out);
 	struct reply *r;
 
-	log_conn_line(LOG_LEVEL_INFO, "client_in", c->id, line, len, LOG_QUOTE_MAX, len);
+	log_conn_line(LOG_LEVEL_INFO, "client_in", c->id, line, len, LOG_QUOTE_MAX, len, &read_at);
 	switch (cmd_run(&c->conn, line, len, read_at, out)) {
 	case CMD_EMPTY:
 		return;
@@ -326,13 +338,13 @@ static void client_line(struct client *c, const char *line, size_t len, struct h
 			evbuffer_add_buffer(r->buf, client_spare);
 			r->ready = true;
 		} else {
-			client_log_out(c, out, before, evbuffer_get_length(out) - before);
-			client_note_output(c, evbuffer_get_length(out) - before);
+			client_log_out(c, out, before, evbuffer_get_length(out) - before, &read_at);
+			client_note_output(c, evbuffer_get_length(out) - before, now_ms);
 			client_hold(c);
 		}
 		break;
 	}
-	c->last_command_ms = htime_mono_ms();
+	c->last_command_ms = now_ms;
 }
 
 /*
@@ -344,6 +356,9 @@ static void client_drain(struct client *c)
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	size_t max_line = herdd.config->max_line;
 	size_t left;
+	/* One clock reading for the lines of one read: they all arrived then. */
+	struct htime read_at = htime_now();
+	uint64_t now_ms = htime_mono_ms();
 
 	while (!c->closing) {
 		struct evbuffer_ptr eol;
@@ -368,7 +383,7 @@ static void client_drain(struct client *c)
 			return;
 		}
 		line = (char *)evbuffer_pullup(in, eol.pos + 1);
-		client_line(c, line, (size_t)eol.pos, htime_now());
+		client_line(c, line, (size_t)eol.pos, read_at, now_ms);
 		evbuffer_drain(in, eol.pos + 1);
 		c->line_started_ms = 0;
 	}
@@ -377,7 +392,7 @@ static void client_drain(struct client *c)
 	left = evbuffer_get_length(in);
 	/* The deadline of a line counts from its first byte. */
 	if (left > 0 && c->line_started_ms == 0)
-		c->line_started_ms = htime_mono_ms();
+		c->line_started_ms = now_ms;
 	if (left > max_line) {
 		log_warnx("event=line_too_long conn=%llu bytes=%zu max_line=%zu newline=no",
 		    (unsigned long long)c->id, left, max_line);
@@ -385,7 +400,7 @@ static void client_drain(struct client *c)
 		return;
 	}
 	if (c->eof && left > 0) {
-		client_line(c, (char *)evbuffer_pullup(in, -1), left, htime_now());
+		client_line(c, (char *)evbuffer_pullup(in, -1), left, read_at, now_ms);
 		evbuffer_drain(in, left);
 	}
 	client_send(c);
@@ -401,8 +416,8 @@ static void client_flush(struct client *c)
 	while ((r = TAILQ_FIRST(&c->replies)) != NULL && r->ready) {
 		TAILQ_REMOVE(&c->replies, r, entry);
 		c->nreplies--;
-		client_log_out(c, r->buf, 0, evbuffer_get_length(r->buf));
-		client_note_output(c, evbuffer_get_length(r->buf));
+		client_log_out(c, r->buf, 0, evbuffer_get_length(r->buf), NULL);
+		client_note_output(c, evbuffer_get_length(r->buf), htime_mono_ms());
 		evbuffer_add_buffer(out, r->buf);
 		reply_free(r);
 		client_hold(c);
@@ -436,13 +451,71 @@ void reply_complete(struct reply *r)
 	client_flush(r->client);
 }
 
-/* One read into the input, then every complete line in it. */
+/*
+ * Runs the complete lines of the LEN bytes read at BUF while C takes more; returns how
+ * many bytes they took. The rest (a line's start, or lines after a pause) is C's to keep.
+ */
+static size_t client_run_lines(struct client *c, const char *buf, size_t len)
+{
+	struct htime read_at = htime_now();
+	uint64_t now_ms = htime_mono_ms();
+	size_t max_line = herdd.config->max_line, done = 0;
+	const char *nl;
+
+	while (!c->closing && !client_overloaded(c) &&
+	    (nl = memchr(buf + done, '\n', len - done)) != NULL) {
+		size_t n = (size_t)(nl - (buf + done));
+
+		if (n > max_line) {
+			log_warnx("event=line_too_long conn=%llu bytes=%zu max_line=%zu",
+			    (unsigned long long)c->id, n, max_line);
+			client_close(c, "line too long");
+			break;
+		}
+		client_line(c, buf + done, n, read_at, now_ms);
+		done += n + 1;
+	}
+	return done;
+}
+
+/*
+ * One read, then every complete line. While nothing of C's waits in its input (the
+ * usual case), the read goes to one buffer all clients share and the lines run from
+ * there; only what is left over is copied into C's input.
+ */
 static void client_readable_cb(evutil_socket_t fd, short what, void *arg)
 {
+	static char shared[CLIENT_READ_SIZE];
 	struct client *c = arg;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	struct evbuffer_iovec v;
 	ssize_t n;
+	size_t done;
+
+	if (evbuffer_get_length(in) == 0) {
+		n = read(fd, shared, sizeof(shared));
+		if (n > 0) {
+			done = client_run_lines(c, shared, (size_t)n);
+			if (c->closing)
+				return;
+			evbuffer_unfreeze(in, 0);
+			if (evbuffer_add(in, shared + done, (size_t)n - done) < 0)
+				fatalx("event=out_of_memory what=\"a client's input\"");
+			evbuffer_freeze(in, 0);
+			client_drain(c);
+			return;
+		}
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				client_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+			return;
+		}
+		log_debug("event=client_eof conn=%llu", (unsigned long long)c->id);
+		c->eof = true;
+		event_del(c->readable);
+		client_drain(c);
+		return;
+	}
 
 	/* The bufferevent keeps its input's end frozen; its own reader thaws it too. */
 	evbuffer_unfreeze(in, 0);

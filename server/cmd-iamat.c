@@ -1,4 +1,5 @@
 /* IAMAT: a client says where it is; answer with the AT line, store it, flood it. */
+#include <string.h>
 #include <sys/uio.h>
 
 #include <event2/buffer.h>
@@ -47,9 +48,12 @@ static enum cmd_retval cmd_iamat_exec(struct cmd_conn *conn, const struct field 
 	/* A time far ahead would win over every later report, at every node, for ever. */
 	if (htime_too_far_ahead(iamat.client_time, read_at, herdd.config->max_clock_skew))
 		return CMD_INVALID;
-	/* A node's AT line fits max_line + CONFIG_PEER_LINE_EXTRA bytes (README "Limits"). */
-	if (evbuffer_reserve_space(out, herdd.config->max_line + CONFIG_PEER_LINE_EXTRA, &space,
-	    1) != 1)
+	/*
+	 * Room for the longest AT line of these fields (the time difference at its longest),
+	 * and its LF: a small buffer, reused by the allocator, not one of max_line.
+	 */
+	if (evbuffer_reserve_space(out, 3 + strlen(herdd.self->name) + 1 + HTIME_DIFF_MAX + 1 +
+	    iamat.id.len + 1 + iamat.location.len + 1 + iamat.time.len + 1, &space, 1) != 1)
 		fatalx("event=out_of_memory what=\"the reply of an IAMAT\"");
 	len = proto_at_format(herdd.self->name, &iamat, read_at, space.iov_base,
 	    space.iov_len - 1, &rec);

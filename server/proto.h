@@ -43,8 +43,13 @@ struct whatsat {
 	int bound;
 };
 
-/* True for the white space of the protocol: space, tab, CR, LF, FF, VT. */
-bool proto_is_space(unsigned char c);
+/* 1 for the white space of the protocol: space, tab, CR, LF, FF, VT. */
+extern const unsigned char proto_space[256];
+
+static inline bool proto_is_space(unsigned char c)
+{
+	return proto_space[c] != 0;
+}
 /*
  * Splits LINE into at most MAX fields; returns how many there are in all (which may be
  * more than MAX, so callers can reject extra fields without storing them).

@@ -61,6 +61,68 @@ static void test_library_messages_once_per_cause(void)
 	    "repeated=0") != NULL);
 }
 
+/* log_quote_max as it was written first, a byte at a time: the reference. */
+static const char *quote_reference(const unsigned char *p, size_t len, size_t max)
+{
+	static char out[600];
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	out[n++] = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = p[i];
+
+		if (n + 8 >= max) {
+			memcpy(out + n, "...", 3);
+			n += 3;
+			break;
+		}
+		if (c == '"' || c == '\\') {
+			out[n++] = '\\';
+			out[n++] = (char)c;
+		} else if (c == '\n' || c == '\r' || c == '\t') {
+			out[n++] = '\\';
+			out[n++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		} else if (c < 0x20 || c >= 0x7f) {
+			out[n++] = '\\';
+			out[n++] = 'x';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 0xf];
+		} else {
+			out[n++] = (char)c;
+		}
+	}
+	out[n++] = '"';
+	out[n] = '\0';
+	return out;
+}
+
+/* The quoting that copies runs (8 bytes at a time) writes what the reference writes. */
+static void test_quote_matches_reference(void)
+{
+	static const unsigned char alphabet[] = "aZ09 .-+\"\\\t\n\r\x7f\x80\xff\x1f\x20~";
+	unsigned seed = 1;
+	unsigned char data[1200];
+	size_t maxes[] = { 64, 100, LOG_QUOTE_MAX };
+
+	for (int i = 0; i < 30000; i++) {
+		size_t len = (size_t)rand_r(&seed) % (i % 10 == 0 ? 1100 : 80);
+		int mostly_safe = rand_r(&seed) % 2;
+		size_t max = maxes[i % 3];
+		const char *got;
+
+		for (size_t k = 0; k < len; k++)
+			data[k] = mostly_safe && rand_r(&seed) % 16 != 0 ? (unsigned char)('a' + k % 26) :
+			    rand_r(&seed) % 3 == 0 ? (unsigned char)rand_r(&seed) :
+			    alphabet[(size_t)rand_r(&seed) % (sizeof(alphabet) - 1)];
+		got = log_quote_max(data, len, max);
+		if (strcmp(got, quote_reference(data, len, max)) != 0) {
+			CHECK_STR(got, quote_reference(data, len, max));
+			break;
+		}
+	}
+}
+
 int main(void)
 {
 	int fd = mkstemp(path);
@@ -71,6 +133,7 @@ int main(void)
 	if (log_init("T", path, 1) != 0)
 		return 2;
 	test_library_messages_once_per_cause();
+	test_quote_matches_reference();
 	log_close();
 	unlink(path);
 	return check_done("log");

@@ -177,6 +177,12 @@ static void test_coord_decimal(void)
 
 static void test_split(void)
 {
+	for (int c = 0; c < 256; c++) {
+		bool want = c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+
+		if (proto_is_space((unsigned char)c) != want)
+			CHECK(!"proto_is_space");
+	}
 	struct field f[4];
 	const char *line = " \tIAMAT  a\x0b" "b\f\r";
 
