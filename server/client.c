@@ -356,9 +356,9 @@ static void client_drain(struct client *c)
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	size_t max_line = herdd.config->max_line;
 	size_t left;
-	/* One clock reading for the lines of one read: they all arrived then. */
-	struct htime read_at = htime_now();
-	uint64_t now_ms = htime_mono_ms();
+	/* One clock reading for the lines of one read, they all arrived then; none for none. */
+	struct htime read_at = { 0, 0 };
+	uint64_t now_ms = 0;
 
 	while (!c->closing) {
 		struct evbuffer_ptr eol;
@@ -383,6 +383,10 @@ static void client_drain(struct client *c)
 			return;
 		}
 		line = (char *)evbuffer_pullup(in, eol.pos + 1);
+		if (now_ms == 0) {
+			read_at = htime_now();
+			now_ms = htime_mono_ms();
+		}
 		client_line(c, line, (size_t)eol.pos, read_at, now_ms);
 		evbuffer_drain(in, eol.pos + 1);
 		c->line_started_ms = 0;
@@ -392,7 +396,7 @@ static void client_drain(struct client *c)
 	left = evbuffer_get_length(in);
 	/* The deadline of a line counts from its first byte. */
 	if (left > 0 && c->line_started_ms == 0)
-		c->line_started_ms = now_ms;
+		c->line_started_ms = htime_mono_ms();
 	if (left > max_line) {
 		log_warnx("event=line_too_long conn=%llu bytes=%zu max_line=%zu newline=no",
 		    (unsigned long long)c->id, left, max_line);
@@ -400,7 +404,7 @@ static void client_drain(struct client *c)
 		return;
 	}
 	if (c->eof && left > 0) {
-		client_line(c, (char *)evbuffer_pullup(in, -1), left, read_at, now_ms);
+		client_line(c, (char *)evbuffer_pullup(in, -1), left, htime_now(), htime_mono_ms());
 		evbuffer_drain(in, left);
 	}
 	client_send(c);
@@ -498,6 +502,11 @@ static void client_readable_cb(evutil_socket_t fd, short what, void *arg)
 			done = client_run_lines(c, shared, (size_t)n);
 			if (c->closing)
 				return;
+			if (done == (size_t)n && !client_overloaded(c)) {
+				/* All taken: nothing is kept, nothing else to check. */
+				client_send(c);
+				return;
+			}
 			evbuffer_unfreeze(in, 0);
 			if (evbuffer_add(in, shared + done, (size_t)n - done) < 0)
 				fatalx("event=out_of_memory what=\"a client's input\"");

@@ -233,7 +233,7 @@ struct acceptor *acceptor_new(evutil_socket_t fd, const char *what, size_t max,
 	a->arg = arg;
 	a->owns_listener = true;
 	a->listener = evconnlistener_new(herdd.base, accepted != NULL ? acceptor_accept_cb : NULL,
-	    a, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	    a, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (a->listener == NULL)
 		fatal("event=listen_failed what=%s error=\"cannot create listener\"", what);
 	a->retry = xcheck(evtimer_new(herdd.base, acceptor_retry_cb, a));
