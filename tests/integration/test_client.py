@@ -6,6 +6,8 @@ Run: HERDD=build/server/herdd /usr/bin/python3 tests/integration/test_client.py 
 
 import os
 import re
+import shutil
+import subprocess
 import signal
 import socket
 import sys
@@ -399,6 +401,24 @@ class TestConnection(ClientTestCase):
             s.close()
         self.assertAtLine(self.node.request(iamat("still-here")), client_id="still-here")
         self.assertTrue(self.node.running())
+
+
+class TestListenBacklog(HerdTestCase):
+    """Every listener queues as many connections as the kernel allows (SOMAXCONN, capped
+    by net.core.somaxconn), not libevent's 128: a burst of connects must not overflow
+    into SYN retries of a second or more."""
+
+    def test_backlog_is_the_kernels_most(self):
+        if not shutil.which("ss"):
+            self.skipTest("ss (iproute2) is not installed")
+        with open("/proc/sys/net/core/somaxconn") as f:
+            want = min(4096, int(f.read()))
+        node = self.start_node()
+        for port in (node.client_port, node.peer_port, node.admin_port):
+            out = subprocess.run(["ss", "-ltnH", "sport = :%d" % port], capture_output=True,
+                                 text=True, check=True).stdout.split()
+            # State Recv-Q Send-Q ...: for a listener, Send-Q is its backlog.
+            self.assertEqual(int(out[2]), want, "port %d: %s" % (port, out))
 
 
 class TestLongLines(ClientTestCase):
