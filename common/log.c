@@ -33,6 +33,7 @@ static void (*log_flush_hook)(void);
 
 static char log_buf[LOG_BUF_SIZE];
 static size_t log_len;
+static uint64_t log_dropped;
 
 /* The "YYYY-MM-DDTHH:MM:SS" of the second LOG_STAMP_SEC, formatted once per second. */
 static time_t log_stamp_sec = -1;
@@ -61,11 +62,20 @@ void log_flush(void)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			break;      /* nowhere to say it: the lines are dropped */
+		if (n <= 0) {
+			/* Nowhere to say it (a full disk): the lines are counted, not kept. */
+			for (size_t i = off; i < log_len; i++)
+				log_dropped += log_buf[i] == '\n';
+			break;
+		}
 		off += (size_t)n;
 	}
 	log_len = 0;
+}
+
+uint64_t log_lines_dropped(void)
+{
+	return log_dropped;
 }
 
 void log_set_flush_hook(void (*hook)(void))

@@ -35,8 +35,10 @@ bool log_enabled(enum log_level level);
  * once. Setting it writes what is waiting.
  */
 void log_set_flush_hook(void (*hook)(void));
-/* Writes the waiting lines. */
+/* Writes the waiting lines; lines a failed write could not take are dropped. */
 void log_flush(void);
+/* Lines dropped so far because the log could not be written. */
+uint64_t log_lines_dropped(void);
 
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -3,13 +3,17 @@
 
 #include "herdd.h"
 #include "listen.h"
+#include "log.h"
 #include "state.h"
+#include "stats.h"
 
 static struct acceptor *admin_acceptor;
 static void (*admin_ready)(struct evconnlistener *listener);
 
 void node_stats_refresh(void)
 {
+	log_flush();
+	stats.log_lines_dropped = log_lines_dropped();
 	state_stats_refresh();
 }
 

@@ -32,6 +32,7 @@ struct herd_stats {
 	uint64_t clients_timed_out;     /* connections closed by a line, idle or write deadline */
 	uint64_t admin_timeouts;        /* admin connections closed by admin_timeout */
 	uint64_t peer_handshakes_evicted;  /* inbound handshakes closed to make room */
+	uint64_t log_lines_dropped;     /* the log file could not take them (a full disk) */
 
 	uint64_t places_requests;       /* upstream calls made */
 	uint64_t places_errors;         /* upstream calls that ended in UNKNOWN_ERROR */

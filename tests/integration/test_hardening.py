@@ -12,6 +12,7 @@ import random
 import re
 import select
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -373,6 +374,34 @@ def held_socket_closed(sock):
         return sock.recv(65536) == b""
     except OSError:
         return True
+
+
+class TestFullLogDisk(HerdTestCase):
+    """A log file on a full disk: the node keeps answering, its log buffer stays 64 KiB,
+    and the lines it could not write are counted (limits.log_lines_dropped)."""
+
+    def test_lines_dropped_are_counted_and_clients_served(self):
+        small = os.path.join(self.tmp, "small")
+        os.makedirs(small)
+        try:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", small],
+                           check=True, capture_output=True, timeout=10)
+        except (OSError, subprocess.SubprocessError) as e:
+            self.skipTest("cannot mount a small tmpfs here: %s" % e)
+        self.addCleanup(subprocess.run, ["umount", "-l", small], capture_output=True,
+                        timeout=10)
+        herd = self.make_herd(["Alford"])
+        node = herd["Alford"]
+        node.log_path = os.path.join(small, "Alford.log")
+        node.start()
+        with node.client() as c:
+            for i in range(3000):
+                c.send_line(iamat(b"full%04d" % i, client_time=format_time(now_ns())))
+            replies = c.read_lines(3000, timeout=30)
+        self.assertTrue(all(AT_LINE_RE.match(r) for r in replies))
+        self.assertLessEqual(os.path.getsize(node.log_path), 256 * 1024)
+        limits = node.stats()["limits"]
+        self.assertGreater(limits["log_lines_dropped"], 1000, limits)
 
 
 class Holder:
