@@ -183,6 +183,44 @@ static void test_split(void)
 		if (proto_is_space((unsigned char)c) != want)
 			CHECK(!"proto_is_space");
 	}
+	/* The split 8 bytes at a time finds what a byte-at-a-time split finds, for any bytes. */
+	{
+		static const char some[] = " \t\r\n\f\v\x01\x08\x09\x0e\x1f!~\x7f\x80\xa0\xff" "aZ0+-.";
+		unsigned seed = 5;
+		char line[200];
+
+		for (int i = 0; i < 50000; i++) {
+			size_t len = (size_t)rand_r(&seed) % sizeof(line), n, want = 0, k = 0;
+			struct field got[PROTO_MAX_FIELDS];
+
+			for (size_t j = 0; j < len; j++)
+				line[j] = rand_r(&seed) % 4 == 0 ? some[(size_t)rand_r(&seed) %
+				    (sizeof(some) - 1)] : rand_r(&seed) % 3 == 0 ? (char)rand_r(&seed) :
+				    (char)('a' + j % 26);
+			n = proto_split(line, len, got, PROTO_MAX_FIELDS);
+			while (k < len) {
+				size_t start;
+
+				while (k < len && proto_is_space((unsigned char)line[k]))
+					k++;
+				if (k == len)
+					break;
+				start = k;
+				while (k < len && !proto_is_space((unsigned char)line[k]))
+					k++;
+				if (want < PROTO_MAX_FIELDS && (got[want].p != line + start ||
+				    got[want].len != k - start)) {
+					CHECK(!"a field where the byte-at-a-time split has none");
+					break;
+				}
+				want++;
+			}
+			if (n != want) {
+				CHECK_INT(n, want);
+				break;
+			}
+		}
+	}
 	struct field f[4];
 	const char *line = " \tIAMAT  a\x0b" "b\f\r";
 
