@@ -9,21 +9,64 @@
 #include <openssl/hmac.h>
 
 #include "log.h"
-#include "siphash.h"
 #include "util.h"
 #include "xmalloc.h"
 
-/* A fixed key: the sum finds damage, it does not stand against forgery. */
-static const struct siphash_key statefmt_sum_key = {
-	0x6865726473746174ULL, 0x652d6c696e652d31ULL,
-};
 static const char statefmt_hex[] = "0123456789abcdef";
 static const char statefmt_magic[] = "HERD-STATE";
 
-/* The sum of PAYLOAD as eight hex digits into OUT. */
+/* CRC-32C (Castagnoli), reflected, a byte at a time from a table made on first use. */
+static uint32_t statefmt_crc_table[256];
+
+static uint32_t statefmt_crc32c_table(uint32_t crc, const unsigned char *p, size_t len)
+{
+	if (statefmt_crc_table[1] == 0) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+
+			for (int k = 0; k < 8; k++)
+				c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+			statefmt_crc_table[i] = c;
+		}
+	}
+	while (len-- > 0)
+		crc = statefmt_crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return crc;
+}
+
+#if defined(__x86_64__)
+/* The same with SSE 4.2's crc32 instruction, 8 bytes at a time: a journal line in ~15 ns. */
+__attribute__((target("sse4.2")))
+static uint32_t statefmt_crc32c_sse42(uint32_t crc, const unsigned char *p, size_t len)
+{
+	for (; len >= 8; p += 8, len -= 8) {
+		uint64_t w;
+
+		memcpy(&w, p, 8);
+		crc = (uint32_t)__builtin_ia32_crc32di(crc, w);
+	}
+	for (; len > 0; p++, len--)
+		crc = __builtin_ia32_crc32qi(crc, *p);
+	return crc;
+}
+#endif
+
+uint32_t statefmt_crc32c(const void *data, size_t len, bool table)
+{
+	uint32_t crc = 0xffffffffu;
+
+#if defined(__x86_64__)
+	if (!table && __builtin_cpu_supports("sse4.2"))
+		return ~statefmt_crc32c_sse42(crc, data, len);
+#endif
+	(void)table;
+	return ~statefmt_crc32c_table(crc, data, len);
+}
+
+/* The sum of PAYLOAD as eight hex digits into OUT: its CRC-32C. */
 static void statefmt_sum(const char *payload, size_t len, char out[STATEFMT_SUM_LEN])
 {
-	uint32_t h = (uint32_t)siphash24(&statefmt_sum_key, payload, len);
+	uint32_t h = statefmt_crc32c(payload, len, false);
 
 	for (int i = STATEFMT_SUM_LEN - 1; i >= 0; i--) {
 		out[i] = statefmt_hex[h & 0xf];

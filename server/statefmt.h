@@ -1,7 +1,8 @@
 /*
  * The files of state_dir as pure functions (README "Durability"): a snapshot and the
  * record journals are text, one line each, every line "SUM PAYLOAD" where SUM is eight
- * hex digits of a hash of PAYLOAD, so a torn or flipped line is found and skipped alone.
+ * hex digits of the CRC-32C of PAYLOAD, so a torn or flipped line is found and skipped
+ * alone.
  * The first line names the herd, the node and the generation; a snapshot's last line
  * counts its records. No I/O here.
  */
@@ -58,6 +59,12 @@ size_t statefmt_end_line(char *buf, uint64_t records);
  */
 enum statefmt_line statefmt_parse(const char *line, size_t len, struct field *payload,
     struct statefmt_header *header, uint64_t *records);
+
+/*
+ * CRC-32C of LEN bytes at DATA: with the CPU's instruction where it has one, or (TABLE,
+ * or a CPU without SSE 4.2) from a table; the two agree.
+ */
+uint32_t statefmt_crc32c(const void *data, size_t len, bool table);
 
 /* A decimal as these files write numbers: digits, no sign, no leading zero; fits 64 bits. */
 bool statefmt_number(const char *text, uint64_t *out);

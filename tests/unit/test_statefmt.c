@@ -4,6 +4,7 @@
  * depends on what it should (herd_id, the secret, the set of node names) and nothing
  * else.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -22,6 +23,27 @@ static size_t encode(char *buf, const char *payload)
 {
 	statefmt_line(buf, payload, strlen(payload));
 	return statefmt_line_size(strlen(payload));
+}
+
+/* The sums are CRC-32C: the standard check value, and both ways of computing it agree. */
+static void test_crc32c(void)
+{
+	unsigned char data[300];
+	unsigned seed = 8;
+
+	CHECK(statefmt_crc32c("123456789", 9, false) == 0xe3069283u);
+	CHECK(statefmt_crc32c("123456789", 9, true) == 0xe3069283u);
+	CHECK(statefmt_crc32c("", 0, false) == 0);
+	for (int i = 0; i < 2000; i++) {
+		size_t len = (size_t)rand_r(&seed) % sizeof(data);
+
+		for (size_t k = 0; k < len; k++)
+			data[k] = (unsigned char)rand_r(&seed);
+		if (statefmt_crc32c(data, len, false) != statefmt_crc32c(data, len, true)) {
+			CHECK(!"the instruction and the table disagree");
+			break;
+		}
+	}
 }
 
 static void test_record_lines(void)
@@ -177,6 +199,7 @@ static void test_herd_id(void)
 
 int main(void)
 {
+	test_crc32c();
 	test_record_lines();
 	test_header_and_end();
 	test_herd_id();
