@@ -126,23 +126,23 @@ size_t clients_page(const struct table *t, const char *after, size_t after_len,
 
 void clients_json_record(struct json_out *j, const struct record *record)
 {
-	struct at_record fields, *rec = &fields;
+	struct at_record rec;
 	const char *loc;
 	size_t split;
 
-	record_fields(record, &fields);
-	loc = rec->location.p;
-	split = rec->coord.split;
+	record_fields(record, &rec);
+	loc = rec.location.p;
+	split = rec.coord.split;
 	json_map_open(j);
-	json_bytes_member(j, "id", rec->id.p, rec->id.len);
+	json_bytes_member(j, "id", rec.id.p, rec.id.len);
 	json_degree_member(j, "latitude", loc, split);
-	json_degree_member(j, "longitude", loc + split, rec->location.len - split);
+	json_degree_member(j, "longitude", loc + split, rec.location.len - split);
 	json_key(j, "client_time");
-	json_text(j, rec->time.p, rec->time.len);
-	json_bytes_member(j, "server", rec->server.p, rec->server.len);
+	json_text(j, rec.time.p, rec.time.len);
+	json_bytes_member(j, "server", rec.server.p, rec.server.len);
 	json_key(j, "time_diff");
-	json_text(j, rec->diff.p, rec->diff.len);
-	json_bytes_member(j, "at", rec->line, rec->len);
+	json_text(j, rec.diff.p, rec.diff.len);
+	json_bytes_member(j, "at", rec.line, rec.len);
 	json_map_close(j);
 }
 

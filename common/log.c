@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define QUOTE_SLOTS 4
 #define QUOTE_SIZE (LOG_QUOTE_MAX + 8)
 /* Bytes of log lines kept before a write; a fuller buffer is written at once. */
@@ -34,6 +36,10 @@ static void (*log_flush_hook)(void);
 static char log_buf[LOG_BUF_SIZE];
 static size_t log_len;
 static uint64_t log_dropped;
+/* A write failed in the middle of a line: the next one starts on a line of its own. */
+static bool log_cut;
+/* Inside log_library: a library's callback may not call back into the library. */
+static bool log_no_hook;
 
 /* The "YYYY-MM-DDTHH:MM:SS" of the second LOG_STAMP_SEC, formatted once per second. */
 static time_t log_stamp_sec = -1;
@@ -57,6 +63,8 @@ void log_flush(void)
 	size_t off = 0;
 	int fd = log_fd >= 0 ? log_fd : STDERR_FILENO;
 
+	if (log_cut && log_len > 0 && write(fd, "\n", 1) == 1)
+		log_cut = false;
 	while (off < log_len) {
 		ssize_t n = write(fd, log_buf + off, log_len - off);
 
@@ -66,6 +74,7 @@ void log_flush(void)
 			/* Nowhere to say it (a full disk): the lines are counted, not kept. */
 			for (size_t i = off; i < log_len; i++)
 				log_dropped += log_buf[i] == '\n';
+			log_cut = log_cut || (off > 0 && log_buf[off - 1] != '\n');
 			break;
 		}
 		off += (size_t)n;
@@ -214,7 +223,7 @@ static void log_commit(char *end, enum log_level level)
 
 	*end++ = '\n';
 	log_len = (size_t)(end - log_buf);
-	if (log_flush_hook == NULL || level == LOG_LEVEL_FATAL)
+	if (log_flush_hook == NULL || level == LOG_LEVEL_FATAL || log_no_hook)
 		log_flush();
 	else if (was_empty)
 		log_flush_hook();
@@ -249,27 +258,19 @@ static void log_vwrite(enum log_level level, int errnum, const char *fmt, va_lis
 	log_commit(p, level);
 }
 
-#define LOG_ONES 0x0101010101010101ULL
-#define LOG_HIGHS 0x8080808080808080ULL
-
 /*
  * The first of 8 bytes (W, little-endian) that must be escaped, as its index, or 8: any
- * below 0x20 or from 0x7f, a quote or a backslash. Classic bit tricks: a byte's high bit
- * marks it; a borrow can mark bytes after a marked one, never before it.
+ * below 0x20 or from 0x7f, a quote or a backslash (util.h's bit tricks).
  */
 static unsigned log_first_unsafe(uint64_t w)
 {
-	uint64_t quote = w ^ (LOG_ONES * '"'), backslash = w ^ (LOG_ONES * '\\');
-	uint64_t del = w ^ (LOG_ONES * 0x7f);
-	uint64_t m = ((w - LOG_ONES * 0x20) & ~w) | w |
-	    ((quote - LOG_ONES) & ~quote) | ((backslash - LOG_ONES) & ~backslash) |
-	    ((del - LOG_ONES) & ~del);
+	uint64_t m = swar_below(w, 0x20) | (w & SWAR_HIGHS) | swar_equal(w, '"') |
+	    swar_equal(w, '\\') | swar_equal(w, 0x7f);
 
-	m &= LOG_HIGHS;
-	return m == 0 ? 8 : (unsigned)__builtin_ctzll(m) / 8;
+	return m == 0 ? 8 : swar_first(m);
 }
 
-/* Bytes from DATA[I] on, below LEN, that stand for themselves. */
+/* Bytes from DATA[I] on, below LEN (which callers bound by what they keep), that stand for themselves. */
 static size_t log_safe_run(const unsigned char *data, size_t i, size_t len)
 {
 	size_t start = i;
@@ -293,13 +294,14 @@ static size_t log_safe_run(const unsigned char *data, size_t i, size_t len)
 static char *log_quote_into(char *out, const unsigned char *data, size_t len, size_t max)
 {
 	static const char hex[] = "0123456789abcdef";
-	char *p = out, *cut = out + (max < LOG_QUOTE_MAX ? max : LOG_QUOTE_MAX) - 8;
+	size_t keep = max < 16 ? 16 : max < LOG_QUOTE_MAX ? max : LOG_QUOTE_MAX;
+	char *p = out, *cut = out + keep - 8;
 	size_t i = 0;
 
 	*p++ = '"';
 	while (i < len) {
 		/* A run of bytes that stand for themselves, copied at once. */
-		size_t run = i + log_safe_run(data, i, len);
+		size_t run = i + log_safe_run(data, i, len - i > keep ? i + keep : len);
 		unsigned char c;
 
 		if (run > i) {
@@ -439,7 +441,9 @@ static void log_library_line(enum log_level level, const char *source, const cha
 		log_debug(LIBRARY_LINE, source, text, (unsigned long long)repeated);
 }
 
-void log_library(enum log_level level, const char *source, const char *msg, uint64_t now_ms)
+/* log_library's lines, written at once (no hook) by its caller. */
+static void log_library_lines(enum log_level level, const char *source, const char *msg,
+    uint64_t now_ms)
 {
 	static char last[256], last_source[32];
 	static enum log_level last_level;
@@ -459,6 +463,13 @@ void log_library(enum log_level level, const char *source, const char *msg, uint
 	last_level = level;
 	last_ms = now_ms;
 	repeats = 0;
+}
+
+void log_library(enum log_level level, const char *source, const char *msg, uint64_t now_ms)
+{
+	log_no_hook = true;
+	log_library_lines(level, source, msg, now_ms);
+	log_no_hook = false;
 }
 
 const char *log_quote(const void *data, size_t len)

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct sockaddr;
 
@@ -12,6 +13,32 @@ struct sockaddr;
 
 /* Room for any address addr_format writes: "[v6addr]:port". */
 #define ADDR_TEXT_MAX 64
+
+/*
+ * Eight bytes at a time (log quoting, the field split): the high bit of each byte of
+ * swar_below(W, N) marks a byte of W below N (N at most 0x80). A borrow can also mark
+ * bytes after a marked one, never before it, so the lowest mark (a little-endian load:
+ * the first byte in memory) is exact; swar_first gives its index.
+ */
+#define SWAR_ONES 0x0101010101010101ULL
+#define SWAR_HIGHS 0x8080808080808080ULL
+
+static inline uint64_t swar_below(uint64_t w, unsigned n)
+{
+	return (w - SWAR_ONES * n) & ~w & SWAR_HIGHS;
+}
+
+/* Marks the bytes of W equal to C. */
+static inline uint64_t swar_equal(uint64_t w, unsigned char c)
+{
+	return swar_below(w ^ (SWAR_ONES * c), 1);
+}
+
+/* The index of the first marked byte of M (not 0). */
+static inline unsigned swar_first(uint64_t m)
+{
+	return (unsigned)__builtin_ctzll(m) / 8;
+}
 
 /* True for an ASCII decimal digit; isdigit() would depend on the locale. */
 static inline bool is_digit(char c)

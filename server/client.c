@@ -16,14 +16,14 @@
  */
 #include "client.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/queue.h>
-#include <errno.h>
-#include <unistd.h>
 #include <sys/socket.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
@@ -99,6 +99,7 @@ static struct evbuffer *client_spare;
 
 static void client_drain(struct client *c);
 static void client_finish_if_done(struct client *c);
+static void client_flush(struct client *c);
 
 /* Frees a reply slot (its owner was told, or it was complete). */
 static void reply_free(struct reply *r)
@@ -274,8 +275,7 @@ void client_release(void)
 	while ((c = TAILQ_FIRST(&held)) != NULL) {
 		TAILQ_REMOVE(&held, c, held_entry);
 		c->held = false;
-		client_send(c);
-		client_finish_if_done(c);
+		client_flush(c);
 	}
 }
 
@@ -347,6 +347,15 @@ static void client_line(struct client *c, const char *line, size_t len, struct h
 	c->last_command_ms = now_ms;
 }
 
+/* Closes C for a line of BYTES bytes over max_line (NEWLINE: its LF has come). */
+static void client_line_too_long(struct client *c, size_t bytes, bool newline)
+{
+	log_warnx("event=line_too_long conn=%llu bytes=%zu max_line=%zu%s",
+	    (unsigned long long)c->id, bytes, herdd.config->max_line, newline ? "" :
+	    " newline=no");
+	client_close(c, "line too long");
+}
+
 /*
  * Runs every complete line in the input, the last unterminated one too after EOF.
  * Enforces max_line before a newline arrives, and stops reading while replies pile up.
@@ -366,20 +375,20 @@ static void client_drain(struct client *c)
 		char *line;
 
 		if (client_overloaded(c)) {
+			client_send(c);
+			if (c->closing || !client_overloaded(c))
+				continue;
 			/* The rest of the line waits on us now: its deadline starts over later. */
 			c->line_started_ms = 0;
 			c->paused = true;
 			event_del(c->readable);
-			client_send(c);
 			return;
 		}
 		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 		if (eol.pos < 0)
 			break;
 		if ((size_t)eol.pos > max_line) {
-			log_warnx("event=line_too_long conn=%llu bytes=%zu max_line=%zu",
-			    (unsigned long long)c->id, (size_t)eol.pos, max_line);
-			client_close(c, "line too long");
+			client_line_too_long(c, (size_t)eol.pos, true);
 			return;
 		}
 		line = (char *)evbuffer_pullup(in, eol.pos + 1);
@@ -398,9 +407,7 @@ static void client_drain(struct client *c)
 	if (left > 0 && c->line_started_ms == 0)
 		c->line_started_ms = htime_mono_ms();
 	if (left > max_line) {
-		log_warnx("event=line_too_long conn=%llu bytes=%zu max_line=%zu newline=no",
-		    (unsigned long long)c->id, left, max_line);
-		client_close(c, "line too long");
+		client_line_too_long(c, left, false);
 		return;
 	}
 	if (c->eof && left > 0) {
@@ -426,6 +433,10 @@ static void client_flush(struct client *c)
 		reply_free(r);
 		client_hold(c);
 	}
+	/* What the socket takes now counts before the pause is looked at again. */
+	client_send(c);
+	if (c->closing)
+		return;
 	if (c->paused && !client_overloaded(c)) {
 		c->paused = false;
 		if (!c->eof)
@@ -433,7 +444,6 @@ static void client_flush(struct client *c)
 		client_drain(c);
 		return;
 	}
-	client_send(c);
 	client_finish_if_done(c);
 }
 
@@ -461,8 +471,8 @@ void reply_complete(struct reply *r)
  */
 static size_t client_run_lines(struct client *c, const char *buf, size_t len)
 {
-	struct htime read_at = htime_now();
-	uint64_t now_ms = htime_mono_ms();
+	struct htime read_at = { 0, 0 };
+	uint64_t now_ms = 0;
 	size_t max_line = herdd.config->max_line, done = 0;
 	const char *nl;
 
@@ -470,10 +480,13 @@ static size_t client_run_lines(struct client *c, const char *buf, size_t len)
 	    (nl = memchr(buf + done, '\n', len - done)) != NULL) {
 		size_t n = (size_t)(nl - (buf + done));
 
+		/* One clock reading for the lines of one read: they all arrived then. */
+		if (now_ms == 0) {
+			read_at = htime_now();
+			now_ms = htime_mono_ms();
+		}
 		if (n > max_line) {
-			log_warnx("event=line_too_long conn=%llu bytes=%zu max_line=%zu",
-			    (unsigned long long)c->id, n, max_line);
-			client_close(c, "line too long");
+			client_line_too_long(c, n, true);
 			break;
 		}
 		client_line(c, buf + done, n, read_at, now_ms);
@@ -492,48 +505,9 @@ static void client_readable_cb(evutil_socket_t fd, short what, void *arg)
 	static char shared[CLIENT_READ_SIZE];
 	struct client *c = arg;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	struct evbuffer_iovec v;
-	ssize_t n;
-	size_t done;
+	ssize_t n = read(fd, shared, sizeof(shared));
+	size_t done = 0;
 
-	if (evbuffer_get_length(in) == 0) {
-		n = read(fd, shared, sizeof(shared));
-		if (n > 0) {
-			done = client_run_lines(c, shared, (size_t)n);
-			if (c->closing)
-				return;
-			if (done == (size_t)n && !client_overloaded(c)) {
-				/* All taken: nothing is kept, nothing else to check. */
-				client_send(c);
-				return;
-			}
-			evbuffer_unfreeze(in, 0);
-			if (evbuffer_add(in, shared + done, (size_t)n - done) < 0)
-				fatalx("event=out_of_memory what=\"a client's input\"");
-			evbuffer_freeze(in, 0);
-			client_drain(c);
-			return;
-		}
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				client_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-			return;
-		}
-		log_debug("event=client_eof conn=%llu", (unsigned long long)c->id);
-		c->eof = true;
-		event_del(c->readable);
-		client_drain(c);
-		return;
-	}
-
-	/* The bufferevent keeps its input's end frozen; its own reader thaws it too. */
-	evbuffer_unfreeze(in, 0);
-	if (evbuffer_reserve_space(in, CLIENT_READ_SIZE, &v, 1) != 1)
-		fatalx("event=out_of_memory what=\"a client's input\"");
-	n = read(fd, v.iov_base, v.iov_len);
-	v.iov_len = n > 0 ? (size_t)n : 0;
-	evbuffer_commit_space(in, &v, 1);
-	evbuffer_freeze(in, 0);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			client_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -543,7 +517,24 @@ static void client_readable_cb(evutil_socket_t fd, short what, void *arg)
 		log_debug("event=client_eof conn=%llu", (unsigned long long)c->id);
 		c->eof = true;
 		event_del(c->readable);
+		client_drain(c);
+		return;
 	}
+	if (evbuffer_get_length(in) == 0) {
+		done = client_run_lines(c, shared, (size_t)n);
+		if (c->closing)
+			return;
+		if (done == (size_t)n && !client_overloaded(c)) {
+			/* All taken: nothing is kept, nothing else to check. */
+			client_send(c);
+			return;
+		}
+	}
+	/* Kept: only the bytes that came (the bufferevent keeps its input's end frozen). */
+	evbuffer_unfreeze(in, 0);
+	if (evbuffer_add(in, shared + done, (size_t)n - done) < 0)
+		fatalx("event=out_of_memory what=\"a client's input\"");
+	evbuffer_freeze(in, 0);
 	client_drain(c);
 }
 
@@ -634,7 +625,6 @@ static void client_sweep_cb(evutil_socket_t fd, short what, void *arg)
 static void client_accept_cb(evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct client *c = xcalloc(1, sizeof(*c));
-
 	int one = 1;
 
 	/* Each reply goes out when its batch is answered, not after Nagle's wait. */

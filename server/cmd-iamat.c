@@ -42,18 +42,22 @@ static enum cmd_retval cmd_iamat_exec(struct cmd_conn *conn, const struct field 
 	const struct record *stored;
 	struct evbuffer_iovec space;
 	size_t len;
+	uint64_t hash;
 
 	if (!proto_iamat_parse(args, &iamat))
 		return CMD_INVALID;
+	/* The bucket loads while the AT line is formatted. */
+	hash = table_prefetch(herdd.table, iamat.id.p, iamat.id.len);
 	/* A time far ahead would win over every later report, at every node, for ever. */
 	if (htime_too_far_ahead(iamat.client_time, read_at, herdd.config->max_clock_skew))
 		return CMD_INVALID;
 	/*
 	 * Room for the longest AT line of these fields (the time difference at its longest),
-	 * and its LF: a small buffer, reused by the allocator, not one of max_line.
+	 * the NUL proto_at_format keeps room for, and the LF: a small buffer the allocator
+	 * reuses, not one of max_line.
 	 */
 	if (evbuffer_reserve_space(out, 3 + strlen(herdd.self->name) + 1 + HTIME_DIFF_MAX + 1 +
-	    iamat.id.len + 1 + iamat.location.len + 1 + iamat.time.len + 1, &space, 1) != 1)
+	    iamat.id.len + 1 + iamat.location.len + 1 + iamat.time.len + 1 + 1, &space, 1) != 1)
 		fatalx("event=out_of_memory what=\"the reply of an IAMAT\"");
 	len = proto_at_format(herdd.self->name, &iamat, read_at, space.iov_base,
 	    space.iov_len - 1, &rec);
@@ -61,7 +65,7 @@ static enum cmd_retval cmd_iamat_exec(struct cmd_conn *conn, const struct field 
 		fatalx("event=bug where=cmd_iamat error=\"AT line longer than max_line + %d\"",
 		    CONFIG_PEER_LINE_EXTRA);
 
-	switch (table_offer(herdd.table, &rec, &stored)) {
+	switch (table_offer_hashed(herdd.table, &rec, hash, &stored)) {
 	case TABLE_STORED_NEW:
 	case TABLE_STORED_NEWER:
 		state_append(stored);

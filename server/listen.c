@@ -2,6 +2,7 @@
 #include "listen.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,8 +47,8 @@ static evutil_socket_t listen_bind(const struct sockaddr *sa, socklen_t salen,
 		fatal("event=listen_failed what=%s address=%s", what, text);
 	if (bind(fd, sa, salen) < 0)
 		fatal("event=listen_failed what=%s address=%s step=bind", what, text);
-	/* The kernel's most (net.core.somaxconn): a burst of connects waits, not overflows. */
-	if (listen(fd, SOMAXCONN) < 0)
+	/* The kernel's most (it caps this at net.core.somaxconn): a burst of connects waits. */
+	if (listen(fd, INT_MAX) < 0)
 		fatal("event=listen_failed what=%s address=%s step=listen", what, text);
 	log_info("event=listening what=%s address=%s", what, text);
 	return fd;

@@ -10,29 +10,22 @@ const unsigned char proto_space[256] = {
 	[' '] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1, ['\f'] = 1, ['\v'] = 1,
 };
 
-#define PROTO_ONES 0x0101010101010101ULL
-#define PROTO_HIGHS 0x8080808080808080ULL
-
 /*
  * The end of the field that starts at LINE[I]: the first white space at or after I, or
- * LEN. Eight bytes at a time: a byte below 0x0E or equal to 0x20 is marked (a borrow can
- * mark bytes after a marked one, never before it); words with a byte below 0x09, which
- * is no white space but would be marked too, are looked at a byte at a time.
+ * LEN. Eight bytes at a time (util.h): a byte below 0x0E or equal to 0x20 is marked;
+ * words with a byte below 0x09, no white space but marked too, go a byte at a time.
  */
 static size_t proto_field_end(const char *line, size_t i, size_t len)
 {
 	while (len - i >= 8) {
-		uint64_t w, sp, below14, below9, m;
+		uint64_t w, m;
 
 		memcpy(&w, line + i, 8);
-		sp = w ^ (PROTO_ONES * ' ');
-		below14 = (w - PROTO_ONES * 0x0e) & ~w;
-		below9 = (w - PROTO_ONES * 0x09) & ~w & PROTO_HIGHS;
-		if (below9 != 0)
+		if (swar_below(w, 0x09) != 0)
 			break;
-		m = (((sp - PROTO_ONES) & ~sp) | below14) & PROTO_HIGHS;
+		m = swar_below(w, 0x0e) | swar_equal(w, ' ');
 		if (m != 0)
-			return i + (size_t)__builtin_ctzll(m) / 8;
+			return i + swar_first(m);
 		i += 8;
 	}
 	while (i < len && !proto_is_space((unsigned char)line[i]))

@@ -7,7 +7,6 @@
  */
 #include "table.h"
 
-#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +201,8 @@ static struct record *table_find(const struct table *t, uint64_t hash, const cha
 	struct record *r = t->buckets[hash & (t->nbuckets - 1)];
 
 	for (; r != NULL; r = r->next) {
+		/* The ID is past the links, often in the record's second cache line. */
+		__builtin_prefetch((const char *)r + 64);
 		if (r->hash == (uint32_t)hash && r->id_len == len &&
 		    memcmp(record_line(r) + r->id_off, id, len) == 0)
 			return r;
@@ -234,13 +235,6 @@ static void table_grow(struct table *t)
 	t->nbuckets = n;
 }
 
-/* Bytes of the line's room in R's own allocation. */
-static size_t record_room(const struct record *r)
-{
-	return malloc_usable_size((void *)r) - offsetof(struct record, order) -
-	    r->levels * sizeof(r->order[0]);
-}
-
 /* Puts REC's line into R: in its own room when it fits, else in a block of its own. */
 static void record_assign(struct record *r, const struct at_record *rec)
 {
@@ -250,13 +244,16 @@ static void record_assign(struct record *r, const struct at_record *rec)
 	if (r->spilled) {
 		line = xreallocarray((void *)record_line(r), rec->len + 1, 1);
 		memcpy(room, &line, sizeof(line));
-	} else if (rec->len + 1 <= record_room(r)) {
+	} else if (rec->len + 1 <= r->room) {
 		line = room;
 	} else {
 		line = xmalloc(rec->len + 1);
 		memcpy(room, &line, sizeof(line));
 		r->spilled = 1;
 	}
+	/* A node name and a time difference are short: an ID starts within 3+63+1+30+1. */
+	if (rec->id.p - rec->line > UINT8_MAX || rec->id.len > UINT8_MAX)
+		fatalx("event=bug where=record_assign error=\"an ID past byte 255 of its line\"");
 	memcpy(line, rec->line, rec->len);
 	line[rec->len] = '\0';
 	r->len = (uint32_t)rec->len;
@@ -291,12 +288,25 @@ bool table_record_newer(const struct at_record *a, const struct record *b)
 	return a->len > b->len;
 }
 
+uint64_t table_prefetch(const struct table *t, const char *id, size_t len)
+{
+	uint64_t hash = siphash24(&t->key, id, len);
+
+	__builtin_prefetch(&t->buckets[hash & (t->nbuckets - 1)]);
+	return hash;
+}
+
 enum table_offer_result table_offer(struct table *t, const struct at_record *rec,
     const struct record **stored)
 {
-	uint64_t hash = siphash24(&t->key, rec->id.p, rec->id.len);
+	return table_offer_hashed(t, rec, siphash24(&t->key, rec->id.p, rec->id.len), stored);
+}
+
+enum table_offer_result table_offer_hashed(struct table *t, const struct at_record *rec,
+    uint64_t hash, const struct record **stored)
+{
 	struct record *r = table_find(t, hash, rec->id.p, rec->id.len);
-	size_t bucket;
+	size_t bucket, size;
 	unsigned levels;
 
 	if (r != NULL) {
@@ -309,9 +319,16 @@ enum table_offer_result table_offer(struct table *t, const struct at_record *rec
 	if (t->count >= t->limit)
 		return TABLE_FULL;
 	levels = table_draw_levels(t);
-	/* Just the links and the line: no spare room but what malloc rounds up to. */
-	r = xcalloc(1, sizeof(*r) + levels * sizeof(r->order[0]) + rec->len + 1);
+	/*
+	 * Just the links and the line, no spare room but what glibc's malloc would round
+	 * up to anyway (chunks of 16 bytes, 8 of them its own): a line a few bytes longer
+	 * later still fits.
+	 */
+	size = sizeof(*r) + levels * sizeof(r->order[0]) + rec->len + 1;
+	size = ((size + 8 + 15) & ~(size_t)15) - 8;
+	r = xcalloc(1, size);
 	r->levels = (uint8_t)levels;
+	r->room = (uint32_t)(size - sizeof(*r) - levels * sizeof(r->order[0]));
 	record_assign(r, rec);
 	table_link_order(t, r);
 	r->hash = (uint32_t)hash;

@@ -28,6 +28,7 @@ struct record {
 	uint8_t id_off, id_len;    /* the client ID in the line (at most 255 bytes) */
 	uint8_t levels;            /* how many of ORDER this record has */
 	uint8_t spilled;
+	uint32_t room;             /* bytes the allocation has for the line and its NUL */
 	struct record *order[];    /* the next records by ID, one per skip-list level */
 };
 
@@ -78,6 +79,14 @@ void table_set_limit(struct table *t, size_t max);
 /* Stores REC if it is newer than what the table holds for its client (SPEC section 3). */
 enum table_offer_result table_offer(struct table *t, const struct at_record *rec,
     const struct record **stored);
+/*
+ * The same in two steps, for a caller with other work to do meanwhile: table_prefetch
+ * hashes the ID and starts loading its bucket (a cache miss at a million clients) and
+ * returns the hash, which table_offer_hashed then takes for REC (of the same ID).
+ */
+uint64_t table_prefetch(const struct table *t, const char *id, size_t len);
+enum table_offer_result table_offer_hashed(struct table *t, const struct at_record *rec,
+    uint64_t hash, const struct record **stored);
 const struct record *table_get(const struct table *t, const char *id, size_t len);
 size_t table_count(const struct table *t);
 

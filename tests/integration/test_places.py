@@ -8,6 +8,7 @@ sends, the reply the client gets, pass-through statuses, upstream failures, TLS 
 Run: HERDD=build/server/herdd /usr/bin/python3 tests/integration/test_places.py -v
 """
 
+import json
 import os
 import signal
 import socket
@@ -173,6 +174,36 @@ class TestPlacesLegacy(StandinTestCase):
                 self.assertEqual(doc["status"], "OK", doc)
                 self.assertEqual(len(doc["results"]), bound)
                 self.assertIn("html_attributions", doc)
+
+    def test_many_large_replies_ready_at_once(self):
+        """The first WHATSAT's search is slow, the 63 behind it (one coalesced search)
+        are ready first and wait for it; when it comes, 64 replies of more than 256 KiB
+        in all go out at once and the client, paused meanwhile at client_max_pending,
+        must be resumed though the socket took everything in one write (it stalled,
+        then hit the idle timeout), so the IAMAT after them is answered too."""
+        client_id = b"burst"
+        count = 64
+        options = self.standin.herd_options(self.API, self.TIMEOUT)
+        options["client_max_pending"] = count
+        node = self.start_node("Hamilton", herd_options=options)
+        with node.client(timeout=20) as c:
+            c.request(iamat(client_id))
+            self.standin.control("mode=slow=2")
+            c.send(b"WHATSAT %s 11 20\n" % client_id)
+            deadline = time.monotonic() + 10
+            while self.standin.stats()["requests"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.standin.control("")
+            c.send(b"".join(b"WHATSAT %s 10 20\n" % client_id for _ in range(count - 1)) +
+                   iamat(b"after") + b"\n")
+            size = 0
+            for i in range(count):
+                reply = read_whatsat_reply(c, timeout=20)
+                size += len(reply)
+                doc = json.loads(reply.split(b"\n", 1)[1])
+                self.assertEqual(len(doc["results"]), 20, "reply %d" % i)
+            self.assertGreater(size, 256 * 1024, "not enough to pause the client")
+            self.assertRegex(c.read_line(timeout=20), rb"^AT \S+ \S+ after ")
 
     def test_fewer_results_than_bound(self):
         self.standin.control("count=2")
