@@ -270,7 +270,7 @@ static unsigned log_first_unsafe(uint64_t w)
 	return m == 0 ? 8 : swar_first(m);
 }
 
-/* Bytes from DATA[I] on, below LEN (which callers bound by what they keep), that stand for themselves. */
+/* Bytes from DATA[I] on, below LEN (bounded by what the caller keeps), standing for themselves. */
 static size_t log_safe_run(const unsigned char *data, size_t i, size_t len)
 {
 	size_t start = i;

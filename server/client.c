@@ -37,6 +37,7 @@
 #include "herdd.h"
 #include "listen.h"
 #include "log.h"
+#include "peer.h"
 #include "reply.h"
 #include "state.h"
 #include "stats.h"
@@ -232,7 +233,7 @@ static void client_log_out(const struct client *c, struct evbuffer *buf, size_t 
  */
 static void client_hold(struct client *c)
 {
-	if (c->held || !state_pending())
+	if (c->held || !(state_pending() || peers_pending()))
 		return;
 	c->held = true;
 	if (c->write_armed) {
@@ -272,6 +273,9 @@ void client_release(void)
 {
 	struct client *c;
 
+	/* The journal's write and the links' are both ends of a pass: the later one releases. */
+	if (state_pending() || peers_pending())
+		return;
 	while ((c = TAILQ_FIRST(&held)) != NULL) {
 		TAILQ_REMOVE(&held, c, held_entry);
 		c->held = false;

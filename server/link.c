@@ -226,6 +226,18 @@ static void link_sendf(struct link *l, enum peer_msg_kind kind, const char *fmt,
 	link_send(l, kind, "", line, (size_t)n);
 }
 
+void link_write_now(struct link *l)
+{
+	struct evbuffer *out = bufferevent_get_output(l->bev);
+
+	if (l->closing || evbuffer_get_length(out) == 0)
+		return;
+	/* The bufferevent keeps its output's front frozen; its own writer thaws it too. */
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, bufferevent_getfd(l->bev));
+	evbuffer_freeze(out, 1);
+}
+
 bool link_send_record(struct link *l, const struct record *rec)
 {
 	link_send(l, PEER_MSG_AT, "", record_line(rec), record_len(rec));

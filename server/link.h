@@ -4,8 +4,9 @@
  * flood.c, the table sync this node sends, heartbeat and timeouts, and one close path.
  * What a link means for a neighbour (which one it is, whether it is the live link, when
  * to redial) is its owner's, peer.c's, told through the callbacks of the one struct
- * link_owner registered with links_start. Closing a link stops its I/O at once and frees it from the loop later, so
- * sending on a closing link does nothing and no function reports that a link is gone.
+ * link_owner registered with links_start. Closing a link stops its I/O at once and frees
+ * it from the loop later, so sending on a closing link does nothing and no function
+ * reports that a link is gone.
  */
 #ifndef HERD_LINK_H
 #define HERD_LINK_H
@@ -55,6 +56,8 @@ void link_close(struct link *l, const char *reason);
 
 /* Floods REC (an AT line) to the neighbour; true when it was queued. */
 bool link_send_record(struct link *l, const struct record *rec);
+/* Writes what waits for L's socket now, as much as it takes; its write event the rest. */
+void link_write_now(struct link *l);
 
 /* Inbound connections that have not authenticated, and the one open longest (or NULL). */
 size_t links_pending(void);

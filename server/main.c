@@ -323,7 +323,7 @@ int main(int argc, char **argv)
 	listen_start(&herdd.self->listen, "client", client_listen, NULL);
 	if (herdd.self->admin_listen.set)
 		admin_start();
-	peers_start();
+	peers_start(client_release);
 	log_info("event=started version=%s pid=%ld", HERD_VERSION, (long)getpid());
 	listen_when_bound(on_listening);
 

@@ -56,6 +56,11 @@ static struct acceptor *peer_acceptor;
 static struct ratelimit eviction_notes;
 static unsigned char *secret;
 static size_t secret_len;
+/* Records of this pass wait in the links' buffers; the event writes them at its end. */
+static bool flood_unwritten;
+static struct event *flood_written_event;
+static void (*flood_written)(void);
+static void peers_flood_written_cb(evutil_socket_t fd, short what, void *arg);
 static bool stopping;
 
 /* Recomputes P's state for the admin view, noting when it changed. */
@@ -335,7 +340,7 @@ const unsigned char *peers_secret(size_t *len)
 	return secret;
 }
 
-void peers_start(void)
+void peers_start(void (*written)(void))
 {
 	const struct config_node *self = herdd.self;
 
@@ -343,6 +348,8 @@ void peers_start(void)
 		log_warnx("event=peer_links_unauthenticated reason=\"no secret_file; allowed "
 		    "because every peer_listen is loopback\"");
 	links_start(&peer_link_owner, secret, secret_len);
+	flood_written = written;
+	flood_written_event = xcheck(event_new(herdd.base, -1, 0, peers_flood_written_cb, NULL));
 	flood_set_fanout(peers_flood);
 	npeers = self->nneighbours;
 	peers = xcalloc(npeers > 0 ? npeers : 1, sizeof(*peers));
@@ -379,6 +386,9 @@ void peers_stop(void)
 	free(peers);
 	peers = NULL;
 	npeers = 0;
+	event_free(flood_written_event);
+	flood_written_event = NULL;
+	flood_unwritten = false;
 	if (secret != NULL)
 		OPENSSL_cleanse(secret, secret_len);
 	free(secret);
@@ -396,7 +406,28 @@ size_t peers_flood(const struct record *rec, const struct peer *except)
 		if (p != except && p->up != NULL && link_send_record(p->up, rec))
 			copies++;
 	}
+	/* The first flood of a pass writes the links at its end, before the replies. */
+	if (copies > 0 && !flood_unwritten) {
+		flood_unwritten = true;
+		event_active(flood_written_event, EV_TIMEOUT, 1);
+	}
 	return copies;
+}
+
+bool peers_pending(void)
+{
+	return flood_unwritten;
+}
+
+/* The end of a pass that flooded: every link's queue to its socket, then the replies. */
+static void peers_flood_written_cb(evutil_socket_t fd, short what, void *arg)
+{
+	for (size_t i = 0; i < npeers; i++) {
+		if (peers[i].up != NULL)
+			link_write_now(peers[i].up);
+	}
+	flood_unwritten = false;
+	flood_written();
 }
 
 size_t peer_count(void)

@@ -6,6 +6,7 @@
 #ifndef HERD_PEER_H
 #define HERD_PEER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "node.h"
@@ -20,8 +21,18 @@ struct record;
  */
 void peers_load_secret(void);
 const unsigned char *peers_secret(size_t *len);
-/* Sets up one peer per configured neighbour and starts listening and dialling. */
-void peers_start(void);
+/*
+ * Sets up one peer per configured neighbour and starts listening and dialling. WRITTEN
+ * is called whenever the records flooded so far have been handed to the neighbours'
+ * sockets, so the replies held back for them may go out.
+ */
+void peers_start(void (*written)(void));
+/*
+ * True while records flooded in this loop pass wait in the links' buffers: a reply
+ * that acknowledges one waits too (the pass's end writes the links first), so a node
+ * that dies after a reply has almost always passed the record on.
+ */
+bool peers_pending(void);
 /* Closes every link and the peer listener (shutdown). */
 void peers_stop(void);
 

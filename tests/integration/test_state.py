@@ -48,6 +48,17 @@ def held(node):
         after = doc["clients"][-1]["id"]
 
 
+def written_text(strace_line):
+    """(fd, the bytes a write or writev of STRACE_LINE wrote, its iovecs joined) or None:
+    a line cut between two iovecs is found whole."""
+    m = re.search(r"\b(writev?)\((\d+), (.*)", strace_line)
+    if m is None:
+        return None
+    if m.group(1) == "write":
+        return int(m.group(2)), m.group(3)
+    return int(m.group(2)), "".join(re.findall(r'iov_base="((?:[^"\\]|\\.)*)"', m.group(3)))
+
+
 def state_stats(node):
     return node.stats()["state"]
 
@@ -162,11 +173,11 @@ class TestReplyOrder(StateCase):
         record = re.compile(r"AT Alford \S+ (o\d+-\d+-\d+) ")
         with open(trace) as f:
             for line in f:
-                m = re.search(r"\bwritev?\(\d+, (.*)", line)
-                if m is None or "level=" in m.group(1):
+                written = written_text(line)
+                if written is None or "level=" in written[1]:
                     continue        # not a write, or the node's own log
-                ids = record.findall(m.group(1))
-                if re.search(r"[0-9a-f]{8} AT Alford ", m.group(1)):
+                ids = record.findall(written[1])
+                if re.search(r"[0-9a-f]{8} AT Alford ", written[1]):
                     journaled.update(ids)
                     journal_writes += bool(ids)
                     continue
@@ -177,6 +188,66 @@ class TestReplyOrder(StateCase):
         self.assertEqual(early, [], "replies written before their journal write")
         self.assertEqual(len(journaled), total)
         self.assertLess(journal_writes, total / self.BATCH, "records are not batched")
+
+
+class TestFloodBeforeReply(StateCase):
+    """Without state_dir a node keeps nothing, so what keeps an acknowledged record is its
+    neighbours: seen through strace, every record goes to the neighbour's socket before
+    its AT reply goes to the client's (replies of a pass that flooded wait for its end)."""
+
+    def test_neighbour_socket_first(self):
+        strace = shutil.which("strace")
+        if strace is None:
+            self.skipTest("strace is not installed (./herd test installs it)")
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"})
+        herd["Bolden"].start()
+        node = herd["Alford"]
+        node.env["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
+                                    ":detect_leaks=0").lstrip(":")
+        trace = os.path.join(self.tmp, "trace.txt")
+        wrapper = os.environ.get("HERDD_WRAPPER")
+        os.environ["HERDD_WRAPPER"] = ("%s -f -qq -e trace=write,writev,accept4 -s 1000000 "
+                                       "-o %s" % (strace, trace))
+        try:
+            node.start(timeout=30)
+        finally:
+            if wrapper is None:
+                del os.environ["HERDD_WRAPPER"]
+            else:
+                os.environ["HERDD_WRAPPER"] = wrapper
+        self.wait_linked(herd, timeout=30)
+        clients = [node.client(timeout=30) for _ in range(4)]
+        ports = {c.sock.getsockname()[1] for c in clients}
+        base = now_ns()
+        for r in range(25):
+            for k, c in enumerate(clients):
+                c.send(b"".join(iamat("f%d-%d-%d" % (k, r, i), base + r * 100 + i) + b"\n"
+                                for i in range(5)))
+            for c in clients:
+                c.read_lines(5, timeout=30)
+        for c in clients:
+            c.close()
+        with open("/proc/%d/task/%d/children" % (node.pid, node.pid)) as f:
+            os.kill(int(f.read().split()[0]), signal.SIGTERM)
+        self.assertEqual(node.wait(timeout=30), 0)
+
+        client_fds, first_write = set(), {}
+        record = re.compile(r"AT Alford \S+ (f\d+-\d+-\d+) ")
+        with open(trace) as f:
+            for line in f:
+                m = re.search(r"accept4\(\d+, \{.*htons\((\d+)\).*\) = (\d+)", line)
+                if m and int(m.group(1)) in ports:
+                    client_fds.add(int(m.group(2)))
+                    continue
+                written = written_text(line)
+                if written is None or "level=" in written[1]:
+                    continue
+                for client_id in record.findall(written[1]):
+                    first_write.setdefault(client_id, written[0])
+        self.assertEqual(len(client_fds), 4, "the clients' accepts were not seen")
+        self.assertEqual(len(first_write), 4 * 25 * 5)
+        early = sorted(i for i, fd in first_write.items() if fd in client_fds)
+        self.assertEqual(early, [], "replies written before their record went to the neighbour")
 
 
 class TestFullDisk(StateCase):
