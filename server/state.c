@@ -58,6 +58,8 @@
 #define STATE_RETRY_MS 100
 /* How long start-up waits for the lock (a dying snapshot child may still hold it). */
 #define STATE_LOCK_WAIT_MS 3000
+/* How much less CPU the fsync thread and the snapshot child ask for than the loop. */
+#define STATE_SYNCER_NICE 10
 /* The snapshot child's output buffer. */
 #define STATE_CHILD_BUF (1024 * 1024)
 
@@ -145,6 +147,8 @@ static void *state_syncer_main(void *arg)
 	struct state_syncer *s = arg;
 	int retire[STATE_RETIRE_MAX];
 
+	/* Background work: the loop and whatever else serves come first for the CPU. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), STATE_SYNCER_NICE);
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		size_t nretire;
@@ -950,6 +954,7 @@ static void state_compact(void)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (getppid() != parent)
 			_exit(1);
+		(void)setpriority(PRIO_PROCESS, 0, STATE_SYNCER_NICE);
 		state_child_close_fds(fds[1]);
 		state_child(fds[1], gen, buf);
 	}
