@@ -742,6 +742,47 @@ class HerdTestCase(unittest.TestCase):
         self._standins.append(standin)
         return standin
 
+    def small_tmpfs(self, name, options="size=1m"):
+        """A tmpfs of OPTIONS (e.g. "ro,size=1m") mounted at a new folder NAME of the
+        test's, unmounted after it; skips the test where mounting is not allowed."""
+        path = os.path.join(self.tmp, name)
+        os.makedirs(path)
+        try:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", path],
+                           check=True, capture_output=True, timeout=10)
+        except (OSError, subprocess.SubprocessError) as e:
+            self.skipTest("cannot mount a tmpfs here: %s" % e)
+        self.addCleanup(subprocess.run, ["umount", "-l", path], capture_output=True,
+                        timeout=10)
+        return path
+
+    def start_under_strace(self, node, trace, calls, timeout=30):
+        """Starts NODE under strace -f, logging CALLS (e.g. "write,writev") with whole
+        strings into TRACE; skips the test without strace. LeakSanitizer cannot run
+        under ptrace, so it is turned off for this node."""
+        strace = shutil.which("strace")
+        if strace is None:
+            self.skipTest("strace is not installed (./herd test installs it)")
+        node.env["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
+                                    ":detect_leaks=0").lstrip(":")
+        wrapper = os.environ.get("HERDD_WRAPPER")
+        os.environ["HERDD_WRAPPER"] = "%s -f -qq -e trace=%s -s 1000000 -o %s" % (
+            strace, calls, trace)
+        try:
+            node.start(timeout=timeout)
+        finally:
+            if wrapper is None:
+                del os.environ["HERDD_WRAPPER"]
+            else:
+                os.environ["HERDD_WRAPPER"] = wrapper
+
+    def stop_under_strace(self, node, timeout=30):
+        """SIGTERM to herdd itself (strace, the process started, only passes on its
+        exit); fails unless it then exits 0."""
+        with open("/proc/%d/task/%d/children" % (node.pid, node.pid)) as f:
+            os.kill(int(f.read().split()[0]), signal.SIGTERM)
+        self.assertEqual(node.wait(timeout=timeout), 0)
+
     def start_node(self, name="Alford", herd_options=None):
         """A one-node herd, started; returns the Node."""
         herd = self.make_herd([name], herd_options=herd_options)

@@ -12,7 +12,6 @@ import random
 import re
 import select
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -381,15 +380,7 @@ class TestFullLogDisk(HerdTestCase):
     and the lines it could not write are counted (limits.log_lines_dropped)."""
 
     def test_lines_dropped_are_counted_and_clients_served(self):
-        small = os.path.join(self.tmp, "small")
-        os.makedirs(small)
-        try:
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", small],
-                           check=True, capture_output=True, timeout=10)
-        except (OSError, subprocess.SubprocessError) as e:
-            self.skipTest("cannot mount a small tmpfs here: %s" % e)
-        self.addCleanup(subprocess.run, ["umount", "-l", small], capture_output=True,
-                        timeout=10)
+        small = self.small_tmpfs("small", "size=256k")
         herd = self.make_herd(["Alford"])
         node = herd["Alford"]
         node.log_path = os.path.join(small, "Alford.log")

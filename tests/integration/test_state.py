@@ -11,8 +11,6 @@ import os
 import random
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -135,25 +133,10 @@ class TestReplyOrder(StateCase):
     BATCH = 5
 
     def test_journal_write_comes_before_each_reply(self):
-        strace = shutil.which("strace")
-        if strace is None:
-            self.skipTest("strace is not installed (./herd test installs it)")
         herd = self.durable_herd()
         node = herd["Alford"]
-        # LeakSanitizer cannot run under ptrace (strace): the exit would say so, not leak.
-        node.env["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
-                                    ":detect_leaks=0").lstrip(":")
         trace = os.path.join(self.tmp, "trace.txt")
-        wrapper = os.environ.get("HERDD_WRAPPER")
-        os.environ["HERDD_WRAPPER"] = "%s -f -qq -e trace=write,writev -s 1000000 -o %s" % (
-            strace, trace)
-        try:
-            node.start(timeout=30)
-        finally:
-            if wrapper is None:
-                del os.environ["HERDD_WRAPPER"]
-            else:
-                os.environ["HERDD_WRAPPER"] = wrapper
+        self.start_under_strace(node, trace, "write,writev")
         clients = [node.client(timeout=30) for _ in range(self.CONNECTIONS)]
         base = now_ns()
         for r in range(self.ROUNDS):
@@ -164,10 +147,7 @@ class TestReplyOrder(StateCase):
                 c.read_lines(self.BATCH, timeout=30)
         for c in clients:
             c.close()
-        # SIGTERM to herdd itself: strace, the process started, only passes on its exit.
-        with open("/proc/%d/task/%d/children" % (node.pid, node.pid)) as f:
-            os.kill(int(f.read().split()[0]), signal.SIGTERM)
-        self.assertEqual(node.wait(timeout=30), 0)
+        self.stop_under_strace(node)
 
         journaled, early, replies, journal_writes = set(), [], 0, 0
         record = re.compile(r"AT Alford \S+ (o\d+-\d+-\d+) ")
@@ -196,25 +176,11 @@ class TestFloodBeforeReply(StateCase):
     its AT reply goes to the client's (replies of a pass that flooded wait for its end)."""
 
     def test_neighbour_socket_first(self):
-        strace = shutil.which("strace")
-        if strace is None:
-            self.skipTest("strace is not installed (./herd test installs it)")
         herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"})
         herd["Bolden"].start()
         node = herd["Alford"]
-        node.env["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
-                                    ":detect_leaks=0").lstrip(":")
         trace = os.path.join(self.tmp, "trace.txt")
-        wrapper = os.environ.get("HERDD_WRAPPER")
-        os.environ["HERDD_WRAPPER"] = ("%s -f -qq -e trace=write,writev,accept4 -s 1000000 "
-                                       "-o %s" % (strace, trace))
-        try:
-            node.start(timeout=30)
-        finally:
-            if wrapper is None:
-                del os.environ["HERDD_WRAPPER"]
-            else:
-                os.environ["HERDD_WRAPPER"] = wrapper
+        self.start_under_strace(node, trace, "write,writev,accept4")
         self.wait_linked(herd, timeout=30)
         clients = [node.client(timeout=30) for _ in range(4)]
         ports = {c.sock.getsockname()[1] for c in clients}
@@ -227,9 +193,7 @@ class TestFloodBeforeReply(StateCase):
                 c.read_lines(5, timeout=30)
         for c in clients:
             c.close()
-        with open("/proc/%d/task/%d/children" % (node.pid, node.pid)) as f:
-            os.kill(int(f.read().split()[0]), signal.SIGTERM)
-        self.assertEqual(node.wait(timeout=30), 0)
+        self.stop_under_strace(node)
 
         client_fds, first_write = set(), {}
         record = re.compile(r"AT Alford \S+ (f\d+-\d+-\d+) ")
@@ -255,15 +219,7 @@ class TestFullDisk(StateCase):
     waits, and goes out once the write succeeds."""
 
     def setUp(self):
-        self.small = os.path.join(self.tmp, "small")
-        os.makedirs(self.small)
-        try:
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", self.small],
-                           check=True, capture_output=True, timeout=10)
-        except (OSError, subprocess.SubprocessError) as e:
-            self.skipTest("cannot mount a small tmpfs here: %s" % e)
-        self.addCleanup(subprocess.run, ["umount", "-l", self.small], capture_output=True,
-                        timeout=10)
+        self.small = self.small_tmpfs("small")
 
     def test_reply_waits_for_the_journal(self):
         herd = self.make_herd(["Alford"], herd_options={"state_dir": self.small})
@@ -478,15 +434,7 @@ class TestUnusableStateDir(StateCase):
                                      r"directory" % re.escape(path))
 
     def test_read_only_state_dir(self):
-        path = os.path.join(self.tmp, "ro")
-        os.makedirs(path)
-        try:
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", path],
-                           check=True, capture_output=True, timeout=10)
-        except (OSError, subprocess.SubprocessError) as e:
-            self.skipTest("cannot mount a read-only tmpfs here: %s" % e)
-        self.addCleanup(subprocess.run, ["umount", "-l", path], capture_output=True,
-                        timeout=10)
+        path = self.small_tmpfs("ro", "ro,size=1m")
         herd = self.make_herd(["Alford"], herd_options={"state_dir": path})
         node = herd["Alford"]
         node.start(wait=False)
