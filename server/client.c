@@ -361,64 +361,78 @@ static void client_line_too_long(struct client *c, size_t bytes, bool newline)
 }
 
 /*
+ * Runs the complete lines of the LEN bytes at BUF (what was read, or C's kept input)
+ * while C takes more; returns how many bytes they took. Output past the pause marks is
+ * sent first; what is left (a line's start, or lines after a pause) is C's to keep.
+ */
+static size_t client_run_lines(struct client *c, const char *buf, size_t len)
+{
+	struct htime read_at = { 0, 0 };
+	uint64_t now_ms = 0;
+	size_t max_line = herdd.config->max_line, done = 0;
+	const char *nl;
+
+	while (!c->closing && (nl = memchr(buf + done, '\n', len - done)) != NULL) {
+		size_t n = (size_t)(nl - (buf + done));
+
+		if (client_overloaded(c)) {
+			client_send(c);
+			if (c->closing || client_overloaded(c))
+				break;
+		}
+		if (n > max_line) {
+			client_line_too_long(c, n, true);
+			break;
+		}
+		/* One clock reading for the lines of one read: they all arrived then. */
+		if (now_ms == 0) {
+			read_at = htime_now();
+			now_ms = htime_mono_ms();
+		}
+		client_line(c, buf + done, n, read_at, now_ms);
+		done += n + 1;
+		c->line_started_ms = 0;
+	}
+	return done;
+}
+
+/*
  * Runs every complete line in the input, the last unterminated one too after EOF.
  * Enforces max_line before a newline arrives, and stops reading while replies pile up.
  */
 static void client_drain(struct client *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	size_t max_line = herdd.config->max_line;
-	size_t left;
-	/* One clock reading for the lines of one read, they all arrived then; none for none. */
-	struct htime read_at = { 0, 0 };
-	uint64_t now_ms = 0;
+	size_t left = evbuffer_get_length(in);
 
-	while (!c->closing) {
-		struct evbuffer_ptr eol;
-		size_t eol_len;
-		char *line;
-
-		if (client_overloaded(c)) {
-			client_send(c);
-			if (c->closing || !client_overloaded(c))
-				continue;
-			/* The rest of the line waits on us now: its deadline starts over later. */
-			c->line_started_ms = 0;
-			c->paused = true;
-			event_del(c->readable);
+	if (left > 0) {
+		left -= client_run_lines(c, (const char *)evbuffer_pullup(in, -1), left);
+		if (c->closing)
 			return;
-		}
-		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
-		if (eol.pos < 0)
-			break;
-		if ((size_t)eol.pos > max_line) {
-			client_line_too_long(c, (size_t)eol.pos, true);
-			return;
-		}
-		line = (char *)evbuffer_pullup(in, eol.pos + 1);
-		if (now_ms == 0) {
-			read_at = htime_now();
-			now_ms = htime_mono_ms();
-		}
-		client_line(c, line, (size_t)eol.pos, read_at, now_ms);
-		evbuffer_drain(in, eol.pos + 1);
-		c->line_started_ms = 0;
+		evbuffer_drain(in, evbuffer_get_length(in) - left);
 	}
+	client_send(c);
 	if (c->closing)
 		return;
-	left = evbuffer_get_length(in);
+	if (client_overloaded(c)) {
+		/* The rest of the line waits on us now: its deadline starts over later. */
+		c->line_started_ms = 0;
+		c->paused = true;
+		event_del(c->readable);
+		return;
+	}
 	/* The deadline of a line counts from its first byte. */
 	if (left > 0 && c->line_started_ms == 0)
 		c->line_started_ms = htime_mono_ms();
-	if (left > max_line) {
+	if (left > herdd.config->max_line) {
 		client_line_too_long(c, left, false);
 		return;
 	}
 	if (c->eof && left > 0) {
 		client_line(c, (char *)evbuffer_pullup(in, -1), left, htime_now(), htime_mono_ms());
 		evbuffer_drain(in, left);
+		client_send(c);
 	}
-	client_send(c);
 	client_finish_if_done(c);
 }
 
@@ -467,36 +481,6 @@ void reply_complete(struct reply *r)
 	r->ready = true;
 	r->cancel = NULL;
 	client_flush(r->client);
-}
-
-/*
- * Runs the complete lines of the LEN bytes read at BUF while C takes more; returns how
- * many bytes they took. The rest (a line's start, or lines after a pause) is C's to keep.
- */
-static size_t client_run_lines(struct client *c, const char *buf, size_t len)
-{
-	struct htime read_at = { 0, 0 };
-	uint64_t now_ms = 0;
-	size_t max_line = herdd.config->max_line, done = 0;
-	const char *nl;
-
-	while (!c->closing && !client_overloaded(c) &&
-	    (nl = memchr(buf + done, '\n', len - done)) != NULL) {
-		size_t n = (size_t)(nl - (buf + done));
-
-		/* One clock reading for the lines of one read: they all arrived then. */
-		if (now_ms == 0) {
-			read_at = htime_now();
-			now_ms = htime_mono_ms();
-		}
-		if (n > max_line) {
-			client_line_too_long(c, n, true);
-			break;
-		}
-		client_line(c, buf + done, n, read_at, now_ms);
-		done += n + 1;
-	}
-	return done;
 }
 
 /*

@@ -12,7 +12,6 @@ static void (*admin_ready)(struct evconnlistener *listener);
 
 void node_stats_refresh(void)
 {
-	log_flush();
 	stats.log_lines_dropped = log_lines_dropped();
 	state_stats_refresh();
 }
