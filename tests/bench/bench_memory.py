@@ -8,12 +8,12 @@ Run: HERDD=build/server/herdd LOADGEN=build/tests/loadgen \\
 """
 
 import os
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import herdtest  # noqa: E402
+from benchload import loadgen  # noqa: E402
 
 CLIENTS = int(os.environ.get("HERD_BENCH_CLIENTS", "1000000"))
 GOAL = 160
@@ -35,9 +35,7 @@ def main():
         node.start()
         try:
             before = rss_bytes(node.pid)
-            subprocess.run([os.environ["LOADGEN"], "-p", str(node.client_port), "-c", "50",
-                            "-d", "32", "-i", str(CLIENTS), "-n", str(CLIENTS), "-w", "0"],
-                           check=True, capture_output=True, timeout=600)
+            loadgen(node.client_port, depth=32, ids=CLIENTS, count=CLIENTS, warmup=0)
             after = rss_bytes(node.pid)
             status, doc = node.admin("/clients?limit=1")
             clients = doc["count"]

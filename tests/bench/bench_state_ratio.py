@@ -9,12 +9,12 @@ Run: HERDD=build/server/herdd LOADGEN=build/tests/loadgen \\
 
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import herdtest  # noqa: E402
+from benchload import loadgen  # noqa: E402
 
 PAIRS = 7
 GOAL = 0.8
@@ -27,12 +27,10 @@ def measure(options):
         herd = herdtest.Herd(tmp, ["Alford"], None, options, True)
         node = herd.start("Alford")
         try:
-            out = subprocess.run([os.environ["LOADGEN"], "-p", str(node.client_port), "-c",
-                                  "50", "-d", "32", "-i", "1000000", "-t", str(SECONDS)],
-                                 check=True, capture_output=True, text=True, timeout=120)
+            return loadgen(node.client_port, depth=32, ids=1000000, seconds=SECONDS,
+                           timeout=120)["rps"]
         finally:
             herd.stop_all()
-    return float(dict(kv.split("=") for kv in out.stdout.split())["rps"])
 
 
 def main():

@@ -11,13 +11,13 @@ Run: HERDD=build/server/herdd LOADGEN=build/tests/loadgen \\
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import herdtest  # noqa: E402
+from benchload import loadgen  # noqa: E402
 
 REQUESTS = 100000
 GOAL = 2.1
@@ -38,12 +38,8 @@ def main():
             node.start(timeout=30)
             # Start-up's calls are not the requests': strace counts from here on only
             # if the baseline is taken first.
-            subprocess.run([os.environ["LOADGEN"], "-p", str(node.client_port), "-c", "50",
-                            "-d", "1", "-n", "1000", "-w", "0"], check=True,
-                           capture_output=True, timeout=120)
-            out = subprocess.run([os.environ["LOADGEN"], "-p", str(node.client_port), "-c",
-                                  "50", "-d", "1", "-n", str(REQUESTS), "-w", "0"],
-                                 check=True, capture_output=True, text=True, timeout=600)
+            loadgen(node.client_port, count=1000, warmup=0, timeout=120)
+            kv = loadgen(node.client_port, count=REQUESTS, warmup=0)
             with open("/proc/%d/task/%d/children" % (node.pid, node.pid)) as f:
                 os.kill(int(f.read().split()[0]), signal.SIGTERM)
             node.wait(timeout=30)
@@ -58,7 +54,7 @@ def main():
         words = line.split()
         if len(words) >= 5 and words[-1] != "total" and words[3].isdigit():
             calls[words[-1]] = int(words[3])
-    requests = int(dict(kv.split("=") for kv in out.stdout.split())["requests"]) + 1000
+    requests = int(kv["requests"]) + 1000
     total = sum(calls.values())
     per = total / requests
     top = sorted(calls.items(), key=lambda kv: -kv[1])[:6]

@@ -23,6 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import herdtest  # noqa: E402
+from benchload import loadgen  # noqa: E402
 
 ROUNDS = int(os.environ.get("HERD_BENCH_ROUNDS", "3"))
 SECONDS = float(os.environ.get("HERD_BENCH_SECONDS", "2"))
@@ -55,16 +56,6 @@ def wait_port(port, proc, what):
         except OSError:
             time.sleep(0.05)
     raise SystemExit("%s does not accept on %d" % (what, port))
-
-
-def loadgen(port, mode, conns, depth):
-    """One run: (requests, rps, p99 µs)."""
-    out = subprocess.run([os.environ["LOADGEN"], "-p", str(port), "-m", mode, "-c",
-                          str(conns), "-d", str(depth), "-i", str(IDS), "-t", str(SECONDS),
-                          "-w", "0"], check=True, capture_output=True, text=True,
-                         timeout=SECONDS + 60).stdout
-    kv = dict(item.split("=") for item in out.split())
-    return int(kv["requests"]), float(kv["rps"]), int(kv["p99_us"])
 
 
 def main():
@@ -103,8 +94,8 @@ def main():
 def run_all(servers):
     names = ["herd", "redis", "bare"]
     failed = False
-    print("%-7s %-14s %-14s %-10s %-10s %-24s" % ("shape", "herd/redis", "herd/bare",
-                                                   "herd rps", "p99 µs", "CPU/req µs herd/redis/bare"))
+    print("%-7s %-14s %-14s %-10s %-10s %-24s" % (
+        "shape", "herd/redis", "herd/bare", "herd rps", "p99 µs", "CPU/req µs herd/redis/bare"))
     for shape in SHAPES:
         conns, depth = (int(x) for x in shape.split("x"))
         ratios = {"redis": [], "bare": []}
@@ -117,7 +108,9 @@ def run_all(servers):
             for name in order:
                 port, mode, proc = servers[name]
                 before = cpu_seconds(proc.pid)
-                requests, rate, tail = loadgen(port, mode, conns, depth)
+                kv = loadgen(port, conns, depth, mode, ids=IDS, seconds=SECONDS, warmup=0,
+                             timeout=SECONDS + 60)
+                requests, rate, tail = kv["requests"], kv["rps"], kv["p99_us"]
                 cpu[name].append((cpu_seconds(proc.pid) - before) / requests * 1e6)
                 got[name] = rate
                 rps[name].append(rate)
