@@ -11,25 +11,35 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "config.h"
+#include "digest.h"
 #include "flood.h"
 #include "herdd.h"
 #include "log.h"
+#include "pendset.h"
 #include "peerproto.h"
 #include "ratelimit.h"
+#include "recon.h"
 #include "stats.h"
 #include "table.h"
 #include "util.h"
 #include "xmalloc.h"
 
-/* A sync is topped up to LINK_SYNC_HIGH queued bytes whenever output drains below LOW. */
-#define LINK_SYNC_HIGH CONFIG_PEER_SYNC_WINDOW
-#define LINK_SYNC_LOW (16 * 1024)
+/*
+ * Records and walk lines are written while fewer than LINK_HIGH bytes are queued; past
+ * it they wait (flooded records in the link's pending set, newest wins) and the write
+ * callback tops the queue up again whenever it drains below LINK_LOW.
+ */
+#define LINK_HIGH CONFIG_PEER_SYNC_WINDOW
+#define LINK_LOW (16 * 1024)
 #define LINK_TICK_MS 250
 #define LINK_PING_IDLE_MS 1000        /* PING when nothing was sent for this long */
 /* Lines about connections that have not authenticated: anyone can open those. */
@@ -59,11 +69,18 @@ struct link {
 	char peer_nonce[PEERPROTO_NONCE_HEX + 1];
 	uint64_t opened_ms, last_in_ms, last_out_ms;
 	uint64_t records_sent, records_received;
-	/* The sync this node sends: a walk over the table, resumed from the write callback. */
+	/* Flooded records that found the link busy: sent, as they are then, when it drains. */
+	struct pendset floods;
+	/* The whole table this node sends (the other end was empty), resumed as it drains. */
 	bool syncing;
 	struct table_iter sync_it;
 	uint64_t sync_sent;
-	/* The sync the neighbour sends. */
+	/* The digest walk (recon.h): whose turn it is, its round, lines of the turn so far. */
+	enum { WALK_NONE, WALK_MINE, WALK_THEIRS } turn;
+	struct recon walk;
+	uint64_t round, round_out, round_in;
+	uint64_t walk_started_ms, walk_sent, walk_rounds;
+	/* What the neighbour's sync or walk brought. */
 	uint64_t sync_received, sync_stored;
 	/* Warnings the neighbour's lines cause (bad records, unknown words), rate-limited. */
 	struct ratelimit warnings;
@@ -117,7 +134,8 @@ static void link_log_line(const struct link *l, const char *dir, enum peer_msg_k
 
 	if (link_log_quiet(l))
 		return;
-	if (l->phase == LINK_UP && (kind == PEER_MSG_PING || kind == PEER_MSG_PONG)) {
+	if (l->phase == LINK_UP && (kind == PEER_MSG_PING || kind == PEER_MSG_PONG ||
+	    kind == PEER_MSG_DIGEST || kind == PEER_MSG_LEAF || kind == PEER_MSG_WANT)) {
 		if (log_verbosity() >= LOG_LEVEL_DEBUG)
 			log_debug("event=peer_%s link=%llu peer=%s line=%s", dir,
 			    (unsigned long long)l->id, link_name(l), log_quote(line, len));
@@ -139,6 +157,8 @@ static void links_reap(void)
 
 	while ((l = TAILQ_FIRST(&closed)) != NULL) {
 		TAILQ_REMOVE(&closed, l, entry);
+		pendset_clear(&l->floods);
+		recon_clear(&l->walk);
 		event_free(l->tick);
 		bufferevent_free(l->bev);
 		free(l);
@@ -201,6 +221,9 @@ static void link_send(struct link *l, enum peer_msg_kind kind, const char *prefi
 	}
 	if (prefix_len == 0)
 		link_log_line(l, "out", kind, data, len);
+	if (kind != PEER_MSG_AT && kind != PEER_MSG_PING && kind != PEER_MSG_PONG &&
+	    kind != PEER_MSG_HELLO && kind != PEER_MSG_AUTH)
+		stats.sync_bytes_sent += prefix_len + len + 1;
 	if (prefix_len > 0)
 		bufferevent_write(l->bev, prefix, prefix_len);
 	bufferevent_write(l->bev, data, len);
@@ -238,13 +261,27 @@ void link_write_now(struct link *l)
 	evbuffer_freeze(out, 1);
 }
 
-bool link_send_record(struct link *l, const struct record *rec)
+/* Writes REC as an AT line now. */
+static void link_write_record(struct link *l, const struct record *rec)
 {
 	link_send(l, PEER_MSG_AT, "", record_line(rec), record_len(rec));
+	if (!l->closing)
+		l->records_sent++;
+}
+
+bool link_send_record(struct link *l, const struct record *rec)
+{
 	if (l->closing)
 		return false;
-	l->records_sent++;
-	return true;
+	/* A busy link owes the record instead: once, however often it changes meanwhile. */
+	if (pendset_count(&l->floods) > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(l->bev)) >= LINK_HIGH) {
+		if (!pendset_add(&l->floods, rec))
+			stats.flood_coalesced++;
+		return true;
+	}
+	link_write_record(l, rec);
+	return !l->closing;
 }
 
 /* Logs why L is refused (a security event, so a warning), then closes it. */
@@ -266,45 +303,125 @@ static void link_reject(struct link *l, const char *fmt, ...)
 	link_close(l, reason);
 }
 
-/*
- * Queues sync records until LINK_SYNC_HIGH bytes wait, and SYNC-END after the last one.
- * A record that changes while the walk is under way is sent as it is then (or flooded
- * when it changes after being sent); a table that grows restarts the walk, since the
- * new layout could hide records from it.
- */
-static void link_sync_fill(struct link *l)
+/* A line that breaks the protocol on an authenticated link: logged, and the link ends. */
+static void link_protocol_error(struct link *l, const char *why)
 {
-	struct evbuffer *out = bufferevent_get_output(l->bev);
+	log_warnx("event=peer_protocol_error link=%llu peer=%s reason=%s",
+	    (unsigned long long)l->id, link_name(l), log_quote(why, strlen(why)));
+	link_close(l, "protocol error");
+}
 
-	while (l->syncing && !l->closing && evbuffer_get_length(out) < LINK_SYNC_HIGH) {
-		const struct record *rec;
+/* Logs the end of the digest walk and counts it. */
+static void link_walk_done(struct link *l)
+{
+	l->turn = WALK_NONE;
+	stats.sync_digest++;
+	log_info("event=peer_sync_done link=%llu peer=%s mode=digest rounds=%llu "
+	    "nodes_differing=%llu leaves_differing=%llu sent=%llu received=%llu stored=%llu "
+	    "ms=%llu", (unsigned long long)l->id, link_name(l),
+	    (unsigned long long)l->walk_rounds, (unsigned long long)l->walk.nodes_differing,
+	    (unsigned long long)l->walk.leaves_differing, (unsigned long long)l->walk_sent,
+	    (unsigned long long)l->sync_received, (unsigned long long)l->sync_stored,
+	    (unsigned long long)(htime_mono_ms() - l->walk_started_ms));
+	recon_clear(&l->walk);
+}
 
-		if (table_iter_stale(&l->sync_it)) {
-			log_info("event=peer_sync_restart link=%llu peer=%s sent=%llu "
-			    "reason=\"table grew\"", (unsigned long long)l->id, link_name(l),
-			    (unsigned long long)l->sync_sent);
-			table_iter_init(&l->sync_it, herdd.table);
-		}
-		rec = table_iter_next(&l->sync_it);
-		if (rec == NULL) {
-			l->syncing = false;
-			log_info("event=peer_sync_sent link=%llu peer=%s records=%llu",
-			    (unsigned long long)l->id, link_name(l),
-			    (unsigned long long)l->sync_sent);
-			link_sendf(l, PEER_MSG_SYNC_END, "SYNC-END %llu",
-			    (unsigned long long)l->sync_sent);
-			return;
-		}
-		if (log_verbosity() >= LOG_LEVEL_DEBUG)
-			log_debug("event=peer_sync_out link=%llu peer=%s record=%s",
-			    (unsigned long long)l->id, link_name(l),
-			    log_quote(record_line(rec), record_len(rec)));
-		link_send(l, PEER_MSG_SYNC, "SYNC ", record_line(rec), record_len(rec));
-		if (l->closing)
-			return;
+/* This end's turn of the walk is written: say so; an empty turn ends the walk. */
+static void link_end_turn(struct link *l)
+{
+	l->walk_rounds++;
+	link_sendf(l, PEER_MSG_ROUND, "ROUND %llu", (unsigned long long)l->round);
+	if (l->closing)
+		return;
+	if (l->round_out == 0) {
+		link_walk_done(l);
+		return;
+	}
+	l->turn = WALK_THEIRS;
+	l->round_in = 0;
+}
+
+/* One record of the whole-table sync, or SYNC-END after the last; false when done. */
+static bool link_sync_step(struct link *l)
+{
+	const struct record *rec;
+
+	if (table_iter_stale(&l->sync_it)) {
+		log_info("event=peer_sync_restart link=%llu peer=%s sent=%llu "
+		    "reason=\"table grew\"", (unsigned long long)l->id, link_name(l),
+		    (unsigned long long)l->sync_sent);
+		table_iter_init(&l->sync_it, herdd.table);
+	}
+	rec = table_iter_next(&l->sync_it);
+	if (rec == NULL) {
+		l->syncing = false;
+		log_info("event=peer_sync_sent link=%llu peer=%s records=%llu",
+		    (unsigned long long)l->id, link_name(l), (unsigned long long)l->sync_sent);
+		link_sendf(l, PEER_MSG_SYNC_END, "SYNC-END %llu", (unsigned long long)l->sync_sent);
+		return false;
+	}
+	if (log_verbosity() >= LOG_LEVEL_DEBUG)
+		log_debug("event=peer_sync_out link=%llu peer=%s record=%s",
+		    (unsigned long long)l->id, link_name(l),
+		    log_quote(record_line(rec), record_len(rec)));
+	link_send(l, PEER_MSG_SYNC, "SYNC ", record_line(rec), record_len(rec));
+	if (!l->closing) {
 		l->records_sent++;
 		l->sync_sent++;
 		stats.sync_records_sent++;
+	}
+	return true;
+}
+
+/* One line of this end's walk turn; false when the turn has nothing more. */
+static bool link_walk_step(struct link *l)
+{
+	char line[PEERPROTO_WALK_LINE_MAX];
+	size_t len = recon_next_line(&l->walk, line, sizeof(line));
+	const struct record *rec;
+
+	if (len > 0) {
+		link_send(l, line[0] == 'D' ? PEER_MSG_DIGEST : line[0] == 'L' ? PEER_MSG_LEAF :
+		    PEER_MSG_WANT, "", line, len);
+		l->round_out++;
+		return true;
+	}
+	rec = pendset_pop(&l->walk.records);
+	if (rec == NULL)
+		return false;
+	link_send(l, PEER_MSG_SYNC, "SYNC ", record_line(rec), record_len(rec));
+	if (!l->closing) {
+		l->records_sent++;
+		l->walk_sent++;
+		l->round_out++;
+		stats.sync_records_sent++;
+	}
+	return true;
+}
+
+/*
+ * Tops L's output up to LINK_HIGH: first the flooded records it owes (they are news),
+ * then the whole-table sync or this end's walk turn, whose end it marks with ROUND.
+ */
+static void link_fill(struct link *l)
+{
+	struct evbuffer *out = bufferevent_get_output(l->bev);
+
+	while (!l->closing && evbuffer_get_length(out) < LINK_HIGH) {
+		const struct record *rec = pendset_pop(&l->floods);
+
+		if (rec != NULL) {
+			link_write_record(l, rec);
+			continue;
+		}
+		if (l->syncing && link_sync_step(l))
+			continue;
+		if (l->turn == WALK_MINE) {
+			if (link_walk_step(l))
+				continue;
+			link_end_turn(l);
+		}
+		break;
 	}
 }
 
@@ -313,9 +430,81 @@ static void link_sync_start(struct link *l)
 {
 	l->syncing = true;
 	l->sync_sent = 0;
+	stats.sync_full++;
 	table_iter_init(&l->sync_it, herdd.table);
 	link_sendf(l, PEER_MSG_SYNC_BEGIN, "SYNC-BEGIN %zu", table_count(herdd.table));
-	link_sync_fill(l);
+	link_fill(l);
+}
+
+/* Link up: tell the neighbour what this node holds, in two numbers. */
+static void link_digest_begin(struct link *l)
+{
+	link_sendf(l, PEER_MSG_DIGEST_BEGIN, "DIGEST-BEGIN %zu %016llx",
+	    table_count(herdd.table),
+	    (unsigned long long)digest_node(table_digest(herdd.table), 0, 0));
+}
+
+/* A walk line arrived: the walk is on, if it was not yet (the other end saw a difference). */
+static void link_walk_join(struct link *l)
+{
+	if (l->turn != WALK_NONE)
+		return;
+	l->turn = WALK_THEIRS;
+	l->round = 0;
+	l->round_in = 0;
+	l->walk_sent = l->walk_rounds = 0;
+	l->sync_received = l->sync_stored = 0;
+	l->walk_started_ms = htime_mono_ms();
+	recon_init(&l->walk, herdd.table, table_digest(herdd.table));
+}
+
+/*
+ * The neighbour's DIGEST-BEGIN: an empty neighbour gets the whole table; an empty node
+ * waits for the neighbour's; equal roots need nothing; else the walk, the dialler first.
+ */
+static void link_on_digest_begin(struct link *l, const struct peer_msg *msg)
+{
+	const struct digest *d = table_digest(herdd.table);
+	size_t count = table_count(herdd.table);
+
+	if (msg->count == 0) {
+		link_sync_start(l);
+		return;
+	}
+	if (count == 0)
+		return;
+	if (msg->root == digest_node(d, 0, 0)) {
+		stats.sync_equal++;
+		log_info("event=peer_sync_done link=%llu peer=%s mode=equal records=%zu",
+		    (unsigned long long)l->id, link_name(l), count);
+		return;
+	}
+	link_walk_join(l);
+	if (l->outbound) {
+		recon_start(&l->walk);
+		l->turn = WALK_MINE;
+		l->round = 1;
+		l->round_out = 0;
+		link_fill(l);
+	}
+}
+
+/* The neighbour's turn N is over: this end's turn, unless the neighbour's was empty. */
+static void link_on_round(struct link *l, const struct peer_msg *msg)
+{
+	if (l->turn != WALK_THEIRS || msg->count != l->round + 1) {
+		link_protocol_error(l, "ROUND out of turn");
+		return;
+	}
+	l->walk_rounds++;
+	if (l->round_in == 0) {
+		link_walk_done(l);
+		return;
+	}
+	l->round = msg->count + 1;
+	l->turn = WALK_MINE;
+	l->round_out = 0;
+	link_fill(l);
 }
 
 static void link_send_hello(struct link *l)
@@ -380,7 +569,7 @@ static void link_on_auth(struct link *l, const struct peer_msg *msg)
 	l->phase = LINK_UP;
 	owner->up(l, l->peer);
 	if (!l->closing)
-		link_sync_start(l);
+		link_digest_begin(l);
 }
 
 /* Logs a line of the neighbour's that was skipped: at most a few per link and interval. */
@@ -413,10 +602,34 @@ static void link_on_record(struct link *l, const struct peer_msg *msg, const cha
 		l->sync_received++;
 		if (result == FLOOD_STORED)
 			l->sync_stored++;
+		if (l->turn == WALK_THEIRS)
+			l->round_in++;
 	}
 	if (flood_refusal(result) != NULL)
 		link_warn_line(l, result == FLOOD_FULL ? "peer_record_refused" : "peer_bad_record",
 		    flood_refusal(result), line, len);
+}
+
+/* DIGEST, LEAF or WANT: part of the neighbour's turn of the walk. */
+static void link_on_walk_line(struct link *l, const struct peer_msg *msg, const char *line,
+    size_t len)
+{
+	bool ok = true;
+
+	link_walk_join(l);
+	if (l->turn != WALK_THEIRS) {
+		link_protocol_error(l, "walk line out of turn");
+		return;
+	}
+	l->round_in++;
+	if (msg->kind == PEER_MSG_DIGEST)
+		ok = recon_on_digest(&l->walk, msg->depth, msg->index, msg->hashes);
+	else if (msg->kind == PEER_MSG_LEAF)
+		ok = recon_on_leaf(&l->walk, msg->index, msg->sums, msg->nsums, msg->more);
+	else
+		recon_on_want(&l->walk, msg->index, msg->sums, msg->nsums);
+	if (!ok)
+		link_protocol_error(l, "LEAF+ run broken by another leaf");
 }
 
 /* One line on an authenticated link. */
@@ -432,8 +645,20 @@ static void link_on_message(struct link *l, const struct peer_msg *msg, const ch
 		l->sync_received = 0;
 		l->sync_stored = 0;
 		return;
+	case PEER_MSG_DIGEST_BEGIN:
+		link_on_digest_begin(l, msg);
+		return;
+	case PEER_MSG_DIGEST:
+	case PEER_MSG_LEAF:
+	case PEER_MSG_WANT:
+		link_on_walk_line(l, msg, line, len);
+		return;
+	case PEER_MSG_ROUND:
+		link_on_round(l, msg);
+		return;
 	case PEER_MSG_SYNC_END:
-		log_info("event=peer_sync_done link=%llu peer=%s received=%llu stored=%llu",
+		log_info("event=peer_sync_done link=%llu peer=%s mode=full received=%llu "
+		    "stored=%llu",
 		    (unsigned long long)l->id, link_name(l),
 		    (unsigned long long)l->sync_received, (unsigned long long)l->sync_stored);
 		return;
@@ -516,13 +741,13 @@ static void link_read_cb(struct bufferevent *bev, void *arg)
 		link_reject(l, "line of more than %zu bytes", line_max);
 }
 
-/* Output drained below LINK_SYNC_LOW: continue a sync in progress. */
+/* Output drained below LINK_LOW: what the link owes goes next. */
 static void link_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct link *l = arg;
 
-	if (l->phase == LINK_UP && l->syncing)
-		link_sync_fill(l);
+	if (l->phase == LINK_UP)
+		link_fill(l);
 }
 
 static void link_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -570,6 +795,15 @@ static void link_tick_cb(evutil_socket_t fd, short what, void *arg)
 		link_sendf(l, PEER_MSG_PING, "PING");
 }
 
+/* Lines go out as soon as a pass has written them: no Nagle wait for the peer's ACK. */
+static void link_nodelay(evutil_socket_t fd)
+{
+	int one = 1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 /* A new link on socket FD (-1: not connected yet) from or to ADDR. */
 static struct link *link_new(evutil_socket_t fd, bool outbound, const char *addr)
 {
@@ -587,11 +821,12 @@ static struct link *link_new(evutil_socket_t fd, bool outbound, const char *addr
 	l->opened_ms = l->last_in_ms = l->last_out_ms = htime_mono_ms();
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
 	bufferevent_setcb(l->bev, link_read_cb, link_write_cb, link_event_cb, l);
-	bufferevent_setwatermark(l->bev, EV_WRITE, LINK_SYNC_LOW, 0);
+	bufferevent_setwatermark(l->bev, EV_WRITE, LINK_LOW, 0);
 	bufferevent_set_timeouts(l->bev, NULL, &write_limit);
 	/* An outbound link has no socket yet: link_connect enables it once it has. */
 	if (fd >= 0)
 		bufferevent_enable(l->bev, EV_READ | EV_WRITE);
+	link_nodelay(fd);
 	event_add(l->tick, &tick);
 	TAILQ_INSERT_TAIL(&links, l, entry);
 	if (!outbound)
@@ -636,6 +871,7 @@ void link_connect(struct link *l, const struct sockaddr *sa, int salen)
 		link_close(l, reason);
 		return;
 	}
+	link_nodelay(bufferevent_getfd(l->bev));
 	bufferevent_enable(l->bev, EV_READ | EV_WRITE);
 }
 

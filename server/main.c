@@ -14,6 +14,7 @@
 #include "admin.h"
 #include "client.h"
 #include "config.h"
+#include "digest.h"
 #include "herdd.h"
 #include "listen.h"
 #include "log.h"
@@ -21,6 +22,7 @@
 #include "peer.h"
 #include "places.h"
 #include "state.h"
+#include "statefmt.h"
 #include "table.h"
 #include "xmalloc.h"
 
@@ -233,6 +235,25 @@ static void log_pending(void)
 	event_active(log_event, EV_TIMEOUT, 1);
 }
 
+/*
+ * The client table, keyed as every node of the herd keys it, with its digest: a client is
+ * then in the same digest leaf on every node, and link-ups compare digests (digest.h).
+ */
+static void open_table(const unsigned char *secret, size_t secret_len)
+{
+	static struct digest digest;
+	char herd_id[STATEFMT_HERD_ID_MAX];
+	struct digest_keys keys;
+
+	statefmt_herd_id(herdd.config, secret, secret_len, herd_id);
+	if (!digest_keys(secret, secret_len, herd_id, &keys))
+		fatalx("event=startup_failed error=\"cannot derive the table keys\"");
+	herdd.table = table_new_keyed(keys.table.k0, keys.table.k1);
+	table_set_limit(herdd.table, herdd.config->max_clients);
+	digest_init(&digest, &keys.sum);
+	table_set_digest(herdd.table, &digest);
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
 	log_info("event=stopping signal=%d", (int)sig);
@@ -301,8 +322,6 @@ int main(int argc, char **argv)
 	herdd.base = xcheck(event_base_new());
 	log_event = xcheck(event_new(herdd.base, -1, 0, log_event_cb, NULL));
 	log_set_flush_hook(log_pending);
-	herdd.table = table_new();
-	table_set_limit(herdd.table, herdd.config->max_clients);
 	herdd.dns = dns_new();
 	herdd.places = places_new(herdd.base, herdd.dns, herdd.config);
 
@@ -316,6 +335,7 @@ int main(int argc, char **argv)
 
 	peers_load_secret();
 	secret = peers_secret(&secret_len);
+	open_table(secret, secret_len);
 	/* Replies that acknowledge records go out once the journal has them (redis orders
 	 * its AOF write before its replies in beforeSleep the same way). */
 	state_open(secret, secret_len, client_release);

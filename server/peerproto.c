@@ -12,7 +12,7 @@
 #include "config.h"
 #include "util.h"
 
-#define PEERPROTO_MAX_FIELDS 8
+#define PEERPROTO_MAX_FIELDS (3 + PEERPROTO_SUMS_MAX + 1)
 
 /* True when F is exactly LEN lower-case hex digits. */
 static bool field_is_hex(const struct field *f, size_t len)
@@ -41,6 +41,51 @@ static bool field_count(const struct field *f, uint64_t *out)
 		value = value * 10 + (uint64_t)(f->p[i] - '0');
 	}
 	*out = value;
+	return true;
+}
+
+/* Parses exactly DIGITS lower-case hex digits (at most 16). */
+static bool field_hex(const struct field *f, size_t digits, uint64_t *out)
+{
+	uint64_t value = 0;
+
+	if (!field_is_hex(f, digits))
+		return false;
+	for (size_t i = 0; i < digits; i++) {
+		char c = f->p[i];
+
+		value = value << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+	}
+	*out = value;
+	return true;
+}
+
+/* A tree node or leaf index in decimal, below 2^16 + 1, without leading zeros. */
+static bool field_index(const struct field *f, uint32_t *out)
+{
+	uint64_t v;
+
+	if (f->len > 1 && f->p[0] == '0')
+		return false;
+	if (f->len > 6 || !field_count(f, &v) || v > 65536)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+/* LEAF, LEAF+ and WANT: an index, then N - 2 sums of 8 hex digits. */
+static bool parse_sums(const struct field *fields, size_t n, struct peer_msg *out)
+{
+	if (n < 2 || n - 2 > PEERPROTO_SUMS_MAX || !field_index(&fields[1], &out->index))
+		return false;
+	for (size_t i = 2; i < n; i++) {
+		uint64_t v;
+
+		if (!field_hex(&fields[i], 8, &v))
+			return false;
+		out->sums[i - 2] = (uint32_t)v;
+	}
+	out->nsums = n - 2;
 	return true;
 }
 
@@ -93,6 +138,33 @@ void peerproto_parse(const char *line, size_t len, struct peer_msg *out)
 	} else if (proto_field_is(&fields[0], "SYNC-END")) {
 		if (n == 2 && field_count(&fields[1], &out->count))
 			out->kind = PEER_MSG_SYNC_END;
+	} else if (proto_field_is(&fields[0], "DIGEST-BEGIN")) {
+		if (n == 3 && field_count(&fields[1], &out->count) &&
+		    field_hex(&fields[2], 16, &out->root))
+			out->kind = PEER_MSG_DIGEST_BEGIN;
+	} else if (proto_field_is(&fields[0], "DIGEST")) {
+		uint64_t depth;
+		bool ok = n == 3 + PEERPROTO_DIGEST_FANOUT && field_count(&fields[1], &depth) &&
+		    depth < 16 && depth % 4 == 0 && field_index(&fields[2], &out->index) &&
+		    out->index < (UINT32_C(1) << depth);
+
+		for (size_t i = 0; ok && i < PEERPROTO_DIGEST_FANOUT; i++)
+			ok = field_hex(&fields[3 + i], 16, &out->hashes[i]);
+		if (ok) {
+			out->kind = PEER_MSG_DIGEST;
+			out->depth = (unsigned)depth;
+		}
+	} else if (proto_field_is(&fields[0], "LEAF") || proto_field_is(&fields[0], "LEAF+")) {
+		if (parse_sums(fields, n, out) && out->index < 65536) {
+			out->kind = PEER_MSG_LEAF;
+			out->more = fields[0].len == 5;
+		}
+	} else if (proto_field_is(&fields[0], "WANT")) {
+		if (parse_sums(fields, n, out) && out->nsums > 0 && out->index < 65536)
+			out->kind = PEER_MSG_WANT;
+	} else if (proto_field_is(&fields[0], "ROUND")) {
+		if (n == 2 && field_count(&fields[1], &out->count))
+			out->kind = PEER_MSG_ROUND;
 	} else if (proto_field_is(&fields[0], "PING")) {
 		if (n == 1)
 			out->kind = PEER_MSG_PING;
@@ -119,6 +191,16 @@ const char *peerproto_kind_name(enum peer_msg_kind kind)
 		return "SYNC-BEGIN";
 	case PEER_MSG_SYNC_END:
 		return "SYNC-END";
+	case PEER_MSG_DIGEST_BEGIN:
+		return "DIGEST-BEGIN";
+	case PEER_MSG_DIGEST:
+		return "DIGEST";
+	case PEER_MSG_LEAF:
+		return "LEAF";
+	case PEER_MSG_WANT:
+		return "WANT";
+	case PEER_MSG_ROUND:
+		return "ROUND";
 	case PEER_MSG_PING:
 		return "PING";
 	case PEER_MSG_PONG:
@@ -195,4 +277,28 @@ uint32_t peerproto_backoff_ms(unsigned attempt, uint32_t cap_ms, uint32_t jitter
 	if (step > cap_ms)
 		step = cap_ms;
 	return step / 2 + jitter_random % (step - step / 2 + 1);
+}
+
+size_t peerproto_format_digest(char *buf, size_t size, unsigned depth, uint32_t index,
+    const uint64_t hashes[PEERPROTO_DIGEST_FANOUT])
+{
+	int n = snprintf(buf, size, "DIGEST %u %u", depth, (unsigned)index);
+
+	for (size_t i = 0; i < PEERPROTO_DIGEST_FANOUT && n > 0 && (size_t)n < size; i++)
+		n += snprintf(buf + n, size - (size_t)n, " %016llx", (unsigned long long)hashes[i]);
+	if (n < 0 || (size_t)n >= size)
+		return 0;
+	return (size_t)n;
+}
+
+size_t peerproto_format_sums(char *buf, size_t size, const char *word, uint32_t index,
+    const uint32_t *sums, size_t n)
+{
+	int len = snprintf(buf, size, "%s %u", word, (unsigned)index);
+
+	for (size_t i = 0; i < n && len > 0 && (size_t)len < size; i++)
+		len += snprintf(buf + len, size - (size_t)len, " %08x", (unsigned)sums[i]);
+	if (len < 0 || (size_t)len >= size)
+		return 0;
+	return (size_t)len;
 }

@@ -12,19 +12,26 @@
 
 #include "proto.h"
 
-#define PEERPROTO_VERSION "herd/2"
+#define PEERPROTO_VERSION "herd/3"
 #define PEERPROTO_NONCE_BYTES 16
 #define PEERPROTO_NONCE_HEX (2 * PEERPROTO_NONCE_BYTES)
 #define PEERPROTO_MAC_HEX 64                /* HMAC-SHA256 in hex */
 #define PEERPROTO_BACKOFF_BASE_MS 200       /* first retry after 100..200 ms */
+#define PEERPROTO_DIGEST_FANOUT 16          /* hashes in a DIGEST line */
+#define PEERPROTO_SUMS_MAX 48               /* sums in a LEAF or WANT line */
 
 enum peer_msg_kind {
-	PEER_MSG_HELLO,        /* HELLO herd/2 NAME NONCE */
+	PEER_MSG_HELLO,        /* HELLO herd/3 NAME NONCE */
 	PEER_MSG_AUTH,         /* AUTH MAC */
 	PEER_MSG_AT,           /* AT ...: a record flooded because it was newer */
 	PEER_MSG_SYNC,         /* SYNC AT ...: a record of the table sent on link up */
 	PEER_MSG_SYNC_BEGIN,   /* SYNC-BEGIN COUNT */
 	PEER_MSG_SYNC_END,     /* SYNC-END COUNT */
+	PEER_MSG_DIGEST_BEGIN, /* DIGEST-BEGIN COUNT ROOT: records held, the digest's root */
+	PEER_MSG_DIGEST,       /* DIGEST DEPTH INDEX H*16: the children of a tree node */
+	PEER_MSG_LEAF,         /* LEAF INDEX S*: sums of a leaf's records (LEAF+: more follow) */
+	PEER_MSG_WANT,         /* WANT INDEX S+: send the records of the leaf with these sums */
+	PEER_MSG_ROUND,        /* ROUND N: the sender's turn N of the digest walk is over */
 	PEER_MSG_PING,
 	PEER_MSG_PONG,
 	PEER_MSG_UNKNOWN,      /* a word this version does not know: ignored */
@@ -38,11 +45,27 @@ struct peer_msg {
 	struct field nonce;    /* HELLO */
 	struct field mac;      /* AUTH */
 	struct field record;   /* AT, SYNC: the whole AT line, as the receiving node wrote it */
-	uint64_t count;        /* SYNC-BEGIN, SYNC-END */
+	uint64_t count;        /* SYNC-BEGIN, SYNC-END, DIGEST-BEGIN, ROUND */
+	uint64_t root;         /* DIGEST-BEGIN */
+	unsigned depth;        /* DIGEST */
+	uint32_t index;        /* DIGEST, LEAF, WANT: the node or leaf */
+	bool more;             /* LEAF+: the leaf's sums go on in the next line */
+	uint64_t hashes[PEERPROTO_DIGEST_FANOUT];   /* DIGEST */
+	uint32_t sums[PEERPROTO_SUMS_MAX];          /* LEAF, WANT */
+	size_t nsums;
 };
 
 /* Classifies one line (without its LF); record contents are checked later by proto_at_parse. */
 void peerproto_parse(const char *line, size_t len, struct peer_msg *out);
+/*
+ * The digest walk's lines, without LF, into BUF of SIZE bytes (enough for the longest,
+ * PEERPROTO_WALK_LINE_MAX); their length. WORD is "LEAF", "LEAF+" or "WANT".
+ */
+#define PEERPROTO_WALK_LINE_MAX 512
+size_t peerproto_format_digest(char *buf, size_t size, unsigned depth, uint32_t index,
+    const uint64_t hashes[PEERPROTO_DIGEST_FANOUT]);
+size_t peerproto_format_sums(char *buf, size_t size, const char *word, uint32_t index,
+    const uint32_t *sums, size_t n);
 /* The name of KIND for logs. */
 const char *peerproto_kind_name(enum peer_msg_kind kind);
 

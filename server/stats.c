@@ -21,7 +21,7 @@ void stats_places_latency(double seconds)
 }
 
 const char *const node_counter_groups[] = {
-	"client_connections", "commands", "flood", "limits", "places", "state", NULL,
+	"client_connections", "commands", "flood", "limits", "places", "state", "sync", NULL,
 };
 
 /* In /metrics order; entries of one family together, its HELP on the first. */
@@ -73,11 +73,23 @@ const struct node_counter node_counters[] = {
 	    "forwarded", &stats.flood_forwarded },
 	{ "flood", "stale_dropped", "herd_flood_records_total", NODE_COUNTER, NULL, "kind",
 	    "stale_dropped", &stats.flood_stale_dropped },
+	{ "flood", "coalesced", "herd_flood_records_total", NODE_COUNTER, NULL, "kind",
+	    "coalesced", &stats.flood_coalesced },
 	{ "flood", "sync_records_sent", "herd_sync_records_total", NODE_COUNTER,
 	    "Records exchanged when a peer link comes up.", "direction", "sent",
 	    &stats.sync_records_sent },
 	{ "flood", "sync_records_received", "herd_sync_records_total", NODE_COUNTER, NULL,
 	    "direction", "received", &stats.sync_records_received },
+	{ "sync", "full", "herd_syncs_total", NODE_COUNTER,
+	    "Link-ups by how the tables were reconciled: whole table, digest walk, or equal.",
+	    "mode", "full", &stats.sync_full },
+	{ "sync", "digest", "herd_syncs_total", NODE_COUNTER, NULL, "mode", "digest",
+	    &stats.sync_digest },
+	{ "sync", "equal", "herd_syncs_total", NODE_COUNTER, NULL, "mode", "equal",
+	    &stats.sync_equal },
+	{ "sync", "bytes_sent", "herd_sync_bytes_sent_total", NODE_COUNTER,
+	    "Bytes of sync and digest-walk lines sent to neighbours.", NULL, NULL,
+	    &stats.sync_bytes_sent },
 	{ "state", "enabled", "herd_state_enabled", NODE_GAUGE,
 	    "1 when state_dir is set: records are journaled.", NULL, NULL,
 	    &stats.state_enabled },

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "digest.h"
 #include "log.h"
 #include "siphash.h"
 #include "xmalloc.h"
@@ -32,6 +33,7 @@ struct table {
 	struct record *last;
 	unsigned levels;                     /* levels in use */
 	uint64_t rng;                        /* xorshift64 state for record heights */
+	struct digest *digest;               /* kept up to date when set */
 };
 
 /* Allocates an empty table hashing with the key (K0, K1). */
@@ -313,6 +315,10 @@ enum table_offer_result table_offer_hashed(struct table *t, const struct at_reco
 		*stored = r;
 		if (!table_record_newer(rec, r))
 			return TABLE_STALE;
+		if (t->digest != NULL)
+			digest_change(t->digest, digest_leaf(r->hash),
+			    digest_sum(t->digest, record_line(r), r->len),
+			    digest_sum(t->digest, rec->line, rec->len));
 		record_assign(r, rec);
 		return TABLE_STORED_NEWER;
 	}
@@ -336,6 +342,9 @@ enum table_offer_result table_offer_hashed(struct table *t, const struct at_reco
 	r->next = t->buckets[bucket];
 	t->buckets[bucket] = r;
 	t->count++;
+	if (t->digest != NULL)
+		digest_change(t->digest, digest_leaf(r->hash), 0,
+		    digest_sum(t->digest, rec->line, rec->len));
 	if (t->count > t->nbuckets)
 		table_grow(t);
 	*stored = r;
@@ -365,4 +374,48 @@ const struct record *table_iter_next(struct table_iter *it)
 		it->rec = it->table->buckets[it->bucket++];
 	}
 	return it->rec;
+}
+
+void table_set_digest(struct table *t, struct digest *d)
+{
+	t->digest = d;
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		for (const struct record *r = t->buckets[i]; r != NULL; r = r->next)
+			digest_change(d, digest_leaf(r->hash), 0,
+			    digest_sum(d, record_line(r), r->len));
+	}
+}
+
+const struct digest *table_digest(const struct table *t)
+{
+	return t->digest;
+}
+
+void table_leaf_iter_init(struct table_leaf_iter *it, const struct table *t, uint32_t leaf)
+{
+	it->table = t;
+	it->leaf = leaf;
+	it->bucket = leaf & (t->nbuckets - 1);
+	it->rec = NULL;
+	it->started = false;
+}
+
+const struct record *table_leaf_iter_next(struct table_leaf_iter *it)
+{
+	const struct table *t = it->table;
+
+	for (;;) {
+		it->rec = it->rec != NULL ? it->rec->next : NULL;
+		while (it->rec == NULL) {
+			/* Leaf L's clients are in the buckets congruent to L modulo the leaves. */
+			if (it->started)
+				it->bucket += DIGEST_LEAVES;
+			it->started = true;
+			if (it->bucket >= t->nbuckets)
+				return NULL;
+			it->rec = t->buckets[it->bucket];
+		}
+		if (digest_leaf(it->rec->hash) == it->leaf)
+			return it->rec;
+	}
 }

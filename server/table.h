@@ -117,4 +117,25 @@ const struct record *table_iter_next(struct table_iter *it);
  */
 bool table_iter_stale(const struct table_iter *it);
 
+/*
+ * The digest (digest.h) that every store from now on keeps up to date; the records
+ * already in T are added to it first. D (caller's) starts empty and outlives T's use.
+ * Every node of a herd must key its table alike (digest_keys) for leaves to agree.
+ */
+struct digest;
+void table_set_digest(struct table *t, struct digest *d);
+const struct digest *table_digest(const struct table *t);
+
+/* Walks the records of one digest leaf: O(its records + buckets / leaves). */
+struct table_leaf_iter {
+	const struct table *table;
+	uint32_t leaf;
+	size_t bucket;
+	const struct record *rec;
+	bool started;
+};
+void table_leaf_iter_init(struct table_leaf_iter *it, const struct table *t, uint32_t leaf);
+/* The next record of the leaf; the table must not change between calls. */
+const struct record *table_leaf_iter_next(struct table_leaf_iter *it);
+
 #endif

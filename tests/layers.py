@@ -7,7 +7,8 @@ Each quoted #include names a header of one folder (headers have unique names acr
 the three). The rules:
 
   common/       only common/ headers
-  server core   (proto, table, peerproto) only the core and common/
+  server core   (proto, table, peerproto, statefmt, digest, pendset, recon) only the core
+                and common/
   admin/        admin/, common/, and of server/ only the core's proto.h and table.h
   server/       server/, common/, and of admin/ only admin.h and node.h
   private       config_parser.h, places_stream.h and places_flight.h only in their family
@@ -20,7 +21,7 @@ import re
 import sys
 
 FOLDERS = ("common", "admin", "server")
-CORE = {"proto", "table", "peerproto"}
+CORE = {"proto", "table", "peerproto", "statefmt", "digest", "pendset", "recon"}
 ADMIN_MAY_USE_FROM_SERVER = {"proto.h", "table.h"}
 SERVER_MAY_USE_FROM_ADMIN = {"admin.h", "node.h"}
 PRIVATE = {

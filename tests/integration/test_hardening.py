@@ -465,7 +465,7 @@ class TestHandshakeStrangers(HerdCase):
             return [p["connect_failures"] for p in peers if p["name"] == "Parker"]
         failures = parker_failures()
         before = len(alford.log_lines())
-        hello = b"HELLO herd/2 Parker " + b"ab" * 16 + b"\n"
+        hello = b"HELLO herd/3 Parker " + b"ab" * 16 + b"\n"
         for _ in range(2000):
             with socket.create_connection((HOST, alford.peer_port)) as s:
                 s.sendall(hello)

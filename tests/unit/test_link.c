@@ -83,7 +83,7 @@ static void test_close_twice_and_send_while_closing(void)
 	/* HELLO goes out on the next loop pass. */
 	event_base_loop(herdd.base, EVLOOP_NONBLOCK);
 	CHECK(received(sv[1], buf, sizeof(buf)) > 0);
-	CHECK(strncmp(buf, "HELLO herd/2 Alford ", 20) == 0);
+	CHECK(strncmp(buf, "HELLO herd/3 Alford ", 20) == 0);
 
 	link_close(l, "first");
 	link_close(l, "second");

@@ -7,10 +7,10 @@
 #define NONCE_A "00112233445566778899aabbccddeeff"
 #define NONCE_B "ffeeddccbbaa99887766554433221100"
 /* Computed independently with Python's hmac module over the documented message. */
-#define MAC_ALFORD_PARKER "d10f1a684d00ebf77cbcd15846dad988865399ae2364c88e41298eb8c3f3ded3"
-#define MAC_EMPTY_KEY "e65a508ddde5e9f2d86c97d9631d005ae3fc2d48c873782165225d1d676cafa6"
+#define MAC_ALFORD_PARKER "6e6466ddb21ae28d72dc7515ffa8aaf78cf2b5dcbc4bd8589e10516734093862"
+#define MAC_EMPTY_KEY "00627447b36009e49e77772ce72a55f8df577b913f9073ebb3c8a9d5efc3730c"
 #define MAC_ALFORD_PARKER_ACCEPTED \
-	"129cce7c946865ff72fdb93747aeb20e49577057da773d2b5c0eb0b794a937c2"
+	"18a4e39467b6cb515f67e1db1b67898a98f536e096566731a64759a52a60ee11"
 
 static const char key[] = "correct horse";
 #define D PEERPROTO_DIALLED
@@ -26,10 +26,10 @@ static struct peer_msg parse(const char *line)
 
 static void test_parse_handshake(void)
 {
-	struct peer_msg m = parse("HELLO herd/2 Alford " NONCE_A);
+	struct peer_msg m = parse("HELLO herd/3 Alford " NONCE_A);
 
 	CHECK_INT(m.kind, PEER_MSG_HELLO);
-	CHECK_MEM(m.version.p, m.version.len, "herd/2");
+	CHECK_MEM(m.version.p, m.version.len, "herd/3");
 	CHECK_MEM(m.name.p, m.name.len, "Alford");
 	CHECK_MEM(m.nonce.p, m.nonce.len, NONCE_A);
 	/* The version is the caller's to judge, so it can say what the peer speaks. */
@@ -37,14 +37,14 @@ static void test_parse_handshake(void)
 	CHECK_INT(m.kind, PEER_MSG_HELLO);
 	CHECK_MEM(m.version.p, m.version.len, "herd/9");
 
-	CHECK_INT(parse("HELLO herd/2 Alford").kind, PEER_MSG_INVALID);
-	CHECK_INT(parse("HELLO herd/2 Alford " NONCE_A " extra").kind, PEER_MSG_INVALID);
-	CHECK_INT(parse("HELLO herd/2 Alford 00112233").kind, PEER_MSG_INVALID);
-	CHECK_INT(parse("HELLO herd/2 Alford 00112233445566778899AABBCCDDEEFF").kind,
+	CHECK_INT(parse("HELLO herd/3 Alford").kind, PEER_MSG_INVALID);
+	CHECK_INT(parse("HELLO herd/3 Alford " NONCE_A " extra").kind, PEER_MSG_INVALID);
+	CHECK_INT(parse("HELLO herd/3 Alford 00112233").kind, PEER_MSG_INVALID);
+	CHECK_INT(parse("HELLO herd/3 Alford 00112233445566778899AABBCCDDEEFF").kind,
 	    PEER_MSG_INVALID);
-	CHECK_INT(parse("HELLO herd/2 Alford 00112233445566778899aabbccddeefg").kind,
+	CHECK_INT(parse("HELLO herd/3 Alford 00112233445566778899aabbccddeefg").kind,
 	    PEER_MSG_INVALID);
-	CHECK_INT(parse("HELLO herd/2 "
+	CHECK_INT(parse("HELLO herd/3 "
 	    "a-name-of-sixty-four-bytes-is-one-more-than-config-allows-abcdef " NONCE_A).kind,
 	    PEER_MSG_INVALID);
 
@@ -159,7 +159,7 @@ static void test_nonce(void)
 	CHECK_INT(strlen(a), PEERPROTO_NONCE_HEX);
 	CHECK(strcmp(a, b) != 0);
 	/* A nonce is what HELLO accepts. */
-	snprintf(line, sizeof(line), "HELLO herd/2 Alford %s", a);
+	snprintf(line, sizeof(line), "HELLO herd/3 Alford %s", a);
 	m = parse(line);
 	CHECK_INT(m.kind, PEER_MSG_HELLO);
 }

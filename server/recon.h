@@ -1,0 +1,78 @@
+/*
+ * One end of a digest walk (README "Peer links and the wire format", "Sync"): what this
+ * node owes its neighbour in its next turn, worked out from the neighbour's lines of its
+ * turn. The two ends take turns: one sends the children of the tree nodes it was told
+ * differ (DIGEST), or the sums of a differing leaf's records (LEAF); the other compares
+ * them with its own, and so on down; at a leaf each end sends the records whose sums the
+ * other lacks (SYNC) and asks for the ones it lacks (WANT). What is owed waits here in
+ * compact form (node numbers, sums, record pointers) and is written out as the link
+ * drains, so a walk's memory is bounded by the difference and its output by the link's
+ * window. Pure code: lines in, lines and records out, no I/O.
+ */
+#ifndef HERD_RECON_H
+#define HERD_RECON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pendset.h"
+
+struct digest;
+struct record;
+struct table;
+
+/* A growable ring of 64-bit items. */
+struct recon_queue {
+	uint64_t *v;
+	size_t cap, head, count;
+};
+
+struct recon {
+	const struct table *table;
+	const struct digest *digest;
+	struct recon_queue items;    /* tree nodes to expand or leaves to list: depth << 32 | index */
+	struct recon_queue wants;    /* sums to ask for: leaf << 32 | sum */
+	struct pendset records;      /* records owed, sent as SYNC lines */
+	/* The leaf being listed in LEAF lines, and its sums. */
+	bool out_open;
+	uint32_t out_leaf;
+	uint32_t *out_sums;
+	size_t out_count, out_pos, out_cap;
+	/* The neighbour's sums of one leaf so far, while its LEAF+ lines come in. */
+	bool in_open;
+	uint32_t in_leaf;
+	uint32_t *in_sums;
+	size_t in_count, in_cap;
+	/* This node's records of one leaf, sorted by sum: scratch for comparing. */
+	struct recon_own *own;
+	size_t own_cap;
+	/* What the walk found: tree nodes and leaves that differ, records owed. */
+	uint64_t nodes_differing, leaves_differing, records_owed;
+};
+
+/* A walk over table T with its digest D (both outlive R). */
+void recon_init(struct recon *r, const struct table *t, const struct digest *d);
+/* Frees what R holds; R can be initialised again. */
+void recon_clear(struct recon *r);
+/* The walk's first turn, the dialler's: the root's children. */
+void recon_start(struct recon *r);
+/*
+ * The neighbour's lines. False when a line does not fit the walk (a LEAF+ run broken by
+ * another leaf): a protocol error.
+ */
+bool recon_on_digest(struct recon *r, unsigned depth, uint32_t index, const uint64_t *hashes);
+bool recon_on_leaf(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t n, bool more);
+void recon_on_want(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t n);
+/*
+ * The next DIGEST, LEAF or WANT line this end owes, without LF, into BUF (at least
+ * PEERPROTO_WALK_LINE_MAX bytes); its length, or 0 when only records are left (pop them
+ * from R->records) or nothing.
+ */
+size_t recon_next_line(struct recon *r, char *buf, size_t size);
+/* True when this end owes nothing more in its turn. */
+bool recon_idle(const struct recon *r);
+/* The low half of a record's sum, as LEAF and WANT lines carry it. */
+uint32_t recon_record_sum(const struct recon *r, const struct record *rec);
+
+#endif
