@@ -22,7 +22,8 @@
 #define DIGEST_LEAVES (1u << DIGEST_LEAF_BITS)
 #define DIGEST_STEP_BITS 4                   /* a node has 16 children */
 #define DIGEST_FANOUT (1u << DIGEST_STEP_BITS)
-#define DIGEST_HASH_HEX 16                   /* a node's hash on the wire */
+#define DIGEST_HASH_HEX 12                   /* a node's hash on the wire: its low 48 bits */
+#define DIGEST_HASH_MASK ((UINT64_C(1) << (4 * DIGEST_HASH_HEX)) - 1)
 #define DIGEST_SUM_HEX 8                     /* a record's sum in a LEAF line: its low half */
 
 struct digest {

@@ -504,6 +504,7 @@ static void link_on_round(struct link *l, const struct peer_msg *msg)
 	l->round = msg->count + 1;
 	l->turn = WALK_MINE;
 	l->round_out = 0;
+	recon_turn(&l->walk);
 	link_fill(l);
 }
 

@@ -149,7 +149,7 @@ void peerproto_parse(const char *line, size_t len, struct peer_msg *out)
 		    out->index < (UINT32_C(1) << depth);
 
 		for (size_t i = 0; ok && i < PEERPROTO_DIGEST_FANOUT; i++)
-			ok = field_hex(&fields[3 + i], 16, &out->hashes[i]);
+			ok = field_hex(&fields[3 + i], 12, &out->hashes[i]);
 		if (ok) {
 			out->kind = PEER_MSG_DIGEST;
 			out->depth = (unsigned)depth;
@@ -285,7 +285,8 @@ size_t peerproto_format_digest(char *buf, size_t size, unsigned depth, uint32_t 
 	int n = snprintf(buf, size, "DIGEST %u %u", depth, (unsigned)index);
 
 	for (size_t i = 0; i < PEERPROTO_DIGEST_FANOUT && n > 0 && (size_t)n < size; i++)
-		n += snprintf(buf + n, size - (size_t)n, " %016llx", (unsigned long long)hashes[i]);
+		n += snprintf(buf + n, size - (size_t)n, " %012llx",
+		    (unsigned long long)(hashes[i] & ((UINT64_C(1) << 48) - 1)));
 	if (n < 0 || (size_t)n >= size)
 		return 0;
 	return (size_t)n;

@@ -28,7 +28,7 @@ enum peer_msg_kind {
 	PEER_MSG_SYNC_BEGIN,   /* SYNC-BEGIN COUNT */
 	PEER_MSG_SYNC_END,     /* SYNC-END COUNT */
 	PEER_MSG_DIGEST_BEGIN, /* DIGEST-BEGIN COUNT ROOT: records held, the digest's root */
-	PEER_MSG_DIGEST,       /* DIGEST DEPTH INDEX H*16: the children of a tree node */
+	PEER_MSG_DIGEST,       /* DIGEST DEPTH INDEX H*16: the children of a tree node (48 bits) */
 	PEER_MSG_LEAF,         /* LEAF INDEX S*: sums of a leaf's records (LEAF+: more follow) */
 	PEER_MSG_WANT,         /* WANT INDEX S+: send the records of the leaf with these sums */
 	PEER_MSG_ROUND,        /* ROUND N: the sender's turn N of the digest walk is over */

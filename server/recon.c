@@ -16,6 +16,11 @@ struct recon_own {
 	const struct record *rec;
 };
 
+struct recon_cand {
+	uint32_t sum;
+	const struct record *rec;
+};
+
 static void queue_push(struct recon_queue *q, uint64_t item)
 {
 	if (q->count == q->cap) {
@@ -72,6 +77,8 @@ void recon_clear(struct recon *r)
 	free(r->out_sums);
 	free(r->in_sums);
 	free(r->own);
+	free(r->cand_new);
+	free(r->cand_ready);
 	recon_init(r, r->table, r->digest);
 }
 
@@ -128,7 +135,7 @@ bool recon_on_digest(struct recon *r, unsigned depth, uint32_t index, const uint
 	for (uint32_t j = 0; j < DIGEST_FANOUT; j++) {
 		uint64_t child = (uint64_t)index * DIGEST_FANOUT + j;
 
-		if (own[j] == hashes[j])
+		if ((own[j] & DIGEST_HASH_MASK) == (hashes[j] & DIGEST_HASH_MASK))
 			continue;
 		r->nodes_differing++;
 		if (depth + DIGEST_STEP_BITS == DIGEST_LEAF_BITS)
@@ -163,7 +170,14 @@ bool recon_on_leaf(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t 
 	own = recon_collect(r, leaf);
 	while (i < own || j < r->in_count) {
 		if (j == r->in_count || (i < own && r->own[i].sum < r->in_sums[j])) {
-			recon_owe(r, r->own[i++].rec);
+			if (r->cand_new_count == r->cand_new_cap) {
+				r->cand_new_cap = r->cand_new_cap == 0 ? RECON_QUEUE_MIN :
+				    r->cand_new_cap * 2;
+				r->cand_new = xreallocarray(r->cand_new, r->cand_new_cap,
+				    sizeof(*r->cand_new));
+			}
+			r->cand_new[r->cand_new_count].sum = r->own[i].sum;
+			r->cand_new[r->cand_new_count++].rec = r->own[i++].rec;
 		} else if (i == own || r->in_sums[j] < r->own[i].sum) {
 			queue_push(&r->wants, (uint64_t)leaf << 32 | r->in_sums[j++]);
 		} else {
@@ -244,6 +258,40 @@ size_t recon_next_line(struct recon *r, char *buf, size_t size)
 		return peerproto_format_sums(buf, size, "WANT", leaf, sums, n);
 	}
 	return 0;
+}
+
+/* Owes the held records the table still holds as they were (a newer one replaced the rest). */
+static void recon_release(struct recon *r, const struct recon_cand *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (recon_record_sum(r, c[i].rec) == c[i].sum)
+			recon_owe(r, c[i].rec);
+	}
+}
+
+void recon_turn(struct recon *r)
+{
+	struct recon_cand *swap = r->cand_ready;
+	size_t swap_cap = r->cand_ready_cap;
+
+	recon_release(r, r->cand_ready, r->cand_ready_count);
+	r->cand_ready_count = 0;
+	/* Nothing to ask for: the neighbour has nothing newer to send first. */
+	if (r->wants.count == 0) {
+		recon_release(r, r->cand_new, r->cand_new_count);
+		r->cand_new_count = 0;
+	}
+	r->cand_ready = r->cand_new;
+	r->cand_ready_cap = r->cand_new_cap;
+	r->cand_ready_count = r->cand_new_count;
+	r->cand_new = swap;
+	r->cand_new_cap = swap_cap;
+	r->cand_new_count = 0;
+}
+
+bool recon_holding(const struct recon *r)
+{
+	return r->cand_new_count > 0 || r->cand_ready_count > 0;
 }
 
 bool recon_idle(const struct recon *r)

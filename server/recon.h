@@ -44,6 +44,13 @@ struct recon {
 	uint32_t in_leaf;
 	uint32_t *in_sums;
 	size_t in_count, in_cap;
+	/*
+	 * Records of differing leaves that the neighbour's LEAF lines lack. Its own versions
+	 * of those clients (asked for with WANT) may be newer, so they wait a round trip and
+	 * go only if the table still holds them then: NEW came this turn, READY a turn ago.
+	 */
+	struct recon_cand *cand_new, *cand_ready;
+	size_t cand_new_count, cand_new_cap, cand_ready_count, cand_ready_cap;
 	/* This node's records of one leaf, sorted by sum: scratch for comparing. */
 	struct recon_own *own;
 	size_t own_cap;
@@ -57,6 +64,11 @@ void recon_init(struct recon *r, const struct table *t, const struct digest *d);
 void recon_clear(struct recon *r);
 /* The walk's first turn, the dialler's: the root's children. */
 void recon_start(struct recon *r);
+/*
+ * This end's turn begins: records held back a round trip ago that the table still holds
+ * are owed now (also this turn's, when there is nothing to ask for first).
+ */
+void recon_turn(struct recon *r);
 /*
  * The neighbour's lines. False when a line does not fit the walk (a LEAF+ run broken by
  * another leaf): a protocol error.
@@ -72,6 +84,8 @@ void recon_on_want(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t 
 size_t recon_next_line(struct recon *r, char *buf, size_t size);
 /* True when this end owes nothing more in its turn. */
 bool recon_idle(const struct recon *r);
+/* True when records wait for the next turn (the walk must not end yet). */
+bool recon_holding(const struct recon *r);
 /* The low half of a record's sum, as LEAF and WANT lines carry it. */
 uint32_t recon_record_sum(const struct recon *r, const struct record *rec);
 
