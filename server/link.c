@@ -525,8 +525,8 @@ static void link_on_hello(struct link *l, const struct peer_msg *msg)
 		return;
 	}
 	if (!proto_field_is(&msg->version, PEERPROTO_VERSION)) {
-		link_reject(l, "protocol version %.*s, want %s", (int)msg->version.len,
-		    msg->version.p, PEERPROTO_VERSION);
+		link_reject(l, "protocol version %.*s, this node speaks %s: run one version "
+		    "across the herd", (int)msg->version.len, msg->version.p, PEERPROTO_VERSION);
 		return;
 	}
 	p = owner->hello(l, msg->name.p, msg->name.len, why, sizeof(why));
