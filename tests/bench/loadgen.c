@@ -12,7 +12,12 @@
  * reply at all).
  *
  *   loadgen -p PORT [-h 127.0.0.1] [-c 50] [-d 1] [-m iamat] [-i 100000]
- *           [-t SECONDS | -n COUNT] [-w WARMUP_SECONDS]
+ *           [-t SECONDS | -n COUNT] [-w WARMUP_SECONDS] [-r RATE] [-g]
+ *
+ * -r RATE paces the load at RATE requests per second in all (open loop within the
+ * closed loop: a connection whose reply came waits for its turn). -g gives IAMATs client
+ * times from one counter across all connections, so that each one is newer than the
+ * last for its ID and is stored and flooded (without it, a connection's own count).
  */
 #define _GNU_SOURCE
 
@@ -56,6 +61,9 @@ static struct {
 	unsigned long ids;
 	uint64_t *hist;
 	uint64_t done, errors, max_us;
+	double rate;                      /* requests per second in all; 0: as fast as replies */
+	uint64_t issued, start_ns;
+	bool global_clock;
 	bool measuring;
 	unsigned long next_id;
 } lg;
@@ -90,7 +98,7 @@ static void lg_request(struct lg_conn *c)
 	else
 		n = snprintf(p, room, "%s client%07lu.example.com +34.068930-118.445127 "
 		    "1700000000.%09lu\n", lg.mode == LG_ECHO ? "ECHO" : "IAMAT", id,
-		    (unsigned long)(c->seq % 1000000000));
+		    (unsigned long)((lg.global_clock ? lg.issued : c->seq) % 1000000000));
 	if (n < 0 || (size_t)n >= room) {
 		fprintf(stderr, "loadgen: output buffer full\n");
 		exit(1);
@@ -100,6 +108,13 @@ static void lg_request(struct lg_conn *c)
 	c->multi[(c->head + c->count) % lg.depth] = whatsat;
 	c->count++;
 	c->seq++;
+	lg.issued++;
+}
+
+/* True when the pace allows one more request now (always without -r). */
+static bool lg_may_send(uint64_t now)
+{
+	return lg.rate <= 0 || (double)lg.issued < lg.rate * (double)(now - lg.start_ns) / 1e9;
 }
 
 /* Writes what C has queued; false when the server closed. */
@@ -171,7 +186,8 @@ static bool lg_read(struct lg_conn *c)
 			c->replies++;
 			c->head = (c->head + 1) % lg.depth;
 			c->count--;
-			lg_request(c);
+			if (lg_may_send(now_ns()))
+				lg_request(c);
 		}
 		memmove(c->in, c->in + off, c->inlen - off);
 		c->inlen -= off;
@@ -211,7 +227,7 @@ int main(int argc, char **argv)
 	lg.mode = LG_IAMAT;
 	lg.depth = 1;
 	lg.ids = 100000;
-	while ((ch = getopt(argc, argv, "p:h:c:d:m:i:t:n:w:")) != -1) {
+	while ((ch = getopt(argc, argv, "p:h:c:d:m:i:t:n:w:r:g")) != -1) {
 		switch (ch) {
 		case 'p': port = atoi(optarg); break;
 		case 'h': host = optarg; break;
@@ -221,6 +237,8 @@ int main(int argc, char **argv)
 		case 't': seconds = atof(optarg); break;
 		case 'n': count = strtoull(optarg, NULL, 10); break;
 		case 'w': warmup = atof(optarg); break;
+		case 'r': lg.rate = atof(optarg); break;
+		case 'g': lg.global_clock = true; break;
 		case 'm':
 			if (strcmp(optarg, "iamat") == 0) lg.mode = LG_IAMAT;
 			else if (strcmp(optarg, "whatsat") == 0) lg.mode = LG_WHATSAT;
@@ -232,7 +250,7 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr, "usage: loadgen -p PORT [-h HOST] [-c CONNS] [-d DEPTH] "
 			    "[-m iamat|whatsat|mixed|set|echo] [-i IDS] [-t SECONDS | -n COUNT] "
-			    "[-w WARMUP]\n");
+			    "[-w WARMUP] [-r RATE] [-g]\n");
 			return 2;
 		}
 	}
@@ -275,8 +293,9 @@ int main(int argc, char **argv)
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
 			die("loadgen: epoll_ctl");
 	}
+	lg.start_ns = now_ns();
 	for (unsigned i = 0; i < conns; i++) {
-		for (unsigned k = 0; k < lg.depth; k++)
+		for (unsigned k = 0; k < lg.depth && (lg.rate <= 0 || k == 0); k++)
 			lg_request(&cs[i]);
 		if (!lg_flush(&cs[i]))
 			die("loadgen: write");
@@ -286,7 +305,7 @@ int main(int argc, char **argv)
 	stop_at = measure_from + (uint64_t)(seconds * 1e9);
 	lg.measuring = warmup <= 0;
 	for (;;) {
-		int n = epoll_wait(ep, events, 256, 100);
+		int n = epoll_wait(ep, events, 256, lg.rate > 0 ? 1 : 100);
 		uint64_t now;
 
 		for (int i = 0; i < n; i++) {
@@ -296,6 +315,15 @@ int main(int argc, char **argv)
 			}
 		}
 		now = now_ns();
+		/* Paced: connections with a free slot take the requests now due. */
+		for (unsigned i = 0; lg.rate > 0 && i < conns && lg_may_send(now); i++) {
+			if (cs[i].count < lg.depth) {
+				lg_request(&cs[i]);
+				if (!lg_flush(&cs[i]))
+					die("loadgen: write");
+				i--;
+			}
+		}
 		if (!lg.measuring && now >= measure_from) {
 			lg.measuring = true;
 			measure_from = now;
