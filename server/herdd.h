@@ -7,6 +7,7 @@
 #include "config.h"
 #include "htime.h"
 
+struct event;
 struct event_base;
 struct evdns_base;
 struct places;
@@ -21,6 +22,8 @@ struct herdd {
 	struct table *table;
 	struct places *places;
 	struct htime started;
+	/* The log's write at the end of a pass (main.c); a pass that floods moves it last. */
+	struct event *log_write;
 };
 
 extern struct herdd herdd;

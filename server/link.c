@@ -6,10 +6,12 @@
  */
 #include "link.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -41,6 +43,8 @@
 #define LINK_HIGH CONFIG_PEER_SYNC_WINDOW
 #define LINK_LOW (16 * 1024)
 #define LINK_TICK_MS 250
+#define LINK_READ_SIZE (64 * 1024)    /* one read; the lines in it run from there */
+#define LINK_FLUSH_ROUNDS 8           /* top-ups per flush before the write event goes on */
 #define LINK_PING_IDLE_MS 1000        /* PING when nothing was sent for this long */
 /* Lines about connections that have not authenticated: anyone can open those. */
 #define LINK_STRANGER_LOG_BURST 100
@@ -52,10 +56,21 @@ enum link_phase {
 	LINK_UP,           /* authenticated */
 };
 
+/*
+ * The socket is read by the link's own event, into one buffer all links share; the
+ * bufferevent holds what is queued for the neighbour and only writes it (its write event
+ * on) while the socket is full. Otherwise output goes out at the end of the pass: in
+ * peer.c's flood write, or by links_write for lines queued outside a flood.
+ */
 struct link {
 	TAILQ_ENTRY(link) entry;     /* in links, then in closed */
+	TAILQ_ENTRY(link) dirty_entry;   /* in dirty while output waits for links_write */
 	uint64_t id;
 	struct bufferevent *bev;
+	struct event *readable;      /* the socket's read event, once connected */
+	bool dirty;
+	bool write_armed;            /* the socket was full: the bufferevent writes the rest */
+	bool flushing;
 	struct event *tick;
 	struct peer *peer;           /* the owner's; NULL for an inbound link until its HELLO */
 	const char *name;            /* the neighbour's, once known */
@@ -89,6 +104,8 @@ struct link {
 TAILQ_HEAD(link_list, link);
 static struct link_list links = TAILQ_HEAD_INITIALIZER(links);
 static struct link_list closed = TAILQ_HEAD_INITIALIZER(closed);
+static struct link_list dirty = TAILQ_HEAD_INITIALIZER(dirty);
+static struct event *links_write_event;
 static const struct link_owner *owner;
 static struct event *reaper;
 static const unsigned char *secret;    /* peer.c's; empty for a loopback herd */
@@ -159,6 +176,8 @@ static void links_reap(void)
 		TAILQ_REMOVE(&closed, l, entry);
 		pendset_clear(&l->floods);
 		recon_clear(&l->walk);
+		if (l->readable != NULL)
+			event_free(l->readable);
 		event_free(l->tick);
 		bufferevent_free(l->bev);
 		free(l);
@@ -192,6 +211,12 @@ void link_close(struct link *l, const char *reason)
 		    log_quote(reason, strlen(reason)));
 	bufferevent_disable(l->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(l->bev, NULL, NULL, NULL, NULL);
+	if (l->readable != NULL)
+		event_del(l->readable);
+	if (l->dirty) {
+		TAILQ_REMOVE(&dirty, l, dirty_entry);
+		l->dirty = false;
+	}
 	event_del(l->tick);
 	TAILQ_REMOVE(&links, l, entry);
 	TAILQ_INSERT_TAIL(&closed, l, entry);
@@ -229,6 +254,11 @@ static void link_send(struct link *l, enum peer_msg_kind kind, const char *prefi
 	bufferevent_write(l->bev, data, len);
 	bufferevent_write(l->bev, "\n", 1);
 	l->last_out_ms = htime_mono_ms();
+	if (!l->dirty && !l->write_armed && !l->flushing) {
+		l->dirty = true;
+		TAILQ_INSERT_TAIL(&dirty, l, dirty_entry);
+		event_active(links_write_event, EV_TIMEOUT, 1);
+	}
 }
 
 /* Sends a control line written with FMT. */
@@ -249,16 +279,51 @@ static void link_sendf(struct link *l, enum peer_msg_kind kind, const char *fmt,
 	link_send(l, kind, "", line, (size_t)n);
 }
 
+static void link_fill(struct link *l);
+
 void link_write_now(struct link *l)
 {
 	struct evbuffer *out = bufferevent_get_output(l->bev);
 
-	if (l->closing || evbuffer_get_length(out) == 0)
+	if (l->dirty) {
+		TAILQ_REMOVE(&dirty, l, dirty_entry);
+		l->dirty = false;
+	}
+	if (l->closing || l->write_armed || l->phase == LINK_CONNECTING)
 		return;
-	/* The bufferevent keeps its output's front frozen; its own writer thaws it too. */
-	evbuffer_unfreeze(out, 1);
-	(void)evbuffer_write(out, bufferevent_getfd(l->bev));
-	evbuffer_freeze(out, 1);
+	l->flushing = true;
+	for (int round = 0; round < LINK_FLUSH_ROUNDS && evbuffer_get_length(out) > 0; round++) {
+		int n;
+
+		/* The bufferevent keeps its output's front frozen; its own writer thaws it too. */
+		evbuffer_unfreeze(out, 1);
+		n = evbuffer_write(out, bufferevent_getfd(l->bev));
+		evbuffer_freeze(out, 1);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			l->flushing = false;
+			link_close(l, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+			return;
+		}
+		if (evbuffer_get_length(out) > 0)
+			break;
+		/* All taken: what the link owes next goes now too. */
+		if (l->phase == LINK_UP)
+			link_fill(l);
+	}
+	l->flushing = false;
+	if (!l->closing && evbuffer_get_length(out) > 0) {
+		l->write_armed = true;
+		bufferevent_enable(l->bev, EV_WRITE);
+	}
+}
+
+/* The end of a pass: every link with output queued outside a flood writes it. */
+static void links_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct link *l;
+
+	while ((l = TAILQ_FIRST(&dirty)) != NULL)
+		link_write_now(l);
 }
 
 /* Writes REC as an AT line now. */
@@ -716,39 +781,113 @@ static void link_line(struct link *l, const char *line, size_t len)
 	fatalx("event=bug where=link_line error=\"line on a link not connected yet\"");
 }
 
-/* Runs every complete line; a line longer than line_max ends the link, LF or not. */
-static void link_read_cb(struct bufferevent *bev, void *arg)
+/* Runs the complete lines of DATA (LEN bytes); the bytes taken, up to the last LF. */
+static size_t link_run_lines(struct link *l, const char *data, size_t len)
 {
-	struct link *l = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t done = 0;
 
-	/* On loopback the neighbour's HELLO can be read before libevent reports the connect. */
-	if (l->phase == LINK_CONNECTING)
-		link_connected(l);
-	while (!l->closing) {
-		size_t eol_len;
-		struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+	while (!l->closing && done < len) {
+		const char *nl = memchr(data + done, '\n', len - done);
+		size_t n;
 
-		if (eol.pos < 0)
+		if (nl == NULL)
 			break;
-		if ((size_t)eol.pos > line_max) {
-			link_reject(l, "line of %zu bytes, limit %zu", (size_t)eol.pos, line_max);
-			return;
+		n = (size_t)(nl - (data + done));
+		if (n > line_max) {
+			link_reject(l, "line of %zu bytes, limit %zu", n, line_max);
+			break;
 		}
-		link_line(l, (char *)evbuffer_pullup(in, eol.pos + 1), (size_t)eol.pos);
-		evbuffer_drain(in, (size_t)eol.pos + 1);
+		link_line(l, data + done, n);
+		done += n + 1;
+	}
+	return done;
+}
+
+/*
+ * One read, then every complete line; a line longer than line_max ends the link, LF or
+ * not. A line cut by the read waits in the link's input for the rest: that one line is
+ * run from there, the lines after it from the shared buffer again.
+ */
+static void link_readable_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static char shared[LINK_READ_SIZE];
+	struct link *l = arg;
+	struct evbuffer *in = bufferevent_get_input(l->bev);
+	ssize_t n = read(fd, shared, sizeof(shared));
+	size_t done = 0;
+
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			link_close(l, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return;
+	}
+	if (n == 0) {
+		link_close(l, "closed by the neighbour");
+		return;
+	}
+	if (evbuffer_get_length(in) > 0) {
+		const char *nl = memchr(shared, '\n', (size_t)n);
+		size_t head = nl != NULL ? (size_t)(nl - shared) + 1 : (size_t)n;
+
+		evbuffer_unfreeze(in, 0);
+		evbuffer_add(in, shared, head);
+		evbuffer_freeze(in, 0);
+		done = head;
+		if (nl != NULL) {
+			size_t len = evbuffer_get_length(in);
+
+			if (len - 1 > line_max) {
+				link_reject(l, "line of %zu bytes, limit %zu", len - 1, line_max);
+				return;
+			}
+			link_line(l, (const char *)evbuffer_pullup(in, -1), len - 1);
+			evbuffer_drain(in, len);
+		}
+	}
+	if (!l->closing && done < (size_t)n && evbuffer_get_length(in) == 0) {
+		done += link_run_lines(l, shared + done, (size_t)n - done);
+		if (!l->closing && done < (size_t)n) {
+			evbuffer_unfreeze(in, 0);
+			evbuffer_add(in, shared + done, (size_t)n - done);
+			evbuffer_freeze(in, 0);
+		}
 	}
 	if (!l->closing && evbuffer_get_length(in) > line_max)
 		link_reject(l, "line of more than %zu bytes", line_max);
 }
 
-/* Output drained below LINK_LOW: what the link owes goes next. */
+/* Output drained below LINK_LOW: what the link owes goes next; when all is out, direct
+ * writes again. */
 static void link_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct link *l = arg;
 
-	if (l->phase == LINK_UP)
+	if (l->phase == LINK_UP) {
+		l->flushing = true;
 		link_fill(l);
+		l->flushing = false;
+	}
+	if (!l->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		l->write_armed = false;
+		bufferevent_disable(bev, EV_WRITE);
+	}
+}
+
+/* Lines go out as soon as a pass has written them: no Nagle wait for the peer's ACK. */
+static void link_nodelay(evutil_socket_t fd)
+{
+	int one = 1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Reads on FD from now on. */
+static void link_start_reading(struct link *l, evutil_socket_t fd)
+{
+	l->readable = xcheck(event_new(herdd.base, fd, EV_READ | EV_PERSIST, link_readable_cb, l));
+	if (event_add(l->readable, NULL) < 0)
+		fatalx("event=bug where=link_start_reading error=\"cannot add a read event\"");
 }
 
 static void link_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -762,8 +901,11 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_CONNECTED) {
-		if (l->phase == LINK_CONNECTING)
+		if (l->phase == LINK_CONNECTING) {
+			link_nodelay(bufferevent_getfd(bev));
+			link_start_reading(l, bufferevent_getfd(bev));
 			link_connected(l);
+		}
 		return;
 	}
 	if (what & BEV_EVENT_EOF)
@@ -796,15 +938,6 @@ static void link_tick_cb(evutil_socket_t fd, short what, void *arg)
 		link_sendf(l, PEER_MSG_PING, "PING");
 }
 
-/* Lines go out as soon as a pass has written them: no Nagle wait for the peer's ACK. */
-static void link_nodelay(evutil_socket_t fd)
-{
-	int one = 1;
-
-	if (fd >= 0)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
 /* A new link on socket FD (-1: not connected yet) from or to ADDR. */
 static struct link *link_new(evutil_socket_t fd, bool outbound, const char *addr)
 {
@@ -821,13 +954,15 @@ static struct link *link_new(evutil_socket_t fd, bool outbound, const char *addr
 	l->phase = outbound ? LINK_CONNECTING : LINK_HELLO;
 	l->opened_ms = l->last_in_ms = l->last_out_ms = htime_mono_ms();
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
-	bufferevent_setcb(l->bev, link_read_cb, link_write_cb, link_event_cb, l);
+	bufferevent_setcb(l->bev, NULL, link_write_cb, link_event_cb, l);
 	bufferevent_setwatermark(l->bev, EV_WRITE, LINK_LOW, 0);
 	bufferevent_set_timeouts(l->bev, NULL, &write_limit);
-	/* An outbound link has no socket yet: link_connect enables it once it has. */
-	if (fd >= 0)
-		bufferevent_enable(l->bev, EV_READ | EV_WRITE);
-	link_nodelay(fd);
+	bufferevent_disable(l->bev, EV_READ | EV_WRITE);
+	/* An outbound link has no socket yet: it reads once connected. */
+	if (fd >= 0) {
+		link_nodelay(fd);
+		link_start_reading(l, fd);
+	}
 	event_add(l->tick, &tick);
 	TAILQ_INSERT_TAIL(&links, l, entry);
 	if (!outbound)
@@ -872,8 +1007,6 @@ void link_connect(struct link *l, const struct sockaddr *sa, int salen)
 		link_close(l, reason);
 		return;
 	}
-	link_nodelay(bufferevent_getfd(l->bev));
-	bufferevent_enable(l->bev, EV_READ | EV_WRITE);
 }
 
 size_t links_pending(void)
@@ -931,6 +1064,7 @@ void links_start(const struct link_owner *link_owner, const unsigned char *key, 
 	/* An AT line is a client's line plus the node's own fields; SYNC adds a word. */
 	line_max = herdd.config->max_line + CONFIG_PEER_LINE_EXTRA;
 	reaper = xcheck(event_new(herdd.base, -1, 0, links_reap_cb, NULL));
+	links_write_event = xcheck(event_new(herdd.base, -1, 0, links_write_cb, NULL));
 }
 
 void links_stop(void)
@@ -943,6 +1077,9 @@ void links_stop(void)
 	if (reaper != NULL)
 		event_free(reaper);
 	reaper = NULL;
+	if (links_write_event != NULL)
+		event_free(links_write_event);
+	links_write_event = NULL;
 	secret = NULL;
 	secret_len = 0;
 }

@@ -321,6 +321,7 @@ int main(int argc, char **argv)
 	herdd.started = htime_now();
 	herdd.base = xcheck(event_base_new());
 	log_event = xcheck(event_new(herdd.base, -1, 0, log_event_cb, NULL));
+	herdd.log_write = log_event;
 	log_set_flush_hook(log_pending);
 	herdd.dns = dns_new();
 	herdd.places = places_new(herdd.base, herdd.dns, herdd.config);
@@ -362,6 +363,7 @@ int main(int argc, char **argv)
 	table_free(herdd.table);
 	log_set_flush_hook(NULL);
 	event_free(log_event);
+	herdd.log_write = NULL;
 	event_base_free(herdd.base);
 	log_info("event=stopped");
 	log_close();

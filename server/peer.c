@@ -406,10 +406,18 @@ size_t peers_flood(const struct record *rec, const struct peer *except)
 		if (p != except && p->up != NULL && link_send_record(p->up, rec))
 			copies++;
 	}
-	/* The first flood of a pass writes the links at its end, before the replies. */
+	/*
+	 * The first flood of a pass writes the links at its end, before the replies; the
+	 * log's write, queued when the pass logged its first line, goes after them.
+	 */
 	if (copies > 0 && !flood_unwritten) {
 		flood_unwritten = true;
 		event_active(flood_written_event, EV_TIMEOUT, 1);
+		if (herdd.log_write != NULL &&
+		    event_pending(herdd.log_write, EV_TIMEOUT, NULL)) {
+			event_del(herdd.log_write);
+			event_active(herdd.log_write, EV_TIMEOUT, 1);
+		}
 	}
 	return copies;
 }

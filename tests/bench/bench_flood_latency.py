@@ -6,10 +6,14 @@ one newer, so each is flooded to every node). Nodes log to files, as deployed.
 The record's arrival is seen, not slept for: tests/bench/floodprobe is a neighbour of
 Powell (node Probe, with the one link Powell-Probe) that reads everything Powell floods
 and timestamps its own probe IDs (CLOCK_MONOTONIC, in C, so the measurement adds a few
-microseconds, not Python's hundreds). What is timed is Hamilton's path plus four hops:
-the fourth, Powell to the probe, is the measurement's own. PROBES per run, paced 2 ms
-apart. Goals, at BACKGROUND IAMAT/s: p99 under 1 ms and p50 under 0.3 ms. The same is
-printed without background load.
+microseconds, not Python's hundreds). A sample is the probe's send to Hamilton, Hamilton,
+three hops, and Powell's hop to the probe; the probe's own two legs (its send, the last
+hop to it, each a process wake-up) are measured by the same probe sending to Powell
+itself, and their median is taken off: Hamilton to Powell = quantile(at Hamilton) -
+median(at Powell), printed as an estimate. The goals are checked on the raw samples,
+probe legs and all, so that they hold for the three hops with room to spare: at
+BACKGROUND IAMAT/s, p99 under 1 ms and p50 under 0.3 ms. PROBES per run, paced 2 ms
+apart; the same without load is printed too.
 
 Run: HERDD=build/server/herdd LOADGEN=build/tests/loadgen FLOODPROBE=build/tests/floodprobe \\
      /usr/bin/python3 tests/bench/bench_flood_latency.py
@@ -43,6 +47,11 @@ def probe(herd, tag, at="Hamilton"):
     return parse(out.stdout)
 
 
+def both(herd, tag):
+    """(at Hamilton, at Powell): a measurement and its calibration, one after the other."""
+    return probe(herd, tag + "-h", at="Hamilton"), probe(herd, tag + "-p", at="Powell")
+
+
 def main():
     with tempfile.TemporaryDirectory(prefix="herdbench-") as tmp:
         tmp = os.environ.get("BENCH_KEEP_DIR") or tmp
@@ -52,15 +61,15 @@ def main():
         try:
             herd.start(*DEFAULT_NODES)
             time.sleep(1.0)     # every link up and synced
-            quiet = probe(herd, "quiet")
+            quiet = both(herd, "quiet")
             bg = loadgen_background(herd["Alford"].client_port, conns=8, depth=1,
-                                    ids=100000, seconds=120, warmup=0, rate=BACKGROUND,
+                                    ids=100000, seconds=300, warmup=0, rate=BACKGROUND,
                                     global_clock=True)
             try:
                 time.sleep(1.0)
                 before = herd["Alford"].stats()["commands"]["IAMAT"]
                 started = time.monotonic()
-                loaded = probe(herd, "loaded")
+                loaded = both(herd, "loaded")
                 rate = (herd["Alford"].stats()["commands"]["IAMAT"] - before) / (
                     time.monotonic() - started)
             finally:
@@ -69,12 +78,17 @@ def main():
             coalesced = sum(herd[n].stats()["flood"]["coalesced"] for n in DEFAULT_NODES)
         finally:
             herd.stop_all()
-    for what, r in (("no background", quiet), ("%.0f IAMAT/s at Alford" % rate, loaded)):
-        print("Hamilton -> Powell -> probe, %s: p50 %d us, p90 %d us, p99 %d us, max %d us "
-              "(%d probes)" % (what, r["p50_us"], r["p90_us"], r["p99_us"], r["max_us"],
-                               r["probes"]))
+    for what, (at_h, at_p) in (("no background", quiet),
+                               ("%.0f IAMAT/s at Alford" % rate, loaded)):
+        est = dict((q, at_h[q] - at_p["p50_us"]) for q in ("p50_us", "p90_us", "p99_us"))
+        print("%s: probe -> Hamilton -> Powell -> probe p50 %d us, p90 %d us, p99 %d us, "
+              "max %d us; the probe's legs alone p50 %d us, p99 %d us; Hamilton to Powell "
+              "estimated p50 %d us, p99 %d us"
+              % (what, at_h["p50_us"], at_h["p90_us"], at_h["p99_us"], at_h["max_us"],
+                 at_p["p50_us"], at_p["p99_us"], est["p50_us"], est["p99_us"]))
     print("records coalesced at busy links during the run: %d" % coalesced)
-    if loaded["p99_us"] >= GOAL_P99_US or loaded["p50_us"] >= GOAL_P50_US:
+    raw = loaded[0]
+    if raw["p99_us"] >= GOAL_P99_US or raw["p50_us"] >= GOAL_P50_US:
         print("FAIL: goal p99 < %d us and p50 < %d us under load" % (GOAL_P99_US, GOAL_P50_US),
               file=sys.stderr)
         return 1
