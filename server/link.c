@@ -380,7 +380,7 @@ static void link_protocol_error(struct link *l, const char *why)
 static void link_walk_done(struct link *l)
 {
 	l->turn = WALK_NONE;
-	stats.sync_digest++;
+	stats.sync_walk++;
 	log_info("event=peer_sync_done link=%llu peer=%s mode=digest rounds=%llu "
 	    "nodes_differing=%llu leaves_differing=%llu sent=%llu received=%llu stored=%llu "
 	    "ms=%llu", (unsigned long long)l->id, link_name(l),

@@ -27,9 +27,10 @@ struct herd_stats {
 	uint64_t sync_records_received;
 	uint64_t flood_coalesced;       /* a record already waiting for a busy link changed again */
 	uint64_t sync_full;             /* link-ups that sent the whole table (the other end was empty) */
-	uint64_t sync_digest;           /* digest walks finished */
+	uint64_t sync_walk;             /* digest walks finished */
 	uint64_t sync_equal;            /* link-ups whose digests matched: nothing to send */
 	uint64_t sync_bytes_sent;       /* bytes of every sync and walk line sent */
+	uint64_t sync_digest;           /* the table digest's root, low 48 bits (a gauge) */
 
 	uint64_t clients_refused;       /* new client IDs refused: the table held max_clients */
 	uint64_t peer_records_refused;  /* malformed, unknown node, or too far in the future */

@@ -537,7 +537,7 @@ class AdminNodeTest(AdminTestCase):
         self.assertEqual(set(before["flood"]), {
             "originated", "received", "forwarded", "stale_dropped", "sync_records_sent",
             "sync_records_received", "coalesced"})
-        self.assertEqual(set(before["sync"]), {"full", "digest", "equal", "bytes_sent"})
+        self.assertEqual(set(before["sync"]), {"full", "walk", "equal", "bytes_sent", "digest"})
         self.assertTrue({"requests", "errors", "coalesced", "latency"} <= set(before["places"]))
         self.assertIsInstance(before["uptime_seconds"], (int, float))
 

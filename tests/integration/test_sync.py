@@ -125,8 +125,10 @@ class TestDigestSync(SyncCase):
         self.assertGreaterEqual(records, 91)
         self.assertLessEqual(records, 2 * 91)
         for node in (alford, parker):
-            self.assertEqual(node.stats()["sync"]["digest"], 1)
+            self.assertEqual(node.stats()["sync"]["walk"], 1)
             self.assertEqual(node.stats()["sync"]["full"], 0)
+        # The same records: the same digest, as /stats shows it.
+        self.assertEqual(alford.stats()["sync"]["digest"], parker.stats()["sync"]["digest"])
 
     def test_node_restarted_empty_gets_the_whole_table(self):
         herd, alford, parker = self.pair()
