@@ -365,6 +365,30 @@ void log_conn_line(enum log_level level, const char *event, uint64_t conn,
 	log_commit(p, level);
 }
 
+void log_link_line(enum log_level level, const char *event, uint64_t link, const char *peer,
+    const void *line, size_t len, const struct htime *at)
+{
+	size_t peer_len = strlen(peer);
+	char *p;
+
+	if (level > log_level)
+		return;
+	/* A node name is at most CONFIG_NAME_MAX bytes; the line fits what is left. */
+	p = log_prefix(log_room(), level, at);
+	memcpy(p, "event=", 6);
+	p += 6;
+	memcpy(p, event, strlen(event));
+	p += strlen(event);
+	memcpy(p, " link=", 6);
+	p = log_put_u64(p + 6, link);
+	memcpy(p, " peer=", 6);
+	memcpy(p + 6, peer, peer_len);
+	p += 6 + peer_len;
+	memcpy(p, " line=", 6);
+	p = log_quote_into(p + 6, line, len, LOG_QUOTE_MAX);
+	log_commit(p, level);
+}
+
 void log_warn(const char *fmt, ...)
 {
 	int saved = errno;

@@ -67,6 +67,10 @@ void log_library(enum log_level level, const char *source, const char *msg, uint
 void log_conn_line(enum log_level level, const char *event, uint64_t conn,
     const void *line, size_t len, size_t max, size_t bytes, const struct htime *at);
 
+/* The same for a peer link: "event=EVENT link=LINK peer=PEER line=\"...\"". */
+void log_link_line(enum log_level level, const char *event, uint64_t link, const char *peer,
+    const void *line, size_t len, const struct htime *at);
+
 /* Characters of a quoted value at most; a client's 4 KB line is logged as its first part. */
 #define LOG_QUOTE_MAX 512
 

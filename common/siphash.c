@@ -1,6 +1,7 @@
 /* SipHash-2-4 after Aumasson and Bernstein's reference description. */
 #include "siphash.h"
 
+#include <endian.h>
 #include <string.h>
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
@@ -12,17 +13,18 @@
 	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
 } while (0)
 
-/* Reads 8 bytes little-endian whatever the host order. */
+/* Reads 8 bytes little-endian whatever the host order: one load where the host is. */
 static uint64_t load_le64(const unsigned char *p)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
 }
 
-uint64_t siphash24(const struct siphash_key *key, const void *data, size_t len)
+/* SipHash-C-D: C compression rounds per word, D finalization rounds. */
+static inline uint64_t siphash_cd(const struct siphash_key *key, const void *data, size_t len,
+    int c, int d)
 {
 	const unsigned char *p = data;
 	uint64_t v0 = 0x736f6d6570736575ULL ^ key->k0;
@@ -37,20 +39,28 @@ uint64_t siphash24(const struct siphash_key *key, const void *data, size_t len)
 		uint64_t m = load_le64(p + i);
 
 		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
+		for (int r = 0; r < c; r++)
+			SIPROUND;
 		v0 ^= m;
 	}
 	memcpy(tail, p + whole, len - whole);
 	b |= load_le64(tail);
 	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
+	for (int r = 0; r < c; r++)
+		SIPROUND;
 	v0 ^= b;
 	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
+	for (int r = 0; r < d; r++)
+		SIPROUND;
 	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+uint64_t siphash24(const struct siphash_key *key, const void *data, size_t len)
+{
+	return siphash_cd(key, data, len, 2, 4);
+}
+
+uint64_t siphash13(const struct siphash_key *key, const void *data, size_t len)
+{
+	return siphash_cd(key, data, len, 1, 3);
 }

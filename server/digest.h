@@ -1,6 +1,6 @@
 /*
  * The digest of a table (README "Peer links and the wire format", "Sync"): a tree whose
- * 65536 leaves each hold the XOR of a 64-bit keyed hash (the sum) of every AT line whose
+ * 65536 leaves each hold the XOR of a 64-bit keyed hash (SipHash-1-3: the sum) of every AT line whose
  * client falls in that leaf, kept up to date on every store. A leaf is the low 16 bits of
  * the table's own hash of the client ID; every node of a herd hashes with the same key
  * (digest_keys), so a client is in the same leaf everywhere and two nodes that hold the
@@ -47,7 +47,7 @@ void digest_init(struct digest *d, const struct siphash_key *key);
 /* The sum of an AT line. */
 static inline uint64_t digest_sum(const struct digest *d, const char *line, size_t len)
 {
-	return siphash24(&d->key, line, len);
+	return siphash13(&d->key, line, len);
 }
 /* The leaf of a client whose ID hashes (in the table) to ID_HASH. */
 static inline uint32_t digest_leaf(uint32_t id_hash)

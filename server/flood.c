@@ -29,7 +29,7 @@ void flood_originate(const struct record *rec)
 }
 
 enum flood_result flood_receive(const struct peer *from, const char *line, size_t len,
-    bool sync)
+    bool sync, struct htime now)
 {
 	struct at_record rec;
 	const struct record *stored;
@@ -51,7 +51,7 @@ enum flood_result flood_receive(const struct peer *from, const char *line, size_
 		stats.peer_records_refused++;
 		return FLOOD_UNKNOWN_SERVER;
 	}
-	if (htime_too_far_ahead(rec.client_time, htime_now(), herdd.config->max_clock_skew)) {
+	if (htime_too_far_ahead(rec.client_time, now, herdd.config->max_clock_skew)) {
 		stats.peer_records_refused++;
 		return FLOOD_FUTURE;
 	}

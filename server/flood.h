@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "htime.h"
+
 struct peer;
 struct record;
 
@@ -34,9 +36,10 @@ void flood_originate(const struct record *rec);
  * when a link comes up. A newer record is stored and sent to every other linked
  * neighbour, whichever way it came, so a sync received by one node reaches the nodes
  * behind it too. Only a well-formed line of a node of the herd is considered at all.
+ * NOW is the time to check the client time against (the caller's, cached per pass).
  */
 enum flood_result flood_receive(const struct peer *from, const char *line, size_t len,
-    bool sync);
+    bool sync, struct htime now);
 
 /* Why a record was refused, for logs; NULL for FLOOD_STORED and FLOOD_STALE. */
 const char *flood_refusal(enum flood_result result);

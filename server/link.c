@@ -113,6 +113,18 @@ static size_t secret_len;
 static size_t line_max;
 static size_t pending_inbound;
 static uint64_t next_link_id = 1;
+/* The loop's time at the start of this pass (libevent caches it): for log stamps. */
+static struct htime link_pass_time(void)
+{
+	struct timeval tv;
+	struct htime t;
+
+	if (event_base_gettimeofday_cached(herdd.base, &tv) < 0)
+		return htime_now();
+	t.sec = tv.tv_sec;
+	t.nsec = (uint32_t)tv.tv_usec * 1000;
+	return t;
+}
 
 /*
  * True when a log line about L should be skipped: L is an inbound connection that has
@@ -163,8 +175,12 @@ static void link_log_line(const struct link *l, const char *dir, enum peer_msg_k
 		line = auth_redacted;
 		len = sizeof(auth_redacted) - 1;
 	}
-	log_info("event=peer_%s link=%llu peer=%s line=%s", dir, (unsigned long long)l->id,
-	    link_name(l), log_quote(line, len));
+	if (log_verbosity() >= LOG_LEVEL_INFO) {
+		struct htime at = link_pass_time();
+
+		log_link_line(LOG_LEVEL_INFO, dir[0] == 'i' ? "peer_in" : "peer_out", l->id,
+		    link_name(l), line, len, &at);
+	}
 }
 
 /* Frees every closed link; from the loop, so never inside one's own callback. */
@@ -253,7 +269,6 @@ static void link_send(struct link *l, enum peer_msg_kind kind, const char *prefi
 		bufferevent_write(l->bev, prefix, prefix_len);
 	bufferevent_write(l->bev, data, len);
 	bufferevent_write(l->bev, "\n", 1);
-	l->last_out_ms = htime_mono_ms();
 	if (!l->dirty && !l->write_armed && !l->flushing) {
 		l->dirty = true;
 		TAILQ_INSERT_TAIL(&dirty, l, dirty_entry);
@@ -299,6 +314,8 @@ void link_write_now(struct link *l)
 		evbuffer_unfreeze(out, 1);
 		n = evbuffer_write(out, bufferevent_getfd(l->bev));
 		evbuffer_freeze(out, 1);
+		if (n > 0)
+			l->last_out_ms = htime_mono_ms();
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			l->flushing = false;
 			link_close(l, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -663,7 +680,7 @@ static void link_on_record(struct link *l, const struct peer_msg *msg, const cha
 		    (unsigned long long)l->id, link_name(l),
 		    log_quote(msg->record.p, msg->record.len));
 	l->records_received++;
-	result = flood_receive(l->peer, msg->record.p, msg->record.len, sync);
+	result = flood_receive(l->peer, msg->record.p, msg->record.len, sync, link_pass_time());
 	if (sync) {
 		l->sync_received++;
 		if (result == FLOOD_STORED)
@@ -764,7 +781,6 @@ static void link_line(struct link *l, const char *line, size_t len)
 	peerproto_parse(line, len, &msg);
 	if (l->phase != LINK_UP || msg.kind != PEER_MSG_SYNC)
 		link_log_line(l, "in", msg.kind, line, len);
-	l->last_in_ms = htime_mono_ms();
 	switch (l->phase) {
 	case LINK_HELLO:
 		link_on_hello(l, &msg);
@@ -825,6 +841,7 @@ static void link_readable_cb(evutil_socket_t fd, short what, void *arg)
 		link_close(l, "closed by the neighbour");
 		return;
 	}
+	l->last_in_ms = htime_mono_ms();
 	if (evbuffer_get_length(in) > 0) {
 		const char *nl = memchr(shared, '\n', (size_t)n);
 		size_t head = nl != NULL ? (size_t)(nl - shared) + 1 : (size_t)n;
@@ -862,6 +879,7 @@ static void link_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct link *l = arg;
 
+	l->last_out_ms = htime_mono_ms();
 	if (l->phase == LINK_UP) {
 		l->flushing = true;
 		link_fill(l);

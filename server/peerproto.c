@@ -103,8 +103,21 @@ static struct field record_field(const char *line, size_t len, const char *start
 void peerproto_parse(const char *line, size_t len, struct peer_msg *out)
 {
 	struct field fields[PEERPROTO_MAX_FIELDS];
-	size_t n = proto_split(line, len, fields, PEERPROTO_MAX_FIELDS);
+	size_t n;
 
+	/* Records, the bulk of a link's lines: proto_at_parse checks the rest of them. */
+	out->kind = PEER_MSG_INVALID;
+	if (len > 3 && memcmp(line, "AT ", 3) == 0) {
+		out->kind = PEER_MSG_AT;
+		out->record = record_field(line, len, line);
+		return;
+	}
+	if (len > 8 && memcmp(line, "SYNC AT ", 8) == 0) {
+		out->kind = PEER_MSG_SYNC;
+		out->record = record_field(line, len, line + 5);
+		return;
+	}
+	n = proto_split(line, len, fields, PEERPROTO_MAX_FIELDS);
 	memset(out, 0, sizeof(*out));
 	out->kind = PEER_MSG_INVALID;
 	if (n == 0)

@@ -81,7 +81,7 @@ static void peer_line(const char *line, size_t len)
 		if (msg.record.p < line || msg.record.p + msg.record.len > line + len)
 			abort();
 		result = flood_receive(NULL, msg.record.p, msg.record.len,
-		    msg.kind == PEER_MSG_SYNC);
+		    msg.kind == PEER_MSG_SYNC, htime_now());
 		if (result != FLOOD_STORED)
 			break;
 		/* What was stored is the record byte for byte, in its written form, by a node. */

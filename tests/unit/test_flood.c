@@ -51,7 +51,7 @@ static char neighbour_a, neighbour_b;
 
 static enum flood_result receive(const struct peer *from, const char *line, bool sync)
 {
-	return flood_receive(from, line, strlen(line), sync);
+	return flood_receive(from, line, strlen(line), sync, htime_now());
 }
 
 /* The line the table holds for ID, or "" if none. */
