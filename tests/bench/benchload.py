@@ -5,12 +5,12 @@ import subprocess
 
 
 def loadgen_args(port, conns=50, depth=1, mode="iamat", ids=None, seconds=None, count=None,
-                 warmup=None, rate=None, global_clock=False):
+                 warmup=None, rate=None, global_clock=False, time_base=None):
     """loadgen's command line for these settings (README in this folder)."""
     args = [os.environ["LOADGEN"], "-p", str(port), "-m", mode, "-c", str(conns),
             "-d", str(depth)]
     for flag, value in (("-i", ids), ("-t", seconds), ("-n", count), ("-w", warmup),
-                        ("-r", rate)):
+                        ("-r", rate), ("-b", time_base)):
         if value is not None:
             args += [flag, str(value)]
     if global_clock:

@@ -12,12 +12,14 @@
  * reply at all).
  *
  *   loadgen -p PORT [-h 127.0.0.1] [-c 50] [-d 1] [-m iamat] [-i 100000]
- *           [-t SECONDS | -n COUNT] [-w WARMUP_SECONDS] [-r RATE] [-g]
+ *           [-t SECONDS | -n COUNT] [-w WARMUP_SECONDS] [-r RATE] [-g] [-b BASE]
  *
  * -r RATE paces the load at RATE requests per second in all (open loop within the
  * closed loop: a connection whose reply came waits for its turn). -g gives IAMATs client
  * times from one counter across all connections, so that each one is newer than the
  * last for its ID and is stored and flooded (without it, a connection's own count).
+ * -b BASE is the whole seconds of IAMAT client times (1700000000): a later run with a
+ * greater BASE moves the clients an earlier one placed.
  */
 #define _GNU_SOURCE
 
@@ -64,6 +66,7 @@ static struct {
 	double rate;                      /* requests per second in all; 0: as fast as replies */
 	uint64_t issued, start_ns;
 	bool global_clock;
+	unsigned long time_base;
 	bool measuring;
 	unsigned long next_id;
 } lg;
@@ -97,7 +100,7 @@ static void lg_request(struct lg_conn *c)
 		n = snprintf(p, room, "WHATSAT client%07lu.example.com 10 5\n", id);
 	else
 		n = snprintf(p, room, "%s client%07lu.example.com +34.068930-118.445127 "
-		    "1700000000.%09lu\n", lg.mode == LG_ECHO ? "ECHO" : "IAMAT", id,
+		    "%lu.%09lu\n", lg.mode == LG_ECHO ? "ECHO" : "IAMAT", id, lg.time_base,
 		    (unsigned long)((lg.global_clock ? lg.issued : c->seq) % 1000000000));
 	if (n < 0 || (size_t)n >= room) {
 		fprintf(stderr, "loadgen: output buffer full\n");
@@ -227,7 +230,8 @@ int main(int argc, char **argv)
 	lg.mode = LG_IAMAT;
 	lg.depth = 1;
 	lg.ids = 100000;
-	while ((ch = getopt(argc, argv, "p:h:c:d:m:i:t:n:w:r:g")) != -1) {
+	lg.time_base = 1700000000;
+	while ((ch = getopt(argc, argv, "p:h:c:d:m:i:t:n:w:r:gb:")) != -1) {
 		switch (ch) {
 		case 'p': port = atoi(optarg); break;
 		case 'h': host = optarg; break;
@@ -239,6 +243,7 @@ int main(int argc, char **argv)
 		case 'w': warmup = atof(optarg); break;
 		case 'r': lg.rate = atof(optarg); break;
 		case 'g': lg.global_clock = true; break;
+		case 'b': lg.time_base = strtoul(optarg, NULL, 10); break;
 		case 'm':
 			if (strcmp(optarg, "iamat") == 0) lg.mode = LG_IAMAT;
 			else if (strcmp(optarg, "whatsat") == 0) lg.mode = LG_WHATSAT;
@@ -250,7 +255,7 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr, "usage: loadgen -p PORT [-h HOST] [-c CONNS] [-d DEPTH] "
 			    "[-m iamat|whatsat|mixed|set|echo] [-i IDS] [-t SECONDS | -n COUNT] "
-			    "[-w WARMUP] [-r RATE] [-g]\n");
+			    "[-w WARMUP] [-r RATE] [-g] [-b BASE]\n");
 			return 2;
 		}
 	}
