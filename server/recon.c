@@ -121,7 +121,8 @@ static size_t recon_collect(struct recon *r, uint32_t leaf)
 		r->own[n].rec = rec;
 		n++;
 	}
-	qsort(r->own, n, sizeof(*r->own), cmp_own);
+	if (n > 1)
+		qsort(r->own, n, sizeof(*r->own), cmp_own);
 	return n;
 }
 
@@ -166,7 +167,8 @@ bool recon_on_leaf(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t 
 		return true;
 	/* The whole leaf: send what it lacks, ask for what this node lacks. */
 	r->in_open = false;
-	qsort(r->in_sums, r->in_count, sizeof(*r->in_sums), cmp_u32);
+	if (r->in_count > 1)
+		qsort(r->in_sums, r->in_count, sizeof(*r->in_sums), cmp_u32);
 	own = recon_collect(r, leaf);
 	while (i < own || j < r->in_count) {
 		if (j == r->in_count || (i < own && r->own[i].sum < r->in_sums[j])) {
@@ -200,6 +202,8 @@ void recon_on_want(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t 
 
 	if (leaf >= DIGEST_LEAVES || n > PEERPROTO_SUMS_MAX)
 		return;
+	if (n == 0)
+		return;
 	memcpy(sorted, sums, n * sizeof(*sums));
 	qsort(sorted, n, sizeof(*sorted), cmp_u32);
 	own = recon_collect(r, leaf);
@@ -216,7 +220,7 @@ static size_t recon_leaf_line(struct recon *r, char *buf, size_t size)
 	size_t left = r->out_count - r->out_pos;
 	size_t n = left > PEERPROTO_SUMS_MAX ? PEERPROTO_SUMS_MAX : left;
 	size_t len = peerproto_format_sums(buf, size, n < left ? "LEAF+" : "LEAF", r->out_leaf,
-	    r->out_sums + r->out_pos, n);
+	    n > 0 ? r->out_sums + r->out_pos : NULL, n);
 
 	r->out_pos += n;
 	if (r->out_pos == r->out_count)

@@ -2,22 +2,28 @@
  * libFuzzer target for the peer wire decoder and the peer AT path: every input is a
  * stream of lines as a neighbour would send them after the handshake. Each line goes
  * through peerproto_parse, and records through flood_receive into a table, as
- * server/peer.c does; the invariants below must hold whatever the neighbour sends.
+ * server/peer.c does, and the digest walk's lines through recon.c, whose answers must
+ * be lines the decoder reads back as their kind and records of the table; the
+ * invariants below must hold whatever the neighbour sends.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "digest.h"
 #include "flood.h"
 #include "herdd.h"
 #include "peerproto.h"
+#include "recon.h"
 #include "state.h"
 #include "table.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct herdd herdd;
+static struct digest digest;
+static struct recon walk;
 
 /* No journal here: what flood_receive stores stays in the table. */
 void state_append(const struct record *rec)
@@ -52,6 +58,32 @@ static bool record_is_written_form(const struct record *stored)
 	n = r->diff.p[0] == '-' ? htime_format_diff(zero, diff, text, sizeof(text)) :
 	    htime_format_diff(diff, zero, text, sizeof(text));
 	return n == r->diff.len && memcmp(text, r->diff.p, n) == 0;
+}
+
+/* Everything the walk owes now: each line must parse as what it is, each record be held. */
+static void drain_walk(void)
+{
+	char line[PEERPROTO_WALK_LINE_MAX];
+	size_t len;
+	const struct record *rec;
+
+	recon_turn(&walk);
+	while ((len = recon_next_line(&walk, line, sizeof(line))) > 0) {
+		struct peer_msg msg;
+
+		peerproto_parse(line, len, &msg);
+		if (msg.kind != PEER_MSG_DIGEST && msg.kind != PEER_MSG_LEAF &&
+		    msg.kind != PEER_MSG_WANT)
+			abort();
+	}
+	while ((rec = pendset_pop(&walk.records)) != NULL) {
+		struct field id = record_id(rec);
+
+		if (table_get(herdd.table, id.p, id.len) != rec)
+			abort();
+	}
+	if (!recon_idle(&walk))
+		abort();
 }
 
 /* Checks what the decoder says of one line, and runs records as the node would. */
@@ -96,6 +128,26 @@ static void peer_line(const char *line, size_t len)
 		if (config_find_node_len(herdd.config, rec.server.p, rec.server.len) == NULL)
 			abort();
 		break;
+	case PEER_MSG_DIGEST:
+		if (!digest_node_valid(msg.depth, msg.index) || msg.depth >= DIGEST_LEAF_BITS ||
+		    !recon_on_digest(&walk, msg.depth, msg.index, msg.hashes))
+			abort();
+		break;
+	case PEER_MSG_LEAF:
+		if (msg.index >= DIGEST_LEAVES || msg.nsums > PEERPROTO_SUMS_MAX)
+			abort();
+		/* A LEAF+ run broken by another leaf is refused, not taken in. */
+		if (!recon_on_leaf(&walk, msg.index, msg.sums, msg.nsums, msg.more))
+			recon_clear(&walk);
+		break;
+	case PEER_MSG_WANT:
+		if (msg.index >= DIGEST_LEAVES || msg.nsums == 0 || msg.nsums > PEERPROTO_SUMS_MAX)
+			abort();
+		recon_on_want(&walk, msg.index, msg.sums, msg.nsums);
+		break;
+	case PEER_MSG_ROUND:
+		drain_walk();
+		break;
 	default:
 		break;
 	}
@@ -111,7 +163,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		herdd.table = table_new_keyed(1, 2);
 		table_set_limit(herdd.table, 100000);
+		digest_init(&digest, &(struct siphash_key){ 3, 4 });
+		table_set_digest(herdd.table, &digest);
 	}
+	recon_init(&walk, herdd.table, &digest);
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
@@ -119,5 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		peer_line(p, len);
 		p += len + 1;
 	}
+	drain_walk();
+	recon_clear(&walk);
 	return 0;
 }
