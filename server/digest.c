@@ -11,6 +11,7 @@ bool digest_keys(const unsigned char *secret, size_t secret_len, const char *her
     struct digest_keys *out)
 {
 	static const char label[] = "herd digest keys v1";
+	static const char id_label[] = "herd digest key id v1";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	const void *key = secret_len > 0 ? (const void *)secret : (const void *)herd_id;
@@ -24,6 +25,10 @@ bool digest_keys(const unsigned char *secret, size_t secret_len, const char *her
 	memcpy(&out->table.k1, md + 8, 8);
 	memcpy(&out->sum.k0, md + 16, 8);
 	memcpy(&out->sum.k1, md + 24, 8);
+	if (HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)id_label,
+	    sizeof(id_label) - 1, md, &mdlen) == NULL || mdlen < 4)
+		return false;
+	out->id = (uint32_t)md[0] << 24 | (uint32_t)md[1] << 16 | (uint32_t)md[2] << 8 | md[3];
 	OPENSSL_cleanse(md, sizeof(md));
 	return true;
 }
@@ -32,6 +37,7 @@ void digest_init(struct digest *d, const struct siphash_key *key)
 {
 	memset(d->leaf, 0, sizeof(d->leaf));
 	d->key = *key;
+	d->key_id = 0;
 }
 
 bool digest_node_valid(unsigned depth, uint64_t index)

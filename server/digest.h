@@ -28,12 +28,19 @@
 
 struct digest {
 	struct siphash_key key;                  /* for the sums of lines */
+	uint32_t key_id;                         /* digest_keys' ID, set by the owner */
 	uint64_t leaf[DIGEST_LEAVES];
 };
 
-/* The keys every node of a herd derives alike: the table's for client IDs, and the sums'. */
+/*
+ * The keys every node of a herd derives alike: the table's for client IDs, and the sums'.
+ * ID names them on the wire (DIGEST-BEGIN) without giving them away, so that two nodes
+ * whose keys differ (herd_id set differently, no secret) do not compare digests.
+ */
+#define DIGEST_KEY_ID_HEX 8
 struct digest_keys {
 	struct siphash_key table, sum;
+	uint32_t id;
 };
 /*
  * From the herd secret (SECRET_LEN bytes) when there is one, else from HERD_ID (the herd
@@ -42,7 +49,7 @@ struct digest_keys {
 bool digest_keys(const unsigned char *secret, size_t secret_len, const char *herd_id,
     struct digest_keys *out);
 
-/* An empty digest summing with KEY. */
+/* An empty digest summing with KEY; KEY_ID names the keys (digest_keys). */
 void digest_init(struct digest *d, const struct siphash_key *key);
 /* The sum of an AT line. */
 static inline uint64_t digest_sum(const struct digest *d, const char *line, size_t len)

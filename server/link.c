@@ -521,9 +521,11 @@ static void link_sync_start(struct link *l)
 /* Link up: tell the neighbour what this node holds, in two numbers. */
 static void link_digest_begin(struct link *l)
 {
-	link_sendf(l, PEER_MSG_DIGEST_BEGIN, "DIGEST-BEGIN %zu %016llx",
-	    table_count(herdd.table),
-	    (unsigned long long)digest_node(table_digest(herdd.table), 0, 0));
+	const struct digest *d = table_digest(herdd.table);
+
+	link_sendf(l, PEER_MSG_DIGEST_BEGIN, "DIGEST-BEGIN %zu %016llx %08x",
+	    table_count(herdd.table), (unsigned long long)digest_node(d, 0, 0),
+	    (unsigned)d->key_id);
 }
 
 /* A walk line arrived: the walk is on, if it was not yet (the other end saw a difference). */
@@ -555,6 +557,15 @@ static void link_on_digest_begin(struct link *l, const struct peer_msg *msg)
 	}
 	if (count == 0)
 		return;
+	/* Digests under other keys cannot be compared: both ends send their whole tables. */
+	if (msg->key_id != d->key_id) {
+		log_warnx("event=peer_digest_keys_differ link=%llu peer=%s ours=%08x theirs=%08x "
+		    "reason=\"herd_id or the secret differs between the nodes: whole tables are "
+		    "exchanged\"", (unsigned long long)l->id, link_name(l), (unsigned)d->key_id,
+		    (unsigned)msg->key_id);
+		link_sync_start(l);
+		return;
+	}
 	if (msg->root == digest_node(d, 0, 0)) {
 		stats.sync_equal++;
 		log_info("event=peer_sync_done link=%llu peer=%s mode=equal records=%zu",
@@ -712,7 +723,8 @@ static void link_on_walk_line(struct link *l, const struct peer_msg *msg, const 
 	else
 		recon_on_want(&l->walk, msg->index, msg->sums, msg->nsums);
 	if (!ok)
-		link_protocol_error(l, "LEAF+ run broken by another leaf");
+		link_protocol_error(l, "walk line out of place: a LEAF+ run broken by another "
+		    "leaf, or more than a walk of this table can ask");
 }
 
 /* One line on an authenticated link. */

@@ -251,6 +251,7 @@ static void open_table(const unsigned char *secret, size_t secret_len)
 	herdd.table = table_new_keyed(keys.table.k0, keys.table.k1);
 	table_set_limit(herdd.table, herdd.config->max_clients);
 	digest_init(&digest, &keys.sum);
+	digest.key_id = keys.id;
 	table_set_digest(herdd.table, &digest);
 }
 

@@ -152,9 +152,13 @@ void peerproto_parse(const char *line, size_t len, struct peer_msg *out)
 		if (n == 2 && field_count(&fields[1], &out->count))
 			out->kind = PEER_MSG_SYNC_END;
 	} else if (proto_field_is(&fields[0], "DIGEST-BEGIN")) {
-		if (n == 3 && field_count(&fields[1], &out->count) &&
-		    field_hex(&fields[2], 16, &out->root))
+		uint64_t key_id;
+
+		if (n == 4 && field_count(&fields[1], &out->count) &&
+		    field_hex(&fields[2], 16, &out->root) && field_hex(&fields[3], 8, &key_id)) {
 			out->kind = PEER_MSG_DIGEST_BEGIN;
+			out->key_id = (uint32_t)key_id;
+		}
 	} else if (proto_field_is(&fields[0], "DIGEST")) {
 		uint64_t depth;
 		bool ok = n == 3 + PEERPROTO_DIGEST_FANOUT && field_count(&fields[1], &depth) &&

@@ -27,7 +27,7 @@ enum peer_msg_kind {
 	PEER_MSG_SYNC,         /* SYNC AT ...: a record of the table sent on link up */
 	PEER_MSG_SYNC_BEGIN,   /* SYNC-BEGIN COUNT */
 	PEER_MSG_SYNC_END,     /* SYNC-END COUNT */
-	PEER_MSG_DIGEST_BEGIN, /* DIGEST-BEGIN COUNT ROOT: records held, the digest's root */
+	PEER_MSG_DIGEST_BEGIN, /* DIGEST-BEGIN COUNT ROOT KEY: records, digest root, key ID */
 	PEER_MSG_DIGEST,       /* DIGEST DEPTH INDEX H*16: the children of a tree node (48 bits) */
 	PEER_MSG_LEAF,         /* LEAF INDEX S*: sums of a leaf's records (LEAF+: more follow) */
 	PEER_MSG_WANT,         /* WANT INDEX S+: send the records of the leaf with these sums */
@@ -47,6 +47,7 @@ struct peer_msg {
 	struct field record;   /* AT, SYNC: the whole AT line, as the receiving node wrote it */
 	uint64_t count;        /* SYNC-BEGIN, SYNC-END, DIGEST-BEGIN, ROUND */
 	uint64_t root;         /* DIGEST-BEGIN */
+	uint32_t key_id;       /* DIGEST-BEGIN */
 	unsigned depth;        /* DIGEST */
 	uint32_t index;        /* DIGEST, LEAF, WANT: the node or leaf */
 	bool more;             /* LEAF+: the leaf's sums go on in the next line */

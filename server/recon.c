@@ -126,11 +126,23 @@ static size_t recon_collect(struct recon *r, uint32_t leaf)
 	return n;
 }
 
+/*
+ * True while what the neighbour's lines made this end queue stays within what an honest
+ * walk can: every tree node and leaf twice over, and every record of the table.
+ */
+static bool recon_bounded(const struct recon *r)
+{
+	size_t inner = 1 + 16 + 256 + 4096;
+	size_t cap = 2 * (inner + DIGEST_LEAVES) + 2 * table_count(r->table) + PEERPROTO_SUMS_MAX;
+
+	return r->items.count + r->wants.count + r->cand_new_count + r->in_count <= cap;
+}
+
 bool recon_on_digest(struct recon *r, unsigned depth, uint32_t index, const uint64_t *hashes)
 {
 	uint64_t own[DIGEST_FANOUT];
 
-	if (!digest_node_valid(depth, index) || depth >= DIGEST_LEAF_BITS)
+	if (!digest_node_valid(depth, index) || depth >= DIGEST_LEAF_BITS || !recon_bounded(r))
 		return false;
 	digest_children(r->digest, depth, index, own);
 	for (uint32_t j = 0; j < DIGEST_FANOUT; j++) {
@@ -157,7 +169,7 @@ bool recon_on_leaf(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t 
 {
 	size_t own, i = 0, j = 0;
 
-	if (leaf >= DIGEST_LEAVES || (r->in_open && r->in_leaf != leaf))
+	if (leaf >= DIGEST_LEAVES || (r->in_open && r->in_leaf != leaf) || !recon_bounded(r))
 		return false;
 	r->in_open = true;
 	r->in_leaf = leaf;

@@ -71,7 +71,8 @@ void recon_start(struct recon *r);
 void recon_turn(struct recon *r);
 /*
  * The neighbour's lines. False when a line does not fit the walk (a LEAF+ run broken by
- * another leaf): a protocol error.
+ * another leaf, or more work queued than an honest walk of this table can cause): a
+ * protocol error.
  */
 bool recon_on_digest(struct recon *r, unsigned depth, uint32_t index, const uint64_t *hashes);
 bool recon_on_leaf(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t n, bool more);

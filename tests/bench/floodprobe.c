@@ -233,7 +233,7 @@ int main(int argc, char **argv)
 	    (unsigned char *)mac_msg, strlen(mac_msg), md, &mdlen) == NULL)
 		die("HMAC");
 	hex(md, mdlen, mac_hex);
-	snprintf(line, sizeof(line), "AUTH %s\nDIGEST-BEGIN 0 0000000000000000\n", mac_hex);
+	snprintf(line, sizeof(line), "AUTH %s\nDIGEST-BEGIN 0 0000000000000000 00000000\n", mac_hex);
 	send_str(link_fd, line);
 	linked = true;
 	read_until(starts, "SYNC-END ", NULL, 0, NULL);

@@ -144,7 +144,7 @@ class FakePeer:
         if not self.their_mac_ok():
             return False
         # An empty table: the node answers with its whole table (SYNC-BEGIN ... SYNC-END).
-        self.send_line("DIGEST-BEGIN 0 " + "0" * 16)
+        self.send_line("DIGEST-BEGIN 0 " + "0" * 16 + " " + "0" * 8)
         return True
 
     def read_sync(self, timeout=10.0):

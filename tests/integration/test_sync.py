@@ -7,6 +7,8 @@ that cannot keep up under load coalesces what it owes instead of dropping.
 Run: HERDD=build/server/herdd /usr/bin/python3 tests/integration/test_sync.py -v
 """
 
+import hashlib
+import hmac
 import os
 import re
 import signal
@@ -54,6 +56,13 @@ def newest(replies):
         if words[3] not in best or key > best[words[3]][0]:
             best[words[3]] = (key, line)
     return dict((k, v[1]) for k, v in best.items())
+
+
+def key_id(secret):
+    """The digest key ID a node of a herd with SECRET announces (README "Sync")."""
+    if isinstance(secret, str):
+        secret = secret.encode()
+    return hmac.new(secret, b"herd digest key id v1", hashlib.sha256).hexdigest()[:8]
 
 
 def sync_line_bytes(lines):
@@ -192,6 +201,17 @@ class TestWalkProtocol(SyncCase):
         self.assertTrue(fake.closed_by_node())
         self.wait_log(alford, r"event=peer_protocol_error ")
 
+    def test_digests_under_other_keys_are_not_compared(self):
+        alford, fake = self.fake_parker()
+        send_pipelined(alford, [iamat("k%d" % i, now_ns()) for i in range(5)])
+        fake.send_hello()
+        fake.read_hello()
+        fake.send_line("AUTH " + fake.my_mac())
+        self.assertIsNotNone(fake.read_auth())
+        fake.send_line("DIGEST-BEGIN 1 " + "f" * 16 + " 0badc0de")
+        self.assertEqual(len(fake.read_sync()), 5)
+        self.wait_log(alford, r"event=peer_digest_keys_differ .*theirs=0badc0de")
+
     def test_node_answers_a_walk_turn_as_the_protocol_says(self):
         """A neighbour that holds one record the node lacks, and lacks all the node's:
         the node's walk answers its DIGEST lines as the protocol says."""
@@ -205,7 +225,7 @@ class TestWalkProtocol(SyncCase):
         self.assertTrue(begin.startswith(b"DIGEST-BEGIN 3 "))
         # Claim one record with a root that differs; Alford accepted, so the fake dialled
         # and goes first: the root's children, all "different" (its own are unknown).
-        fake.send_line("DIGEST-BEGIN 1 " + "f" * 16)
+        fake.send_line("DIGEST-BEGIN 1 " + "f" * 16 + " " + key_id(fake.secret))
         fake.send_line("DIGEST 0 0 " + " ".join(["f" * 12] * 16))
         fake.send_line("ROUND 1")
         line = fake.read_until(lambda line: line.startswith((b"ROUND ", b"DIGEST ")))

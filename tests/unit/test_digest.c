@@ -449,6 +449,33 @@ static void test_walk_to_an_empty_table_and_a_crowded_leaf(void)
 	node_free(&b);
 }
 
+/* A neighbour that repeats one DIGEST line without end is refused once it asks for more
+ * than a walk of the table could, instead of growing what this end queues. */
+static void test_walk_work_is_bounded(void)
+{
+	struct node a;
+	struct recon r;
+	uint64_t hashes[DIGEST_FANOUT];
+	int accepted = 0;
+
+	node_init(&a);
+	put(&a, "Alford", "x", 1);
+	recon_init(&r, a.t, &a.d);
+	for (int j = 0; j < 16; j++)
+		hashes[j] = UINT64_C(0xabcdef) + (uint64_t)j;
+	while (accepted < 1000000 && recon_on_digest(&r, 12, 7, hashes))
+		accepted++;
+	CHECK(accepted < 20000);
+	CHECK(accepted > 1000);
+	CHECK(!recon_on_leaf(&r, 3, NULL, 0, false));
+	recon_clear(&r);
+	/* A fresh walk takes lines again. */
+	recon_init(&r, a.t, &a.d);
+	CHECK(recon_on_digest(&r, 0, 0, hashes));
+	recon_clear(&r);
+	node_free(&a);
+}
+
 int main(void)
 {
 	test_digest_kept_on_every_store();
@@ -458,5 +485,6 @@ int main(void)
 	test_pendset();
 	test_walk_sends_only_the_difference();
 	test_walk_to_an_empty_table_and_a_crowded_leaf();
+	test_walk_work_is_bounded();
 	return check_done("digest");
 }
