@@ -23,10 +23,10 @@ def parse(out):
     return {k: float(v) for k, v in (item.split("=") for item in out.split())}
 
 
-def loadgen(port, timeout=600, **settings):
+def loadgen(port, conns=50, depth=1, mode="iamat", timeout=600, **settings):
     """One closed-loop run against PORT; loadgen's key=value line as a dict of numbers."""
-    out = subprocess.run(loadgen_args(port, **settings), check=True, capture_output=True,
-                         text=True, timeout=timeout).stdout
+    out = subprocess.run(loadgen_args(port, conns, depth, mode, **settings), check=True,
+                         capture_output=True, text=True, timeout=timeout).stdout
     return parse(out)
 
 
