@@ -344,6 +344,29 @@ static char *log_quote_into(char *out, const unsigned char *data, size_t len, si
 	return p;
 }
 
+/* Appends " KEY=" and then VALUE (LEN bytes) as they are at P; the end. */
+static char *log_put_field(char *p, const char *key, const char *value, size_t len)
+{
+	size_t klen = strlen(key);
+
+	*p++ = ' ';
+	memcpy(p, key, klen);
+	p[klen] = '=';
+	p += klen + 1;
+	memcpy(p, value, len);
+	return p + len;
+}
+
+/* A hand-formatted line's start, stamped AT: the prefix, then "event=EVENT". */
+static char *log_event_start(enum log_level level, const struct htime *at, const char *event)
+{
+	char *p = log_prefix(log_room(), level, at);
+
+	memcpy(p, "event=", 6);
+	memcpy(p + 6, event, strlen(event));
+	return p + 6 + strlen(event);
+}
+
 void log_conn_line(enum log_level level, const char *event, uint64_t conn,
     const void *line, size_t len, size_t max, size_t bytes, const struct htime *at)
 {
@@ -351,41 +374,23 @@ void log_conn_line(enum log_level level, const char *event, uint64_t conn,
 
 	if (level > log_level)
 		return;
-	p = log_prefix(log_room(), level, at);
-	memcpy(p, "event=", 6);
-	p += 6;
-	memcpy(p, event, strlen(event));
-	p += strlen(event);
-	memcpy(p, " conn=", 6);
-	p = log_put_u64(p + 6, conn);
-	memcpy(p, " line=", 6);
-	p = log_quote_into(p + 6, line, len, max);
-	memcpy(p, " bytes=", 7);
-	p = log_put_u64(p + 7, bytes);
+	p = log_put_u64(log_put_field(log_event_start(level, at, event), "conn", "", 0), conn);
+	p = log_quote_into(log_put_field(p, "line", "", 0), line, len, max);
+	p = log_put_u64(log_put_field(p, "bytes", "", 0), bytes);
 	log_commit(p, level);
 }
 
 void log_link_line(enum log_level level, const char *event, uint64_t link, const char *peer,
     const void *line, size_t len, const struct htime *at)
 {
-	size_t peer_len = strlen(peer);
 	char *p;
 
 	if (level > log_level)
 		return;
 	/* A node name is at most CONFIG_NAME_MAX bytes; the line fits what is left. */
-	p = log_prefix(log_room(), level, at);
-	memcpy(p, "event=", 6);
-	p += 6;
-	memcpy(p, event, strlen(event));
-	p += strlen(event);
-	memcpy(p, " link=", 6);
-	p = log_put_u64(p + 6, link);
-	memcpy(p, " peer=", 6);
-	memcpy(p + 6, peer, peer_len);
-	p += 6 + peer_len;
-	memcpy(p, " line=", 6);
-	p = log_quote_into(p + 6, line, len, LOG_QUOTE_MAX);
+	p = log_put_u64(log_put_field(log_event_start(level, at, event), "link", "", 0), link);
+	p = log_put_field(p, "peer", peer, strlen(peer));
+	p = log_quote_into(log_put_field(p, "line", "", 0), line, len, LOG_QUOTE_MAX);
 	log_commit(p, level);
 }
 

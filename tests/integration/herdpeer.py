@@ -296,6 +296,27 @@ def vm_hwm_kib(pid):
     raise herdtest.HerdError("no VmHWM for %d" % pid)
 
 
+def iamat_ns(client_id, client_time_ns, location=LOCATION):
+    return b"IAMAT %s %s %s" % (client_id.encode(), location,
+                                herdtest.format_time(client_time_ns).encode())
+
+
+def held(node):
+    """Client ID -> the AT line NODE holds (its /clients, every page)."""
+    out = {}
+    after = ""
+    while True:
+        path = "/clients?limit=1000" + ("&after=" + after if after else "")
+        status, doc = node.admin(path)
+        if status != 200:
+            raise herdtest.HerdError("GET %s: %s" % (path, status))
+        for c in doc["clients"]:
+            out[c["id"]] = c["at"]
+        if len(doc["clients"]) < 1000:
+            return out
+        after = doc["clients"][-1]["id"]
+
+
 def send_pipelined(node, lines, timeout=120.0):
     """Sends LINES to NODE on one connection while reading the replies; returns the replies."""
     replies = []

@@ -18,33 +18,10 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import herdtest  # noqa: E402
-from herdtest import HOST, format_time, now_ns, parse_time, scaled  # noqa: E402
+from herdtest import HOST, now_ns  # noqa: E402
 from herdtest import DEFAULT_PEERS  # noqa: E402
-from herdpeer import HerdCase  # noqa: E402
-
-LOCATION = b"+34.068930-118.445127"
-
-
-def iamat(client_id, client_time_ns, location=LOCATION):
-    return b"IAMAT %s %s %s" % (client_id.encode(), location,
-                                format_time(client_time_ns).encode())
-
-
-def held(node):
-    """Client ID -> the AT line NODE holds (its /clients, every page)."""
-    out = {}
-    after = ""
-    while True:
-        path = "/clients?limit=1000" + ("&after=" + after if after else "")
-        status, doc = node.admin(path)
-        if status != 200:
-            raise herdtest.HerdError("GET %s: %s" % (path, status))
-        for c in doc["clients"]:
-            out[c["id"]] = c["at"]
-        if len(doc["clients"]) < 1000:
-            return out
-        after = doc["clients"][-1]["id"]
-
+from herdpeer import HerdCase, held  # noqa: E402
+from herdpeer import iamat_ns as iamat  # noqa: E402
 
 def written_text(strace_line):
     """(fd, the bytes a write or writev of STRACE_LINE wrote, its iovecs joined) or None:

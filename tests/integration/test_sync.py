@@ -18,32 +18,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import herdtest  # noqa: E402
-from herdtest import format_time, now_ns  # noqa: E402
-from herdpeer import FakePeer, HerdCase, herd_secret, send_pipelined  # noqa: E402
-
-LOCATION = b"+34.068930-118.445127"
-NS = 1000 * 1000 * 1000
-
-
-def iamat(client_id, client_time_ns, location=LOCATION):
-    return b"IAMAT %s %s %s" % (client_id.encode(), location,
-                                format_time(client_time_ns).encode())
-
-
-def held(node):
-    """Client ID -> the AT line NODE holds (its /clients, every page)."""
-    out = {}
-    after = ""
-    while True:
-        path = "/clients?limit=1000" + ("&after=" + after if after else "")
-        status, doc = node.admin(path)
-        if status != 200:
-            raise herdtest.HerdError("GET %s: %s" % (path, status))
-        for c in doc["clients"]:
-            out[c["id"]] = c["at"]
-        if len(doc["clients"]) < 1000:
-            return out
-        after = doc["clients"][-1]["id"]
+from herdtest import now_ns  # noqa: E402
+from herdpeer import FakePeer, HerdCase, held, herd_secret, send_pipelined  # noqa: E402
+from herdpeer import NS  # noqa: E402
+from herdpeer import iamat_ns as iamat  # noqa: E402
 
 
 def newest(replies):

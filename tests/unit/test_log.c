@@ -123,6 +123,29 @@ static void test_quote_matches_reference(void)
 	}
 }
 
+/* The hand-formatted hot-path lines read as the printf-formatted ones would, stamped AT. */
+static void test_hand_formatted_lines(void)
+{
+	struct htime at = { 1700000000, 123456000 };
+	FILE *f;
+	char line[1024] = "";
+
+	log_conn_line(LOG_LEVEL_INFO, "client_in", 42, "IAMAT kiwi \"x\"", 14, LOG_QUOTE_MAX,
+	    15, &at);
+	log_link_line(LOG_LEVEL_INFO, "peer_out", 7, "Parker", "AT Alford +0.1 k\n", 17, &at);
+	log_flush();
+	CHECK(strstr(messages(), "|info event=client_in conn=42 line=\"IAMAT kiwi \\\"x\\\"\" "
+	    "bytes=15|info event=peer_out link=7 peer=Parker line=\"AT Alford +0.1 k\\n\"") !=
+	    NULL);
+	f = fopen(path, "r");
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL && strstr(line, "peer_out") == NULL)
+		;
+	if (f != NULL)
+		fclose(f);
+	CHECK(strncmp(line, "2023-11-14T22:13:20.123456Z level=info node=T event=peer_out ",
+	    strlen("2023-11-14T22:13:20.123456Z level=info node=T event=peer_out ")) == 0);
+}
+
 int main(void)
 {
 	int fd = mkstemp(path);
@@ -134,6 +157,7 @@ int main(void)
 		return 2;
 	test_library_messages_once_per_cause();
 	test_quote_matches_reference();
+	test_hand_formatted_lines();
 	log_close();
 	unlink(path);
 	return check_done("log");
