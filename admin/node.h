@@ -38,6 +38,7 @@ struct peer_status {
 	uint64_t sent;              /* records sent over the link */
 	uint64_t received;          /* records received over the link */
 	size_t queued_bytes;        /* output waiting for the neighbour to read */
+	size_t pending_records;     /* records owed past the link's window (newest wins) */
 	uint64_t connects;          /* times the link came up */
 	uint64_t connect_failures;  /* dials or handshakes that failed */
 };

@@ -36,6 +36,7 @@ enum peer_field {
 	PEER_FIELD_SENT,
 	PEER_FIELD_RECEIVED,
 	PEER_FIELD_QUEUED,
+	PEER_FIELD_PENDING,
 	PEER_FIELD_CONNECTS,
 	PEER_FIELD_FAILURES,
 };
@@ -58,6 +59,9 @@ static const struct peer_metric peer_metrics[] = {
 	    PEER_FIELD_RECEIVED },
 	{ "herd_peer_queued_bytes", "gauge", "Output waiting for the neighbour to read it.",
 	    PEER_FIELD_QUEUED },
+	{ "herd_peer_pending_records", "gauge",
+	    "Records owed to the neighbour past the link's window, each client's newest once.",
+	    PEER_FIELD_PENDING },
 	{ "herd_peer_connects_total", "counter", "Times the link came up.",
 	    PEER_FIELD_CONNECTS },
 	{ "herd_peer_connect_failures_total", "counter",
@@ -86,6 +90,9 @@ static void peer_sample(struct prom_out *out, const struct peer_metric *m,
 		break;
 	case PEER_FIELD_QUEUED:
 		prom_sample_u64(out, m->name, &label, 1, st->queued_bytes);
+		break;
+	case PEER_FIELD_PENDING:
+		prom_sample_u64(out, m->name, &label, 1, st->pending_records);
 		break;
 	case PEER_FIELD_CONNECTS:
 		prom_sample_u64(out, m->name, &label, 1, st->connects);

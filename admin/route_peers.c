@@ -16,6 +16,7 @@ static void peer_json(struct json_out *j, const struct peer_status *st)
 	json_u64_member(j, "sent", st->sent);
 	json_u64_member(j, "received", st->received);
 	json_u64_member(j, "queued_bytes", st->queued_bytes);
+	json_u64_member(j, "pending_records", st->pending_records);
 	json_u64_member(j, "connects", st->connects);
 	json_u64_member(j, "connect_failures", st->connect_failures);
 	json_map_close(j);

@@ -1075,6 +1075,11 @@ bool link_outbound(const struct link *l)
 	return l->outbound;
 }
 
+size_t link_pending_records(const struct link *l)
+{
+	return pendset_count(&l->floods);
+}
+
 size_t link_queued(const struct link *l)
 {
 	return evbuffer_get_length(bufferevent_get_output(l->bev));

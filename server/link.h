@@ -72,6 +72,8 @@ void link_set_name(struct link *l, const char *name);
 bool link_outbound(const struct link *l);
 /* Bytes waiting for the neighbour to read them. */
 size_t link_queued(const struct link *l);
+/* Flooded records L owes past its window (its pending set). */
+size_t link_pending_records(const struct link *l);
 /* Records (AT and SYNC lines) sent and received on L. */
 void link_records(const struct link *l, uint64_t *sent, uint64_t *received);
 

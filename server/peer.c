@@ -461,6 +461,7 @@ void peer_get_status(size_t i, struct peer_status *out)
 		out->sent += sent;
 		out->received += received;
 		out->queued_bytes = link_queued(p->up);
+		out->pending_records = link_pending_records(p->up);
 	}
 	out->connects = p->connects;
 	out->connect_failures = p->connect_failures;

@@ -28,7 +28,7 @@ JQ = shutil.which("jq") or "/usr/bin/jq"
 TOKEN = "s3cret-Token_with.chars~+/="
 CLIENT_FIELDS = {"id", "latitude", "longitude", "client_time", "server", "time_diff", "at"}
 PEER_FIELDS = {"name", "address", "state", "since", "sent", "received", "queued_bytes",
-               "connects", "connect_failures"}
+               "pending_records", "connects", "connect_failures"}
 
 
 # -- HTTP through curl ----------------------------------------------------------------
@@ -589,6 +589,7 @@ class AdminNodeTest(AdminTestCase):
             "herd_flood_records_total": "counter", "herd_sync_records_total": "counter",
             "herd_peer_up": "gauge", "herd_peer_records_sent_total": "counter",
             "herd_peer_records_received_total": "counter", "herd_peer_queued_bytes": "gauge",
+            "herd_peer_pending_records": "gauge",
             "herd_peer_connects_total": "counter", "herd_peer_connect_failures_total": "counter",
             "herd_places_requests_total": "counter", "herd_places_errors_total": "counter",
             "herd_places_coalesced_total": "counter",
