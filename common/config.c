@@ -63,6 +63,10 @@ const struct config_key config_herd_keys[] = {
 	    offsetof(struct herd_config, peer_write_timeout), 1, 3600 },
 	{ "places_max_requests", CONFIG_SIZE,
 	    offsetof(struct herd_config, places_max_requests), 1, 100000 },
+	{ "places_connections", CONFIG_SIZE,
+	    offsetof(struct herd_config, places_connections), 1, 1024 },
+	{ "places_idle_timeout", CONFIG_INT,
+	    offsetof(struct herd_config, places_idle_timeout), 1, 3600 },
 	{ "herd_id", CONFIG_NAME, offsetof(struct herd_config, herd_id), 0, 0 },
 	{ "state_fsync_interval", CONFIG_INT,
 	    offsetof(struct herd_config, state_fsync_interval), 1, 60000 },
@@ -444,6 +448,8 @@ struct herd_config *config_parse(const char *path, const char *text, size_t len,
 	cfg->peer_heartbeat_timeout = 5;
 	cfg->peer_write_timeout = 15;
 	cfg->places_max_requests = 256;
+	cfg->places_connections = 4;
+	cfg->places_idle_timeout = 30;
 	cfg->state_fsync_interval = 10;
 	cfg->state_fsync_batch = 256;
 	cfg->state_compact_min = 10000;

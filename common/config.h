@@ -78,6 +78,8 @@ struct herd_config {
 	int peer_heartbeat_timeout;    /* seconds a link may be silent, default 5 */
 	int peer_write_timeout;        /* seconds queued output may make no progress, 15 */
 	size_t places_max_requests;    /* upstream Places calls at once, default 256 */
+	size_t places_connections;     /* kept-alive connections to Places, default 4 */
+	int places_idle_timeout;       /* seconds an idle Places connection is kept, 30 */
 
 	/* The record journal and snapshot in state_dir (README "Durability"). */
 	int state_fsync_interval;      /* ms between fsyncs of unsynced records, default 10 */

@@ -111,11 +111,8 @@ static void places_parse_url(struct places *p, const char *url)
 	hostlen = strlen(host);
 	if (host[0] == '[' && hostlen > 2 && host[hostlen - 1] == ']') {
 		p->host = xstrndup(host + 1, hostlen - 2);
-		p->family = AF_INET6;
 	} else {
 		p->host = xstrdup(host);
-		/* evhttp tries only the first address a name has: prefer the IPv4 ones. */
-		p->family = AF_INET;
 	}
 	p->port = evhttp_uri_get_port(uri) > 0 ? evhttp_uri_get_port(uri) : 443;
 	if (p->port == 443)
@@ -155,6 +152,7 @@ struct places *places_new(struct event_base *base, struct evdns_base *dns,
 	if (p->tls == NULL)
 		fatalx("event=startup_failed what=places_ca_file error=%s",
 		    log_quote(why, strlen(why)));
+	pool_init(p, config);
 	p->key = places_load_key(config);
 	if (p->key != NULL) {
 		p->key_encoded = xcheck(evhttp_encode_uri(p->key));
@@ -162,10 +160,10 @@ struct places *places_new(struct event_base *base, struct evdns_base *dns,
 		log_warnx("event=places_no_key note=\"WHATSAT answers UNKNOWN_ERROR until "
 		    "places_key_file or HERD_PLACES_KEY gives a Places API key\"");
 	}
-	log_info("event=places_ready api=%s host=%s port=%d ca=%s timeout=%d key=%s",
-	    places_api_name(p->api), log_quote(p->host, strlen(p->host)), p->port,
+	log_info("event=places_ready api=%s host=%s port=%d ca=%s timeout=%d connections=%zu "
+	    "key=%s", places_api_name(p->api), log_quote(p->host, strlen(p->host)), p->port,
 	    config->places_ca_file != NULL ? log_quote(config->places_ca_file,
-	    strlen(config->places_ca_file)) : "system", p->timeout,
+	    strlen(config->places_ca_file)) : "system", p->timeout, p->max_conns,
 	    p->key == NULL ? "none" : config->places_key_file != NULL ? "file" : "environment");
 	return p;
 }
@@ -179,10 +177,7 @@ static void flight_detach(struct flight *f)
 		TAILQ_REMOVE(&f->places->flights, f, entry);
 		f->listed = false;
 	}
-	if (f->conn != NULL) {
-		evhttp_connection_free(f->conn);
-		f->conn = NULL;
-	}
+	pool_forget(f);
 }
 
 /* Frees a flight whose waiters are all answered or gone. */
@@ -192,6 +187,9 @@ static void flight_free(struct flight *f)
 	f->places->nflights--;
 	places_filter_free(f->filter);
 	event_free(f->timer);
+	free(f->latitude);
+	free(f->longitude);
+	free(f->radius_metres);
 	free(f);
 }
 
@@ -392,6 +390,7 @@ void places_free(struct places *p)
 		}
 		flight_free(f);
 	}
+	pool_free(p);
 	SSL_CTX_free(p->tls);
 	if (p->key != NULL)
 		OPENSSL_cleanse(p->key, strlen(p->key));

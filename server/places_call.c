@@ -1,7 +1,9 @@
 /*
- * One upstream Places call: a TLS connection (bufferevent_openssl, verified by tls.c),
- * an evhttp request whose body streams into the flight's filter, and the words for
- * each way it can fail. The flight (places.c) owns the deadline and the answer.
+ * One upstream Places call: an evhttp request on a pooled TLS connection (places_pool.c)
+ * whose body streams into the flight's filter, the retry of a request a reused
+ * connection lost before any of its answer came, the next address when a fresh one
+ * cannot connect, and the words for each way it can fail. The flight (places.c) owns
+ * the deadline and the answer.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,24 +31,21 @@
 
 /* --- evhttp callbacks --------------------------------------------------------------- */
 
-/* Describes why the connection failed before an HTTP answer came. */
-static void flight_connection_failed(struct flight *f)
+/* Describes why the connection PC failed before an HTTP answer came. */
+static void flight_connection_failed(struct flight *f, struct places_conn *pc)
 {
 	struct places *p = f->places;
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(f->conn);
-	int dns_error = bufferevent_socket_get_dns_error(bev);
+	struct bufferevent *bev = pool_bufferevent(pc);
 	unsigned long tls_error = 0, err;
 	char tls_why[256];
 
 	/* libevent also queues bare SSL_get_error() codes (no library): not TLS's fault. */
-	while ((err = bufferevent_get_openssl_error(bev)) != 0) {
+	while (bev != NULL && (err = bufferevent_get_openssl_error(bev)) != 0) {
 		if (tls_error == 0 && ERR_GET_LIB(err) != 0)
 			tls_error = err;
 	}
-	if (dns_error != 0) {
-		flight_fail(f, "cannot resolve %s: %s", p->host, evutil_gai_strerror(dns_error));
-	} else if (f->verify_error != X509_V_OK || tls_error != 0) {
-		tls_describe_failure(f->verify_error, tls_error, tls_why, sizeof(tls_why));
+	if (pc->verify_error != X509_V_OK || tls_error != 0) {
+		tls_describe_failure(pc->verify_error, tls_error, tls_why, sizeof(tls_why));
 		flight_fail(f, "TLS with %s:%d failed: %s", p->host, p->port, tls_why);
 	} else if (f->have_http_error) {
 		switch (f->http_error) {
@@ -73,6 +72,38 @@ static void flight_connection_failed(struct flight *f)
 	}
 }
 
+void flight_connect_failed(struct flight *f, struct places_conn *pc)
+{
+	struct places *p = f->places;
+
+	if (f->done)
+		return;
+	if (f->addr_next + 1 < p->naddrs) {
+		f->addr_next++;
+		stats.places_connect_failovers++;
+		log_info("event=places_connect_next id=%llu address=%s", (unsigned long long)f->id,
+		    p->addr_text[f->addr_next]);
+		pool_open(p, f);
+		return;
+	}
+	if (pc != NULL)
+		flight_connection_failed(f, pc);
+	else
+		flight_fail(f, "cannot connect to %s:%d (%zu address%s tried)", p->host, p->port,
+		    p->naddrs, p->naddrs == 1 ? "" : "es");
+}
+
+/* True when PC's socket is connected: the TCP handshake is over. */
+static bool conn_is_up(struct places_conn *pc)
+{
+	struct bufferevent *bev = pool_bufferevent(pc);
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+
+	return pc->connected || (bev != NULL && bufferevent_getfd(bev) >= 0 &&
+	    getpeername(bufferevent_getfd(bev), (struct sockaddr *)&peer, &len) == 0);
+}
+
 /* evhttp says why a request failed here, just before the done callback gets no answer. */
 static void flight_error_cb(enum evhttp_request_error error, void *arg)
 {
@@ -82,11 +113,31 @@ static void flight_error_cb(enum evhttp_request_error error, void *arg)
 	f->http_error = error;
 }
 
+/* Counts PC's handshake once: full (verified) or resumed. */
+static void conn_count_handshake(struct places_conn *pc)
+{
+	struct bufferevent *bev = pool_bufferevent(pc);
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	if (pc->counted || ssl == NULL)
+		return;
+	pc->counted = true;
+	if (SSL_session_reused(ssl))
+		stats.places_handshakes_resumed++;
+	else
+		stats.places_handshakes_full++;
+}
+
 /* Headers are in: only a body that can become a reply goes through the filter. */
 static int flight_header_cb(struct evhttp_request *req, void *arg)
 {
 	struct flight *f = arg;
 
+	f->answered = true;
+	if (f->pc != NULL) {
+		f->pc->connected = true;
+		conn_count_handshake(f->pc);
+	}
 	f->http_code = evhttp_request_get_response_code(req);
 	/* The new API explains its 4xx answers with a JSON error object. */
 	f->feeding = f->http_code == 200 ||
@@ -123,19 +174,50 @@ static bool places_status_is_error(const char *status)
 	return *status != '\0' && strcmp(status, "OK") != 0 && strcmp(status, "ZERO_RESULTS") != 0;
 }
 
+/*
+ * The request on PC ended without an answer. Reused, before any of its answer came: the
+ * server may have closed the connection as the request went out, so it goes once more
+ * on a fresh one. Fresh and never connected: the next address. Else it failed.
+ */
+static void flight_no_answer(struct flight *f, struct places_conn *pc)
+{
+	bool reused = pc->requests > 1;
+	bool up = conn_is_up(pc);
+
+	pool_close(pc, "the request failed", false);
+	if (f->done)
+		return;
+	if (reused && !f->answered && !f->retried) {
+		f->retried = true;
+		stats.places_retries++;
+		log_info("event=places_retry id=%llu reason=\"a reused connection failed before "
+		    "the answer\"", (unsigned long long)f->id);
+		pool_open(f->places, f);
+		return;
+	}
+	if (!reused && !up) {
+		flight_connect_failed(f, pc);
+		return;
+	}
+	flight_connection_failed(f, pc);
+}
+
 /* The request ended: with an answer, or (REQ NULL or code 0) without one. */
 static void flight_done_cb(struct evhttp_request *req, void *arg)
 {
 	struct flight *f = arg;
+	struct places_conn *pc = f->pc;
 	int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
 	const char *reason;
 
-	if (f->done)
+	if (pc == NULL || f->done)
 		return;
 	if (code == 0) {
-		flight_connection_failed(f);
+		flight_no_answer(f, pc);
 		return;
 	}
+	/* Answered: the connection may carry the next request (unless Places closed it). */
+	pool_release(pc);
 	f->http_code = code;
 	if (f->feeding && places_filter_finish(f->filter) &&
 	    (code == 200 || places_status_is_error(places_filter_status(f->filter)))) {
@@ -192,10 +274,10 @@ static bool flight_fill_request(struct flight *f, struct evhttp_request *hreq,
 	size_t len = 0;
 	bool ok;
 
+	/* HTTP/1.1 keeps the connection alive for the next request. */
 	ok = evhttp_add_header(headers, "Host", p->host_header) == 0 &&
 	    evhttp_add_header(headers, "Accept", "application/json") == 0 &&
-	    evhttp_add_header(headers, "User-Agent", "herd/" HERD_VERSION) == 0 &&
-	    evhttp_add_header(headers, "Connection", "close") == 0;
+	    evhttp_add_header(headers, "User-Agent", "herd/" HERD_VERSION) == 0;
 	if (!ok || p->api == PLACES_API_LEGACY)
 		return ok;
 	body = places_json_new_request(req->latitude, req->longitude, req->radius_metres,
@@ -210,62 +292,73 @@ static bool flight_fill_request(struct flight *f, struct evhttp_request *hreq,
 	return ok;
 }
 
+/* F's search as a places_request again (its texts are the flight's copies). */
+static struct places_request flight_request(const struct flight *f)
+{
+	struct places_request req = { f->latitude, f->longitude, f->radius_metres, f->bound };
+
+	return req;
+}
+
 void flight_start(struct flight *f, const struct places_request *req)
 {
 	struct places *p = f->places;
 	struct timeval deadline = { p->timeout, 0 };
-	struct bufferevent *bev;
-	struct evhttp_request *hreq;
-	SSL *ssl;
 	char origin[300], query[PLACES_LEGACY_QUERY_MAX] = "";
-	const char *uri, *log_url;
+	const char *log_url;
 
 	if (p->key == NULL) {
 		flight_fail(f, "no Places API key configured");
-		return;
-	}
-	ssl = tls_client_new(p->tls, p->host, &f->verify_error);
-	if (ssl == NULL) {
-		flight_fail(f, "cannot set up TLS for %s", p->host);
-		return;
-	}
-	bev = xcheck(bufferevent_openssl_socket_new(p->base, -1, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS));
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	f->conn = xcheck(evhttp_connection_base_bufferevent_new(p->base, p->dns, bev, p->host,
-	    (unsigned short)p->port));
-	evhttp_connection_set_family(f->conn, p->family);
-	/* A backstop only: the flight's own deadline ends the whole request first. */
-	evhttp_connection_set_timeout(f->conn, p->timeout + 1);
-	evhttp_connection_set_max_body_size(f->conn, PLACES_BODY_MAX);
-	evhttp_connection_set_max_headers_size(f->conn, PLACES_HEADERS_MAX);
-
-	hreq = xcheck(evhttp_request_new(flight_done_cb, f));
-	evhttp_request_set_header_cb(hreq, flight_header_cb);
-	evhttp_request_set_chunked_cb(hreq, flight_chunk_cb);
-	evhttp_request_set_error_cb(hreq, flight_error_cb);
-	if (!flight_fill_request(f, hreq, req)) {
-		evhttp_request_free(hreq);
-		flight_fail(f, "cannot build the Places request");
 		return;
 	}
 	/* proto and coord_decimal give plain decimals; a bug would show here, not upstream. */
 	if (p->api == PLACES_API_LEGACY &&
 	    places_legacy_query(req->latitude, req->longitude, req->radius_metres, query) == 0)
 		fatalx("event=bug where=flight_start error=\"search texts are not decimals\"");
+	f->latitude = xstrdup(req->latitude);
+	f->longitude = xstrdup(req->longitude);
+	f->radius_metres = xstrdup(req->radius_metres);
+	f->bound = req->bound;
 	snprintf(origin, sizeof(origin), "https://%s", p->host_header);
 	log_url = places_request_uri(p, p->log_url, origin, query, "REDACTED");
 	log_info("event=places_request id=%llu api=%s method=%s url=%s",
 	    (unsigned long long)f->id, places_api_name(p->api),
 	    p->api == PLACES_API_LEGACY ? "GET" : "POST", log_quote(log_url, strlen(log_url)));
-	uri = places_request_uri(p, p->uri, "", query, p->key_encoded);
 	f->upstream = true;
 	stats.places_requests++;
 	evtimer_add(f->timer, &deadline);
+	pool_acquire(p, f);
+}
+
+void flight_send(struct flight *f, struct places_conn *pc)
+{
+	struct places *p = f->places;
+	struct places_request req = flight_request(f);
+	struct evhttp_request *hreq;
+	char query[PLACES_LEGACY_QUERY_MAX] = "";
+	const char *uri;
+
+	pc->requests++;
+	f->answered = false;
+	hreq = xcheck(evhttp_request_new(flight_done_cb, f));
+	evhttp_request_set_header_cb(hreq, flight_header_cb);
+	evhttp_request_set_chunked_cb(hreq, flight_chunk_cb);
+	evhttp_request_set_error_cb(hreq, flight_error_cb);
+	if (!flight_fill_request(f, hreq, &req)) {
+		evhttp_request_free(hreq);
+		pool_close(pc, "cannot build the request", false);
+		flight_fail(f, "cannot build the Places request");
+		return;
+	}
+	if (p->api == PLACES_API_LEGACY)
+		(void)places_legacy_query(req.latitude, req.longitude, req.radius_metres, query);
+	uri = places_request_uri(p, p->uri, "", query, p->key_encoded);
 	/* On failure evhttp has already run (or freed) the request; the flight ends. */
-	if (evhttp_make_request(f->conn, hreq,
-	    p->api == PLACES_API_LEGACY ? EVHTTP_REQ_GET : EVHTTP_REQ_POST, uri) != 0)
+	if (evhttp_make_request(pc->evcon, hreq,
+	    p->api == PLACES_API_LEGACY ? EVHTTP_REQ_GET : EVHTTP_REQ_POST, uri) != 0) {
+		pool_close(pc, "cannot start a request", false);
 		flight_fail(f, "cannot start the Places request to %s:%d", p->host, p->port);
+	}
 	/* The URI holds the key: do not leave it lying in memory. */
 	places_forget_uri(p->uri);
 }

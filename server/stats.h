@@ -43,6 +43,13 @@ struct herd_stats {
 	uint64_t places_requests;       /* upstream calls made */
 	uint64_t places_errors;         /* upstream calls that ended in UNKNOWN_ERROR */
 	uint64_t places_coalesced;      /* WHATSATs served by a call already in flight */
+	uint64_t places_connections;    /* connections to Places open now (a gauge) */
+	uint64_t places_connections_opened;
+	uint64_t places_requests_reused;    /* calls sent on a kept-alive connection */
+	uint64_t places_handshakes_full;    /* TLS handshakes that verified the chain */
+	uint64_t places_handshakes_resumed; /* TLS handshakes that resumed a session */
+	uint64_t places_retries;        /* calls sent again after a reused connection failed */
+	uint64_t places_connect_failovers;  /* fresh connections that went to the next address */
 	uint64_t places_latency_count;
 	double places_latency_sum;      /* seconds */
 	uint64_t places_latency_buckets[STATS_LATENCY_BUCKETS];   /* cumulative per bound */

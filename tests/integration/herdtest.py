@@ -586,7 +586,8 @@ class PlacesStandin:
     LEGACY_PATH = "/maps/api/place/nearbysearch/json"
     NEW_PATH = "/v1/places:searchNearby"
 
-    def __init__(self, directory, key_required=None, cert="server", timeout=10.0):
+    def __init__(self, directory, key_required=None, cert="server", timeout=10.0,
+                 idle_timeout=None):
         self.dir = directory
         self.certs = os.path.join(directory, "certs")
         os.makedirs(self.certs, exist_ok=True)
@@ -603,6 +604,8 @@ class PlacesStandin:
                 "--port-file", port_file, "--log", self.log_path]
         if key_required:
             argv += ["--key-required", key_required]
+        if idle_timeout:
+            argv += ["--idle-timeout", str(idle_timeout)]
         with open(os.path.join(directory, "places-standin.stderr"), "ab") as err:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err,
                                          stderr=err, preexec_fn=_die_with_parent)
@@ -730,14 +733,14 @@ class HerdTestCase(unittest.TestCase):
         self.addCleanup(herd.finish)
         return herd
 
-    def start_standin(self, key_required=None, cert="server"):
+    def start_standin(self, key_required=None, cert="server", idle_timeout=None):
         """A running Places stand-in, stopped after the test; skips the test when
         tests/standin is not built. CERT names the certificate it serves (mkcerts.sh:
         server, wrong-host, other-server)."""
         if not standin_available():
             self.skipTest("places-standin not built (%s)" % standin_path())
         standin = PlacesStandin(os.path.join(self.tmp, "standin%d" % len(self._standins)),
-                                key_required, cert)
+                                key_required, cert, idle_timeout=idle_timeout)
         self.addCleanup(standin.stop)
         self._standins.append(standin)
         return standin

@@ -2,7 +2,7 @@
 # mkcerts.sh DIR: mint throw-away test certificates (EC P-256) into DIR.
 #
 #   ca.pem ca.key                  the test CA
-#   server.pem server.key          localhost (DNS:localhost, IP:127.0.0.1), from the CA
+#   server.pem server.key          localhost (DNS:localhost, DNS:places.test, IP:127.0.0.1), from the CA
 #   wrong-host.pem wrong-host.key  DNS:wrong.example only, from the CA
 #   other-ca.pem                   an unrelated CA
 #   other-server.pem other-server.key  localhost, from the unrelated CA
@@ -48,7 +48,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectAltName = DNS:localhost, DNS:places.test, IP:127.0.0.1
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 [wrong_host_ext]

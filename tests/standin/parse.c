@@ -230,6 +230,7 @@ fault_defaults(struct fault *out)
 	out->slow_seconds = 0;
 	out->status = NULL;
 	out->count = PLACES_DEFAULT;
+	out->close_next = 0;
 }
 
 const char *
@@ -308,6 +309,13 @@ fault_parse_pair(char *pair, struct fault *out)
 	*value++ = '\0';
 	if (strcmp(pair, "mode") == 0)
 		return fault_parse_mode(value, out);
+	if (strcmp(pair, "close_next") == 0) {
+		count = parse_bounded(value, 1000);
+		if (count < 0)
+			return "close_next must be 0 to 1000";
+		out->close_next = (unsigned)count;
+		return NULL;
+	}
 	if (strcmp(pair, "count") == 0) {
 		count = parse_bounded(value, PLACES_MAX);
 		if (count < 0)
@@ -315,7 +323,7 @@ fault_parse_pair(char *pair, struct fault *out)
 		out->count = (size_t)count;
 		return NULL;
 	}
-	return "unknown setting (mode, count)";
+	return "unknown setting (mode, count, close_next)";
 }
 
 /*

@@ -30,6 +30,7 @@ struct options {
 	const char *port_file;
 	const char *log_file;
 	const char *key_required;
+	int idle_timeout;
 };
 
 static void
@@ -38,7 +39,8 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: places-standin --listen HOST:PORT --cert PEM --key PEM\n"
 	    "                      [--port-file FILE] [--log FILE]"
-	    " [--key-required KEY]\n");
+	    " [--key-required KEY]\n"
+	    "                      [--idle-timeout SECONDS]\n");
 }
 
 void
@@ -84,6 +86,7 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "port-file", required_argument, NULL, 'p' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "key-required", required_argument, NULL, 'K' },
+		{ "idle-timeout", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -98,6 +101,7 @@ parse_options(int argc, char **argv, struct options *opt)
 		case 'p': opt->port_file = optarg; break;
 		case 'L': opt->log_file = optarg; break;
 		case 'K': opt->key_required = optarg; break;
+		case 'I': opt->idle_timeout = atoi(optarg); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -157,8 +161,8 @@ tls_context(const char *cert, const char *key)
 static struct bufferevent *
 tls_bufferevent(struct event_base *base, void *arg)
 {
-	SSL_CTX *ctx = arg;
-	SSL *ssl = SSL_new(ctx);
+	struct standin *sd = arg;
+	SSL *ssl = SSL_new(sd->tls);
 	struct bufferevent *bev;
 
 	if (ssl == NULL)
@@ -227,16 +231,17 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 static struct evhttp *
-http_server(struct standin *sd)
+http_server(struct standin *sd, int idle_timeout)
 {
 	struct evhttp *http = evhttp_new(sd->base);
 
 	if (http == NULL)
 		standin_fatalx("evhttp_new failed");
-	evhttp_set_timeout(http, HTTP_TIMEOUT_SECONDS);
+	/* Also how long a kept-alive connection may sit idle before it is closed. */
+	evhttp_set_timeout(http, idle_timeout > 0 ? idle_timeout : HTTP_TIMEOUT_SECONDS);
 	evhttp_set_max_body_size(http, BODY_MAX);
 	evhttp_set_max_headers_size(http, HEADERS_MAX);
-	evhttp_set_bevcb(http, tls_bufferevent, sd->tls);
+	evhttp_set_bevcb(http, tls_bufferevent, sd);
 	evhttp_set_gencb(http, routes_dispatch, sd);
 	return http;
 }
@@ -280,7 +285,7 @@ main(int argc, char **argv)
 	if ((sd.base = event_base_new()) == NULL)
 		standin_fatalx("event_base_new failed");
 	sd.tls = tls_context(opt.cert, opt.key);
-	sd.http = http_server(&sd);
+	sd.http = http_server(&sd, opt.idle_timeout);
 
 	sigterm = evsignal_new(sd.base, SIGTERM, on_signal, &sd);
 	sigint = evsignal_new(sd.base, SIGINT, on_signal, &sd);

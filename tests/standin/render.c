@@ -455,6 +455,15 @@ render_stats(struct evbuffer *out, const struct stats *stats)
 	json_open(&j);
 	json_string(&j, "requests");
 	json_integer(&j, (long long)stats->requests);
+	json_string(&j, "connections");
+	json_integer(&j, (long long)stats->connections);
+	json_string(&j, "handshakes");
+	json_open(&j);
+	json_string(&j, "full");
+	json_integer(&j, (long long)stats->handshakes_full);
+	json_string(&j, "resumed");
+	json_integer(&j, (long long)stats->handshakes_resumed);
+	json_close(&j);
 	json_string(&j, "last");
 	if (stats->have_last)
 		stats_last(&j, &stats->last);
@@ -480,6 +489,8 @@ render_fault(struct evbuffer *out, const struct fault *fault)
 	    NULL);
 	json_string(&j, "count");
 	json_integer(&j, (long long)fault->count);
+	json_string(&j, "close_next");
+	json_integer(&j, (long long)fault->close_next);
 	json_close(&j);
 	json_end(&j);
 }

@@ -206,6 +206,11 @@ void
 reply_places(struct standin *sd, struct evhttp_request *req, int code,
     struct evbuffer *body)
 {
+	if (sd->fault.close_next > 0) {
+		sd->fault.close_next--;
+		reply_close(sd, req, body);
+		return;
+	}
 	switch (sd->fault.mode) {
 	case FAULT_HTTP500:
 		reply_http500(sd, req, body);

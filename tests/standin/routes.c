@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
 #include "standin.h"
@@ -57,7 +59,19 @@ stats_record(struct standin *sd, struct evhttp_request *req,
     const struct search *search, enum key_check key, const char *field_mask)
 {
 	struct last_request *last = &sd->stats.last;
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(
+	    evhttp_request_get_connection(req));
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
 
+	/* A connection's first Places request counts it and its handshake: resumed or full. */
+	if (ssl != NULL && SSL_get_app_data(ssl) == NULL) {
+		SSL_set_app_data(ssl, sd);
+		sd->stats.connections++;
+		if (SSL_session_reused(ssl))
+			sd->stats.handshakes_resumed++;
+		else
+			sd->stats.handshakes_full++;
+	}
 	stats_free(&sd->stats);
 	sd->stats.requests++;
 	sd->stats.have_last = true;

@@ -79,6 +79,7 @@ struct fault {
 	unsigned slow_seconds;
 	const struct status_info *status;
 	size_t count;
+	unsigned close_next;	/* close this many more Places requests unanswered */
 };
 
 enum key_check { KEY_MISSING, KEY_INVALID, KEY_OK };
@@ -95,6 +96,8 @@ struct last_request {
 
 struct stats {
 	unsigned long requests;
+	/* Connections that carried a Places request, by how their handshake went. */
+	unsigned long connections, handshakes_full, handshakes_resumed;
 	bool have_last;
 	struct last_request last;
 };

@@ -1016,6 +1016,8 @@ test_limits(void)
 		CHECK_INT(cfg->peer_heartbeat_timeout, 5);
 		CHECK_INT(cfg->peer_write_timeout, 15);
 		CHECK_INT(cfg->places_max_requests, 256);
+		CHECK_INT(cfg->places_connections, 4);
+		CHECK_INT(cfg->places_idle_timeout, 30);
 	}
 	config_free(cfg);
 
@@ -1026,6 +1028,7 @@ test_limits(void)
 	    "client_max_pending = 2\n"
 	    "peer_handshake_timeout = 1\npeer_output_limit = 131072\n"
 	    "peer_heartbeat_timeout = 2\npeer_write_timeout = 1\nplaces_max_requests = 1\n"
+	    "places_connections = 2\nplaces_idle_timeout = 9\n"
 	    ONE_NODE);
 	if (cfg != NULL) {
 		CHECK_INT(cfg->max_clock_skew, 0);
@@ -1043,6 +1046,8 @@ test_limits(void)
 		CHECK_INT(cfg->peer_heartbeat_timeout, 2);
 		CHECK_INT(cfg->peer_write_timeout, 1);
 		CHECK_INT(cfg->places_max_requests, 1);
+		CHECK_INT(cfg->places_connections, 2);
+		CHECK_INT(cfg->places_idle_timeout, 9);
 	}
 	config_free(cfg);
 

@@ -1,0 +1,428 @@
+/*
+ * The connections of the Places client: up to places_connections kept-alive HTTP/1.1
+ * connections to the Places host, each an evhttp connection over bufferevent_openssl.
+ * A flight takes an idle one, or opens a new one, or waits in a queue for one. A new
+ * connection goes to one address of the host (looked up with evdns, every address of
+ * both families, IPv6 and IPv4 taken in turn) with a short connect timeout; the call
+ * tries the next address when it fails (places_call.c). New connections resume the
+ * newest TLS session the host gave (a full handshake, verified, when it will not).
+ *
+ * evhttp must not see its connection freed inside its own callbacks, so a connection
+ * closed from one is freed from the loop (pool_event), which then serves the queue.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/util.h>
+
+#include "config.h"
+#include "htime.h"
+#include "log.h"
+#include "places_flight.h"
+#include "stats.h"
+#include "tls.h"
+#include "xmalloc.h"
+
+static void pool_event_cb(evutil_socket_t fd, short what, void *arg);
+static void pool_lookup_done(int result, struct evutil_addrinfo *res, void *arg);
+
+/* The pool of the one Places client there is, for OpenSSL's session callback. */
+static struct places *session_owner;
+
+/* A session ticket came: the newest is kept for new connections to resume. */
+static int pool_new_session_cb(SSL *ssl, SSL_SESSION *session)
+{
+	if (session_owner == NULL)
+		return 0;
+	if (session_owner->session != NULL)
+		SSL_SESSION_free(session_owner->session);
+	session_owner->session = session;
+	return 1;
+}
+
+/* Sets ADDR as P's one address when the host is numeric. */
+static bool pool_numeric_host(struct places *p)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)&p->addrs[0];
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&p->addrs[0];
+
+	memset(&p->addrs[0], 0, sizeof(p->addrs[0]));
+	if (inet_pton(AF_INET, p->host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+	} else if (inet_pton(AF_INET6, p->host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+	} else {
+		return false;
+	}
+	snprintf(p->addr_text[0], sizeof(p->addr_text[0]), "%s", p->host);
+	p->naddrs = 1;
+	return true;
+}
+
+void pool_init(struct places *p, const struct herd_config *config)
+{
+	TAILQ_INIT(&p->conns);
+	TAILQ_INIT(&p->queue);
+	p->max_conns = config->places_connections > 0 ? config->places_connections : 4;
+	p->idle_timeout = config->places_idle_timeout > 0 ? config->places_idle_timeout : 30;
+	p->pool_event = xcheck(event_new(p->base, -1, 0, pool_event_cb, p));
+	p->next_conn_id = 1;
+	(void)pool_numeric_host(p);
+	/* Client sessions go to the callback only (no internal cache to look them up in). */
+	session_owner = p;
+	SSL_CTX_set_session_cache_mode(p->tls, SSL_SESS_CACHE_CLIENT |
+	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(p->tls, pool_new_session_cb);
+}
+
+struct bufferevent *pool_bufferevent(struct places_conn *pc)
+{
+	return pc->evcon != NULL ? evhttp_connection_get_bufferevent(pc->evcon) : NULL;
+}
+
+/* Frees PC, which is closed; a request still on it goes without its callbacks. */
+static void pool_free_conn(struct places_conn *pc)
+{
+	struct places *p = pc->places;
+
+	TAILQ_REMOVE(&p->conns, pc, entry);
+	p->nconns--;
+	if (pc->evcon != NULL) {
+		evhttp_connection_set_closecb(pc->evcon, NULL, NULL);
+		evhttp_connection_free(pc->evcon);
+	}
+	if (pc->timer != NULL)
+		event_free(pc->timer);
+	free(pc);
+	stats.places_connections = p->nconns;
+}
+
+void pool_close(struct places_conn *pc, const char *reason, bool now)
+{
+	struct places *p = pc->places;
+
+	if (pc->state != PC_CLOSED) {
+		log_info("event=places_connection_close conn=%llu address=%s requests=%u reason=%s",
+		    (unsigned long long)pc->id, pc->address[0] != '\0' ? pc->address : "-",
+		    pc->requests, log_quote(reason, strlen(reason)));
+		pc->state = PC_CLOSED;
+		if (pc->flight != NULL && pc->flight->pc == pc)
+			pc->flight->pc = NULL;
+		pc->flight = NULL;
+		if (pc->timer != NULL)
+			evtimer_del(pc->timer);
+	}
+	if (now)
+		pool_free_conn(pc);
+	else
+		event_active(p->pool_event, EV_TIMEOUT, 1);
+}
+
+/* evhttp closed PC (the server hung up, or an error): it is not used again. */
+static void pool_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct places_conn *pc = arg;
+
+	/* A request on it hears of the failure from evhttp itself (places_call.c). */
+	if (pc->state == PC_IDLE)
+		pool_close(pc, "closed by Places", false);
+}
+
+/* PC's timer: an idle connection retires; a connecting one gets no longer to connect. */
+static void pool_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct places_conn *pc = arg;
+	struct bufferevent *bev = pool_bufferevent(pc);
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+	struct flight *f;
+
+	if (pc->state == PC_IDLE) {
+		pool_close(pc, "idle for places_idle_timeout", true);
+		event_active(pc->places->pool_event, EV_TIMEOUT, 1);
+		return;
+	}
+	if (pc->state != PC_BUSY || pc->connected)
+		return;
+	if (bev != NULL && bufferevent_getfd(bev) >= 0 &&
+	    getpeername(bufferevent_getfd(bev), (struct sockaddr *)&peer, &len) == 0) {
+		pc->connected = true;
+		return;
+	}
+	f = pc->flight;
+	pool_close(pc, "connect timed out", true);
+	if (f != NULL)
+		flight_connect_failed(f, NULL);
+}
+
+/* Connects PC (for its flight) to the address the flight tries next, and sends. */
+static void pool_connect(struct places_conn *pc)
+{
+	struct places *p = pc->places;
+	struct flight *f = pc->flight;
+	struct timeval connect_limit = { PLACES_CONNECT_TIMEOUT_MS / 1000,
+	    (PLACES_CONNECT_TIMEOUT_MS % 1000) * 1000 };
+	size_t i = f->addr_next % p->naddrs;
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	snprintf(pc->address, sizeof(pc->address), "%s", p->addr_text[i]);
+	/* SNI and the certificate's name are the host's, whichever address this is. */
+	ssl = tls_client_new(p->tls, p->host, &pc->verify_error);
+	if (ssl == NULL) {
+		pool_close(pc, "cannot set up TLS", false);
+		flight_fail(f, "cannot set up TLS for %s", p->host);
+		return;
+	}
+	if (p->session != NULL)
+		SSL_set_session(ssl, p->session);
+	bev = xcheck(bufferevent_openssl_socket_new(p->base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS));
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	/* A numeric address: evhttp connects to it without a lookup of its own. */
+	pc->evcon = xcheck(evhttp_connection_base_bufferevent_new(p->base, NULL, bev,
+	    pc->address, (unsigned short)p->port));
+	/* A backstop only: the flight's own deadline ends the whole request first. */
+	evhttp_connection_set_timeout(pc->evcon, p->timeout + 1);
+	evhttp_connection_set_max_body_size(pc->evcon, PLACES_BODY_MAX);
+	evhttp_connection_set_max_headers_size(pc->evcon, PLACES_HEADERS_MAX);
+	evhttp_connection_set_closecb(pc->evcon, pool_closed_cb, pc);
+	pc->state = PC_BUSY;
+	stats.places_connections_opened++;
+	log_info("event=places_connection_open conn=%llu address=%s port=%d resume=%s",
+	    (unsigned long long)pc->id, pc->address, p->port, p->session != NULL ? "yes" : "no");
+	evtimer_add(pc->timer, &connect_limit);
+	flight_send(f, pc);
+}
+
+/* A new connection for F (PC_RESOLVING until the host's addresses are known). */
+static struct places_conn *pool_new_conn(struct places *p, struct flight *f)
+{
+	struct places_conn *pc = xcalloc(1, sizeof(*pc));
+
+	pc->places = p;
+	pc->id = p->next_conn_id++;
+	pc->timer = xcheck(evtimer_new(p->base, pool_timer_cb, pc));
+	pc->flight = f;
+	pc->state = PC_RESOLVING;
+	f->pc = pc;
+	TAILQ_INSERT_TAIL(&p->conns, pc, entry);
+	p->nconns++;
+	stats.places_connections = p->nconns;
+	return pc;
+}
+
+/* Looks the host up (once for every connection waiting on it). */
+static void pool_lookup(struct places *p)
+{
+	struct evutil_addrinfo hints;
+	char port[8];
+	struct evdns_getaddrinfo_request *req;
+
+	if (p->resolving)
+		return;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	snprintf(port, sizeof(port), "%d", p->port);
+	/* The callback may run before this returns (a cached or failed lookup). */
+	p->resolving = true;
+	req = evdns_getaddrinfo(p->dns, p->host, port, &hints, pool_lookup_done, p);
+	if (p->resolving)
+		p->lookup = req;
+}
+
+/*
+ * The host's addresses: IPv6 and IPv4 taken in turn, IPv6 first (RFC 8305's order), at
+ * most PLACES_ADDRS_MAX. Connections waiting for them connect; on failure their flights
+ * fail.
+ */
+static void pool_lookup_done(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct places *p = arg;
+	const struct evutil_addrinfo *v6 = NULL, *v4 = NULL, *ai;
+	struct places_conn *pc, *next;
+	size_t n = 0;
+
+	p->lookup = NULL;
+	p->resolving = false;
+	if (result == EVUTIL_EAI_CANCEL)
+		return;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET6 && v6 == NULL)
+			v6 = ai;
+		if (ai->ai_family == AF_INET && v4 == NULL)
+			v4 = ai;
+	}
+	while (n < PLACES_ADDRS_MAX && (v6 != NULL || v4 != NULL)) {
+		const struct evutil_addrinfo **take = v6 != NULL && (n % 2 == 0 || v4 == NULL) ?
+		    &v6 : &v4;
+		const struct evutil_addrinfo *a = *take;
+
+		if (a->ai_addrlen <= sizeof(p->addrs[n])) {
+			memcpy(&p->addrs[n], a->ai_addr, a->ai_addrlen);
+			/* evhttp takes the bare address (no brackets, no port). */
+			evutil_inet_ntop(a->ai_family, a->ai_family == AF_INET6 ?
+			    (const void *)&((const struct sockaddr_in6 *)a->ai_addr)->sin6_addr :
+			    (const void *)&((const struct sockaddr_in *)a->ai_addr)->sin_addr,
+			    p->addr_text[n], sizeof(p->addr_text[n]));
+			n++;
+		}
+		for (ai = a->ai_next; ai != NULL && ai->ai_family != a->ai_family; ai = ai->ai_next)
+			;
+		*take = ai;
+	}
+	if (res != NULL)
+		evutil_freeaddrinfo(res);
+	p->naddrs = n;
+	p->addrs_at_ms = htime_mono_ms();
+	if (n > 0)
+		log_info("event=places_resolved host=%s addresses=%zu first=%s",
+		    log_quote(p->host, strlen(p->host)), n, p->addr_text[0]);
+	for (pc = TAILQ_FIRST(&p->conns); pc != NULL; pc = next) {
+		struct flight *f = pc->flight;
+
+		next = TAILQ_NEXT(pc, entry);
+		if (pc->state != PC_RESOLVING)
+			continue;
+		if (n == 0) {
+			pool_close(pc, "no address", false);
+			flight_fail(f, "cannot resolve %s: %s", p->host, result != 0 ?
+			    evutil_gai_strerror(result) : "no address");
+			continue;
+		}
+		pool_connect(pc);
+	}
+}
+
+void pool_open(struct places *p, struct flight *f)
+{
+	struct places_conn *pc = pool_new_conn(p, f);
+	bool numeric = p->addrs_at_ms == 0 && p->naddrs > 0;
+
+	if (numeric || (p->naddrs > 0 && htime_mono_ms() - p->addrs_at_ms < PLACES_ADDRS_TTL_MS))
+		pool_connect(pc);
+	else
+		pool_lookup(p);
+}
+
+/* Puts F's request on the idle connection PC. */
+static void pool_reuse(struct places_conn *pc, struct flight *f)
+{
+	evtimer_del(pc->timer);
+	pc->state = PC_BUSY;
+	pc->flight = f;
+	f->pc = pc;
+	stats.places_requests_reused++;
+	flight_send(f, pc);
+}
+
+void pool_acquire(struct places *p, struct flight *f)
+{
+	struct places_conn *pc;
+
+	TAILQ_FOREACH(pc, &p->conns, entry) {
+		if (pc->state == PC_IDLE) {
+			pool_reuse(pc, f);
+			return;
+		}
+	}
+	if (p->nconns < p->max_conns) {
+		pool_open(p, f);
+		return;
+	}
+	f->queued = true;
+	TAILQ_INSERT_TAIL(&p->queue, f, queue_entry);
+}
+
+void pool_release(struct places_conn *pc)
+{
+	struct places *p = pc->places;
+	struct timeval idle = { p->idle_timeout, 0 };
+
+	if (pc->flight != NULL && pc->flight->pc == pc)
+		pc->flight->pc = NULL;
+	pc->flight = NULL;
+	if (pc->state == PC_CLOSED)
+		return;
+	pc->state = PC_IDLE;
+	pc->connected = true;
+	evtimer_add(pc->timer, &idle);
+	/* The next queued flight takes it from the loop, not inside evhttp's callback. */
+	if (!TAILQ_EMPTY(&p->queue))
+		event_active(p->pool_event, EV_TIMEOUT, 1);
+}
+
+void pool_forget(struct flight *f)
+{
+	struct places *p = f->places;
+
+	if (f->queued) {
+		TAILQ_REMOVE(&p->queue, f, queue_entry);
+		f->queued = false;
+	}
+	if (f->pc != NULL) {
+		struct places_conn *pc = f->pc;
+
+		f->pc = NULL;
+		pc->flight = NULL;
+		/* Its request is cut short: the connection cannot carry another. */
+		if (pc->state == PC_BUSY || pc->state == PC_RESOLVING)
+			pool_close(pc, "the search ended first", true);
+	}
+}
+
+/* Frees closed connections, then gives free connections and slots to queued flights. */
+static void pool_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct places *p = arg;
+	struct places_conn *pc, *next;
+	struct flight *f;
+
+	for (pc = TAILQ_FIRST(&p->conns); pc != NULL; pc = next) {
+		next = TAILQ_NEXT(pc, entry);
+		if (pc->state == PC_CLOSED)
+			pool_free_conn(pc);
+	}
+	while ((f = TAILQ_FIRST(&p->queue)) != NULL) {
+		bool idle = false;
+
+		TAILQ_FOREACH(pc, &p->conns, entry)
+			idle = idle || pc->state == PC_IDLE;
+		if (!idle && p->nconns >= p->max_conns)
+			break;
+		TAILQ_REMOVE(&p->queue, f, queue_entry);
+		f->queued = false;
+		pool_acquire(p, f);
+	}
+}
+
+void pool_free(struct places *p)
+{
+	struct places_conn *pc;
+
+	if (p->lookup != NULL)
+		evdns_getaddrinfo_cancel(p->lookup);
+	while ((pc = TAILQ_FIRST(&p->conns)) != NULL) {
+		pc->state = PC_CLOSED;
+		pool_free_conn(pc);
+	}
+	if (p->pool_event != NULL)
+		event_free(p->pool_event);
+	if (p->session != NULL)
+		SSL_SESSION_free(p->session);
+	p->session = NULL;
+	if (session_owner == p)
+		session_owner = NULL;
+}

@@ -1,0 +1,180 @@
+"""The Places client's connections (README "Places", "Transport"): kept-alive connections
+reused from a pool of places_connections, TLS sessions resumed on new ones, a connection
+the server closes while idle let go, the one retry of a request that a reused connection
+lost before any of its answer came (and none when part of it came), and a host name whose
+first addresses refuse reached at the next.
+
+Run: HERDD=build/server/herdd PLACES_STANDIN=build/tests/standin/places-standin \\
+     /usr/bin/python3 tests/integration/test_places_pool.py -v
+"""
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import herdtest  # noqa: E402
+from herdtest import HerdTestCase, iamat, read_whatsat_reply  # noqa: E402
+
+KEY = "k3y-" + os.urandom(8).hex()
+
+
+class PoolCase(HerdTestCase):
+
+    def start_node(self, standin, url=None, env=None, **options):
+        opts = standin.herd_options("legacy", 5)
+        if url is not None:
+            opts["places_url"] = url
+        opts.update(dict((k, str(v)) for k, v in options.items()))
+        herd = self.make_herd(["Alford"], herd_options=opts)
+        node = herd["Alford"]
+        node.env = dict({"HERD_PLACES_KEY": KEY}, **(env or {}))
+        herd.start("Alford")
+        return node
+
+    def ask(self, node, n, timeout=15):
+        """IAMAT for a client at a location of its own, then WHATSAT: its JSON."""
+        client_id = b"pool%04d" % n
+        location = b"+34.%06d-118.445127" % (n * 37 % 1000000)
+        with node.client(timeout=timeout) as c:
+            at = c.request(iamat(client_id, location))
+            c.send(b"WHATSAT %s 10 5\n" % client_id)
+            raw = read_whatsat_reply(c, timeout=timeout)
+        self.assertTrue(raw.startswith(at + b"\n"), raw[:200])
+        return json.loads(raw[len(at) + 1:].decode())
+
+    def places(self, node):
+        return node.stats()["places"]
+
+
+class TestReuse(PoolCase):
+
+    def test_sequential_searches_share_one_connection(self):
+        standin = self.start_standin(key_required=KEY)
+        node = self.start_node(standin)
+        for n in range(20):
+            self.assertEqual(self.ask(node, n)["status"], "OK")
+        got = standin.stats()
+        self.assertEqual(got["requests"], 20)
+        self.assertEqual(got["connections"], 1)
+        self.assertEqual(got["handshakes"], {"full": 1, "resumed": 0})
+        p = self.places(node)
+        self.assertEqual(p["connections_opened"], 1)
+        self.assertEqual(p["requests_reused"], 19)
+        self.assertEqual(p["handshakes_full"], 1)
+        self.assertEqual(p["connections"], 1)
+
+    def test_concurrent_searches_use_at_most_places_connections(self):
+        standin = self.start_standin(key_required=KEY)
+        node = self.start_node(standin, places_connections=3)
+        standin.control("mode=slow=0.3")
+        clients = []
+        for n in range(12):
+            c = node.client(timeout=15)
+            self.addCleanup(c.close)
+            client_id = b"conc%02d" % n
+            c.request(iamat(client_id, b"+34.%06d-118.445127" % (n * 101)))
+            c.send(b"WHATSAT %s 10 5\n" % client_id)
+            clients.append(c)
+        for c in clients:
+            raw = read_whatsat_reply(c, timeout=15)
+            self.assertEqual(json.loads(raw.split(b"\n", 1)[1])["status"], "OK")
+        got = standin.stats()
+        self.assertEqual(got["requests"], 12)
+        self.assertLessEqual(got["connections"], 3)
+        self.assertLessEqual(self.places(node)["connections_opened"], 3)
+
+    def test_new_connection_resumes_the_tls_session(self):
+        standin = self.start_standin(key_required=KEY)
+        node = self.start_node(standin, places_idle_timeout=1)
+        self.assertEqual(self.ask(node, 1)["status"], "OK")
+        node.wait_log(lambda line: "event=places_connection_close" in line and
+                      "places_idle_timeout" in line, timeout=5)
+        self.assertEqual(self.ask(node, 2)["status"], "OK")
+        got = standin.stats()
+        self.assertEqual(got["connections"], 2)
+        self.assertEqual(got["handshakes"], {"full": 1, "resumed": 1})
+        p = self.places(node)
+        self.assertEqual((p["handshakes_full"], p["handshakes_resumed"]), (1, 1))
+
+
+class TestServerCloses(PoolCase):
+
+    def test_connection_the_server_closes_while_idle_is_let_go(self):
+        standin = self.start_standin(key_required=KEY, idle_timeout=1)
+        node = self.start_node(standin)
+        self.assertEqual(self.ask(node, 1)["status"], "OK")
+        node.wait_log(lambda line: "event=places_connection_close" in line and
+                      "closed by Places" in line, timeout=5)
+        self.assertEqual(self.places(node)["connections"], 0)
+        self.assertEqual(self.ask(node, 2)["status"], "OK")
+        p = self.places(node)
+        self.assertEqual(p["connections_opened"], 2)
+        self.assertEqual(p["retries"], 0)
+
+    def test_reused_connection_lost_before_the_answer_is_retried_once(self):
+        standin = self.start_standin(key_required=KEY)
+        node = self.start_node(standin)
+        self.assertEqual(self.ask(node, 1)["status"], "OK")
+        # The kept connection is closed under the next request: it goes again, fresh.
+        standin.control("close_next=1")
+        self.assertEqual(self.ask(node, 2)["status"], "OK")
+        self.assertEqual(standin.stats()["requests"], 1 + 2)
+        self.assertEqual(self.places(node)["retries"], 1)
+        # Lost again on the fresh one: no second retry, the search fails.
+        standin.control("close_next=2")
+        self.assertEqual(self.ask(node, 3)["status"], "UNKNOWN_ERROR")
+        self.assertEqual(standin.stats()["requests"], 3 + 2)
+        self.assertEqual(self.places(node)["retries"], 2)
+
+    def test_request_whose_answer_began_is_not_retried(self):
+        standin = self.start_standin(key_required=KEY)
+        node = self.start_node(standin)
+        self.assertEqual(self.ask(node, 1)["status"], "OK")
+        standin.control("mode=truncated")
+        self.assertEqual(self.ask(node, 2)["status"], "UNKNOWN_ERROR")
+        self.assertEqual(standin.stats()["requests"], 2)
+        self.assertEqual(self.places(node)["retries"], 0)
+
+
+class TestAddresses(PoolCase):
+
+    def test_name_whose_first_addresses_refuse_is_reached_at_the_next(self):
+        standin = self.start_standin(key_required=KEY)
+        hosts = os.path.join(self.tmp, "hosts")
+        with open(hosts, "w") as f:
+            # Nothing listens on the stand-in's port at the first two.
+            f.write("::1 places.test\n127.0.0.2 places.test\n127.0.0.1 places.test\n")
+        url = "https://places.test:%d%s" % (standin.port, standin.LEGACY_PATH)
+        node = self.start_node(standin, url=url, env={"HERD_HOSTS_FILE": hosts})
+        self.assertEqual(self.ask(node, 1)["status"], "OK")
+        p = self.places(node)
+        self.assertEqual(p["connect_failovers"], 2)
+        self.assertEqual(p["connections_opened"], 3)
+        log = node.log()
+        self.assertIn("event=places_resolved host=\"places.test\" addresses=3 first=::1", log)
+        self.assertIn("event=places_connect_next", log)
+        # Kept: the next search goes straight to the address that answered.
+        self.assertEqual(self.ask(node, 2)["status"], "OK")
+        self.assertEqual(self.places(node)["connections_opened"], 3)
+
+    def test_every_address_refusing_fails_with_the_count(self):
+        standin = self.start_standin(key_required=KEY)
+        hosts = os.path.join(self.tmp, "hosts")
+        with open(hosts, "w") as f:
+            f.write("127.0.0.2 places.test\n127.0.0.3 places.test\n")
+        url = "https://places.test:%d%s" % (standin.port, standin.LEGACY_PATH)
+        node = self.start_node(standin, url=url, env={"HERD_HOSTS_FILE": hosts})
+        answer = self.ask(node, 1)
+        self.assertEqual(answer["status"], "UNKNOWN_ERROR")
+        self.assertIn("2 addresses tried", answer["error_message"])
+
+    def test_unreadable_hosts_file_stops_the_node(self):
+        r = herdtest.run_herdd(["-c", "/dev/null", "-n", "x"], env={"HERD_HOSTS_FILE": "/nope"})
+        self.assertNotEqual(r.returncode, 0)
+
+
+if __name__ == "__main__":
+    herdtest.main()
