@@ -43,8 +43,9 @@ struct digest_keys {
 	uint32_t id;
 };
 /*
- * From the herd secret (SECRET_LEN bytes) when there is one, else from HERD_ID (the herd
- * ID of the state files, which comes from herd_id or the node names). False if HMAC fails.
+ * From the herd secret (SECRET_LEN bytes) when there is one, else from HERD_ID (for
+ * tests; herdd keeps a random table key and no digest without a secret, since HERD_ID
+ * can be known). False if HMAC fails.
  */
 bool digest_keys(const unsigned char *secret, size_t secret_len, const char *herd_id,
     struct digest_keys *out);

@@ -92,6 +92,11 @@ struct link {
 	uint64_t sync_sent;
 	/* The digest walk (recon.h): whose turn it is, its round, lines of the turn so far. */
 	enum { WALK_NONE, WALK_MINE, WALK_THEIRS } turn;
+	/* What this end's DIGEST-BEGIN said: both ends decide from the two said values. */
+	bool digest_begun, digest_heard;
+	uint64_t said_count, said_root;
+	uint32_t said_key;
+	bool alternate;              /* link_fill: a walk or sync line next, then a flood */
 	struct recon walk;
 	uint64_t round, round_out, round_in;
 	uint64_t walk_started_ms, walk_sent, walk_rounds;
@@ -393,9 +398,14 @@ static void link_protocol_error(struct link *l, const char *why)
 	link_close(l, "protocol error");
 }
 
-/* Logs the end of the digest walk and counts it. */
+/* Logs the end of the digest walk and counts it; what it still held back goes as floods. */
 static void link_walk_done(struct link *l)
 {
+	const struct record *rec;
+
+	recon_finish(&l->walk);
+	while ((rec = pendset_pop(&l->walk.records)) != NULL && link_send_record(l, rec))
+		l->walk_sent++;
 	l->turn = WALK_NONE;
 	stats.sync_walk++;
 	log_info("event=peer_sync_done link=%llu peer=%s mode=digest rounds=%llu "
@@ -471,6 +481,10 @@ static bool link_walk_step(struct link *l)
 	rec = pendset_pop(&l->walk.records);
 	if (rec == NULL)
 		return false;
+	if (log_verbosity() >= LOG_LEVEL_DEBUG)
+		log_debug("event=peer_sync_out link=%llu peer=%s record=%s",
+		    (unsigned long long)l->id, link_name(l),
+		    log_quote(record_line(rec), record_len(rec)));
 	link_send(l, PEER_MSG_SYNC, "SYNC ", record_line(rec), record_len(rec));
 	if (!l->closing) {
 		l->records_sent++;
@@ -481,28 +495,41 @@ static bool link_walk_step(struct link *l)
 	return true;
 }
 
+/* One line of the whole-table sync or of this end's walk turn; false when neither has any. */
+static bool link_sync_or_walk_step(struct link *l)
+{
+	if (l->syncing && link_sync_step(l))
+		return true;
+	if (l->turn == WALK_MINE) {
+		if (link_walk_step(l))
+			return true;
+		link_end_turn(l);
+	}
+	return false;
+}
+
 /*
- * Tops L's output up to LINK_HIGH: first the flooded records it owes (they are news),
- * then the whole-table sync or this end's walk turn, whose end it marks with ROUND.
+ * Tops L's output up to LINK_HIGH with the flooded records it owes and the lines of the
+ * whole-table sync or of this end's walk turn (whose end it marks with ROUND), taken in
+ * turn while both wait, so that neither starves the other under load.
  */
 static void link_fill(struct link *l)
 {
 	struct evbuffer *out = bufferevent_get_output(l->bev);
 
 	while (!l->closing && evbuffer_get_length(out) < LINK_HIGH) {
-		const struct record *rec = pendset_pop(&l->floods);
+		const struct record *rec;
 
+		l->alternate = !l->alternate;
+		if (l->alternate && link_sync_or_walk_step(l))
+			continue;
+		rec = pendset_pop(&l->floods);
 		if (rec != NULL) {
 			link_write_record(l, rec);
 			continue;
 		}
-		if (l->syncing && link_sync_step(l))
+		if (!l->alternate && link_sync_or_walk_step(l))
 			continue;
-		if (l->turn == WALK_MINE) {
-			if (link_walk_step(l))
-				continue;
-			link_end_turn(l);
-		}
 		break;
 	}
 }
@@ -518,61 +545,72 @@ static void link_sync_start(struct link *l)
 	link_fill(l);
 }
 
-/* Link up: tell the neighbour what this node holds, in two numbers. */
+/*
+ * Link up: tell the neighbour what this node holds, in three numbers (no digest, without
+ * a herd secret: root and key 0). They are kept, for the decision to be the same on
+ * both ends whatever changes meanwhile.
+ */
 static void link_digest_begin(struct link *l)
 {
 	const struct digest *d = table_digest(herdd.table);
 
-	link_sendf(l, PEER_MSG_DIGEST_BEGIN, "DIGEST-BEGIN %zu %016llx %08x",
-	    table_count(herdd.table), (unsigned long long)digest_node(d, 0, 0),
-	    (unsigned)d->key_id);
+	l->said_count = table_count(herdd.table);
+	l->said_root = d != NULL ? digest_node(d, 0, 0) : 0;
+	l->said_key = d != NULL ? d->key_id : 0;
+	l->digest_begun = true;
+	link_sendf(l, PEER_MSG_DIGEST_BEGIN, "DIGEST-BEGIN %llu %016llx %08x",
+	    (unsigned long long)l->said_count, (unsigned long long)l->said_root,
+	    (unsigned)l->said_key);
 }
 
-/* A walk line arrived: the walk is on, if it was not yet (the other end saw a difference). */
-static void link_walk_join(struct link *l)
+/* The walk begins, the other end's turn first (the dialler then takes its own). */
+static void link_walk_begin(struct link *l, uint64_t peer_count)
 {
-	if (l->turn != WALK_NONE)
-		return;
 	l->turn = WALK_THEIRS;
 	l->round = 0;
 	l->round_in = 0;
 	l->walk_sent = l->walk_rounds = 0;
 	l->sync_received = l->sync_stored = 0;
 	l->walk_started_ms = htime_mono_ms();
-	recon_init(&l->walk, herdd.table, table_digest(herdd.table));
+	recon_init(&l->walk, herdd.table, table_digest(herdd.table), peer_count);
 }
 
 /*
- * The neighbour's DIGEST-BEGIN: an empty neighbour gets the whole table; an empty node
- * waits for the neighbour's; equal roots need nothing; else the walk, the dialler first.
+ * The neighbour's DIGEST-BEGIN, against this end's: an empty neighbour gets the whole
+ * table; an empty node waits for the neighbour's; without shared digest keys both send
+ * their whole tables; equal roots need nothing; else the walk, the dialler first. Both
+ * ends decide from the same two lines, so they agree.
  */
 static void link_on_digest_begin(struct link *l, const struct peer_msg *msg)
 {
-	const struct digest *d = table_digest(herdd.table);
-	size_t count = table_count(herdd.table);
-
+	if (l->digest_heard || !l->digest_begun) {
+		link_protocol_error(l, "DIGEST-BEGIN twice");
+		return;
+	}
+	l->digest_heard = true;
 	if (msg->count == 0) {
 		link_sync_start(l);
 		return;
 	}
-	if (count == 0)
+	if (l->said_count == 0)
 		return;
 	/* Digests under other keys cannot be compared: both ends send their whole tables. */
-	if (msg->key_id != d->key_id) {
-		log_warnx("event=peer_digest_keys_differ link=%llu peer=%s ours=%08x theirs=%08x "
-		    "reason=\"herd_id or the secret differs between the nodes: whole tables are "
-		    "exchanged\"", (unsigned long long)l->id, link_name(l), (unsigned)d->key_id,
-		    (unsigned)msg->key_id);
+	if (msg->key_id != l->said_key || l->said_key == 0) {
+		if (msg->key_id != 0 && l->said_key != 0)
+			log_warnx("event=peer_digest_keys_differ link=%llu peer=%s ours=%08x "
+			    "theirs=%08x reason=\"another herd secret or version: whole tables are "
+			    "exchanged\"", (unsigned long long)l->id, link_name(l),
+			    (unsigned)l->said_key, (unsigned)msg->key_id);
 		link_sync_start(l);
 		return;
 	}
-	if (msg->root == digest_node(d, 0, 0)) {
+	if (msg->root == l->said_root) {
 		stats.sync_equal++;
-		log_info("event=peer_sync_done link=%llu peer=%s mode=equal records=%zu",
-		    (unsigned long long)l->id, link_name(l), count);
+		log_info("event=peer_sync_done link=%llu peer=%s mode=equal records=%llu",
+		    (unsigned long long)l->id, link_name(l), (unsigned long long)l->said_count);
 		return;
 	}
-	link_walk_join(l);
+	link_walk_begin(l, msg->count);
 	if (l->outbound) {
 		recon_start(&l->walk);
 		l->turn = WALK_MINE;
@@ -708,9 +746,8 @@ static void link_on_record(struct link *l, const struct peer_msg *msg, const cha
 static void link_on_walk_line(struct link *l, const struct peer_msg *msg, const char *line,
     size_t len)
 {
-	bool ok = true;
+	bool ok;
 
-	link_walk_join(l);
 	if (l->turn != WALK_THEIRS) {
 		link_protocol_error(l, "walk line out of turn");
 		return;
@@ -721,10 +758,11 @@ static void link_on_walk_line(struct link *l, const struct peer_msg *msg, const 
 	else if (msg->kind == PEER_MSG_LEAF)
 		ok = recon_on_leaf(&l->walk, msg->index, msg->sums, msg->nsums, msg->more);
 	else
-		recon_on_want(&l->walk, msg->index, msg->sums, msg->nsums);
+		ok = recon_on_want(&l->walk, msg->index, msg->sums, msg->nsums);
 	if (!ok)
-		link_protocol_error(l, "walk line out of place: a LEAF+ run broken by another "
-		    "leaf, or more than a walk of this table can ask");
+		link_protocol_error(l, "walk line out of place: about a node or leaf this end "
+		    "did not offer, a LEAF+ run broken by another leaf, or more sums than the "
+		    "tables hold");
 }
 
 /* One line on an authenticated link. */
@@ -737,6 +775,10 @@ static void link_on_message(struct link *l, const struct peer_msg *msg, const ch
 		link_on_record(l, msg, line, len);
 		return;
 	case PEER_MSG_SYNC_BEGIN:
+		if (l->turn != WALK_NONE) {
+			link_protocol_error(l, "SYNC-BEGIN during a walk");
+			return;
+		}
 		l->sync_received = 0;
 		l->sync_stored = 0;
 		return;

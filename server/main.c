@@ -236,8 +236,11 @@ static void log_pending(void)
 }
 
 /*
- * The client table, keyed as every node of the herd keys it, with its digest: a client is
- * then in the same digest leaf on every node, and link-ups compare digests (digest.h).
+ * The client table. With a herd secret, keyed as every node of the herd keys it (from
+ * the secret, which clients cannot know), with its digest: a client is then in the same
+ * digest leaf on every node, and link-ups compare digests (digest.h). Without one, a key
+ * from the names in the configuration would let a client choose IDs that collide, so
+ * the key is random and there is no digest: link-ups send whole tables.
  */
 static void open_table(const unsigned char *secret, size_t secret_len)
 {
@@ -245,6 +248,11 @@ static void open_table(const unsigned char *secret, size_t secret_len)
 	char herd_id[STATEFMT_HERD_ID_MAX];
 	struct digest_keys keys;
 
+	if (secret_len == 0) {
+		herdd.table = table_new();
+		table_set_limit(herdd.table, herdd.config->max_clients);
+		return;
+	}
 	statefmt_herd_id(herdd.config, secret, secret_len, herd_id);
 	if (!digest_keys(secret, secret_len, herd_id, &keys))
 		fatalx("event=startup_failed error=\"cannot derive the table keys\"");

@@ -12,6 +12,7 @@
 #include "xmalloc.h"
 
 #define PENDSET_MIN 64
+#define PENDSET_KEEP 4096             /* entries of room kept when a set empties */
 
 /* Fibonacci hashing of a pointer: records are 16-byte aligned, so the low bits go. */
 static size_t pendset_slot(const struct pendset *s, const struct record *rec)
@@ -113,6 +114,9 @@ const struct record *pendset_pop(struct pendset *s)
 	s->qhead = (s->qhead + 1) & (s->qcap - 1);
 	s->count--;
 	pendset_unindex(s, rec);
+	/* A burst is over: its arrays go, rather than stay at their largest for good. */
+	if (s->count == 0 && s->qcap > PENDSET_KEEP)
+		pendset_clear(s);
 	return rec;
 }
 

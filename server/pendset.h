@@ -3,9 +3,10 @@
  * a link that cannot take more output still owes its neighbour. Newest wins, so a record
  * that changes again while it waits is still one entry, and what the link sends when it
  * drains is the record as it is then. Records are never freed while the node runs
- * (table.h), so the set holds pointers. An entry costs 24 bytes at most (a slot of the
- * hash index at load under 1/2 and one of the queue), and a set never holds more entries
- * than the table has records. Pure code, no I/O.
+ * (table.h), so the set holds pointers. An entry costs 24 to 48 bytes (slots of the hash
+ * index, kept under half full, and of the queue, both doubling), a set never holds more
+ * entries than the table has records, and a large set's arrays are freed when it empties.
+ * Pure code, no I/O.
  */
 #ifndef HERD_PENDSET_H
 #define HERD_PENDSET_H

@@ -62,11 +62,46 @@ static void sums_push(uint32_t **a, size_t *count, size_t *cap, uint32_t v)
 	(*a)[(*count)++] = v;
 }
 
-void recon_init(struct recon *r, const struct table *t, const struct digest *d)
+/* Tree nodes by number: the root, then each level's nodes in order, then the leaves. */
+#define RECON_INNER_NODES (1 + 16 + 256 + 4096)
+#define RECON_NODES (RECON_INNER_NODES + DIGEST_LEAVES)
+
+static size_t node_number(unsigned depth, uint32_t index)
+{
+	static const size_t first[] = { 0, 1, 17, 273, 4369 };
+
+	return first[depth / DIGEST_STEP_BITS] + index;
+}
+
+static bool bit_take(unsigned char *bits, size_t n)
+{
+	bool set = (bits[n / 8] >> (n % 8)) & 1;
+
+	bits[n / 8] &= (unsigned char)~(1u << (n % 8));
+	return set;
+}
+
+static bool bit_get(const unsigned char *bits, size_t n)
+{
+	return (bits[n / 8] >> (n % 8)) & 1;
+}
+
+static void bit_set(unsigned char *bits, size_t n)
+{
+	bits[n / 8] |= (unsigned char)(1u << (n % 8));
+}
+
+void recon_init(struct recon *r, const struct table *t, const struct digest *d,
+    uint64_t peer_count)
 {
 	memset(r, 0, sizeof(*r));
 	r->table = t;
 	r->digest = d;
+	r->peer_count = peer_count;
+	r->offered = xcalloc((RECON_NODES + 7) / 8, 1);
+	r->listed = xcalloc((DIGEST_LEAVES + 7) / 8, 1);
+	/* DIGEST-BEGIN gave the root's hash. */
+	bit_set(r->offered, node_number(0, 0));
 }
 
 void recon_clear(struct recon *r)
@@ -79,7 +114,9 @@ void recon_clear(struct recon *r)
 	free(r->own);
 	free(r->cand_new);
 	free(r->cand_ready);
-	recon_init(r, r->table, r->digest);
+	free(r->offered);
+	free(r->listed);
+	memset(r, 0, sizeof(*r));
 }
 
 void recon_start(struct recon *r)
@@ -132,8 +169,9 @@ static size_t recon_collect(struct recon *r, uint32_t leaf)
  */
 static bool recon_bounded(const struct recon *r)
 {
-	size_t inner = 1 + 16 + 256 + 4096;
-	size_t cap = 2 * (inner + DIGEST_LEAVES) + 2 * table_count(r->table) + PEERPROTO_SUMS_MAX;
+	uint64_t records = table_count(r->table) > r->peer_count ? table_count(r->table) :
+	    r->peer_count;
+	uint64_t cap = 2 * (uint64_t)RECON_NODES + 2 * records + PEERPROTO_SUMS_MAX;
 
 	return r->items.count + r->wants.count + r->cand_new_count + r->in_count <= cap;
 }
@@ -142,7 +180,8 @@ bool recon_on_digest(struct recon *r, unsigned depth, uint32_t index, const uint
 {
 	uint64_t own[DIGEST_FANOUT];
 
-	if (!digest_node_valid(depth, index) || depth >= DIGEST_LEAF_BITS || !recon_bounded(r))
+	if (!digest_node_valid(depth, index) || depth >= DIGEST_LEAF_BITS || !recon_bounded(r) ||
+	    !bit_take(r->offered, node_number(depth, index)))
 		return false;
 	digest_children(r->digest, depth, index, own);
 	for (uint32_t j = 0; j < DIGEST_FANOUT; j++) {
@@ -169,7 +208,8 @@ bool recon_on_leaf(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t 
 {
 	size_t own, i = 0, j = 0;
 
-	if (leaf >= DIGEST_LEAVES || (r->in_open && r->in_leaf != leaf) || !recon_bounded(r))
+	if (leaf >= DIGEST_LEAVES || (r->in_open && r->in_leaf != leaf) || !recon_bounded(r) ||
+	    !bit_get(r->offered, node_number(DIGEST_LEAF_BITS, leaf)))
 		return false;
 	r->in_open = true;
 	r->in_leaf = leaf;
@@ -179,6 +219,7 @@ bool recon_on_leaf(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t 
 		return true;
 	/* The whole leaf: send what it lacks, ask for what this node lacks. */
 	r->in_open = false;
+	bit_take(r->offered, node_number(DIGEST_LEAF_BITS, leaf));
 	if (r->in_count > 1)
 		qsort(r->in_sums, r->in_count, sizeof(*r->in_sums), cmp_u32);
 	own = recon_collect(r, leaf);
@@ -207,15 +248,15 @@ bool recon_on_leaf(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t 
 	return true;
 }
 
-void recon_on_want(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t n)
+bool recon_on_want(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t n)
 {
 	uint32_t sorted[PEERPROTO_SUMS_MAX];
 	size_t own;
 
-	if (leaf >= DIGEST_LEAVES || n > PEERPROTO_SUMS_MAX)
-		return;
+	if (leaf >= DIGEST_LEAVES || n > PEERPROTO_SUMS_MAX || !bit_get(r->listed, leaf))
+		return false;
 	if (n == 0)
-		return;
+		return true;
 	memcpy(sorted, sums, n * sizeof(*sums));
 	qsort(sorted, n, sizeof(*sorted), cmp_u32);
 	own = recon_collect(r, leaf);
@@ -224,6 +265,7 @@ void recon_on_want(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t 
 		if (bsearch(&r->own[i].sum, sorted, n, sizeof(*sorted), cmp_u32) != NULL)
 			recon_owe(r, r->own[i].rec);
 	}
+	return true;
 }
 
 /* The next LEAF or LEAF+ line of the leaf being listed. */
@@ -253,8 +295,13 @@ size_t recon_next_line(struct recon *r, char *buf, size_t size)
 			uint64_t own[DIGEST_FANOUT];
 
 			digest_children(r->digest, depth, index, own);
+			/* The neighbour may answer about each of these children, once. */
+			for (uint32_t j = 0; j < DIGEST_FANOUT; j++)
+				bit_set(r->offered, node_number(depth + DIGEST_STEP_BITS,
+				    index * DIGEST_FANOUT + j));
 			return peerproto_format_digest(buf, size, depth, index, own);
 		}
+		bit_set(r->listed, index);
 		/* Sums as they are now: a record that changed since was flooded. */
 		r->out_count = r->out_pos = 0;
 		for (size_t i = 0, n = recon_collect(r, index); i < n; i++)
@@ -303,6 +350,13 @@ void recon_turn(struct recon *r)
 	r->cand_new = swap;
 	r->cand_new_cap = swap_cap;
 	r->cand_new_count = 0;
+}
+
+void recon_finish(struct recon *r)
+{
+	recon_release(r, r->cand_ready, r->cand_ready_count);
+	recon_release(r, r->cand_new, r->cand_new_count);
+	r->cand_ready_count = r->cand_new_count = 0;
 }
 
 bool recon_holding(const struct recon *r)

@@ -54,12 +54,23 @@ struct recon {
 	/* This node's records of one leaf, sorted by sum: scratch for comparing. */
 	struct recon_own *own;
 	size_t own_cap;
+	/*
+	 * What the neighbour may answer about: tree nodes and leaves whose hashes this end
+	 * sent (each answered once), and leaves it listed (WANT). Anything else is refused,
+	 * so the work a walk costs is bounded by what this end sent.
+	 */
+	unsigned char *offered, *listed;
+	uint64_t peer_count;            /* records the neighbour said it holds */
 	/* What the walk found: tree nodes and leaves that differ, records owed. */
 	uint64_t nodes_differing, leaves_differing, records_owed;
 };
 
-/* A walk over table T with its digest D (both outlive R). */
-void recon_init(struct recon *r, const struct table *t, const struct digest *d);
+/*
+ * A walk over table T with its digest D (both outlive R), with a neighbour that said it
+ * holds PEER_COUNT records.
+ */
+void recon_init(struct recon *r, const struct table *t, const struct digest *d,
+    uint64_t peer_count);
 /* Frees what R holds; R can be initialised again. */
 void recon_clear(struct recon *r);
 /* The walk's first turn, the dialler's: the root's children. */
@@ -70,13 +81,19 @@ void recon_start(struct recon *r);
  */
 void recon_turn(struct recon *r);
 /*
- * The neighbour's lines. False when a line does not fit the walk (a LEAF+ run broken by
- * another leaf, or more work queued than an honest walk of this table can cause): a
- * protocol error.
+ * The neighbour's lines. False when a line does not fit the walk: about a node or leaf
+ * this end did not offer (or offered and heard of already), a LEAF+ run broken by another
+ * leaf, more sums than the two tables hold: a protocol error.
  */
 bool recon_on_digest(struct recon *r, unsigned depth, uint32_t index, const uint64_t *hashes);
 bool recon_on_leaf(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t n, bool more);
-void recon_on_want(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t n);
+bool recon_on_want(struct recon *r, uint32_t leaf, const uint32_t *sums, size_t n);
+/*
+ * The walk is over: the records still held back that the table holds unchanged move to
+ * R->records, for the caller to send as floods (the neighbour's versions did not replace
+ * them, so it lacks them or holds older ones).
+ */
+void recon_finish(struct recon *r);
 /*
  * The next DIGEST, LEAF or WANT line this end owes, without LF, into BUF (at least
  * PEERPROTO_WALK_LINE_MAX bytes); its length, or 0 when only records are left (pop them

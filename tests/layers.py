@@ -27,13 +27,13 @@ SERVER_MAY_USE_FROM_ADMIN = {"admin.h", "node.h"}
 PRIVATE = {
     "config_parser.h": re.compile(r"^config(_\w+)?\.c$"),
     "places_stream.h": re.compile(r"^places_(filter|legacy|new)\.c$"),
-    "places_flight.h": re.compile(r"^places(_call)?\.c$"),
+    "places_flight.h": re.compile(r"^places(_call|_pool)?\.c$"),
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
 # Files that are one module with another: the Places client's call and private header.
-SAME_MODULE = {"places_call": "places", "places_flight": "places"}
+SAME_MODULE = {"places_call": "places", "places_pool": "places", "places_flight": "places"}
 
 
 def module_of(filename):

@@ -60,6 +60,15 @@ static bool record_is_written_form(const struct record *stored)
 	return n == r->diff.len && memcmp(text, r->diff.p, n) == 0;
 }
 
+/* A refused line ends the link, and the walk with it: a new one begins. */
+static void walk_restart(void)
+{
+	recon_clear(&walk);
+	recon_init(&walk, herdd.table, &digest, 100);
+	/* The root's children, as if this end had sent them: answers about them are taken. */
+	recon_start(&walk);
+}
+
 /* Everything the walk owes now: each line must parse as what it is, each record be held. */
 static void drain_walk(void)
 {
@@ -68,6 +77,7 @@ static void drain_walk(void)
 	const struct record *rec;
 
 	recon_turn(&walk);
+	recon_finish(&walk);
 	while ((len = recon_next_line(&walk, line, sizeof(line))) > 0) {
 		struct peer_msg msg;
 
@@ -129,21 +139,24 @@ static void peer_line(const char *line, size_t len)
 			abort();
 		break;
 	case PEER_MSG_DIGEST:
-		if (!digest_node_valid(msg.depth, msg.index) || msg.depth >= DIGEST_LEAF_BITS ||
-		    !recon_on_digest(&walk, msg.depth, msg.index, msg.hashes))
+		if (!digest_node_valid(msg.depth, msg.index) || msg.depth >= DIGEST_LEAF_BITS)
 			abort();
+		/* Refused (not offered, or answered already): the link would end. */
+		if (!recon_on_digest(&walk, msg.depth, msg.index, msg.hashes))
+			walk_restart();
 		break;
 	case PEER_MSG_LEAF:
 		if (msg.index >= DIGEST_LEAVES || msg.nsums > PEERPROTO_SUMS_MAX)
 			abort();
 		/* A LEAF+ run broken by another leaf is refused, not taken in. */
 		if (!recon_on_leaf(&walk, msg.index, msg.sums, msg.nsums, msg.more))
-			recon_clear(&walk);
+			walk_restart();
 		break;
 	case PEER_MSG_WANT:
 		if (msg.index >= DIGEST_LEAVES || msg.nsums == 0 || msg.nsums > PEERPROTO_SUMS_MAX)
 			abort();
-		recon_on_want(&walk, msg.index, msg.sums, msg.nsums);
+		if (!recon_on_want(&walk, msg.index, msg.sums, msg.nsums))
+			walk_restart();
 		break;
 	case PEER_MSG_ROUND:
 		drain_walk();
@@ -166,7 +179,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		digest_init(&digest, &(struct siphash_key){ 3, 4 });
 		table_set_digest(herdd.table, &digest);
 	}
-	recon_init(&walk, herdd.table, &digest);
+	recon_init(&walk, herdd.table, &digest, 100);
+	recon_start(&walk);
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
