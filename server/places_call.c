@@ -31,8 +31,11 @@
 
 /* --- evhttp callbacks --------------------------------------------------------------- */
 
-/* Describes why the connection PC failed before an HTTP answer came. */
-static void flight_connection_failed(struct flight *f, struct places_conn *pc)
+/*
+ * Describes why the connection PC failed before an HTTP answer came; TRIED addresses of
+ * the host were tried (for a fresh connection, 0 otherwise).
+ */
+static void flight_connection_failed(struct flight *f, struct places_conn *pc, size_t tried)
 {
 	struct places *p = f->places;
 	struct bufferevent *bev = pool_bufferevent(pc);
@@ -66,6 +69,9 @@ static void flight_connection_failed(struct flight *f, struct places_conn *pc)
 			flight_fail(f, "Places connection failed");
 			break;
 		}
+	} else if (tried > 1) {
+		flight_fail(f, "cannot connect to %s:%d (%zu addresses tried)", p->host, p->port,
+		    tried);
 	} else {
 		/* errno is stale by now (libevent closed and reset the socket): say no more. */
 		flight_fail(f, "cannot connect to %s:%d", p->host, p->port);
@@ -87,7 +93,7 @@ void flight_connect_failed(struct flight *f, struct places_conn *pc)
 		return;
 	}
 	if (pc != NULL)
-		flight_connection_failed(f, pc);
+		flight_connection_failed(f, pc, p->naddrs);
 	else
 		flight_fail(f, "cannot connect to %s:%d (%zu address%s tried)", p->host, p->port,
 		    p->naddrs, p->naddrs == 1 ? "" : "es");
@@ -199,7 +205,7 @@ static void flight_no_answer(struct flight *f, struct places_conn *pc)
 		flight_connect_failed(f, pc);
 		return;
 	}
-	flight_connection_failed(f, pc);
+	flight_connection_failed(f, pc, 0);
 }
 
 /* The request ended: with an answer, or (REQ NULL or code 0) without one. */

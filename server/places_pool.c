@@ -39,15 +39,21 @@ static void pool_lookup_done(int result, struct evutil_addrinfo *res, void *arg)
 /* The pool of the one Places client there is, for OpenSSL's session callback. */
 static struct places *session_owner;
 
-/* A session ticket came: the newest is kept for new connections to resume. */
+/*
+ * A session ticket came: a copy of the newest is kept for new connections to resume. A
+ * copy, since OpenSSL marks a connection's own session not resumable when the connection
+ * ends without close_notify, as kept-alive ones closed by either side do.
+ */
 static int pool_new_session_cb(SSL *ssl, SSL_SESSION *session)
 {
-	if (session_owner == NULL)
+	SSL_SESSION *copy;
+
+	if (session_owner == NULL || (copy = SSL_SESSION_dup(session)) == NULL)
 		return 0;
 	if (session_owner->session != NULL)
 		SSL_SESSION_free(session_owner->session);
-	session_owner->session = session;
-	return 1;
+	session_owner->session = copy;
+	return 0;
 }
 
 /* Sets ADDR as P's one address when the host is numeric. */
@@ -185,7 +191,7 @@ static void pool_connect(struct places_conn *pc)
 		return;
 	}
 	if (p->session != NULL)
-		SSL_set_session(ssl, p->session);
+		(void)SSL_set_session(ssl, p->session);
 	bev = xcheck(bufferevent_openssl_socket_new(p->base, -1, ssl,
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS));
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);

@@ -69,7 +69,7 @@ class TestReuse(PoolCase):
     def test_concurrent_searches_use_at_most_places_connections(self):
         standin = self.start_standin(key_required=KEY)
         node = self.start_node(standin, places_connections=3)
-        standin.control("mode=slow=0.3")
+        standin.control("mode=slow=1")
         clients = []
         for n in range(12):
             c = node.client(timeout=15)
