@@ -364,6 +364,8 @@ void flight_send(struct flight *f, struct places_conn *pc)
 	    p->api == PLACES_API_LEGACY ? EVHTTP_REQ_GET : EVHTTP_REQ_POST, uri) != 0) {
 		pool_close(pc, "cannot start a request", false);
 		flight_fail(f, "cannot start the Places request to %s:%d", p->host, p->port);
+	} else if (pc->requests == 1) {
+		pool_nodelay(pc);
 	}
 	/* The URI holds the key: do not leave it lying in memory. */
 	places_forget_uri(p->uri);

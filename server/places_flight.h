@@ -155,6 +155,8 @@ void pool_release(struct places_conn *pc);
 void pool_close(struct places_conn *pc, const char *reason, bool now);
 /* F ends: out of the queue, and off its connection (closed if its request was on). */
 void pool_forget(struct flight *f);
+/* Sets TCP_NODELAY on PC's socket, once it has one (its connect is under way). */
+void pool_nodelay(struct places_conn *pc);
 /* The bufferevent of PC (for the TLS session and errors). */
 struct bufferevent *pool_bufferevent(struct places_conn *pc);
 

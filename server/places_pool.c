@@ -16,6 +16,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <event2/bufferevent.h>
@@ -89,6 +90,17 @@ void pool_init(struct places *p, const struct herd_config *config)
 	SSL_CTX_set_session_cache_mode(p->tls, SSL_SESS_CACHE_CLIENT |
 	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(p->tls, pool_new_session_cb);
+}
+
+void pool_nodelay(struct places_conn *pc)
+{
+	struct bufferevent *bev = pool_bufferevent(pc);
+	int one = 1;
+
+	/* TLS records of one request go out at once: no Nagle wait for a delayed ACK. */
+	if (bev != NULL && bufferevent_getfd(bev) >= 0)
+		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
 }
 
 struct bufferevent *pool_bufferevent(struct places_conn *pc)

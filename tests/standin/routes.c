@@ -5,6 +5,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -65,6 +68,11 @@ stats_record(struct standin *sd, struct evhttp_request *req,
 
 	/* A connection's first Places request counts it and its handshake: resumed or full. */
 	if (ssl != NULL && SSL_get_app_data(ssl) == NULL) {
+		int one = 1;
+
+		/* Answers go out whole at once, as a web front end's do: no Nagle wait. */
+		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
 		SSL_set_app_data(ssl, sd);
 		sd->stats.connections++;
 		if (SSL_session_reused(ssl))
