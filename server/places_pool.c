@@ -160,14 +160,16 @@ static void pool_closed_cb(struct evhttp_connection *evcon, void *arg)
 static void pool_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct places_conn *pc = arg;
+	struct places *p = pc->places;
 	struct bufferevent *bev = pool_bufferevent(pc);
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
 	struct flight *f;
 
+	/* Outside evhttp's callbacks: PC (and this timer) can go at once. */
 	if (pc->state == PC_IDLE) {
 		pool_close(pc, "idle for places_idle_timeout", true);
-		event_active(pc->places->pool_event, EV_TIMEOUT, 1);
+		event_active(p->pool_event, EV_TIMEOUT, 1);
 		return;
 	}
 	if (pc->state != PC_BUSY || pc->connected)
