@@ -84,11 +84,11 @@ void flight_connect_failed(struct flight *f, struct places_conn *pc)
 
 	if (f->done)
 		return;
-	if (f->addr_next + 1 < p->naddrs) {
-		f->addr_next++;
+	if (f->addr_tries + 1 < p->naddrs) {
+		f->addr_tries++;
 		stats.places_connect_failovers++;
 		log_info("event=places_connect_next id=%llu address=%s", (unsigned long long)f->id,
-		    p->addr_text[f->addr_next]);
+		    p->addr_text[(p->addr_good + f->addr_tries) % p->naddrs]);
 		pool_open(p, f);
 		return;
 	}
@@ -99,16 +99,6 @@ void flight_connect_failed(struct flight *f, struct places_conn *pc)
 		    p->naddrs, p->naddrs == 1 ? "" : "es");
 }
 
-/* True when PC's socket is connected: the TCP handshake is over. */
-static bool conn_is_up(struct places_conn *pc)
-{
-	struct bufferevent *bev = pool_bufferevent(pc);
-	struct sockaddr_storage peer;
-	socklen_t len = sizeof(peer);
-
-	return pc->connected || (bev != NULL && bufferevent_getfd(bev) >= 0 &&
-	    getpeername(bufferevent_getfd(bev), (struct sockaddr *)&peer, &len) == 0);
-}
 
 /* evhttp says why a request failed here, just before the done callback gets no answer. */
 static void flight_error_cb(enum evhttp_request_error error, void *arg)
@@ -188,7 +178,7 @@ static bool places_status_is_error(const char *status)
 static void flight_no_answer(struct flight *f, struct places_conn *pc)
 {
 	bool reused = pc->requests > 1;
-	bool up = conn_is_up(pc);
+	bool up = pc->connected;
 
 	pool_close(pc, "the request failed", false);
 	if (f->done)
@@ -201,6 +191,7 @@ static void flight_no_answer(struct flight *f, struct places_conn *pc)
 		pool_open(f->places, f);
 		return;
 	}
+	/* Fresh, and the server never said its TLS hello: the next address may answer. */
 	if (!reused && !up) {
 		flight_connect_failed(f, pc);
 		return;
@@ -346,6 +337,7 @@ void flight_send(struct flight *f, struct places_conn *pc)
 
 	pc->requests++;
 	f->answered = false;
+	f->have_http_error = false;
 	hreq = xcheck(evhttp_request_new(flight_done_cb, f));
 	evhttp_request_set_header_cb(hreq, flight_header_cb);
 	evhttp_request_set_chunked_cb(hreq, flight_chunk_cb);
@@ -359,7 +351,11 @@ void flight_send(struct flight *f, struct places_conn *pc)
 	if (p->api == PLACES_API_LEGACY)
 		(void)places_legacy_query(req.latitude, req.longitude, req.radius_metres, query);
 	uri = places_request_uri(p, p->uri, "", query, p->key_encoded);
-	/* On failure evhttp has already run (or freed) the request; the flight ends. */
+	/*
+	 * On failure libevent freed the request (no memory) or, when it could not start the
+	 * connect, left it unqueued: it is not freed here, a rare leak rather than a double
+	 * free. The flight ends.
+	 */
 	if (evhttp_make_request(pc->evcon, hreq,
 	    p->api == PLACES_API_LEGACY ? EVHTTP_REQ_GET : EVHTTP_REQ_POST, uri) != 0) {
 		pool_close(pc, "cannot start a request", false);

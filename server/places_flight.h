@@ -54,7 +54,7 @@ struct flight {
 	bool queued;
 	bool answered;                    /* its headers came: it is not retried any more */
 	bool retried;                     /* once, after a reused connection failed under it */
-	size_t addr_next;                 /* the address its next fresh connection tries */
+	size_t addr_tries;                /* addresses its fresh connections tried before */
 	struct places_filter *filter;
 	struct event *timer;
 	struct timespec started;
@@ -86,7 +86,9 @@ struct places_conn {
 	long verify_error;                /* X509_V_ERR_* of its handshake, from tls.c */
 	char address[INET6_ADDRSTRLEN];   /* the address it connects to */
 	unsigned requests;                /* requests sent on it */
-	bool connected;                   /* TCP is up (an answer came, or getpeername) */
+	size_t addr_index;                /* of places->addrs */
+	bool connected;                   /* the server spoke: its TLS hello, or an answer */
+	bool peer_closed;                 /* evhttp saw it close (even while busy) */
 	bool counted;                     /* its handshake is in the counters */
 };
 
@@ -119,6 +121,7 @@ struct places {
 	struct sockaddr_storage addrs[PLACES_ADDRS_MAX];   /* the host's, in the order tried */
 	char addr_text[PLACES_ADDRS_MAX][INET6_ADDRSTRLEN];
 	size_t naddrs;
+	size_t addr_good;                 /* the address that answered last: tried first */
 	uint64_t addrs_at_ms;             /* when they were looked up (0: a numeric host) */
 	struct evdns_getaddrinfo_request *lookup;
 	bool resolving;

@@ -39,6 +39,20 @@ static void pool_lookup_done(int result, struct evutil_addrinfo *res, void *arg)
 
 /* The pool of the one Places client there is, for OpenSSL's session callback. */
 static struct places *session_owner;
+/* Where an SSL keeps its connection, for the info callback. */
+static int conn_ex_index = -1;
+
+/*
+ * The handshake went as far as the server's hello: the server is there and speaks TLS,
+ * so a failure from now on is not the address's (no next address, README "Transport").
+ */
+static void pool_tls_info_cb(const SSL *ssl, int where, int ret)
+{
+	struct places_conn *pc = SSL_get_ex_data(ssl, conn_ex_index);
+
+	if (pc != NULL && (where & SSL_CB_LOOP) && SSL_get_state(ssl) == TLS_ST_CR_SRVR_HELLO)
+		pc->connected = true;
+}
 
 /*
  * A session ticket came: a copy of the newest is kept for new connections to resume. A
@@ -85,6 +99,8 @@ void pool_init(struct places *p, const struct herd_config *config)
 	p->pool_event = xcheck(event_new(p->base, -1, 0, pool_event_cb, p));
 	p->next_conn_id = 1;
 	(void)pool_numeric_host(p);
+	if (conn_ex_index < 0)
+		conn_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	/* Client sessions go to the callback only (no internal cache to look them up in). */
 	session_owner = p;
 	SSL_CTX_set_session_cache_mode(p->tls, SSL_SESS_CACHE_CLIENT |
@@ -140,10 +156,14 @@ void pool_close(struct places_conn *pc, const char *reason, bool now)
 		if (pc->timer != NULL)
 			evtimer_del(pc->timer);
 	}
-	if (now)
+	if (now) {
 		pool_free_conn(pc);
-	else
+		/* A slot is free: a queued flight may take it. */
+		if (!TAILQ_EMPTY(&p->queue))
+			event_active(p->pool_event, EV_TIMEOUT, 1);
+	} else {
 		event_active(p->pool_event, EV_TIMEOUT, 1);
+	}
 }
 
 /* evhttp closed PC (the server hung up, or an error): it is not used again. */
@@ -151,7 +171,9 @@ static void pool_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
 	struct places_conn *pc = arg;
 
-	/* A request on it hears of the failure from evhttp itself (places_call.c). */
+	/* A request on it hears of the failure from evhttp itself (places_call.c); one that
+	 * was answered with Connection: close sees the close first (pool_release). */
+	pc->peer_closed = true;
 	if (pc->state == PC_IDLE)
 		pool_close(pc, "closed by Places", false);
 }
@@ -192,10 +214,11 @@ static void pool_connect(struct places_conn *pc)
 	struct flight *f = pc->flight;
 	struct timeval connect_limit = { PLACES_CONNECT_TIMEOUT_MS / 1000,
 	    (PLACES_CONNECT_TIMEOUT_MS % 1000) * 1000 };
-	size_t i = f->addr_next % p->naddrs;
+	size_t i = (p->addr_good + f->addr_tries) % p->naddrs;
 	struct bufferevent *bev;
 	SSL *ssl;
 
+	pc->addr_index = i;
 	snprintf(pc->address, sizeof(pc->address), "%s", p->addr_text[i]);
 	/* SNI and the certificate's name are the host's, whichever address this is. */
 	ssl = tls_client_new(p->tls, p->host, &pc->verify_error);
@@ -204,16 +227,29 @@ static void pool_connect(struct places_conn *pc)
 		flight_fail(f, "cannot set up TLS for %s", p->host);
 		return;
 	}
-	if (p->session != NULL)
-		(void)SSL_set_session(ssl, p->session);
+	/* Its own copy: a connection that ends without close_notify spoils its session. */
+	if (p->session != NULL) {
+		SSL_SESSION *mine = SSL_SESSION_dup(p->session);
+
+		if (mine != NULL) {
+			(void)SSL_set_session(ssl, mine);
+			SSL_SESSION_free(mine);
+		}
+	}
+	SSL_set_ex_data(ssl, conn_ex_index, pc);
+	SSL_set_info_callback(ssl, pool_tls_info_cb);
 	bev = xcheck(bufferevent_openssl_socket_new(p->base, -1, ssl,
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS));
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	/* A numeric address: evhttp connects to it without a lookup of its own. */
 	pc->evcon = xcheck(evhttp_connection_base_bufferevent_new(p->base, NULL, bev,
 	    pc->address, (unsigned short)p->port));
-	/* A backstop only: the flight's own deadline ends the whole request first. */
-	evhttp_connection_set_timeout(pc->evcon, p->timeout + 1);
+	/*
+	 * A backstop only: the flight's own deadline ends a request first, and the idle timer
+	 * an idle connection (evhttp keeps this timeout on it while it watches for a close).
+	 */
+	evhttp_connection_set_timeout(pc->evcon, (p->timeout > p->idle_timeout ? p->timeout :
+	    p->idle_timeout) + 1);
 	evhttp_connection_set_max_body_size(pc->evcon, PLACES_BODY_MAX);
 	evhttp_connection_set_max_headers_size(pc->evcon, PLACES_HEADERS_MAX);
 	evhttp_connection_set_closecb(pc->evcon, pool_closed_cb, pc);
@@ -275,10 +311,10 @@ static void pool_lookup_done(int result, struct evutil_addrinfo *res, void *arg)
 	struct places_conn *pc, *next;
 	size_t n = 0;
 
-	p->lookup = NULL;
-	p->resolving = false;
 	if (result == EVUTIL_EAI_CANCEL)
 		return;
+	p->lookup = NULL;
+	p->resolving = false;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		if (ai->ai_family == AF_INET6 && v6 == NULL)
 			v6 = ai;
@@ -306,6 +342,7 @@ static void pool_lookup_done(int result, struct evutil_addrinfo *res, void *arg)
 	if (res != NULL)
 		evutil_freeaddrinfo(res);
 	p->naddrs = n;
+	p->addr_good = 0;
 	p->addrs_at_ms = htime_mono_ms();
 	if (n > 0)
 		log_info("event=places_resolved host=%s addresses=%zu first=%s",
@@ -348,7 +385,8 @@ static void pool_reuse(struct places_conn *pc, struct flight *f)
 	flight_send(f, pc);
 }
 
-void pool_acquire(struct places *p, struct flight *f)
+/* Gives F an idle connection, a new one, or its place at the end of the queue. */
+static void pool_take(struct places *p, struct flight *f)
 {
 	struct places_conn *pc;
 
@@ -366,6 +404,18 @@ void pool_acquire(struct places *p, struct flight *f)
 	TAILQ_INSERT_TAIL(&p->queue, f, queue_entry);
 }
 
+void pool_acquire(struct places *p, struct flight *f)
+{
+	/* First come, first served: while others wait, F waits behind them. */
+	if (!TAILQ_EMPTY(&p->queue)) {
+		f->queued = true;
+		TAILQ_INSERT_TAIL(&p->queue, f, queue_entry);
+		event_active(p->pool_event, EV_TIMEOUT, 1);
+		return;
+	}
+	pool_take(p, f);
+}
+
 void pool_release(struct places_conn *pc)
 {
 	struct places *p = pc->places;
@@ -376,6 +426,11 @@ void pool_release(struct places_conn *pc)
 	pc->flight = NULL;
 	if (pc->state == PC_CLOSED)
 		return;
+	p->addr_good = pc->addr_index;
+	if (pc->peer_closed) {
+		pool_close(pc, "closed by Places", false);
+		return;
+	}
 	pc->state = PC_IDLE;
 	pc->connected = true;
 	evtimer_add(pc->timer, &idle);
@@ -424,7 +479,7 @@ static void pool_event_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		TAILQ_REMOVE(&p->queue, f, queue_entry);
 		f->queued = false;
-		pool_acquire(p, f);
+		pool_take(p, f);
 	}
 }
 

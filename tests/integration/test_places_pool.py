@@ -100,6 +100,34 @@ class TestReuse(PoolCase):
         self.assertEqual((p["handshakes_full"], p["handshakes_resumed"]), (1, 1))
 
 
+    def test_queued_search_takes_the_slot_an_abandoned_one_frees(self):
+        standin = self.start_standin(key_required=KEY)
+        node = self.start_node(standin, places_connections=1)
+        standin.control("mode=slow=2")
+        first, second = node.client(timeout=15), node.client(timeout=15)
+        self.addCleanup(second.close)
+        for c, client_id in ((first, b"gone"), (second, b"stays")):
+            c.request(iamat(client_id, b"+34.%06d-118.445127" % len(client_id)))
+            c.send(b"WHATSAT %s 10 5\n" % client_id)
+        node.wait_log(lambda line: "event=places_request id=2 " in line, timeout=5)
+        # The first client goes: its call is dropped, and the queued one takes the slot.
+        first.close()
+        node.wait_log(lambda line: "event=places_abandoned id=1 " in line, timeout=5)
+        # Answered, not left queued until its deadline (UNKNOWN_ERROR after 5 s).
+        raw = read_whatsat_reply(second, timeout=15)
+        self.assertEqual(json.loads(raw.split(b"\n", 1)[1])["status"], "OK")
+
+    def test_idle_connection_is_kept_for_places_idle_timeout(self):
+        standin = self.start_standin(key_required=KEY)
+        node = self.start_node(standin, places_timeout=2, places_idle_timeout=10)
+        self.assertEqual(self.ask(node, 1)["status"], "OK")
+        # Longer than places_timeout + 1: evhttp's own timeout must not close it.
+        time.sleep(4)
+        self.assertEqual(self.places(node)["connections"], 1)
+        self.assertEqual(self.ask(node, 2)["status"], "OK")
+        self.assertEqual(self.places(node)["connections_opened"], 1)
+
+
 class TestServerCloses(PoolCase):
 
     def test_connection_the_server_closes_while_idle_is_let_go(self):
