@@ -169,14 +169,19 @@ class TestServerCloses(PoolCase):
 
 class TestAddresses(PoolCase):
 
-    def test_name_whose_first_addresses_refuse_is_reached_at_the_next(self):
+    def node_for_name(self, addresses):
+        """A node whose places_url names places.test, which HERD_HOSTS_FILE gives
+        ADDRESSES in that order; the stand-in listens on 127.0.0.1 only."""
         standin = self.start_standin(key_required=KEY)
         hosts = os.path.join(self.tmp, "hosts")
         with open(hosts, "w") as f:
-            # Nothing listens on the stand-in's port at the first two.
-            f.write("::1 places.test\n127.0.0.2 places.test\n127.0.0.1 places.test\n")
+            f.write("".join("%s places.test\n" % a for a in addresses))
         url = "https://places.test:%d%s" % (standin.port, standin.LEGACY_PATH)
-        node = self.start_node(standin, url=url, env={"HERD_HOSTS_FILE": hosts})
+        return self.start_node(standin, url=url, env={"HERD_HOSTS_FILE": hosts})
+
+    def test_name_whose_first_addresses_refuse_is_reached_at_the_next(self):
+        # Nothing listens on the stand-in's port at the first two.
+        node = self.node_for_name(["::1", "127.0.0.2", "127.0.0.1"])
         self.assertEqual(self.ask(node, 1)["status"], "OK")
         p = self.places(node)
         self.assertEqual(p["connect_failovers"], 2)
@@ -189,12 +194,7 @@ class TestAddresses(PoolCase):
         self.assertEqual(self.places(node)["connections_opened"], 3)
 
     def test_every_address_refusing_fails_with_the_count(self):
-        standin = self.start_standin(key_required=KEY)
-        hosts = os.path.join(self.tmp, "hosts")
-        with open(hosts, "w") as f:
-            f.write("127.0.0.2 places.test\n127.0.0.3 places.test\n")
-        url = "https://places.test:%d%s" % (standin.port, standin.LEGACY_PATH)
-        node = self.start_node(standin, url=url, env={"HERD_HOSTS_FILE": hosts})
+        node = self.node_for_name(["127.0.0.2", "127.0.0.3"])
         answer = self.ask(node, 1)
         self.assertEqual(answer["status"], "UNKNOWN_ERROR")
         self.assertIn("2 addresses tried", answer["error_message"])
