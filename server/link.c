@@ -433,6 +433,21 @@ static void link_end_turn(struct link *l)
 	l->round_in = 0;
 }
 
+/* Sends REC as a SYNC line (of a whole-table sync or a walk); true unless L is closing. */
+static bool link_send_sync_record(struct link *l, const struct record *rec)
+{
+	if (log_verbosity() >= LOG_LEVEL_DEBUG)
+		log_debug("event=peer_sync_out link=%llu peer=%s record=%s",
+		    (unsigned long long)l->id, link_name(l),
+		    log_quote(record_line(rec), record_len(rec)));
+	link_send(l, PEER_MSG_SYNC, "SYNC ", record_line(rec), record_len(rec));
+	if (l->closing)
+		return false;
+	l->records_sent++;
+	stats.sync_records_sent++;
+	return true;
+}
+
 /* One record of the whole-table sync, or SYNC-END after the last; false when done. */
 static bool link_sync_step(struct link *l)
 {
@@ -452,16 +467,8 @@ static bool link_sync_step(struct link *l)
 		link_sendf(l, PEER_MSG_SYNC_END, "SYNC-END %llu", (unsigned long long)l->sync_sent);
 		return false;
 	}
-	if (log_verbosity() >= LOG_LEVEL_DEBUG)
-		log_debug("event=peer_sync_out link=%llu peer=%s record=%s",
-		    (unsigned long long)l->id, link_name(l),
-		    log_quote(record_line(rec), record_len(rec)));
-	link_send(l, PEER_MSG_SYNC, "SYNC ", record_line(rec), record_len(rec));
-	if (!l->closing) {
-		l->records_sent++;
+	if (link_send_sync_record(l, rec))
 		l->sync_sent++;
-		stats.sync_records_sent++;
-	}
 	return true;
 }
 
@@ -481,16 +488,9 @@ static bool link_walk_step(struct link *l)
 	rec = pendset_pop(&l->walk.records);
 	if (rec == NULL)
 		return false;
-	if (log_verbosity() >= LOG_LEVEL_DEBUG)
-		log_debug("event=peer_sync_out link=%llu peer=%s record=%s",
-		    (unsigned long long)l->id, link_name(l),
-		    log_quote(record_line(rec), record_len(rec)));
-	link_send(l, PEER_MSG_SYNC, "SYNC ", record_line(rec), record_len(rec));
-	if (!l->closing) {
-		l->records_sent++;
+	if (link_send_sync_record(l, rec)) {
 		l->walk_sent++;
 		l->round_out++;
-		stats.sync_records_sent++;
 	}
 	return true;
 }

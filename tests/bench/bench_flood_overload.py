@@ -28,7 +28,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import herdtest  # noqa: E402
 from herdtest import DEFAULT_NODES, DEFAULT_PEERS  # noqa: E402
-from benchload import loadgen, loadgen_background, parse  # noqa: E402
+from benchload import loadgen, loadgen_background, parse, verdict  # noqa: E402
 
 SECONDS = 10
 GOAL_RATIO = 0.8
@@ -126,10 +126,7 @@ def main():
         failed.append("flood throughput ratio under %.2f" % GOAL_RATIO)
     if max(grown.values()) > 64 * 1024:
         failed.append("a node grew by more than 64 MiB")
-    if failed:
-        print("FAIL: " + "; ".join(failed), file=sys.stderr)
-        return 1
-    return 0
+    return verdict(failed)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import herdtest  # noqa: E402
 from herdtest import iamat, read_whatsat_reply  # noqa: E402
+from benchload import verdict  # noqa: E402
 
 KEY = "bench-key"
 CONNECTIONS = 50
@@ -125,10 +126,7 @@ def main():
         failed.append("CPU ratio")
     if p50 >= GOAL_P50_MS:
         failed.append("latency")
-    if failed:
-        print("FAIL: " + "; ".join(failed), file=sys.stderr)
-        return 1
-    return 0
+    return verdict(failed)
 
 
 if __name__ == "__main__":

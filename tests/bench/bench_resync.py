@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import herdtest  # noqa: E402
-from benchload import loadgen  # noqa: E402
+from benchload import loadgen, verdict  # noqa: E402
 
 CLIENTS = 1000000
 MOVED = 10000
@@ -118,10 +118,7 @@ def main():
         failed.append("walk time")
     if full_wall is None or full_wall > GOAL_FULL_S:
         failed.append("full sync time")
-    if failed:
-        print("FAIL: " + ", ".join(failed), file=sys.stderr)
-        return 1
-    return 0
+    return verdict(failed)
 
 
 if __name__ == "__main__":

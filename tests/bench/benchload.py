@@ -1,7 +1,9 @@
-"""Runs tests/bench/loadgen (its path in $LOADGEN) once, for the benchmark scripts."""
+"""Runs tests/bench/loadgen (its path in $LOADGEN) once, for the benchmark scripts, and
+turns a benchmark's missed goals into its exit status."""
 
 import os
 import subprocess
+import sys
 
 
 def loadgen_args(port, conns=50, depth=1, mode="iamat", ids=None, seconds=None, count=None,
@@ -34,3 +36,11 @@ def loadgen_background(port, **settings):
     """A run in the background: the Popen (its stdout a pipe, for parse after wait)."""
     return subprocess.Popen(loadgen_args(port, **settings), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+def verdict(failed):
+    """The exit status of a benchmark whose missed goals are FAILED (a list of words)."""
+    if failed:
+        print("FAIL: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    return 0
