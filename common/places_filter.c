@@ -81,6 +81,13 @@ static bool filter_print(void *arg, const char *s, size_t len)
 	return filter_buf_add(&f->out, s, len);
 }
 
+size_t filter_input_pos(const struct places_filter *f)
+{
+	size_t pos = f->chunk_base + yajl_get_bytes_consumed(f->parser);
+
+	return pos < f->out.len ? pos : f->out.len;
+}
+
 /* --- where we are in the answer ---------------------------------------------------- */
 
 /* The innermost open container, or NULL at the top. */
@@ -267,8 +274,10 @@ struct places_filter *places_filter_new(enum places_filter_api api, size_t bound
 	f->arena.max = max_input;
 	f->ops = api == PLACES_FILTER_NEW ? &places_new_ops : &places_legacy_ops;
 	f->parser = xcheck(yajl_alloc(&filter_callbacks, NULL, f));
-	json_out_init(&f->gen, JSON_PLACES);
-	json_out_begin(&f->gen, filter_print, f);
+	if (api == PLACES_FILTER_NEW) {
+		json_out_init(&f->gen, JSON_PLACES);
+		json_out_begin(&f->gen, filter_print, f);
+	}
 	return f;
 }
 
@@ -315,6 +324,13 @@ bool places_filter_feed(struct places_filter *f, const void *data, size_t len)
 		return false;
 	}
 	f->input_len += len;
+	if (f->api == PLACES_FILTER_LEGACY) {
+		f->chunk_base = f->out.len;
+		if (!filter_buf_add(&f->out, data, len))
+			return filter_ok(f) != 0;
+		if (memchr(data, '\v', len) != NULL || memchr(data, '\f', len) != NULL)
+			f->odd_space = true;
+	}
 	if (yajl_parse(f->parser, data, len) != yajl_status_ok)
 		return filter_parse_failed(f, data, len);
 	return true;
@@ -329,12 +345,15 @@ bool places_filter_finish(struct places_filter *f)
 		filter_fail(f, "Places answer is empty");
 		return false;
 	}
+	f->chunk_base = f->out.len;     /* yajl ends by parsing a space of its own */
 	if (yajl_complete_parse(f->parser) != yajl_status_ok)
 		return filter_parse_failed(f, NULL, 0);
 	if (!f->complete) {
 		filter_fail(f, "Places answer ended before its JSON did");
 		return false;
 	}
+	if (f->api == PLACES_FILTER_NEW)
+		f->doc_end = f->out.len;
 	return filter_ok(f) != 0;
 }
 
@@ -359,14 +378,23 @@ const char *places_filter_json(struct places_filter *f, size_t bound, size_t *le
 		return NULL;
 	f->json.len = 0;
 	f->json.full = false;
-	if (bound >= f->kept) {
-		if (!filter_buf_add(&f->json, f->out.p, f->out.len))
+	if (bound > f->kept)
+		bound = f->kept;
+	if (!f->seen_results) {
+		if (!filter_buf_add(&f->json, f->out.p + f->doc_start, f->doc_end - f->doc_start))
 			return NULL;
-	} else if (!filter_buf_add(&f->json, f->out.p, f->marks[bound]) ||
-	    !filter_buf_add(&f->json, f->out.p + f->results_close, f->out.len - f->results_close)) {
+	} else if (!filter_buf_add(&f->json, f->out.p + f->doc_start,
+	    f->marks[bound] - f->doc_start) ||
+	    !filter_buf_add(&f->json, f->out.p + f->results_close,
+	    f->doc_end - f->results_close)) {
 		return NULL;
 	}
 	f->json.len = places_json_collapse_newlines(f->json.p, f->json.len);
+	/* Valid JSON has either only between tokens, so every one is white space. */
+	for (size_t i = 0; f->odd_space && i < f->json.len; i++) {
+		if (f->json.p[i] == '\v' || f->json.p[i] == '\f')
+			f->json.p[i] = ' ';
+	}
 	f->json.p[f->json.len] = '\0';
 	*len = f->json.len;
 	return f->json.p;

@@ -1,11 +1,14 @@
 /*
  * The JSON part of a WHATSAT reply, made from a Places answer while its body streams
- * (SPEC sections 3 and 5). A yajl callback parser feeds a yajl generator:
+ * (SPEC sections 3 and 5). A yajl callback parser checks every byte and follows the
+ * document:
  *
- * - legacy answers are copied, keeping at most `bound` elements of the top-level
- *   "results" array;
+ * - legacy answers are passed on as Places wrote them, keeping at most `bound` elements
+ *   of the top-level "results" array (the text is cut where the parser says elements
+ *   end, never written again);
  * - new-API answers ({"places": [...]} or {"error": {...}}) are translated to the legacy
- *   shape ({"html_attributions", "results", "status", "error_message"}).
+ *   shape ({"html_attributions", "results", "status", "error_message"}) through a yajl
+ *   generator.
  *
  * Input size, output size and nesting depth are capped, so a hostile upstream can cost
  * a bounded amount of memory. No I/O here: the Places client, the unit tests, the fuzzer

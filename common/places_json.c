@@ -9,15 +9,20 @@
 
 size_t places_json_collapse_newlines(char *text, size_t len)
 {
-	size_t n = 0;
+	size_t n = 0, i = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		if (text[i] == '\n' && (n == 0 || text[n - 1] == '\n'))
-			continue;
-		text[n++] = text[i];
+	/* Line by line: memchr finds the newlines, runs of them are skipped. */
+	while (i < len) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t end = nl != NULL ? (size_t)(nl - text) : len;
+
+		if (n > 0 && end > i)
+			text[n++] = '\n';
+		memmove(text + n, text + i, end - i);
+		n += end - i;
+		for (i = end; i < len && text[i] == '\n'; i++)
+			;
 	}
-	while (n > 0 && text[n - 1] == '\n')
-		n--;
 	return n;
 }
 

@@ -88,9 +88,12 @@ struct places_filter {
 	size_t input_len;
 	yajl_handle parser;
 	const struct filter_ops *ops;    /* the API's handling of parser events */
-	struct json_out gen;             /* writes the document into OUT */
-	struct buf out;                  /* the generator's output */
+	struct json_out gen;             /* new API: writes the document into OUT */
+	struct buf out;                  /* legacy: the answer as it came; new: the translation */
 	struct buf json;                 /* the last document handed out */
+	size_t chunk_base;               /* legacy: offset in OUT of the piece being parsed */
+	bool odd_space;                  /* legacy: the answer has a vertical tab or form
+					    feed, white space to yajl but not to JSON */
 
 	struct frame frames[PLACES_FILTER_DEPTH_MAX];
 	size_t depth;
@@ -99,9 +102,11 @@ struct places_filter {
 	size_t path_len;
 
 	bool seen_results;               /* the results (or places) array was opened */
-	size_t kept;                     /* results written */
-	size_t marks[PLACES_FILTER_BOUND_MAX + 1];   /* output offset before result i + 1 */
-	size_t results_close;            /* output offset where "results" closes */
+	size_t kept;                     /* results kept */
+	size_t marks[PLACES_FILTER_BOUND_MAX + 1];   /* offset in OUT where result i ends */
+	size_t results_close;            /* offset in OUT where the text after the kept
+					    results resumes: after the last result */
+	size_t doc_start, doc_end;       /* the top-level object's text in OUT */
 	bool complete;                   /* the top-level object closed */
 	bool finished;
 	char status[STATUS_SIZE];
@@ -116,6 +121,11 @@ struct places_filter {
 
 /* Appends LEN bytes to B unless that would pass its cap; false if refused. */
 bool filter_buf_add(struct buf *b, const void *data, size_t len);
+/*
+ * Legacy: the offset in OUT just past the token the parser has handed to the current
+ * callback (yajl counts the bytes of the piece it is parsing as it lexes them).
+ */
+size_t filter_input_pos(const struct places_filter *f);
 /* Records why the answer is refused (the first reason wins); returns 0 to stop yajl. */
 int filter_fail(struct places_filter *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

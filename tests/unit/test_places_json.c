@@ -220,6 +220,69 @@ static void test_legacy_zero_results(void)
 	free(body);
 }
 
+/* The document a filter with BOUND makes of TEXT, as a malloc'd string; NULL if refused. */
+static char *filter_text(const char *text, size_t bound, size_t step)
+{
+	struct places_filter *f = filter_run(PLACES_FILTER_LEGACY, bound, text, step, BODY_MAX);
+	const char *json;
+	size_t len = 0;
+	char *copy = NULL;
+
+	if (f == NULL)
+		return NULL;
+	json = places_filter_json(f, bound, &len);
+	if (json != NULL)
+		copy = strndup(json, len);
+	places_filter_free(f);
+	return copy;
+}
+
+/*
+ * A legacy answer is passed on as Places wrote it: its own spacing and key order, cut
+ * after the last kept result, with white space around the document and blank lines
+ * dropped, and yajl's extra white space (vertical tab, form feed) made spaces.
+ */
+static void test_legacy_verbatim(void)
+{
+	static const char body[] =
+	    "\r\n  {\n\n   \"html_attributions\" : [],\r\n   \"results\" : [\n"
+	    "      { \"name\" : \"A\", \"n\": 1.50e+3 },\n"
+	    "      {\"name\":\"B \\\"x\\\" }\"},\n"
+	    "      {\"name\": \"C\"}\n"
+	    "   ],\v\"status\"\f: \"OK\"\n}\n\n";
+	static const char *const want[] = {
+	    NULL,
+	    "{\n   \"html_attributions\" : [],\r\n   \"results\" : [\n"
+	    "      { \"name\" : \"A\", \"n\": 1.50e+3 }\n"
+	    "   ], \"status\" : \"OK\"\n}",
+	    "{\n   \"html_attributions\" : [],\r\n   \"results\" : [\n"
+	    "      { \"name\" : \"A\", \"n\": 1.50e+3 },\n"
+	    "      {\"name\":\"B \\\"x\\\" }\"}\n"
+	    "   ], \"status\" : \"OK\"\n}",
+	};
+	char *got;
+
+	for (size_t bound = 1; bound <= 2; bound++) {
+		for (size_t step = 1; step <= 64; step *= 4) {
+			got = filter_text(body, bound, step);
+			CHECK_STR(got, want[bound]);
+			free(got);
+		}
+	}
+	/* Every result kept: all of the document. */
+	got = filter_text(body, 3, 5);
+	CHECK(got != NULL && strstr(got, "\"C\"}\n   ], \"status\"") != NULL);
+	free(got);
+	/* Elements that are not objects are cut the same way. */
+	got = filter_text("{\"results\": [1, [2, [3]], \"x\", null], \"status\": \"OK\"}", 2, 3);
+	CHECK_STR(got, "{\"results\": [1, [2, [3]]], \"status\": \"OK\"}");
+	free(got);
+	/* A "results" that is not the top-level one is not cut. */
+	got = filter_text("{\"a\": {\"results\": [1, 2, 3]}, \"results\": [4, 5, 6]}", 1, 2);
+	CHECK_STR(got, "{\"a\": {\"results\": [1, 2, 3]}, \"results\": [4]}");
+	free(got);
+}
+
 /* The reason a filter gives for refusing TEXT; "" when it accepted it. */
 static void check_refused(enum places_filter_api api, const char *text, size_t max_input,
     const char *reason)
@@ -271,6 +334,13 @@ static void test_refusals(void)
 	n = strlen(deep_skipped);
 	for (int i = 0; i < 6; i++)
 		n += (size_t)sprintf(deep_skipped + n, "%d, ", i);
+	for (int i = 0; i < PLACES_FILTER_DEPTH_MAX; i++)
+		deep_skipped[n++] = '[';
+	deep_skipped[n] = '\0';
+	check_refused(PLACES_FILTER_LEGACY, deep_skipped, BODY_MAX, "nested deeper");
+	/* And inside a kept result. */
+	n = strlen("{\"results\": [");
+	deep_skipped[n] = '\0';
 	for (int i = 0; i < PLACES_FILTER_DEPTH_MAX; i++)
 		deep_skipped[n++] = '[';
 	deep_skipped[n] = '\0';
@@ -504,6 +574,7 @@ int main(void)
 	test_legacy_trim();
 	test_legacy_trim_equivalence();
 	test_legacy_zero_results();
+	test_legacy_verbatim();
 	test_refusals();
 	test_depth_limit();
 	test_new_translation();
