@@ -259,11 +259,10 @@ static const yajl_callbacks filter_callbacks = {
 
 /* --- the filter ---------------------------------------------------------------------- */
 
-struct places_filter *places_filter_new(enum places_filter_api api, size_t bound,
+/* Sets up F, zeroed but for the memory of its buffers, as a new filter. */
+static void filter_setup(struct places_filter *f, enum places_filter_api api, size_t bound,
     size_t max_input)
 {
-	struct places_filter *f = xcalloc(1, sizeof(*f));
-
 	f->api = api;
 	f->bound = bound < 1 ? 1 : bound > PLACES_FILTER_BOUND_MAX ? PLACES_FILTER_BOUND_MAX :
 	    bound;
@@ -275,10 +274,42 @@ struct places_filter *places_filter_new(enum places_filter_api api, size_t bound
 	f->ops = api == PLACES_FILTER_NEW ? &places_new_ops : &places_legacy_ops;
 	f->parser = xcheck(yajl_alloc(&filter_callbacks, NULL, f));
 	if (api == PLACES_FILTER_NEW) {
-		json_out_init(&f->gen, JSON_PLACES);
+		if (f->gen.gen == NULL)
+			json_out_init(&f->gen, JSON_PLACES);
 		json_out_begin(&f->gen, filter_print, f);
 	}
+}
+
+struct places_filter *places_filter_new(enum places_filter_api api, size_t bound,
+    size_t max_input)
+{
+	struct places_filter *f = xcalloc(1, sizeof(*f));
+
+	filter_setup(f, api, bound, max_input);
 	return f;
+}
+
+/* An empty buffer that keeps B's memory. */
+static struct buf buf_emptied(const struct buf *b)
+{
+	return (struct buf){ .p = b->p, .cap = b->cap };
+}
+
+void places_filter_reset(struct places_filter *f, enum places_filter_api api, size_t bound,
+    size_t max_input)
+{
+	struct buf out = buf_emptied(&f->out), json = buf_emptied(&f->json);
+	struct buf arena = buf_emptied(&f->arena);
+	struct json_out gen = f->gen;
+
+	yajl_free(f->parser);
+	*f = (struct places_filter){ .out = out, .json = json, .arena = arena, .gen = gen };
+	filter_setup(f, api, bound, max_input);
+}
+
+size_t places_filter_memory(const struct places_filter *f)
+{
+	return f->out.cap + f->json.cap + f->arena.cap;
 }
 
 void places_filter_free(struct places_filter *f)

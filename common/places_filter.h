@@ -37,6 +37,13 @@ struct places_filter;
 struct places_filter *places_filter_new(enum places_filter_api api, size_t bound,
     size_t max_input);
 void places_filter_free(struct places_filter *f);
+/*
+ * Makes F what places_filter_new would make, keeping the memory its buffers have grown
+ * (places_filter_memory bytes), so that a filter can serve one answer after another.
+ */
+void places_filter_reset(struct places_filter *f, enum places_filter_api api, size_t bound,
+    size_t max_input);
+size_t places_filter_memory(const struct places_filter *f);
 
 /* Feeds the next LEN bytes of the answer; false once the answer is refused. */
 bool places_filter_feed(struct places_filter *f, const void *data, size_t len);

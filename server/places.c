@@ -180,12 +180,35 @@ static void flight_detach(struct flight *f)
 	pool_forget(f);
 }
 
+/* A filter for the next answer: a spare one with its grown buffers, or a new one. */
+static struct places_filter *places_filter_get(struct places *p, enum places_filter_api api,
+    size_t bound)
+{
+	struct places_filter *filter;
+
+	if (p->nspare == 0)
+		return places_filter_new(api, bound, PLACES_BODY_MAX);
+	filter = p->spare[--p->nspare];
+	places_filter_reset(filter, api, bound, PLACES_BODY_MAX);
+	return filter;
+}
+
+/* Keeps FILTER for a later flight unless enough are kept or it holds much memory. */
+static void places_filter_put(struct places *p, struct places_filter *filter)
+{
+	if (filter != NULL && p->nspare < PLACES_SPARE_FILTERS &&
+	    places_filter_memory(filter) <= PLACES_SPARE_FILTER_BYTES)
+		p->spare[p->nspare++] = filter;
+	else
+		places_filter_free(filter);
+}
+
 /* Frees a flight whose waiters are all answered or gone. */
 static void flight_free(struct flight *f)
 {
 	flight_detach(f);
 	f->places->nflights--;
-	places_filter_free(f->filter);
+	places_filter_put(f->places, f->filter);
 	event_free(f->timer);
 	free(f->latitude);
 	free(f->longitude);
@@ -314,9 +337,9 @@ static struct flight *flight_new(struct places *p, const char *key,
 	TAILQ_INIT(&f->waiters);
 	clock_gettime(CLOCK_MONOTONIC, &f->started);
 	f->timer = xcheck(evtimer_new(p->base, flight_timer_cb, f));
-	f->filter = places_filter_new(p->api == PLACES_API_NEW ? PLACES_FILTER_NEW :
+	f->filter = places_filter_get(p, p->api == PLACES_API_NEW ? PLACES_FILTER_NEW :
 	    PLACES_FILTER_LEGACY, p->api == PLACES_API_NEW ? (size_t)req->bound :
-	    PLACES_FILTER_BOUND_MAX, PLACES_BODY_MAX);
+	    PLACES_FILTER_BOUND_MAX);
 	TAILQ_INSERT_TAIL(&p->flights, f, entry);
 	f->listed = true;
 	p->nflights++;
@@ -391,6 +414,8 @@ void places_free(struct places *p)
 		flight_free(f);
 	}
 	pool_free(p);
+	while (p->nspare > 0)
+		places_filter_free(p->spare[--p->nspare]);
 	SSL_CTX_free(p->tls);
 	if (p->key != NULL)
 		OPENSSL_cleanse(p->key, strlen(p->key));

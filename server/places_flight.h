@@ -23,6 +23,8 @@
 
 #define PLACES_BODY_MAX (1024 * 1024)      /* bytes of an answer; Google's are ~30 KB */
 #define PLACES_HEADERS_MAX (64 * 1024)
+#define PLACES_SPARE_FILTERS 8             /* filters kept for the next flights... */
+#define PLACES_SPARE_FILTER_BYTES (512 * 1024)   /* ...when their buffers are this small */
 #define FLIGHT_KEY_MAX 160
 #define FLIGHT_ERROR_MAX 320
 #define PLACES_ADDRS_MAX 8                 /* addresses of the host tried, in turn */
@@ -126,6 +128,8 @@ struct places {
 	struct evdns_getaddrinfo_request *lookup;
 	bool resolving;
 	SSL_SESSION *session;             /* the newest, to resume on a new connection */
+	struct places_filter *spare[PLACES_SPARE_FILTERS];   /* reused with their buffers */
+	size_t nspare;
 };
 
 const char *places_api_name(enum places_api api);

@@ -134,6 +134,14 @@ def _die_with_parent():
         pass
 
 
+
+def cpu_times(pid):
+    """(user, system) CPU seconds process PID has used so far, from /proc."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
 class HerdError(AssertionError):
     """A node did not behave as the harness needed (did not start, did not stop, ...)."""
 
@@ -404,9 +412,7 @@ class Node:
 
     def cpu_seconds(self):
         """User plus system CPU time the process has used so far."""
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(cpu_times(self.proc.pid))
 
     def stats(self):
         """The node's /stats."""
@@ -652,9 +658,7 @@ class PlacesStandin:
 
     def cpu_seconds(self):
         """User plus system CPU time the process has used so far."""
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(cpu_times(self.proc.pid))
 
     def stats(self):
         """{"requests": N, "last": {...} or None}: what the last Places request asked."""

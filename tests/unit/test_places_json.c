@@ -456,6 +456,44 @@ static void test_new_translation(void)
 }
 
 /* The status and error_message a new-API answer BODY translates to. */
+/* A reset filter, whatever it held, makes what a new one makes, in its old memory. */
+static void test_filter_reset(void)
+{
+	char *body = legacy_body(20);
+	char *fresh = filter_text(body, 3, 1 << 20);
+	struct places_filter *f = places_filter_new(PLACES_FILTER_NEW, 2, BODY_MAX);
+	const char *json;
+	size_t len = 0, memory;
+
+	/* First a refused answer, then a whole one, then each API after the other. */
+	CHECK(!places_filter_feed(f, "{\"places\": [}", 14));
+	places_filter_reset(f, PLACES_FILTER_LEGACY, 20, BODY_MAX);
+	CHECK(places_filter_feed(f, body, strlen(body)) && places_filter_finish(f));
+	CHECK(places_filter_memory(f) >= strlen(body));
+	for (int round = 0; round < 3; round++) {
+		places_filter_reset(f, PLACES_FILTER_NEW, 5, BODY_MAX);
+		CHECK_STR(places_filter_error(f), "");
+		CHECK(places_filter_feed(f, new_body, strlen(new_body)) && places_filter_finish(f));
+		CHECK_STR(places_filter_status(f), "OK");
+		places_filter_reset(f, PLACES_FILTER_LEGACY, 3, BODY_MAX);
+		CHECK_INT(places_filter_results(f), 0);
+		CHECK_STR(places_filter_status(f), "");
+		CHECK(places_filter_feed(f, body, strlen(body)) && places_filter_finish(f));
+		json = places_filter_json(f, 3, &len);
+		CHECK(json != NULL && fresh != NULL);
+		if (json != NULL && fresh != NULL)
+			CHECK_MEM(json, len, fresh);
+		CHECK_INT(places_filter_results(f), 3);
+		/* The memory grown in the first round serves the others. */
+		if (round == 0)
+			memory = places_filter_memory(f);
+	}
+	CHECK_INT(places_filter_memory(f), memory);
+	places_filter_free(f);
+	free(fresh);
+	free(body);
+}
+
 static void check_new_status(const char *body, const char *want_status, const char *want_message)
 {
 	struct places_filter *f = filter_run(PLACES_FILTER_NEW, 5, body, 4, BODY_MAX);
@@ -579,6 +617,7 @@ int main(void)
 	test_depth_limit();
 	test_new_translation();
 	test_new_statuses();
+	test_filter_reset();
 	test_decimal();
 	test_new_request();
 	test_legacy_query();
