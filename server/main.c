@@ -34,6 +34,7 @@ struct options {
 	const char *config_path;
 	const char *name;
 	const char *log_path;
+	const char *state_dir;       /* in place of the file's state_dir */
 	bool check;
 	bool list_nodes;
 	int verbosity;
@@ -42,11 +43,12 @@ struct options {
 static void usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: herdd -c FILE -n NAME [-l LOGFILE] [-t] [-v] [-h] [-V]\n"
+	    "usage: herdd -c FILE -n NAME [-l LOGFILE] [-s DIR] [-t] [-v] [-h] [-V]\n"
 	    "       herdd -c FILE --list-nodes\n"
 	    "  -c, --config FILE   herd configuration (default: " DEFAULT_CONFIG ")\n"
 	    "  -n, --name NAME     which [node NAME] of the file this process is (required)\n"
 	    "  -l, --log-file F    log to F (default: log_dir/NAME.log if log_dir is set, else stderr)\n"
+	    "  -s, --state-dir DIR keep the table in DIR, in place of the file's state_dir\n"
 	    "  -t, --check         parse and validate the configuration, print \"configuration OK\"\n"
 	    "      --list-nodes    validate, then print each node: NAME LISTEN PEER_LISTEN ADMIN PEERS\n"
 	    "  -v, --verbose       more logging (repeatable)\n"
@@ -61,6 +63,7 @@ static void parse_options(int argc, char **argv, struct options *opts)
 		{ "config", required_argument, NULL, 'c' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "log-file", required_argument, NULL, 'l' },
+		{ "state-dir", required_argument, NULL, 's' },
 		{ "check", no_argument, NULL, 't' },
 		{ "list-nodes", no_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -71,7 +74,7 @@ static void parse_options(int argc, char **argv, struct options *opts)
 	int ch;
 
 	opts->config_path = DEFAULT_CONFIG;
-	while ((ch = getopt_long(argc, argv, "c:n:l:tvVh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:n:l:s:tvVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			opts->config_path = optarg;
@@ -81,6 +84,13 @@ static void parse_options(int argc, char **argv, struct options *opts)
 			break;
 		case 'l':
 			opts->log_path = optarg;
+			break;
+		case 's':
+			if (*optarg == '\0') {
+				fprintf(stderr, "herdd: --state-dir wants a folder\n");
+				exit(2);
+			}
+			opts->state_dir = optarg;
 			break;
 		case 't':
 			opts->check = true;
@@ -130,6 +140,10 @@ static struct herd_config *load_config(const struct options *opts)
 		fprintf(stderr, "%s:0: no [node %s] in this file\n", opts->config_path, opts->name);
 		config_free(cfg);
 		exit(1);
+	}
+	if (opts->state_dir != NULL) {
+		free(cfg->state_dir);
+		cfg->state_dir = xstrdup(opts->state_dir);
 	}
 	return cfg;
 }
@@ -201,9 +215,9 @@ static void libevent_fatal_cb(int err)
 #define FD_RESERVE 64
 
 /*
- * Raises the soft descriptor limit towards what the connection caps need (as redis
- * does); the hard limit is the operator's. Short of it, the listeners pause when accept
- * fails, and the node says so at start.
+ * Raises the soft descriptor limit to the hard one, the operator's (the unit's
+ * LimitNOFILE=); short of what the connection caps need, the listeners pause when
+ * accept fails, and the node says so at start.
  */
 static void raise_fd_limit(void)
 {
@@ -213,13 +227,22 @@ static void raise_fd_limit(void)
 	    FD_RESERVE);
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
-	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < need)
+	if (rl.rlim_cur < rl.rlim_max) {
+		/* Linux refuses an infinite soft limit for descriptors; the caps are finite. */
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? (need > rl.rlim_cur ? need :
+		    rl.rlim_cur) : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < need)
 		log_warnx("event=fd_limit limit=%llu need=%llu note=\"fewer descriptors than "
 		    "max_connections and the other caps need: accepting pauses when they run "
 		    "out\"", (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+	else
+		log_debug("event=fd_limit limit=%llu need=%llu", (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)need);
 }
 
 /* The log's lines of a pass are written in one write, after the pass's callbacks. */

@@ -72,7 +72,7 @@ static bool places_key_valid(const char *key)
  * start-up), else HERD_PLACES_KEY, else NULL. A configured file that cannot be used
  * stops the node: the operator asked for it.
  */
-static char *places_load_key(const struct herd_config *config)
+static char *places_load_key(const struct herd_config *config, const char **from)
 {
 	char buf[SECRET_MAX + 1], source[4096];
 	const char *path = secret_source(config->places_key_file, "places.key", source,
@@ -80,6 +80,7 @@ static char *places_load_key(const struct herd_config *config)
 	const char *key = getenv("HERD_PLACES_KEY");
 	size_t start = 0;
 
+	*from = path == NULL ? "environment" : path == source ? "credential" : "file";
 	if (path != NULL) {
 		secret_read("places_key_file", path, buf);
 		while (buf[start] == ' ' || buf[start] == '\t')
@@ -136,6 +137,7 @@ struct places *places_new(struct event_base *base, struct evdns_base *dns,
     const struct herd_config *config)
 {
 	struct places *p = xcalloc(1, sizeof(*p));
+	const char *key_from;
 	char why[512];
 
 	p->base = base;
@@ -153,7 +155,7 @@ struct places *places_new(struct event_base *base, struct evdns_base *dns,
 		fatalx("event=startup_failed what=places_ca_file error=%s",
 		    log_quote(why, strlen(why)));
 	pool_init(p, config);
-	p->key = places_load_key(config);
+	p->key = places_load_key(config, &key_from);
 	if (p->key != NULL) {
 		p->key_encoded = xcheck(evhttp_encode_uri(p->key));
 	} else {
@@ -164,7 +166,7 @@ struct places *places_new(struct event_base *base, struct evdns_base *dns,
 	    "key=%s", places_api_name(p->api), log_quote(p->host, strlen(p->host)), p->port,
 	    config->places_ca_file != NULL ? log_quote(config->places_ca_file,
 	    strlen(config->places_ca_file)) : "system", p->timeout, p->max_conns,
-	    p->key == NULL ? "none" : config->places_key_file != NULL ? "file" : "environment");
+	    p->key == NULL ? "none" : key_from);
 	return p;
 }
 
