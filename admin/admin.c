@@ -79,25 +79,44 @@ static unsigned int admin_digest(const void *p, size_t len, unsigned char *diges
 }
 
 /*
- * Reads the bearer token once, at start-up (secret.h: a systemd credential admin.token
- * takes precedence): one word of printable ASCII. Only its digest is kept.
+ * Reads the bearer token (secret.h: a systemd credential admin.token takes precedence):
+ * one word of printable ASCII. Only its digest is kept. Without one configured, none is
+ * required (the configuration allows that only on loopback). False, with WHY, when the
+ * configured one cannot be used; the token in force then stays.
  */
-static void admin_load_token(const char *path)
+static bool admin_load_token(const struct herd_config *cfg, char *why, size_t size)
 {
-	char token[SECRET_MAX + 1];
-	size_t len = secret_read("admin_token_file", path, token);
+	char source[4096], token[SECRET_MAX + 1];
+	const char *path = secret_source(cfg->admin_token_file, "admin.token", source,
+	    sizeof(source));
+	size_t len;
 
+	if (path == NULL) {
+		token_required = false;
+		return true;
+	}
+	len = secret_load("admin_token_file", path, token, why, size);
+	if (len == 0)
+		return false;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)token[i];
 
-		if (c <= ' ' || c == 0x7f)
-			fatalx("event=startup_failed what=admin_token_file path=%s "
-			    "error=\"the token has white space or control characters\"",
-			    log_quote(path, strlen(path)));
+		if (c <= ' ' || c == 0x7f) {
+			snprintf(why, size, "the token in %s has white space or control characters",
+			    path);
+			OPENSSL_cleanse(token, sizeof(token));
+			return false;
+		}
 	}
 	token_digest_len = admin_digest(token, len, token_digest);
 	OPENSSL_cleanse(token, sizeof(token));
 	token_required = true;
+	return true;
+}
+
+bool admin_reload(const struct herd_config *cfg, char *why, size_t size)
+{
+	return admin_load_token(cfg, why, size);
 }
 
 /* True when the request carries "Authorization: Bearer <the token>". */
@@ -406,13 +425,12 @@ static void admin_listening(struct evconnlistener *listener)
 
 void admin_start(void)
 {
-	char source[4096];
 	const struct herd_config *cfg = node_config();
-	const char *token_path = secret_source(cfg->admin_token_file, "admin.token", source,
-	    sizeof(source));
+	char why[4200];
 
-	if (token_path != NULL)
-		admin_load_token(token_path);
+	if (!admin_load_token(cfg, why, sizeof(why)))
+		fatalx("event=startup_failed what=admin_token_file error=%s",
+		    log_quote(why, strlen(why)));
 	json_out_init(&json, JSON_COMPACT);
 	http = evhttp_new(node_event_base());
 	if (http == NULL)

@@ -5,6 +5,11 @@
 #ifndef HERD_ADMIN_H
 #define HERD_ADMIN_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
+struct herd_config;
+
 /*
  * Reads the admin token (if configured) and starts serving on the node's admin_listen.
  * Problems with the token file are fatal: they are start-up configuration errors.
@@ -12,5 +17,10 @@
 void admin_start(void);
 /* Closes the listener and every admin connection (shutdown). */
 void admin_stop(void);
+/*
+ * A reload: the bearer token is read again from CFG's admin_token_file (or credential)
+ * for the requests from now on. False, with WHY, when it cannot be; the old one stays.
+ */
+bool admin_reload(const struct herd_config *cfg, char *why, size_t size);
 
 #endif

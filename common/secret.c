@@ -28,15 +28,17 @@ const char *secret_source(const char *path, const char *credential, char *buf, s
 	return buf;
 }
 
-size_t secret_read(const char *what, const char *path, char *buf)
+size_t secret_load(const char *what, const char *path, char *buf, char *why, size_t size)
 {
 	const char *quoted = log_quote(path, strlen(path));
 	size_t len = 0;
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
-		fatal("event=startup_failed what=%s path=%s", what, quoted);
+	if (fd < 0) {
+		snprintf(why, size, "cannot open %s: %s", path, strerror(errno));
+		return 0;
+	}
 	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
 		log_warnx("event=secret_permissions what=%s path=%s mode=%04o "
 		    "note=\"readable by others than its owner\"", what, quoted,
@@ -48,19 +50,36 @@ size_t secret_read(const char *what, const char *path, char *buf)
 			break;
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			fatal("event=startup_failed what=%s path=%s", what, quoted);
+		if (n < 0) {
+			snprintf(why, size, "cannot read %s: %s", path, strerror(errno));
+			close(fd);
+			return 0;
+		}
 		len += (size_t)n;
 	}
 	close(fd);
-	if (len > SECRET_MAX)
-		fatalx("event=startup_failed what=%s path=%s error=\"longer than %d bytes\"", what,
-		    quoted, SECRET_MAX);
+	if (len > SECRET_MAX) {
+		snprintf(why, size, "%s is longer than %d bytes", path, SECRET_MAX);
+		return 0;
+	}
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
 	    buf[len - 1] == '\t'))
 		len--;
-	if (len == 0)
-		fatalx("event=startup_failed what=%s path=%s error=\"empty\"", what, quoted);
+	if (len == 0) {
+		snprintf(why, size, "%s is empty", path);
+		return 0;
+	}
 	buf[len] = '\0';
+	return len;
+}
+
+size_t secret_read(const char *what, const char *path, char *buf)
+{
+	char why[4200];
+	size_t len = secret_load(what, path, buf, why, sizeof(why));
+
+	if (len == 0)
+		fatalx("event=startup_failed what=%s path=%s error=%s", what,
+		    log_quote(path, strlen(path)), log_quote(why, strlen(why)));
 	return len;
 }

@@ -1,5 +1,6 @@
 /*
- * Secrets read once at start-up: the herd secret, the Places API key, the admin token.
+ * Secrets read at start-up and on reload: the herd secret, the Places API key, the admin
+ * token.
  * Under systemd, a credential passed with LoadCredential= takes the place of the
  * configured file, so the unit can hand secrets to a DynamicUser service.
  */
@@ -24,5 +25,10 @@ const char *secret_source(const char *path, const char *credential, char *buf, s
  * The contents are never logged. Returns the length.
  */
 size_t secret_read(const char *what, const char *path, char *buf);
+/*
+ * The same without stopping the node (a reload): 0, with the reason in WHY (naming
+ * PATH), when the file cannot be read, is empty or is too long.
+ */
+size_t secret_load(const char *what, const char *path, char *buf, char *why, size_t size);
 
 #endif

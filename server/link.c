@@ -1144,6 +1144,23 @@ void links_start(const struct link_owner *link_owner, const unsigned char *key, 
 	links_write_event = xcheck(event_new(herdd.base, -1, 0, links_write_cb, NULL));
 }
 
+void links_set_secret(const unsigned char *key, size_t keylen)
+{
+	secret = key;
+	secret_len = keylen;
+}
+
+void links_close_peer(const struct peer *p, const char *reason)
+{
+	struct link *l, *next;
+
+	for (l = TAILQ_FIRST(&links); l != NULL; l = next) {
+		next = TAILQ_NEXT(l, entry);
+		if (l->peer == p)
+			link_close(l, reason);
+	}
+}
+
 void links_stop(void)
 {
 	struct link *l;

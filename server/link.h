@@ -42,6 +42,10 @@ struct link_owner {
 
 /* Keeps the owner's callbacks and the herd secret KEY (the owner's); once, at start-up. */
 void links_start(const struct link_owner *owner, const unsigned char *key, size_t keylen);
+/* A new herd secret KEY (the owner's) for handshakes from now on (a reload). */
+void links_set_secret(const unsigned char *key, size_t keylen);
+/* Closes every link of P, authenticated or not, with REASON (P stops being a neighbour). */
+void links_close_peer(const struct peer *p, const char *reason);
 /* Closes every link and frees it (shutdown). */
 void links_stop(void);
 

@@ -22,6 +22,7 @@
 #include "peer.h"
 #include "places.h"
 #include "state.h"
+#include "reload.h"
 #include "statefmt.h"
 #include "table.h"
 #include "xmalloc.h"
@@ -300,12 +301,12 @@ static void on_listening(void)
 	notify_ready();
 }
 
+/* SIGHUP (systemctl reload): the log reopened, the configuration read and applied. */
 static void on_hup_signal(evutil_socket_t sig, short what, void *arg)
 {
-	if (log_reopen() < 0)
-		log_warn("event=log_reopen_failed");
-	else
-		log_info("event=log_reopened");
+	const struct options *opts = arg;
+
+	reload_run(opts->config_path, opts->name, opts->state_dir);
 }
 
 /* A DNS resolver from resolv.conf, or one with no name servers if that is missing. */
@@ -369,7 +370,7 @@ int main(int argc, char **argv)
 	notify_init(herdd.base);
 	sigint = xcheck(evsignal_new(herdd.base, SIGINT, on_stop_signal, NULL));
 	sigterm = xcheck(evsignal_new(herdd.base, SIGTERM, on_stop_signal, NULL));
-	sighup = xcheck(evsignal_new(herdd.base, SIGHUP, on_hup_signal, NULL));
+	sighup = xcheck(evsignal_new(herdd.base, SIGHUP, on_hup_signal, &opts));
 	if (evsignal_add(sigint, NULL) < 0 || evsignal_add(sigterm, NULL) < 0 ||
 	    evsignal_add(sighup, NULL) < 0)
 		fatalx("event=startup_failed error=\"cannot install signal handlers\"");
@@ -401,6 +402,7 @@ int main(int argc, char **argv)
 	evdns_base_free(herdd.dns, 0);
 	state_close();
 	table_free(herdd.table);
+	reload_free();
 	log_set_flush_hook(NULL);
 	event_free(log_event);
 	herdd.log_write = NULL;

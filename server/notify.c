@@ -2,6 +2,7 @@
 #include "notify.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -83,6 +84,19 @@ void notify_init(struct event_base *base)
 void notify_ready(void)
 {
 	notify_send("READY=1\nSTATUS=serving");
+}
+
+void notify_reloading(void)
+{
+	notify_send("RELOADING=1\nSTATUS=reloading the configuration");
+}
+
+void notify_reloaded(const char *status)
+{
+	char message[512];
+
+	snprintf(message, sizeof(message), "READY=1\nSTATUS=%s", status);
+	notify_send(message);
 }
 
 void notify_stopping(void)

@@ -11,6 +11,9 @@ struct event_base;
 void notify_init(struct event_base *base);
 /* READY=1: every listener is bound and the node serves. */
 void notify_ready(void);
+/* RELOADING=1 as a reload (SIGHUP) begins; READY=1 with STATUS as it ends. */
+void notify_reloading(void);
+void notify_reloaded(const char *status);
 /* STOPPING=1, and the watchdog stops. */
 void notify_stopping(void);
 void notify_free(void);

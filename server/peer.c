@@ -50,7 +50,7 @@ struct peer {
 	uint64_t connects, connect_failures;
 };
 
-static struct peer *peers;
+static struct peer **peers;    /* one allocation each: links point at theirs */
 static size_t npeers;
 static struct acceptor *peer_acceptor;
 static struct ratelimit eviction_notes;
@@ -118,8 +118,8 @@ static struct peer *peer_link_hello(struct link *l, const char *name, size_t len
 		return NULL;
 	}
 	for (size_t i = 0; i < npeers; i++) {
-		if (peers[i].node == node)
-			p = &peers[i];
+		if (strcmp(peers[i]->node->name, node->name) == 0)
+			p = peers[i];
 	}
 	if (p == NULL) {
 		snprintf(why, size, "%s is not a neighbour", node->name);
@@ -340,6 +340,56 @@ const unsigned char *peers_secret(size_t *len)
 	return secret;
 }
 
+/* Takes P's address from its node; false (and logged) when it cannot be parsed. */
+static bool peer_set_address(struct peer *p)
+{
+	config_addr_format(&p->node->peer_listen, p->address, sizeof(p->address));
+	p->salen = sizeof(p->sa);
+	if (p->node->peer_listen.kind != ADDR_NAME &&
+	    evutil_parse_sockaddr_port(p->address, (struct sockaddr *)&p->sa, &p->salen) < 0) {
+		log_warnx("event=peer_address_invalid peer=%s address=%s", p->node->name,
+		    p->address);
+		return false;
+	}
+	return true;
+}
+
+/* A peer for neighbour NODE, not yet dialled (peer_set_address comes next). */
+static struct peer *peer_new(const struct config_node *node)
+{
+	struct peer *p = xcalloc(1, sizeof(*p));
+
+	p->node = node;
+	p->state = PEER_DOWN;
+	p->since = htime_now();
+	p->retry = xcheck(evtimer_new(herdd.base, peer_retry_cb, p));
+	return p;
+}
+
+/* Ends whatever P has under way: its links close with REASON, lookups and retries stop. */
+static void peer_disconnect(struct peer *p, const char *reason)
+{
+	bool was_stopping = stopping;
+
+	stopping = true;         /* no retry is scheduled by the links' closing */
+	links_close_peer(p, reason);
+	stopping = was_stopping;
+	if (p->lookup != NULL)
+		evdns_getaddrinfo_cancel(p->lookup);
+	p->lookup = NULL;
+	p->resolving = false;
+	evtimer_del(p->retry);
+	p->attempt = 0;
+	peer_update_state(p);
+}
+
+static void peer_free(struct peer *p)
+{
+	peer_disconnect(p, "no longer a neighbour");
+	event_free(p->retry);
+	free(p);
+}
+
 void peers_start(void (*written)(void))
 {
 	const struct config_node *self = herdd.self;
@@ -354,22 +404,93 @@ void peers_start(void (*written)(void))
 	npeers = self->nneighbours;
 	peers = xcalloc(npeers > 0 ? npeers : 1, sizeof(*peers));
 	for (size_t i = 0; i < npeers; i++) {
-		struct peer *p = &peers[i];
-
-		p->node = &herdd.config->nodes[self->neighbours[i]];
-		p->state = PEER_DOWN;
-		p->since = herdd.started;
-		config_addr_format(&p->node->peer_listen, p->address, sizeof(p->address));
-		p->retry = xcheck(evtimer_new(herdd.base, peer_retry_cb, p));
-		p->salen = sizeof(p->sa);
-		if (p->node->peer_listen.kind != ADDR_NAME &&
-		    evutil_parse_sockaddr_port(p->address, (struct sockaddr *)&p->sa, &p->salen) < 0)
+		peers[i] = peer_new(&herdd.config->nodes[self->neighbours[i]]);
+		peers[i]->since = herdd.started;
+		if (!peer_set_address(peers[i]))
 			fatalx("event=startup_failed peer=%s address=%s error=\"cannot parse\"",
-			    p->node->name, p->address);
+			    peers[i]->node->name, peers[i]->address);
 	}
 	listen_start(&self->peer_listen, "peer", peer_listen_ready, NULL);
 	for (size_t i = 0; i < npeers; i++)
-		peer_dial(&peers[i]);
+		peer_dial(peers[i]);
+}
+
+/* The peer of the neighbour named NAME, or NULL. */
+static struct peer *peer_named(struct peer **list, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (list[i] != NULL && strcmp(list[i]->node->name, name) == 0)
+			return list[i];
+	}
+	return NULL;
+}
+
+void peers_reload(struct peers_change *change)
+{
+	const struct config_node *self = herdd.self;
+	struct peer **old = peers;
+	size_t nold = npeers;
+	struct peer **fresh = xcalloc(self->nneighbours > 0 ? self->nneighbours : 1,
+	    sizeof(*fresh));
+
+	*change = (struct peers_change){ 0 };
+	for (size_t i = 0; i < self->nneighbours; i++) {
+		const struct config_node *node = &herdd.config->nodes[self->neighbours[i]];
+		struct peer *p = peer_named(old, nold, node->name);
+		char before[sizeof(((struct peer *)NULL)->address)], now[sizeof(before)];
+
+		if (p == NULL) {
+			p = peer_new(node);
+			fresh[i] = p;
+			change->added++;
+			if (peer_set_address(p)) {
+				log_info("event=peer_added peer=%s address=%s", node->name,
+				    p->address);
+				peer_dial(p);
+			}
+			continue;
+		}
+		/* Kept: it now reads the new file's node, and is off the old list. */
+		for (size_t k = 0; k < nold; k++) {
+			if (old[k] == p)
+				old[k] = NULL;
+		}
+		fresh[i] = p;
+		snprintf(before, sizeof(before), "%s", p->address);
+		config_addr_format(&node->peer_listen, now, sizeof(now));
+		p->node = node;
+		if (strcmp(before, now) == 0)
+			continue;
+		log_info("event=peer_readdressed peer=%s from=%s to=%s", node->name, before, now);
+		change->readdressed++;
+		peer_disconnect(p, "its peer_listen changed");
+		if (peer_set_address(p))
+			peer_dial(p);
+	}
+	for (size_t k = 0; k < nold; k++) {
+		if (old[k] == NULL)
+			continue;
+		log_info("event=peer_removed peer=%s", old[k]->node->name);
+		change->removed++;
+		peer_free(old[k]);
+	}
+	free(old);
+	peers = fresh;
+	npeers = self->nneighbours;
+}
+
+void peers_set_secret(const unsigned char *key, size_t len)
+{
+	unsigned char *copy = len > 0 ? xmalloc(len) : NULL;
+
+	if (len > 0)
+		memcpy(copy, key, len);
+	links_set_secret(copy, len);
+	if (secret != NULL)
+		OPENSSL_cleanse(secret, secret_len);
+	free(secret);
+	secret = copy;
+	secret_len = len;
 }
 
 void peers_stop(void)
@@ -378,11 +499,8 @@ void peers_stop(void)
 	links_stop();
 	acceptor_free(peer_acceptor);
 	peer_acceptor = NULL;
-	for (size_t i = 0; i < npeers; i++) {
-		if (peers[i].lookup != NULL)
-			evdns_getaddrinfo_cancel(peers[i].lookup);
-		event_free(peers[i].retry);
-	}
+	for (size_t i = 0; i < npeers; i++)
+		peer_free(peers[i]);
 	free(peers);
 	peers = NULL;
 	npeers = 0;
@@ -401,7 +519,7 @@ size_t peers_flood(const struct record *rec, const struct peer *except)
 	size_t copies = 0;
 
 	for (size_t i = 0; i < npeers; i++) {
-		struct peer *p = &peers[i];
+		struct peer *p = peers[i];
 
 		if (p != except && p->up != NULL && link_send_record(p->up, rec))
 			copies++;
@@ -431,8 +549,8 @@ bool peers_pending(void)
 static void peers_flood_written_cb(evutil_socket_t fd, short what, void *arg)
 {
 	for (size_t i = 0; i < npeers; i++) {
-		if (peers[i].up != NULL)
-			link_write_now(peers[i].up);
+		if (peers[i]->up != NULL)
+			link_write_now(peers[i]->up);
 	}
 	flood_unwritten = false;
 	flood_written();
@@ -445,7 +563,7 @@ size_t peer_count(void)
 
 void peer_get_status(size_t i, struct peer_status *out)
 {
-	const struct peer *p = &peers[i];
+	const struct peer *p = peers[i];
 
 	*out = (struct peer_status){ 0 };
 	out->name = p->node->name;

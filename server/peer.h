@@ -33,6 +33,19 @@ void peers_start(void (*written)(void));
  * that dies after a reply has almost always passed the record on.
  */
 bool peers_pending(void);
+/* What a reload changed among the neighbours. */
+struct peers_change {
+	size_t added, removed, readdressed;
+};
+
+/*
+ * After a reload swapped herdd.config: links to neighbours that were removed close,
+ * neighbours added are dialled, a neighbour whose peer_listen changed is dialled at the
+ * new address, and the others keep their links.
+ */
+void peers_reload(struct peers_change *change);
+/* A new herd secret: handshakes from now on use it (links up stay up). */
+void peers_set_secret(const unsigned char *key, size_t len);
 /* Closes every link and the peer listener (shutdown). */
 void peers_stop(void);
 

@@ -68,11 +68,12 @@ static bool places_key_valid(const char *key)
 }
 
 /*
- * The API key: a systemd credential places.key or places_key_file (read once, at
- * start-up), else HERD_PLACES_KEY, else NULL. A configured file that cannot be used
- * stops the node: the operator asked for it.
+ * The API key: a systemd credential places.key or places_key_file (read at start-up and
+ * on reload), else HERD_PLACES_KEY, else none (*KEY NULL). False, with WHAT and WHY, when
+ * a configured one cannot be used: the operator asked for it.
  */
-static char *places_load_key(const struct herd_config *config, const char **from)
+static bool places_load_key(const struct herd_config *config, char **key_out,
+    const char **from, const char **what, char *why, size_t size)
 {
 	char buf[SECRET_MAX + 1], source[4096];
 	const char *path = secret_source(config->places_key_file, "places.key", source,
@@ -80,35 +81,41 @@ static char *places_load_key(const struct herd_config *config, const char **from
 	const char *key = getenv("HERD_PLACES_KEY");
 	size_t start = 0;
 
+	*key_out = NULL;
 	*from = path == NULL ? "environment" : path == source ? "credential" : "file";
+	*what = path == NULL ? "HERD_PLACES_KEY" : "places_key_file";
 	if (path != NULL) {
-		secret_read("places_key_file", path, buf);
+		if (secret_load("places_key_file", path, buf, why, size) == 0)
+			return false;
 		while (buf[start] == ' ' || buf[start] == '\t')
 			start++;
 		key = buf + start;
-		if (!places_key_valid(key))
-			fatalx("event=startup_failed what=places_key_file error=\"not one word "
-			    "of printable ASCII\"");
 	} else if (key == NULL || *key == '\0') {
-		return NULL;
-	} else if (!places_key_valid(key)) {
-		fatalx("event=startup_failed what=HERD_PLACES_KEY error=\"not one word of "
-		    "printable ASCII\"");
+		return true;
 	}
-	return xstrdup(key);
+	if (!places_key_valid(key)) {
+		snprintf(why, size, "not one word of printable ASCII");
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return false;
+	}
+	*key_out = xstrdup(key);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return true;
 }
 
-/* Splits places_url into what a connection and a request need. */
-static void places_parse_url(struct places *p, const char *url)
+/* Splits places_url into what a connection and a request need; false if it cannot. */
+static bool places_parse_url(struct places *p, const char *url)
 {
 	struct evhttp_uri *uri = evhttp_uri_parse(url);
 	const char *host, *path, *query;
 	size_t hostlen;
 	char header[300];
 
-	if (uri == NULL || (host = evhttp_uri_get_host(uri)) == NULL || *host == '\0')
-		fatalx("event=startup_failed what=places_url error=\"cannot parse\" url=%s",
-		    log_quote(url, strlen(url)));
+	if (uri == NULL || (host = evhttp_uri_get_host(uri)) == NULL || *host == '\0') {
+		if (uri != NULL)
+			evhttp_uri_free(uri);
+		return false;
+	}
 	hostlen = strlen(host);
 	if (host[0] == '[' && hostlen > 2 && host[hostlen - 1] == ']') {
 		p->host = xstrndup(host + 1, hostlen - 2);
@@ -131,14 +138,14 @@ static void places_parse_url(struct places *p, const char *url)
 	else
 		p->path = xstrdup(path);
 	evhttp_uri_free(uri);
+	return true;
 }
 
-struct places *places_new(struct event_base *base, struct evdns_base *dns,
-    const struct herd_config *config)
+struct places *places_open(struct event_base *base, struct evdns_base *dns,
+    const struct herd_config *config, const char **what, char *why, size_t size)
 {
 	struct places *p = xcalloc(1, sizeof(*p));
 	const char *key_from;
-	char why[512];
 
 	p->base = base;
 	p->dns = dns;
@@ -149,13 +156,23 @@ struct places *places_new(struct event_base *base, struct evdns_base *dns,
 	p->next_flight_id = 1;
 	p->uri = xcheck(evbuffer_new());
 	p->log_url = xcheck(evbuffer_new());
-	places_parse_url(p, config->places_url);
-	p->tls = tls_client_context(config->places_ca_file, why, sizeof(why));
-	if (p->tls == NULL)
-		fatalx("event=startup_failed what=places_ca_file error=%s",
-		    log_quote(why, strlen(why)));
+	if (!places_parse_url(p, config->places_url)) {
+		*what = "places_url";
+		snprintf(why, size, "cannot parse %s", config->places_url);
+		places_free(p);
+		return NULL;
+	}
+	p->tls = tls_client_context(config->places_ca_file, why, size);
+	if (p->tls == NULL) {
+		*what = "places_ca_file";
+		places_free(p);
+		return NULL;
+	}
+	if (!places_load_key(config, &p->key, &key_from, what, why, size)) {
+		places_free(p);
+		return NULL;
+	}
 	pool_init(p, config);
-	p->key = places_load_key(config, &key_from);
 	if (p->key != NULL) {
 		p->key_encoded = xcheck(evhttp_encode_uri(p->key));
 	} else {
@@ -168,6 +185,25 @@ struct places *places_new(struct event_base *base, struct evdns_base *dns,
 	    strlen(config->places_ca_file)) : "system", p->timeout, p->max_conns,
 	    p->key == NULL ? "none" : key_from);
 	return p;
+}
+
+struct places *places_new(struct event_base *base, struct evdns_base *dns,
+    const struct herd_config *config)
+{
+	const char *what = "places";
+	char why[4200];
+	struct places *p = places_open(base, dns, config, &what, why, sizeof(why));
+
+	if (p == NULL)
+		fatalx("event=startup_failed what=%s error=%s", what, log_quote(why, strlen(why)));
+	return p;
+}
+
+bool places_same_key(const struct places *a, const struct places *b)
+{
+	if (a->key == NULL || b->key == NULL)
+		return a->key == b->key;
+	return strcmp(a->key, b->key) == 0;
 }
 
 /* --- the end of a flight ------------------------------------------------------------ */
@@ -205,12 +241,35 @@ static void places_filter_put(struct places *p, struct places_filter *filter)
 		places_filter_free(filter);
 }
 
+static void places_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	places_free(arg);
+}
+
+/* Frees P from the loop: its last flight may be ending inside one of its callbacks. */
+static void places_free_soon(struct places *p)
+{
+	const struct timeval now = { 0, 0 };
+
+	if (event_base_once(p->base, -1, EV_TIMEOUT, places_free_cb, p, &now) < 0)
+		fatalx("event=bug where=places_free_soon error=\"cannot schedule\"");
+}
+
+void places_retire(struct places *p)
+{
+	p->retired = true;
+	if (p->nflights == 0)
+		places_free_soon(p);
+}
+
 /* Frees a flight whose waiters are all answered or gone. */
 static void flight_free(struct flight *f)
 {
 	flight_detach(f);
 	f->places->nflights--;
 	places_filter_put(f->places, f->filter);
+	if (f->places->retired && f->places->nflights == 0)
+		places_free_soon(f->places);
 	event_free(f->timer);
 	free(f->latitude);
 	free(f->longitude);

@@ -7,6 +7,7 @@
 #ifndef HERD_PLACES_H
 #define HERD_PLACES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct event_base;
@@ -27,6 +28,19 @@ typedef void (*places_done_cb)(const char *json, size_t len, void *arg);
 
 struct places *places_new(struct event_base *base, struct evdns_base *dns,
     const struct herd_config *config);
+/*
+ * The same for a reload: NULL, with the configuration key in *WHAT and the reason in
+ * WHY, when the configuration cannot be used (URL, CA file, key).
+ */
+struct places *places_open(struct event_base *base, struct evdns_base *dns,
+    const struct herd_config *config, const char **what, char *why, size_t size);
+/* True when A and B call Places with the same API key. */
+bool places_same_key(const struct places *a, const struct places *b);
+/*
+ * A reload replaced P: it takes no new searches (they go to its successor), answers the
+ * ones it has, then frees itself and its connections.
+ */
+void places_retire(struct places *p);
 void places_free(struct places *p);
 
 /*

@@ -130,6 +130,7 @@ struct places {
 	SSL_SESSION *session;             /* the newest, to resume on a new connection */
 	struct places_filter *spare[PLACES_SPARE_FILTERS];   /* reused with their buffers */
 	size_t nspare;
+	bool retired;                     /* a reload replaced it: freed after its last flight */
 };
 
 const char *places_api_name(enum places_api api);

@@ -1,0 +1,227 @@
+"""Reload (SIGHUP, systemctl reload): the configuration file read again and applied to a
+running herd without dropping clients or the links it leaves alone; an invalid file
+changes nothing (README "Reload").
+
+Run: HERDD=build/server/herdd /usr/bin/python3 tests/integration/test_reload.py -v
+"""
+
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import herdtest  # noqa: E402
+from herdtest import HerdTestCase, iamat, scaled  # noqa: E402
+
+
+def peer_states(node):
+    """{neighbour: state} from NODE's /peers."""
+    status, doc = node.admin("/peers")
+    if status != 200:
+        raise herdtest.HerdError("GET /peers: %s" % status)
+    return {p["name"]: p["state"] for p in doc["peers"]}
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + scaled(timeout)
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %s" % what)
+        time.sleep(0.05)
+
+
+def known(node, client_id):
+    """True when NODE answers WHATSAT for CLIENT_ID with its AT line."""
+    with node.client(timeout=10) as c:
+        c.send(b"WHATSAT %s 10 1\n" % client_id)
+        first = c.read_line()
+        if first.startswith(b"? "):
+            return False
+        c.read_until(b"\n\n", timeout=10)
+        return True
+
+
+class ReloadTestCase(HerdTestCase):
+
+    def reload(self, herd, *names, event="event=reloaded"):
+        """Rewrites the herd's file, sends SIGHUP to NAMES and waits for EVENT in each log;
+        returns the lines each logged from the reload on."""
+        herd.write_config()
+        out = {}
+        for name in names:
+            node = herd[name]
+            before = len(node.log_lines())
+            node.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: any(event in line for line in node.log_lines()[before:]),
+                     what="%s in %s's log" % (event, name))
+            out[name] = node.log_lines()[before:]
+        return out
+
+
+class TestNeighbours(ReloadTestCase):
+
+    def test_add_and_remove_a_neighbour(self):
+        herd = self.make_herd(["Alford", "Bolden", "Clark"], peers={"Alford": ["Bolden"]})
+        herd.start()
+        alford, bolden, clark = herd["Alford"], herd["Bolden"], herd["Clark"]
+        wait_for(lambda: peer_states(alford) == {"Bolden": "up"}, what="Alford-Bolden up")
+        self.assertEqual(peer_states(clark), {})
+        # A client connected across every reload, and its connection stays.
+        with alford.client(timeout=10) as kept:
+            kept.send(iamat(b"before", b"+34-118", b"1700000000.1") + b"\n")
+            self.assertTrue(kept.read_line().startswith(b"AT Alford "))
+
+            # Clark joins: Alford - Clark is added on both ends.
+            herd.pairs.append(("Alford", "Clark"))
+            lines = self.reload(herd, "Alford", "Clark")
+            self.assertTrue(any("event=peer_added peer=Clark" in line
+                                for line in lines["Alford"]), lines["Alford"])
+            wait_for(lambda: peer_states(alford) == {"Bolden": "up", "Clark": "up"},
+                     what="Alford's links to Bolden and Clark")
+            self.assertEqual(peer_states(clark), {"Alford": "up"})
+            # The Bolden link was left alone: it never went down.
+            self.assertFalse(any("event=peer_down peer=Bolden" in line
+                                 for line in alford.log_lines()), alford.describe())
+            # Flooding follows: an IAMAT at Clark reaches Bolden through Alford.
+            clark.request(iamat(b"via-clark", b"+34-118", b"1700000001.5"))
+            wait_for(lambda: known(bolden, b"via-clark"), what="via-clark at Bolden")
+
+            # Bolden leaves: Alford - Bolden is removed on both ends.
+            herd.pairs.remove(("Alford", "Bolden"))
+            lines = self.reload(herd, "Alford", "Bolden")
+            self.assertTrue(any("event=peer_removed peer=Bolden" in line
+                                for line in lines["Alford"]), lines["Alford"])
+            wait_for(lambda: peer_states(alford) == {"Clark": "up"}, what="Alford's link list")
+            self.assertEqual(peer_states(bolden), {})
+            clark.request(iamat(b"after", b"+34-118", b"1700000002.5"))
+            wait_for(lambda: known(alford, b"after"), what="after at Alford")
+            time.sleep(scaled(0.5))
+            self.assertFalse(known(bolden, b"after"), "a removed link still floods")
+            # Nor does Bolden dial Alford again after its own reload.
+            since = bolden.log_lines()
+            since = since[max(i for i, line in enumerate(since) if "event=reloaded" in line):]
+            self.assertFalse([line for line in since if "peer=Alford" in line and
+                              ("event=peer_connecting" in line or "event=peer_retry" in line)])
+
+            kept.send(iamat(b"before", b"+35-118", b"1700000003.1") + b"\n")
+            self.assertTrue(kept.read_line().startswith(b"AT Alford "),
+                            "the client's connection did not survive the reloads")
+        herd.finish()
+
+    def test_changed_address_is_dialled_again(self):
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": ["Bolden"]})
+        herd.start()
+        alford, bolden = herd["Alford"], herd["Bolden"]
+        wait_for(lambda: peer_states(alford) == {"Bolden": "up"}, what="link up")
+        # Bolden moves its peer port: it keeps the old one (listening addresses change at
+        # restart, and says so), Alford dials the new one; then Bolden restarts there.
+        old_port = bolden.peer_port
+        bolden.peer_port = herdtest.free_port()
+        lines = self.reload(herd, "Alford", "Bolden")
+        self.assertTrue(any("event=reload_kept key=peer_listen" in line
+                            for line in lines["Bolden"]), lines["Bolden"])
+        self.assertTrue(any("event=peer_readdressed peer=Bolden" in line and
+                            str(bolden.peer_port) in line for line in lines["Alford"]),
+                        lines["Alford"])
+        bolden.stop()
+        bolden.start()
+        wait_for(lambda: peer_states(alford) == {"Bolden": "up"}, what="link at the new port")
+        self.assertNotEqual(old_port, bolden.peer_port)
+        herd.finish()
+
+
+class TestInvalidFile(ReloadTestCase):
+
+    def test_invalid_file_changes_nothing(self):
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": ["Bolden"]})
+        herd.start()
+        alford = herd["Alford"]
+        wait_for(lambda: peer_states(alford) == {"Bolden": "up"}, what="link up")
+        good = herd.config_text()
+        with alford.client(timeout=10) as kept:
+            with open(herd.config_path, "w") as f:
+                f.write(good.replace("[herd]", "[herd]\nmax_line = many\nno_such_key = 1"))
+            before = len(alford.log_lines())
+            alford.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: any("event=reload_failed" in line
+                                 for line in alford.log_lines()[before:]), what="reload_failed")
+            lines = alford.log_lines()[before:]
+            errors = [line for line in lines if "event=reload_error" in line]
+            self.assertEqual(len(errors), 2, lines)
+            for line in errors:
+                self.assertIn("%s:" % herd.config_path, line)
+            self.assertTrue(any(":3:" in line for line in errors), errors)
+            self.assertIn("errors=2", [line for line in lines if "reload_failed" in line][0])
+            # The old configuration is in force: the link and the client are there.
+            self.assertEqual(peer_states(alford), {"Bolden": "up"})
+            kept.send(iamat(b"still", b"+34-118", b"1700000000.1") + b"\n")
+            self.assertTrue(kept.read_line().startswith(b"AT Alford "))
+
+            # A file without this node is refused as a whole too.
+            with open(herd.config_path, "w") as f:
+                f.write(good.replace("[node Alford]", "[node Alfred]"))
+            before = len(alford.log_lines())
+            alford.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: any("event=reload_failed" in line
+                                 for line in alford.log_lines()[before:]),
+                     what="reload_failed")
+            self.assertTrue(any("no [node Alford]" in line
+                                for line in alford.log_lines()[before:]), alford.describe())
+            self.assertEqual(peer_states(alford), {"Bolden": "up"})
+        herd.finish()
+
+    def test_unreadable_secret_changes_nothing(self):
+        herd = self.make_herd(["Alford"])
+        herd.start()
+        alford = herd["Alford"]
+        herd.options["secret_file"] = "no-such.secret"
+        herd.write_config()
+        before = len(alford.log_lines())
+        alford.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: any("event=reload_failed" in line
+                             for line in alford.log_lines()[before:]), what="reload_failed")
+        self.assertTrue(any("event=reload_error" in line and "no-such.secret" in line
+                            for line in alford.log_lines()[before:]), alford.describe())
+        self.assertTrue(alford.running())
+        herd.finish()
+
+
+class TestPlacesSettings(ReloadTestCase):
+
+    def test_places_url_takes_effect_for_new_requests(self):
+        standin = self.start_standin()
+        herd = self.make_herd(["Alford"], herd_options=standin.herd_options("legacy", 5))
+        herd.start()
+        alford = herd["Alford"]
+        alford.request(iamat(b"kiwi", b"+34.068930-118.445127", b"1700000000.5"))
+        self.assertTrue(known(alford, b"kiwi"))
+        calls = standin.stats()["requests"]
+        with alford.client(timeout=10) as c:
+            c.send(b"WHATSAT kiwi 10 2\n")
+            c.read_line()
+            reply = c.read_until(b"\n\n", timeout=10)
+        self.assertIn(b'"status"', reply)
+        self.assertNotIn(b"UNKNOWN_ERROR", reply)
+        self.assertEqual(standin.stats()["requests"], calls + 1)
+
+        # Places moves to a closed port: the next WHATSAT says it cannot connect.
+        herd.options["places_url"] = "https://127.0.0.1:%d/maps/api/place/nearbysearch/json" \
+            % herdtest.free_port()
+        lines = self.reload(herd, "Alford")
+        self.assertTrue(any("event=places_ready" in line for line in lines["Alford"]))
+        with alford.client(timeout=10) as c:
+            c.send(b"WHATSAT kiwi 11 2\n")
+            c.read_line()
+            reply = c.read_until(b"\n\n", timeout=10)
+        self.assertIn(b"UNKNOWN_ERROR", reply)
+        self.assertIn(b"cannot connect", reply)
+        herd.finish()
+
+
+if __name__ == "__main__":
+    herdtest.main()
