@@ -84,17 +84,19 @@ static unsigned int admin_digest(const void *p, size_t len, unsigned char *diges
  * required (the configuration allows that only on loopback). False, with WHY, when the
  * configured one cannot be used; the token in force then stays.
  */
-static bool admin_load_token(const struct herd_config *cfg, char *why, size_t size)
+static bool admin_load_token(const struct herd_config *cfg, char *path, size_t path_size,
+    char *why, size_t size)
 {
-	char source[4096], token[SECRET_MAX + 1];
-	const char *path = secret_source(cfg->admin_token_file, "admin.token", source,
-	    sizeof(source));
+	char token[SECRET_MAX + 1];
+	const char *from = secret_source(cfg->admin_token_file, "admin.token", path, path_size);
 	size_t len;
 
-	if (path == NULL) {
+	if (from == NULL) {
 		token_required = false;
 		return true;
 	}
+	if (from != path)
+		snprintf(path, path_size, "%s", from);
 	len = secret_load("admin_token_file", path, token, why, size);
 	if (len == 0)
 		return false;
@@ -102,8 +104,7 @@ static bool admin_load_token(const struct herd_config *cfg, char *why, size_t si
 		unsigned char c = (unsigned char)token[i];
 
 		if (c <= ' ' || c == 0x7f) {
-			snprintf(why, size, "the token in %s has white space or control characters",
-			    path);
+			snprintf(why, size, "the token has white space or control characters");
 			OPENSSL_cleanse(token, sizeof(token));
 			return false;
 		}
@@ -116,7 +117,12 @@ static bool admin_load_token(const struct herd_config *cfg, char *why, size_t si
 
 bool admin_reload(const struct herd_config *cfg, char *why, size_t size)
 {
-	return admin_load_token(cfg, why, size);
+	char path[4096], reason[256];
+
+	if (admin_load_token(cfg, path, sizeof(path), reason, sizeof(reason)))
+		return true;
+	snprintf(why, size, "%s: %s", path, reason);
+	return false;
 }
 
 /* True when the request carries "Authorization: Bearer <the token>". */
@@ -426,11 +432,11 @@ static void admin_listening(struct evconnlistener *listener)
 void admin_start(void)
 {
 	const struct herd_config *cfg = node_config();
-	char why[4200];
+	char path[4096], why[256];
 
-	if (!admin_load_token(cfg, why, sizeof(why)))
-		fatalx("event=startup_failed what=admin_token_file error=%s",
-		    log_quote(why, strlen(why)));
+	if (!admin_load_token(cfg, path, sizeof(path), why, sizeof(why)))
+		fatalx("event=startup_failed what=admin_token_file path=%s error=\"%s\"",
+		    log_quote(path, strlen(path)), why);
 	json_out_init(&json, JSON_COMPACT);
 	http = evhttp_new(node_event_base());
 	if (http == NULL)

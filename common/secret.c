@@ -36,7 +36,7 @@ size_t secret_load(const char *what, const char *path, char *buf, char *why, siz
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0) {
-		snprintf(why, size, "cannot open %s: %s", path, strerror(errno));
+		snprintf(why, size, "cannot open it: %s", strerror(errno));
 		return 0;
 	}
 	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
@@ -51,22 +51,27 @@ size_t secret_load(const char *what, const char *path, char *buf, char *why, siz
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			snprintf(why, size, "cannot read %s: %s", path, strerror(errno));
+			int saved = errno;
+
+			snprintf(why, size, "cannot read it: %s", strerror(saved));
 			close(fd);
+			errno = saved;
 			return 0;
 		}
 		len += (size_t)n;
 	}
 	close(fd);
 	if (len > SECRET_MAX) {
-		snprintf(why, size, "%s is longer than %d bytes", path, SECRET_MAX);
+		snprintf(why, size, "longer than %d bytes", SECRET_MAX);
+		errno = 0;
 		return 0;
 	}
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
 	    buf[len - 1] == '\t'))
 		len--;
 	if (len == 0) {
-		snprintf(why, size, "%s is empty", path);
+		snprintf(why, size, "empty");
+		errno = 0;
 		return 0;
 	}
 	buf[len] = '\0';
@@ -78,8 +83,11 @@ size_t secret_read(const char *what, const char *path, char *buf)
 	char why[4200];
 	size_t len = secret_load(what, path, buf, why, sizeof(why));
 
+	/* A failed open or read is logged with its errno, as fatal() does. */
+	if (len == 0 && errno != 0)
+		fatal("event=startup_failed what=%s path=%s", what, log_quote(path, strlen(path)));
 	if (len == 0)
-		fatalx("event=startup_failed what=%s path=%s error=%s", what,
-		    log_quote(path, strlen(path)), log_quote(why, strlen(why)));
+		fatalx("event=startup_failed what=%s path=%s error=\"%s\"", what,
+		    log_quote(path, strlen(path)), why);
 	return len;
 }

@@ -26,8 +26,9 @@ const char *secret_source(const char *path, const char *credential, char *buf, s
  */
 size_t secret_read(const char *what, const char *path, char *buf);
 /*
- * The same without stopping the node (a reload): 0, with the reason in WHY (naming
- * PATH), when the file cannot be read, is empty or is too long.
+ * The same without stopping the node (a reload): 0, with the reason in WHY ("empty",
+ * "cannot open it: ...") and errno set (0 unless a system call failed), when the file
+ * cannot be read, is empty or is too long.
  */
 size_t secret_load(const char *what, const char *path, char *buf, char *why, size_t size);
 

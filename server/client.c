@@ -97,6 +97,10 @@ static struct event *client_sweep;
 static struct event *client_reaper;
 /* Where a command writes its reply while earlier ones wait: moved into a slot after. */
 static struct evbuffer *client_spare;
+/* The node is stopping: clients get their answers and go; then DRAINED runs. */
+static bool draining;
+static void (*drained)(void);
+static struct event *drained_event;
 
 static void client_drain(struct client *c);
 static void client_finish_if_done(struct client *c);
@@ -120,7 +124,8 @@ static void client_reap(void)
 		bufferevent_free(c->bev);
 		free(c);
 		stats.clients_current--;
-		acceptor_closed(client_acceptor);
+		if (client_acceptor != NULL)
+			acceptor_closed(client_acceptor);
 	}
 }
 
@@ -159,6 +164,35 @@ static void client_close(struct client *c, const char *reason)
 	TAILQ_REMOVE(&clients, c, entry);
 	TAILQ_INSERT_TAIL(&closed, c, entry);
 	event_active(client_reaper, EV_TIMEOUT, 1);
+	if (draining && TAILQ_EMPTY(&clients))
+		event_active(drained_event, EV_TIMEOUT, 1);
+}
+
+static void client_drained_cb(evutil_socket_t fd, short what, void *arg)
+{
+	drained();
+}
+
+void client_drain_all(void (*done)(void))
+{
+	struct client *c, *next;
+
+	draining = true;
+	drained = done;
+	drained_event = xcheck(event_new(herdd.base, -1, 0, client_drained_cb, NULL));
+	acceptor_free(client_acceptor);
+	client_acceptor = NULL;
+	if (TAILQ_EMPTY(&clients)) {
+		event_active(drained_event, EV_TIMEOUT, 1);
+		return;
+	}
+	for (c = TAILQ_FIRST(&clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		/* As if it had half-closed: what it sent is answered, then it is closed. */
+		c->eof = true;
+		event_del(c->readable);
+		client_drain(c);
+	}
 }
 
 void client_close_all(void)
@@ -179,6 +213,9 @@ void client_close_all(void)
 	if (client_spare != NULL)
 		evbuffer_free(client_spare);
 	client_spare = NULL;
+	if (drained_event != NULL)
+		event_free(drained_event);
+	drained_event = NULL;
 }
 
 /* LEN more bytes went to the socket's output: the unread-replies check watches them. */
@@ -428,7 +465,12 @@ static void client_drain(struct client *c)
 		client_line_too_long(c, left, false);
 		return;
 	}
-	if (c->eof && left > 0) {
+	if (c->eof && left > 0 && draining) {
+		/* A line still being typed when the node stops is not a command yet. */
+		log_info("event=client_line_dropped conn=%llu bytes=%zu reason=\"node stopping\"",
+		    (unsigned long long)c->id, left);
+		evbuffer_drain(in, left);
+	} else if (c->eof && left > 0) {
 		client_line(c, (char *)evbuffer_pullup(in, -1), left, htime_now(), htime_mono_ms());
 		evbuffer_drain(in, left);
 		client_send(c);
@@ -457,7 +499,7 @@ static void client_flush(struct client *c)
 		return;
 	if (c->paused && !client_overloaded(c)) {
 		c->paused = false;
-		if (!c->eof)
+		if (!c->eof && !draining)
 			event_add(c->readable, NULL);
 		client_drain(c);
 		return;

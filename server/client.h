@@ -12,6 +12,12 @@
 void client_listen(evutil_socket_t fd, void *arg);
 /* Closes every client connection and frees it (shutdown). */
 void client_close_all(void);
+/*
+ * The node stops: no new connections; every client is answered what it has sent
+ * (complete lines; one being typed is dropped), then closed. DONE runs from the loop
+ * once no client is left.
+ */
+void client_drain_all(void (*done)(void));
 /* The journal holds this pass's records: the replies held back for it may go out. */
 void client_release(void);
 

@@ -1144,6 +1144,19 @@ void links_start(const struct link_owner *link_owner, const unsigned char *key, 
 	links_write_event = xcheck(event_new(herdd.base, -1, 0, links_write_cb, NULL));
 }
 
+size_t links_queued_total(void)
+{
+	struct link *l;
+	size_t total = 0;
+
+	TAILQ_FOREACH(l, &links, entry) {
+		if (!l->closing)
+			total += evbuffer_get_length(bufferevent_get_output(l->bev)) +
+			    link_pending_records(l);
+	}
+	return total;
+}
+
 void links_set_secret(const unsigned char *key, size_t keylen)
 {
 	secret = key;

@@ -42,6 +42,11 @@ struct link_owner {
 
 /* Keeps the owner's callbacks and the herd secret KEY (the owner's); once, at start-up. */
 void links_start(const struct link_owner *owner, const unsigned char *key, size_t keylen);
+/*
+ * What every link has yet to send: bytes its socket has not taken plus records in its
+ * pending set (0 when all is out; a stop waits for that).
+ */
+size_t links_queued_total(void);
 /* A new herd secret KEY (the owner's) for handshakes from now on (a reload). */
 void links_set_secret(const unsigned char *key, size_t keylen);
 /* Closes every link of P, authenticated or not, with REASON (P stops being a neighbour). */

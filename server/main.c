@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
 
@@ -17,12 +18,13 @@
 #include "digest.h"
 #include "herdd.h"
 #include "listen.h"
+#include "link.h"
 #include "log.h"
 #include "notify.h"
 #include "peer.h"
 #include "places.h"
-#include "state.h"
 #include "reload.h"
+#include "state.h"
 #include "statefmt.h"
 #include "table.h"
 #include "xmalloc.h"
@@ -287,11 +289,84 @@ static void open_table(const unsigned char *secret, size_t secret_len)
 	table_set_digest(herdd.table, &digest);
 }
 
+/*
+ * SIGTERM or SIGINT: stop accepting, answer what clients have sent (a WHATSAT waiting
+ * for Places gets its answer or its error within places_timeout), let the links send
+ * what they hold, write a last snapshot, then leave the loop. A second signal, or the
+ * deadline, ends it at once.
+ */
+#define STOP_FLUSH_POLL_MS 10
+#define STOP_GRACE_S 2                /* beyond places_timeout */
+
+static struct event *stop_deadline, *stop_poll;
+static bool stop_begun;
+static struct timespec stop_started;
+
+static void stop_now(const char *why)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	log_info("event=stop_drained reason=%s ms=%lld", why,
+	    (long long)((now.tv_sec - stop_started.tv_sec) * 1000 +
+	    (now.tv_nsec - stop_started.tv_nsec) / 1000000));
+	event_base_loopbreak(herdd.base);
+}
+
+static void stop_snapshot_done(void)
+{
+	stop_now("\"clients answered, links flushed, snapshot written\"");
+}
+
+/* The links have sent everything: the last snapshot, then out. */
+static void stop_links_flushed(void)
+{
+	if (!state_snapshot_final(stop_snapshot_done))
+		stop_now("\"clients answered, links flushed\"");
+}
+
+static void stop_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	const struct timeval poll = { 0, STOP_FLUSH_POLL_MS * 1000 };
+
+	if (links_queued_total() == 0 && !peers_pending()) {
+		stop_links_flushed();
+		return;
+	}
+	evtimer_add(stop_poll, &poll);
+}
+
+/* Every client is answered and gone: wait for the links' queues to empty. */
+static void stop_clients_drained(void)
+{
+	stop_poll_cb(-1, 0, NULL);
+}
+
+static void stop_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_warnx("event=stop_deadline seconds=%d note=\"stopping with work left\"",
+	    herdd.config->places_timeout + STOP_GRACE_S);
+	event_base_loopbreak(herdd.base);
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
+	const struct timeval deadline = { herdd.config->places_timeout + STOP_GRACE_S, 0 };
+
+	if (stop_begun) {
+		log_info("event=stopping signal=%d note=\"a second signal: stopping now\"",
+		    (int)sig);
+		event_base_loopbreak(herdd.base);
+		return;
+	}
+	stop_begun = true;
+	clock_gettime(CLOCK_MONOTONIC, &stop_started);
 	log_info("event=stopping signal=%d", (int)sig);
 	notify_stopping();
-	event_base_loopbreak(herdd.base);
+	stop_deadline = xcheck(evtimer_new(herdd.base, stop_deadline_cb, NULL));
+	stop_poll = xcheck(evtimer_new(herdd.base, stop_poll_cb, NULL));
+	evtimer_add(stop_deadline, &deadline);
+	client_drain_all(stop_clients_drained);
 }
 
 /* Every listener is bound: tell systemd (Type=notify) that the node serves. */
@@ -390,6 +465,10 @@ int main(int argc, char **argv)
 	listen_when_bound(on_listening);
 
 	event_base_dispatch(herdd.base);
+	if (stop_deadline != NULL)
+		event_free(stop_deadline);
+	if (stop_poll != NULL)
+		event_free(stop_poll);
 
 	client_close_all();
 	admin_stop();

@@ -85,8 +85,12 @@ static bool places_load_key(const struct herd_config *config, char **key_out,
 	*from = path == NULL ? "environment" : path == source ? "credential" : "file";
 	*what = path == NULL ? "HERD_PLACES_KEY" : "places_key_file";
 	if (path != NULL) {
-		if (secret_load("places_key_file", path, buf, why, size) == 0)
+		char reason[256];
+
+		if (secret_load("places_key_file", path, buf, reason, sizeof(reason)) == 0) {
+			snprintf(why, size, "%s: %s", path, reason);
 			return false;
+		}
 		while (buf[start] == ' ' || buf[start] == '\t')
 			start++;
 		key = buf + start;

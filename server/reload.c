@@ -124,9 +124,13 @@ static bool reload_secret(const struct herd_config *cfg, char *buf, size_t *len,
 	const char *path = secret_source(cfg->secret_file, "herd.secret", source,
 	    sizeof(source));
 
+	char reason[256];
+
 	*len = 0;
 	if (path != NULL) {
-		*len = secret_load("secret_file", path, buf, why, size);
+		*len = secret_load("secret_file", path, buf, reason, sizeof(reason));
+		if (*len == 0)
+			snprintf(why, size, "secret_file %s: %s", path, reason);
 		return *len > 0;
 	}
 	for (size_t i = 0; i < cfg->nnodes; i++) {

@@ -839,6 +839,18 @@ static void state_child_close_fds(int report)
 }
 
 /* The child's report arrives; at its end, the child is gone. */
+/* The stop's last snapshot: called when the child is done (or could not start). */
+static void (*final_done)(void);
+
+static void state_final_done(void)
+{
+	void (*done)(void) = final_done;
+
+	final_done = NULL;
+	if (done != NULL)
+		done();
+}
+
 static void state_child_cb(evutil_socket_t fd, short what, void *arg)
 {
 	char chunk[256];
@@ -877,6 +889,7 @@ static void state_child_cb(evutil_socket_t fd, short what, void *arg)
 		state.compact_soon = false;
 		log_info("event=state_snapshot file=%s/%s.snapshot gen=%" PRIu64 " records=%llu "
 		    "bytes=%llu", state.dir, state.name, state.child_gen, records, bytes);
+		state_final_done();
 		return;
 	}
 	stats.state_compaction_failures++;
@@ -885,6 +898,7 @@ static void state_child_cb(evutil_socket_t fd, short what, void *arg)
 	    "note=\"the journals are kept; tried again in %d s\"", state.dir,
 	    state.child_msg_len > 0 ? state.child_msg : "the child died", status,
 	    STATE_COMPACT_BACKOFF_MS / 1000);
+	state_final_done();
 }
 
 /*
@@ -981,6 +995,26 @@ static void state_compact(void)
 }
 
 /* --- stats and shutdown ----------------------------------------------------------- */
+
+bool state_snapshot_final(void (*done)(void))
+{
+	if (!state.enabled)
+		return false;
+	(void)state_write();
+	final_done = done;
+	if (state.child != 0)
+		return true;        /* the snapshot under way is the last one */
+	if (stats.state_journal_records == 0) {
+		final_done = NULL;
+		return false;
+	}
+	state_compact();
+	if (state.child == 0) {
+		final_done = NULL;
+		return false;
+	}
+	return true;
+}
 
 void state_stats_refresh(void)
 {

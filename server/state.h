@@ -21,6 +21,13 @@ struct record;
  */
 void state_open(const unsigned char *secret, size_t secret_len, void (*written)(void));
 /* Shutdown: writes and fsyncs what is left, stops the helpers, unlocks state_dir. */
+/*
+ * The node stops: a snapshot of the table as it is now, so the next start loads it
+ * instead of the journals. True when DONE will run once it is written (or failed);
+ * false when there is none to write (no state_dir, nothing since the last one, or it
+ * could not start).
+ */
+bool state_snapshot_final(void (*done)(void));
 void state_close(void);
 
 /* The table stored REC (new or newer): it goes to the journal in this loop pass. */

@@ -135,6 +135,18 @@ def _die_with_parent():
 
 
 
+def wait_until(predicate, timeout=10.0, what="the condition"):
+    """Polls PREDICATE until it returns something true, which it returns; raises
+    AssertionError (a test failure) naming WHAT after TIMEOUT seconds (scaled)."""
+    deadline = time.monotonic() + scaled(timeout)
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %s" % what)
+        time.sleep(0.02)
+
 def cpu_times(pid):
     """(user, system) CPU seconds process PID has used so far, from /proc."""
     with open("/proc/%d/stat" % pid) as f:

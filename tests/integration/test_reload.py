@@ -24,17 +24,6 @@ def peer_states(node):
     return {p["name"]: p["state"] for p in doc["peers"]}
 
 
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + scaled(timeout)
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s" % what)
-        time.sleep(0.05)
-
-
 def known(node, client_id):
     """True when NODE answers WHATSAT for CLIENT_ID with its AT line."""
     with node.client(timeout=10) as c:
@@ -57,7 +46,7 @@ class ReloadTestCase(HerdTestCase):
             node = herd[name]
             before = len(node.log_lines())
             node.proc.send_signal(signal.SIGHUP)
-            wait_for(lambda: any(event in line for line in node.log_lines()[before:]),
+            herdtest.wait_until(lambda: any(event in line for line in node.log_lines()[before:]),
                      what="%s in %s's log" % (event, name))
             out[name] = node.log_lines()[before:]
         return out
@@ -69,7 +58,8 @@ class TestNeighbours(ReloadTestCase):
         herd = self.make_herd(["Alford", "Bolden", "Clark"], peers={"Alford": ["Bolden"]})
         herd.start()
         alford, bolden, clark = herd["Alford"], herd["Bolden"], herd["Clark"]
-        wait_for(lambda: peer_states(alford) == {"Bolden": "up"}, what="Alford-Bolden up")
+        herdtest.wait_until(lambda: peer_states(alford) == {"Bolden": "up"},
+                            what="Alford-Bolden up")
         self.assertEqual(peer_states(clark), {})
         # A client connected across every reload, and its connection stays.
         with alford.client(timeout=10) as kept:
@@ -81,7 +71,7 @@ class TestNeighbours(ReloadTestCase):
             lines = self.reload(herd, "Alford", "Clark")
             self.assertTrue(any("event=peer_added peer=Clark" in line
                                 for line in lines["Alford"]), lines["Alford"])
-            wait_for(lambda: peer_states(alford) == {"Bolden": "up", "Clark": "up"},
+            herdtest.wait_until(lambda: peer_states(alford) == {"Bolden": "up", "Clark": "up"},
                      what="Alford's links to Bolden and Clark")
             self.assertEqual(peer_states(clark), {"Alford": "up"})
             # The Bolden link was left alone: it never went down.
@@ -89,17 +79,18 @@ class TestNeighbours(ReloadTestCase):
                                  for line in alford.log_lines()), alford.describe())
             # Flooding follows: an IAMAT at Clark reaches Bolden through Alford.
             clark.request(iamat(b"via-clark", b"+34-118", b"1700000001.5"))
-            wait_for(lambda: known(bolden, b"via-clark"), what="via-clark at Bolden")
+            herdtest.wait_until(lambda: known(bolden, b"via-clark"), what="via-clark at Bolden")
 
             # Bolden leaves: Alford - Bolden is removed on both ends.
             herd.pairs.remove(("Alford", "Bolden"))
             lines = self.reload(herd, "Alford", "Bolden")
             self.assertTrue(any("event=peer_removed peer=Bolden" in line
                                 for line in lines["Alford"]), lines["Alford"])
-            wait_for(lambda: peer_states(alford) == {"Clark": "up"}, what="Alford's link list")
+            herdtest.wait_until(lambda: peer_states(alford) == {"Clark": "up"},
+                                what="Alford's link list")
             self.assertEqual(peer_states(bolden), {})
             clark.request(iamat(b"after", b"+34-118", b"1700000002.5"))
-            wait_for(lambda: known(alford, b"after"), what="after at Alford")
+            herdtest.wait_until(lambda: known(alford, b"after"), what="after at Alford")
             time.sleep(scaled(0.5))
             self.assertFalse(known(bolden, b"after"), "a removed link still floods")
             # Nor does Bolden dial Alford again after its own reload.
@@ -117,7 +108,7 @@ class TestNeighbours(ReloadTestCase):
         herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": ["Bolden"]})
         herd.start()
         alford, bolden = herd["Alford"], herd["Bolden"]
-        wait_for(lambda: peer_states(alford) == {"Bolden": "up"}, what="link up")
+        herdtest.wait_until(lambda: peer_states(alford) == {"Bolden": "up"}, what="link up")
         # Bolden moves its peer port: it keeps the old one (listening addresses change at
         # restart, and says so), Alford dials the new one; then Bolden restarts there.
         old_port = bolden.peer_port
@@ -130,7 +121,8 @@ class TestNeighbours(ReloadTestCase):
                         lines["Alford"])
         bolden.stop()
         bolden.start()
-        wait_for(lambda: peer_states(alford) == {"Bolden": "up"}, what="link at the new port")
+        herdtest.wait_until(lambda: peer_states(alford) == {"Bolden": "up"},
+                            what="link at the new port")
         self.assertNotEqual(old_port, bolden.peer_port)
         herd.finish()
 
@@ -141,14 +133,14 @@ class TestInvalidFile(ReloadTestCase):
         herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": ["Bolden"]})
         herd.start()
         alford = herd["Alford"]
-        wait_for(lambda: peer_states(alford) == {"Bolden": "up"}, what="link up")
+        herdtest.wait_until(lambda: peer_states(alford) == {"Bolden": "up"}, what="link up")
         good = herd.config_text()
         with alford.client(timeout=10) as kept:
             with open(herd.config_path, "w") as f:
                 f.write(good.replace("[herd]", "[herd]\nmax_line = many\nno_such_key = 1"))
             before = len(alford.log_lines())
             alford.proc.send_signal(signal.SIGHUP)
-            wait_for(lambda: any("event=reload_failed" in line
+            herdtest.wait_until(lambda: any("event=reload_failed" in line
                                  for line in alford.log_lines()[before:]), what="reload_failed")
             lines = alford.log_lines()[before:]
             errors = [line for line in lines if "event=reload_error" in line]
@@ -167,7 +159,7 @@ class TestInvalidFile(ReloadTestCase):
                 f.write(good.replace("[node Alford]", "[node Alfred]"))
             before = len(alford.log_lines())
             alford.proc.send_signal(signal.SIGHUP)
-            wait_for(lambda: any("event=reload_failed" in line
+            herdtest.wait_until(lambda: any("event=reload_failed" in line
                                  for line in alford.log_lines()[before:]),
                      what="reload_failed")
             self.assertTrue(any("no [node Alford]" in line
@@ -183,7 +175,7 @@ class TestInvalidFile(ReloadTestCase):
         herd.write_config()
         before = len(alford.log_lines())
         alford.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: any("event=reload_failed" in line
+        herdtest.wait_until(lambda: any("event=reload_failed" in line
                              for line in alford.log_lines()[before:]), what="reload_failed")
         self.assertTrue(any("event=reload_error" in line and "no-such.secret" in line
                             for line in alford.log_lines()[before:]), alford.describe())

@@ -1,0 +1,146 @@
+"""Stop (SIGTERM, systemctl stop): no new connections, answers for what clients have sent
+(a WHATSAT waiting for Places gets its answer or its error within places_timeout), the
+links' queues sent, a last snapshot when a state_dir is set, exit status 0 (README "Stop").
+
+Run: HERDD=build/server/herdd PLACES_STANDIN=build/tests/standin/places-standin \\
+     /usr/bin/python3 tests/integration/test_stop.py -v
+"""
+
+import os
+import signal
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import herdtest  # noqa: E402
+from herdtest import HerdTestCase, iamat, scaled  # noqa: E402
+
+
+class StopTestCase(HerdTestCase):
+
+    def places_node(self, timeout):
+        standin = self.start_standin()
+        herd = self.make_herd(["Alford"], herd_options=standin.herd_options("legacy", timeout))
+        herd.start()
+        node = herd["Alford"]
+        node.request(iamat(b"kiwi", b"+34.068930-118.445127", b"1700000000.5"))
+        return standin, herd, node
+
+    def sigterm(self, node):
+        node.proc.send_signal(signal.SIGTERM)
+        node.exit_checked = False
+
+    def wait_exit(self, node, timeout):
+        """The exit status and how long the node took to exit after now."""
+        started = time.monotonic()
+        rc = node.proc.wait(scaled(timeout))
+        node.exit_checked = True
+        return rc, time.monotonic() - started
+
+
+class TestStop(StopTestCase):
+
+    def test_whatsat_in_flight_gets_its_answer(self):
+        standin, herd, node = self.places_node(timeout=5)
+        standin.control("mode=slow=1")
+        calls = standin.stats()["requests"]
+        with node.client(timeout=10) as c:
+            c.send(b"WHATSAT kiwi 10 2\n")
+            herdtest.wait_until(lambda: standin.stats()["requests"] > calls, timeout=5)
+            self.sigterm(node)
+            # The node no longer accepts while it drains.
+            time.sleep(scaled(0.2))
+            with self.assertRaises(OSError):
+                socket.create_connection((herdtest.HOST, node.client_port), timeout=1).close()
+            first = c.read_line(timeout=10)
+            rest = c.read_until(b"\n\n", timeout=10)
+        self.assertTrue(first.startswith(b"AT Alford "), first)
+        self.assertIn(b'"OK"', rest)
+        rc, took = self.wait_exit(node, 10)
+        self.assertEqual(rc, 0)
+        self.assertLess(took, 5)
+        self.assertTrue(any("event=stop_drained" in line for line in node.log_lines()),
+                        node.describe())
+
+    def test_whatsat_slower_than_places_timeout_gets_its_error(self):
+        standin, herd, node = self.places_node(timeout=2)
+        standin.control("mode=slow=30")
+        calls = standin.stats()["requests"]
+        started = time.monotonic()
+        with node.client(timeout=15) as c:
+            c.send(b"WHATSAT kiwi 10 2\n")
+            herdtest.wait_until(lambda: standin.stats()["requests"] > calls, timeout=5)
+            self.sigterm(node)
+            c.read_line(timeout=10)
+            rest = c.read_until(b"\n\n", timeout=10)
+        self.assertIn(b"UNKNOWN_ERROR", rest)
+        self.assertIn(b"did not answer within 2 s", rest)
+        rc, _ = self.wait_exit(node, 10)
+        self.assertEqual(rc, 0)
+        self.assertLess(time.monotonic() - started, scaled(2 + 3))
+
+    def test_sent_lines_are_answered_and_a_partial_one_dropped(self):
+        herd = self.make_herd(["Alford"])
+        herd.start()
+        node = herd["Alford"]
+        lines = [iamat(b"c%03d" % i, b"+34-118", b"1700000000.%d" % i) for i in range(200)]
+        with node.client(timeout=10) as c:
+            c.send(b"".join(line + b"\n" for line in lines) + b"IAMAT half")
+            time.sleep(scaled(0.2))
+            self.sigterm(node)
+            got = c.read_lines(len(lines), timeout=10)
+            self.assertTrue(all(line.startswith(b"AT Alford ") for line in got))
+            # Then the node closes the connection: nothing for the unfinished line.
+            self.assertEqual(c.read_until_eof(timeout=5), b"")
+        rc, took = self.wait_exit(node, 10)
+        self.assertEqual(rc, 0)
+        self.assertTrue(any("event=client_line_dropped" in line for line in node.log_lines()))
+
+    def test_idle_node_stops_at_once(self):
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": ["Bolden"]})
+        herd.start()
+        node = herd["Alford"]
+        idle = node.client(timeout=5)
+        self.addCleanup(idle.close)
+        self.sigterm(node)
+        rc, took = self.wait_exit(node, 10)
+        self.assertEqual(rc, 0)
+        self.assertLess(took, 1.5)
+
+    def test_records_of_the_last_moment_reach_the_neighbour(self):
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": ["Bolden"]})
+        herd.start()
+        alford, bolden = herd["Alford"], herd["Bolden"]
+        herdtest.wait_until(lambda: alford.admin("/peers")[1]["peers"][0]["state"] == "up")
+        lines = [iamat(b"late%03d" % i, b"+34-118", b"1700000001.%d" % i) for i in range(300)]
+        with alford.client(timeout=10) as c:
+            c.send(b"".join(line + b"\n" for line in lines))
+            self.sigterm(alford)
+            c.read_lines(len(lines), timeout=10)
+        self.assertEqual(self.wait_exit(alford, 10)[0], 0)
+        herdtest.wait_until(lambda: bolden.stats()["clients"] == len(lines), timeout=5)
+        self.assertEqual(bolden.stats()["clients"], len(lines))
+
+    def test_last_snapshot_is_written(self):
+        herd = self.make_herd(["Alford"], herd_options={"state_dir": "state"})
+        herd.start()
+        node = herd["Alford"]
+        lines = [iamat(b"s%03d" % i, b"+34-118", b"1700000002.%d" % i) for i in range(100)]
+        with node.client(timeout=10) as c:
+            c.send(b"".join(line + b"\n" for line in lines))
+            c.read_lines(len(lines), timeout=10)
+        self.sigterm(node)
+        self.assertEqual(self.wait_exit(node, 10)[0], 0)
+        self.assertTrue(any("event=state_snapshot " in line and "records=100" in line
+                            for line in node.log_lines()), node.describe())
+        snapshot = os.path.join(herd.dir, "state", "Alford.snapshot")
+        with open(snapshot, "rb") as f:
+            self.assertEqual(f.read().count(b"\n"), 100 + 2, "header, 100 records, END")
+        node.start()
+        self.assertEqual(node.stats()["clients"], 100)
+
+
+if __name__ == "__main__":
+    herdtest.main()
