@@ -15,7 +15,12 @@ import urllib.request
 import herdtest
 from herdtest import HerdTestCase, scaled
 
-UNIT = os.path.join(herdtest.REPO_ROOT, "etc", "systemd", "herdd@.service")
+# The unit as meson install writes it from etc/systemd/herdd@.service.in (HERD_UNIT, from
+# tests/integration/meson.build), and the man pages its Documentation= names.
+UNIT = os.environ.get("HERD_UNIT") or os.path.join(herdtest.REPO_ROOT, "build", "etc",
+                                                   "herdd@.service")
+MAN_PAGES = {"8": os.path.join(herdtest.REPO_ROOT, "etc", "man", "herdd.8"),
+             "5": os.path.join(herdtest.REPO_ROOT, "etc", "man", "herd.conf.5")}
 
 
 class FakeSystemd:
@@ -130,18 +135,31 @@ class TestCredentials(HerdTestCase):
 @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed")
 class TestUnitFile(HerdTestCase):
     def unit_copy(self):
-        """The shipped unit with ExecStart pointing at the herdd under test."""
+        """The installed unit with ExecStartPre and ExecStart running the herdd under test."""
         with open(UNIT) as f:
-            text = f.read().replace("/usr/local/bin/herdd", herdtest.herdd_path())
+            text, count = re.subn(r"^(ExecStart(?:Pre)?=)/\S*/herdd ",
+                                  lambda m: m.group(1) + herdtest.herdd_path() + " ",
+                                  f.read(), flags=re.M)
+        self.assertEqual(count, 2, "ExecStartPre= and ExecStart= should run herdd")
         path = os.path.join(self.tmp, "herdd@.service")
         with open(path, "w") as f:
             f.write(text)
         return path
 
+    def man_path(self):
+        """A MANPATH with the two pages, where man(1) finds what Documentation= names."""
+        root = os.path.join(self.tmp, "man")
+        for section, page in MAN_PAGES.items():
+            os.makedirs(os.path.join(root, "man" + section), exist_ok=True)
+            shutil.copy(page, os.path.join(root, "man" + section))
+        return root
+
     def test_verify(self):
-        result = subprocess.run(["systemd-analyze", "verify", self.unit_copy()],
+        # verify runs man(1) for each man: page of Documentation=; without man, it cannot.
+        man = ["--man=yes"] if shutil.which("man") else ["--man=no"]
+        result = subprocess.run(["systemd-analyze", "verify"] + man + [self.unit_copy()],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                timeout=60)
+                                env=dict(os.environ, MANPATH=self.man_path()), timeout=60)
         self.assertEqual(result.returncode, 0, result.stdout)
         self.assertEqual(result.stdout.strip(), "")
 
@@ -158,8 +176,11 @@ class TestUnitFile(HerdTestCase):
         with open(UNIT) as f:
             text = f.read()
         for line in ("Type=notify", "WatchdogSec=", "LoadCredential=herd.secret:",
-                     "ExecReload=/bin/kill -HUP $MAINPID", "NoNewPrivileges=yes"):
+                     "ExecReload=/bin/kill -HUP $MAINPID", "NoNewPrivileges=yes",
+                     "Documentation=man:herdd(8) "):
             self.assertIn(line, text)
+        self.assertNotRegex(text, r"@\w+@", "a template variable is left")
+        self.assertRegex(text, r"(?m)^ExecStart=/\S*/herdd -c /etc/herd/herd.conf -n %i ")
 
 
 if __name__ == "__main__":
