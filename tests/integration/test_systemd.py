@@ -131,6 +131,26 @@ class TestCredentials(HerdTestCase):
         node = self.start_with_credential("")
         self.assertEqual(admin_status(node.admin_port), 200)
 
+    def test_places_key_source_is_logged(self):
+        """key= in places_ready says where the key came from, never what it is."""
+        herd = self.make_herd(["Alford"])
+        creds = os.path.join(self.tmp, "credentials")
+        os.makedirs(creds)
+        with open(os.path.join(creds, "places.key"), "w") as f:
+            f.write("from-a-credential\n")
+        os.chmod(os.path.join(creds, "places.key"), 0o600)
+        node = herd["Alford"]
+        node.env = {"CREDENTIALS_DIRECTORY": creds}
+        node.start()
+        ready = [line for line in node.log_lines() if "event=places_ready" in line]
+        self.assertTrue(ready and ready[-1].endswith("key=credential"), ready)
+        self.assertNotIn("from-a-credential", node.log())
+        node.stop()
+        node.env = {"HERD_PLACES_KEY": "from-the-environment"}
+        node.start()
+        ready = [line for line in node.log_lines() if "event=places_ready" in line]
+        self.assertTrue(ready[-1].endswith("key=environment"), ready)
+
 
 @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed")
 class TestUnitFile(HerdTestCase):
