@@ -28,6 +28,7 @@ const struct config_key config_herd_keys[] = {
 	{ "places_ca_file", CONFIG_PATH, offsetof(struct herd_config, places_ca_file), 0, 0 },
 	{ "places_timeout", CONFIG_INT, offsetof(struct herd_config, places_timeout), 1, 300 },
 	{ "secret_file", CONFIG_PATH, offsetof(struct herd_config, secret_file), 0, 0 },
+	{ "peer_tls", CONFIG_PEER_TLS, offsetof(struct herd_config, peer_tls), 0, 0 },
 	{ "log_dir", CONFIG_PATH, offsetof(struct herd_config, log_dir), 0, 0 },
 	{ "state_dir", CONFIG_PATH, offsetof(struct herd_config, state_dir), 0, 0 },
 	{ "admin_token_file", CONFIG_PATH,
@@ -164,6 +165,19 @@ static bool config_set(struct config_parser *p, const struct config_key *key, vo
 			*(enum places_api *)(void *)field = PLACES_API_NEW;
 		else {
 			config_error(p, line, "%s: \"%s\" is not legacy or new", key->name, value);
+			return false;
+		}
+		break;
+	case CONFIG_PEER_TLS:
+		if (strcmp(value, "auto") == 0)
+			*(enum peer_tls *)(void *)field = PEER_TLS_AUTO;
+		else if (strcmp(value, "on") == 0)
+			*(enum peer_tls *)(void *)field = PEER_TLS_ON;
+		else if (strcmp(value, "off") == 0)
+			*(enum peer_tls *)(void *)field = PEER_TLS_OFF;
+		else {
+			config_error(p, line, "%s: \"%s\" is not auto, on or off", key->name,
+			    value);
 			return false;
 		}
 		break;

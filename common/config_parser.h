@@ -15,11 +15,12 @@
 #define CONFIG_DNS_NAME_LEN 253
 #define CONFIG_DNS_LABEL_LEN 63
 /* The number of [herd] keys: config_herd_keys has one entry each. */
-#define CONFIG_HERD_NKEYS 32
+#define CONFIG_HERD_NKEYS 33
 
 /* How a key's value is read. */
 enum config_type {
 	CONFIG_PLACES_API,
+	CONFIG_PEER_TLS,
 	CONFIG_URL,
 	CONFIG_NAME,             /* like a node name: A-Z a-z 0-9 _ . - */
 	CONFIG_PATH,

@@ -19,6 +19,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "config.h"
@@ -28,6 +29,7 @@
 #include "log.h"
 #include "pendset.h"
 #include "peerproto.h"
+#include "peertls.h"
 #include "ratelimit.h"
 #include "recon.h"
 #include "stats.h"
@@ -69,6 +71,7 @@ struct link {
 	struct bufferevent *bev;
 	struct event *readable;      /* the socket's read event, once connected */
 	bool dirty;
+	bool tls;                    /* over TLS (peertls.h): the bufferevent does all I/O */
 	bool write_armed;            /* the socket was full: the bufferevent writes the rest */
 	bool flushing;
 	struct event *tick;
@@ -82,6 +85,7 @@ struct link {
 	char addr[ADDR_TEXT_MAX];
 	char nonce[PEERPROTO_NONCE_HEX + 1];
 	char peer_nonce[PEERPROTO_NONCE_HEX + 1];
+	char binding[PEERTLS_BINDING_HEX + 1];   /* TLS: the channel's, in the AUTH MAC */
 	uint64_t opened_ms, last_in_ms, last_out_ms;
 	uint64_t records_sent, records_received;
 	/* Flooded records that found the link busy: sent, as they are then, when it drains. */
@@ -309,7 +313,7 @@ void link_write_now(struct link *l)
 		TAILQ_REMOVE(&dirty, l, dirty_entry);
 		l->dirty = false;
 	}
-	if (l->closing || l->write_armed || l->phase == LINK_CONNECTING)
+	if (l->closing || l->write_armed || l->tls || l->phase == LINK_CONNECTING)
 		return;
 	l->flushing = true;
 	for (int round = 0; round < LINK_FLUSH_ROUNDS && evbuffer_get_length(out) > 0; round++) {
@@ -645,6 +649,14 @@ static void link_send_hello(struct link *l)
 	    l->nonce);
 }
 
+/* On TLS, the channel's exporter value for the MAC (once the handshake is done). */
+static bool link_binding(struct link *l)
+{
+	if (!l->tls || l->binding[0] != '\0')
+		return true;
+	return peertls_binding(bufferevent_openssl_get_ssl(l->bev), l->binding);
+}
+
 /* The neighbour's HELLO: check who it is, then answer its challenge. */
 static void link_on_hello(struct link *l, const struct peer_msg *msg)
 {
@@ -672,8 +684,9 @@ static void link_on_hello(struct link *l, const struct peer_msg *msg)
 	}
 	memcpy(l->peer_nonce, msg->nonce.p, PEERPROTO_NONCE_HEX);
 	l->peer_nonce[PEERPROTO_NONCE_HEX] = '\0';
-	if (!peerproto_auth_mac(secret, secret_len, herdd.self->name, l->name, l->nonce,
-	    l->peer_nonce, l->outbound ? PEERPROTO_DIALLED : PEERPROTO_ACCEPTED, mac)) {
+	if (!link_binding(l) || !peerproto_auth_mac(secret, secret_len, herdd.self->name,
+	    l->name, l->nonce, l->peer_nonce, l->outbound ? PEERPROTO_DIALLED :
+	    PEERPROTO_ACCEPTED, l->binding, mac)) {
 		link_close(l, "cannot compute MAC");
 		return;
 	}
@@ -691,7 +704,7 @@ static void link_on_auth(struct link *l, const struct peer_msg *msg)
 	/* The other end dialled when this one accepted: a relay between two accepts fails. */
 	if (!peerproto_auth_verify(secret, secret_len, l->name, herdd.self->name,
 	    l->peer_nonce, l->nonce, l->outbound ? PEERPROTO_ACCEPTED : PEERPROTO_DIALLED,
-	    msg->mac.p, msg->mac.len)) {
+	    l->binding, msg->mac.p, msg->mac.len)) {
 		link_reject(l, "bad MAC: not the herd secret, or not the other end of this "
 		    "connection");
 		return;
@@ -896,6 +909,13 @@ static void link_readable_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	l->last_in_ms = htime_mono_ms();
+	/* A handshake or alert record (0x16, 0x15) where HELLO should be: TLS on one end. */
+	if (l->phase != LINK_UP && evbuffer_get_length(in) == 0 &&
+	    (shared[0] == 0x16 || shared[0] == 0x15)) {
+		link_reject(l, "the neighbour speaks TLS and this node has peer_tls off: set "
+		    "peer_tls alike on every node");
+		return;
+	}
 	if (evbuffer_get_length(in) > 0) {
 		const char *nl = memchr(shared, '\n', (size_t)n);
 		size_t head = nl != NULL ? (size_t)(nl - shared) + 1 : (size_t)n;
@@ -927,6 +947,27 @@ static void link_readable_cb(evutil_socket_t fd, short what, void *arg)
 		link_reject(l, "line of more than %zu bytes", line_max);
 }
 
+/*
+ * A TLS link's input: what the bufferevent decrypted, every complete line of it; the
+ * rest of a line waits there for more.
+ */
+static void link_tls_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct link *l = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len = evbuffer_get_length(in), done;
+
+	if (len == 0 || l->closing)
+		return;
+	l->last_in_ms = htime_mono_ms();
+	done = link_run_lines(l, (const char *)evbuffer_pullup(in, -1), len);
+	if (l->closing)
+		return;
+	evbuffer_drain(in, done);
+	if (evbuffer_get_length(in) > line_max)
+		link_reject(l, "line of more than %zu bytes", line_max);
+}
+
 /* Output drained below LINK_LOW: what the link owes goes next; when all is out, direct
  * writes again. */
 static void link_write_cb(struct bufferevent *bev, void *arg)
@@ -939,7 +980,7 @@ static void link_write_cb(struct bufferevent *bev, void *arg)
 		link_fill(l);
 		l->flushing = false;
 	}
-	if (!l->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+	if (!l->closing && !l->tls && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		l->write_armed = false;
 		bufferevent_disable(bev, EV_WRITE);
 	}
@@ -957,6 +998,8 @@ static void link_nodelay(evutil_socket_t fd)
 /* Reads on FD from now on. */
 static void link_start_reading(struct link *l, evutil_socket_t fd)
 {
+	if (l->tls)
+		return;             /* the bufferevent reads (link_tls_read_cb) */
 	l->readable = xcheck(event_new(herdd.base, fd, EV_READ | EV_PERSIST, link_readable_cb, l));
 	if (event_add(l->readable, NULL) < 0)
 		fatalx("event=bug where=link_start_reading error=\"cannot add a read event\"");
@@ -965,7 +1008,7 @@ static void link_start_reading(struct link *l, evutil_socket_t fd)
 static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct link *l = arg;
-	char reason[160];
+	char reason[256];
 
 	if (l->in_connect) {
 		/* bufferevent_socket_connect failed at once; link_connect closes the link. */
@@ -980,7 +1023,22 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		return;
 	}
-	if (what & BEV_EVENT_EOF)
+	if (l->tls && (what & BEV_EVENT_ERROR) && bufferevent_get_openssl_error(bev) != 0) {
+		char tls[120];
+		unsigned long err = bufferevent_get_openssl_error(bev);
+
+		while (bufferevent_get_openssl_error(bev) != 0)
+			;
+		snprintf(reason, sizeof(reason), "TLS: %s%s", peertls_reason(err, tls, sizeof(tls)),
+		    l->phase == LINK_CONNECTING || l->phase == LINK_HELLO ? " (a plaintext "
+		    "neighbour, peer_tls off there, or another herd secret)" : "");
+	} else if (l->tls && l->phase == LINK_CONNECTING) {
+		/* The TCP connect or the handshake's first read failed: say which. */
+		int err = EVUTIL_SOCKET_ERROR();
+
+		snprintf(reason, sizeof(reason), "connect failed: %s", err != 0 ?
+		    evutil_socket_error_to_string(err) : "closed during the TLS handshake");
+	} else if (what & BEV_EVENT_EOF)
 		snprintf(reason, sizeof(reason), "closed by the neighbour");
 	else if (what & BEV_EVENT_ERROR)
 		snprintf(reason, sizeof(reason), "%s%s", l->phase == LINK_CONNECTING ?
@@ -1017,7 +1075,16 @@ static struct link *link_new(evutil_socket_t fd, bool outbound, const char *addr
 	struct timeval write_limit = { herdd.config->peer_write_timeout, 0 };
 	struct link *l = xcalloc(1, sizeof(*l));
 
-	l->bev = xcheck(bufferevent_socket_new(herdd.base, fd, BEV_OPT_CLOSE_ON_FREE));
+	if (peertls_enabled()) {
+		l->tls = true;
+		l->bev = xcheck(bufferevent_openssl_socket_new(herdd.base, fd, peertls_new(),
+		    outbound ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING,
+		    BEV_OPT_CLOSE_ON_FREE));
+		/* A neighbour that stops without close_notify has closed, not failed. */
+		bufferevent_openssl_set_allow_dirty_shutdown(l->bev, 1);
+	} else {
+		l->bev = xcheck(bufferevent_socket_new(herdd.base, fd, BEV_OPT_CLOSE_ON_FREE));
+	}
 	l->tick = xcheck(event_new(herdd.base, -1, EV_PERSIST, link_tick_cb, l));
 	if (!peerproto_nonce(l->nonce))
 		fatalx("event=bug where=link_new error=\"no randomness for a nonce\"");
@@ -1026,10 +1093,17 @@ static struct link *link_new(evutil_socket_t fd, bool outbound, const char *addr
 	l->phase = outbound ? LINK_CONNECTING : LINK_HELLO;
 	l->opened_ms = l->last_in_ms = l->last_out_ms = htime_mono_ms();
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
-	bufferevent_setcb(l->bev, NULL, link_write_cb, link_event_cb, l);
+	bufferevent_setcb(l->bev, l->tls ? link_tls_read_cb : NULL, link_write_cb, link_event_cb,
+	    l);
 	bufferevent_setwatermark(l->bev, EV_WRITE, LINK_LOW, 0);
 	bufferevent_set_timeouts(l->bev, NULL, &write_limit);
-	bufferevent_disable(l->bev, EV_READ | EV_WRITE);
+	if (l->tls) {
+		/* TLS reads and writes through the bufferevent, never the socket directly. */
+		l->write_armed = true;
+		bufferevent_enable(l->bev, EV_READ | EV_WRITE);
+	} else {
+		bufferevent_disable(l->bev, EV_READ | EV_WRITE);
+	}
 	/* An outbound link has no socket yet: it reads once connected. */
 	if (fd >= 0) {
 		link_nodelay(fd);
@@ -1059,6 +1133,8 @@ struct link *link_new_dial(struct peer *p, const char *name, const char *addr)
 
 	l->peer = p;
 	l->name = name;
+	if (l->tls)
+		peertls_set_peer(bufferevent_openssl_get_ssl(l->bev), name);
 	log_info("event=peer_connecting link=%llu peer=%s address=%s", (unsigned long long)l->id,
 	    l->name, addr);
 	return l;

@@ -25,6 +25,7 @@
 #include "listen.h"
 #include "log.h"
 #include "peerproto.h"
+#include "peertls.h"
 #include "ratelimit.h"
 #include "secret.h"
 #include "stats.h"
@@ -394,9 +395,19 @@ void peers_start(void (*written)(void))
 {
 	const struct config_node *self = herdd.self;
 
+	enum peer_tls want = herdd.config->peer_tls;
+
 	if (secret == NULL)
 		log_warnx("event=peer_links_unauthenticated reason=\"no secret_file; allowed "
 		    "because every peer_listen is loopback\"");
+	if (want == PEER_TLS_ON && secret == NULL)
+		fatalx("event=startup_failed what=peer_tls error=\"peer_tls = on needs a herd "
+		    "secret (secret_file or the herd.secret credential)\"");
+	if (secret != NULL && want != PEER_TLS_OFF && !peertls_init(secret, secret_len))
+		fatalx("event=startup_failed what=peer_tls error=\"OpenSSL cannot set up TLS 1.3 "
+		    "with a PSK\"");
+	log_info("event=peer_transport tls=%s%s", peertls_enabled() ? "on" : "off",
+	    peertls_enabled() ? " version=TLSv1.3 auth=psk" : "");
 	links_start(&peer_link_owner, secret, secret_len);
 	flood_written = written;
 	flood_written_event = xcheck(event_new(herdd.base, -1, 0, peers_flood_written_cb, NULL));
@@ -486,6 +497,8 @@ void peers_set_secret(const unsigned char *key, size_t len)
 	if (len > 0)
 		memcpy(copy, key, len);
 	links_set_secret(copy, len);
+	if (peertls_enabled())
+		peertls_set_secret(key, len);
 	if (secret != NULL)
 		OPENSSL_cleanse(secret, secret_len);
 	free(secret);
@@ -512,6 +525,7 @@ void peers_stop(void)
 	free(secret);
 	secret = NULL;
 	secret_len = 0;
+	peertls_free();
 }
 
 size_t peers_flood(const struct record *rec, const struct peer *except)

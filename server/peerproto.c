@@ -242,15 +242,17 @@ bool peerproto_nonce(char out[PEERPROTO_NONCE_HEX + 1])
 
 bool peerproto_auth_mac(const void *key, size_t keylen, const char *from, const char *to,
     const char *from_nonce, const char *to_nonce, enum peerproto_role role,
-    char out[PEERPROTO_MAC_HEX + 1])
+    const char *binding, char out[PEERPROTO_MAC_HEX + 1])
 {
 	/* HMAC() wants a non-NULL key even when it is empty (a loopback herd without a secret). */
 	static const unsigned char empty_key[1];
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	char msg[4 * CONFIG_NAME_MAX + 2 * PEERPROTO_NONCE_HEX];
-	int n = snprintf(msg, sizeof(msg), "%s AUTH\n%s\n%s\n%s\n%s\n%s", PEERPROTO_VERSION, from,
-	    to, from_nonce, to_nonce, role == PEERPROTO_DIALLED ? "dialled" : "accepted");
+	char msg[4 * CONFIG_NAME_MAX + 2 * PEERPROTO_NONCE_HEX + PEERPROTO_BINDING_MAX];
+	bool bound = binding != NULL && *binding != '\0';
+	int n = snprintf(msg, sizeof(msg), "%s AUTH\n%s\n%s\n%s\n%s\n%s%s%s", PEERPROTO_VERSION,
+	    from, to, from_nonce, to_nonce, role == PEERPROTO_DIALLED ? "dialled" : "accepted",
+	    bound ? "\ntls " : "", bound ? binding : "");
 
 	if (n < 0 || (size_t)n >= sizeof(msg) || keylen > INT32_MAX)
 		return false;
@@ -263,13 +265,13 @@ bool peerproto_auth_mac(const void *key, size_t keylen, const char *from, const 
 }
 
 bool peerproto_auth_verify(const void *key, size_t keylen, const char *from, const char *to,
-    const char *from_nonce, const char *to_nonce, enum peerproto_role role, const char *mac,
-    size_t len)
+    const char *from_nonce, const char *to_nonce, enum peerproto_role role,
+    const char *binding, const char *mac, size_t len)
 {
 	char want[PEERPROTO_MAC_HEX + 1];
 
 	if (len != PEERPROTO_MAC_HEX ||
-	    !peerproto_auth_mac(key, keylen, from, to, from_nonce, to_nonce, role, want))
+	    !peerproto_auth_mac(key, keylen, from, to, from_nonce, to_nonce, role, binding, want))
 		return false;
 	return CRYPTO_memcmp(want, mac, PEERPROTO_MAC_HEX) == 0;
 }

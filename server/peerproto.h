@@ -16,6 +16,7 @@
 #define PEERPROTO_NONCE_BYTES 16
 #define PEERPROTO_NONCE_HEX (2 * PEERPROTO_NONCE_BYTES)
 #define PEERPROTO_MAC_HEX 64                /* HMAC-SHA256 in hex */
+#define PEERPROTO_BINDING_MAX 80            /* a TLS channel binding in hex, and its tag */
 #define PEERPROTO_BACKOFF_BASE_MS 200       /* first retry after 100..200 ms */
 #define PEERPROTO_DIGEST_FANOUT 16          /* hashes in a DIGEST line */
 #define PEERPROTO_SUMS_MAX 48               /* sums in a LEAF or WANT line */
@@ -82,16 +83,18 @@ enum peerproto_role {
  * The MAC by which FROM answers TO's challenge: HMAC-SHA256 with KEY over the protocol
  * version, both names, both nonces and FROM's ROLE, sender first, so a MAC reflected
  * back to its author or replayed on another link does not verify, and neither does one
- * relayed between two nodes that both accepted a stranger's connection. Writes hex,
+ * relayed between two nodes that both accepted a stranger's connection. On a TLS link
+ * BINDING (hex of the channel's exporter value; NULL or "" on plaintext) is covered too,
+ * so a relay between two TLS channels cannot pass the exchange on. Writes hex,
  * NUL-ended.
  */
 bool peerproto_auth_mac(const void *key, size_t keylen, const char *from, const char *to,
     const char *from_nonce, const char *to_nonce, enum peerproto_role role,
-    char out[PEERPROTO_MAC_HEX + 1]);
+    const char *binding, char out[PEERPROTO_MAC_HEX + 1]);
 /* True when MAC (LEN bytes of hex) is FROM's answer, as ROLE, to TO's challenge; constant time. */
 bool peerproto_auth_verify(const void *key, size_t keylen, const char *from, const char *to,
-    const char *from_nonce, const char *to_nonce, enum peerproto_role role, const char *mac,
-    size_t len);
+    const char *from_nonce, const char *to_nonce, enum peerproto_role role,
+    const char *binding, const char *mac, size_t len);
 
 /*
  * Two authenticated links join SELF and PEER; OLD_OUTBOUND and NEW_OUTBOUND say whether

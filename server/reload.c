@@ -111,6 +111,11 @@ static void keep_fixed(struct herd_config *fresh, struct config_node *self)
 	    old->admin_max_connections);
 	keep_int("state_fsync_interval", &fresh->state_fsync_interval,
 	    old->state_fsync_interval);
+	if (fresh->peer_tls != old->peer_tls) {
+		log_warnx("event=reload_kept key=peer_tls reason=\"takes effect when the node "
+		    "restarts\"");
+		fresh->peer_tls = old->peer_tls;
+	}
 }
 
 /*

@@ -377,7 +377,14 @@ class HerdCase(HerdTestCase):
         return self.wait_for("%s to log %s" % (node.name, pattern), find, timeout)
 
     def start_for_fakes(self, herd, name):
-        """Starts NAME and waits until its peer port listens too, for fakes to dial."""
+        """Starts NAME and waits until its peer port listens too, for fakes to dial.
+
+        Fakes speak the line protocol in the clear (Python's ssl has no TLS 1.3 external
+        PSK before 3.13), so the herd's links are plaintext (peer_tls = off): these tests
+        are about the lines, test_peer_tls.py about the channel."""
+        if herd.options.get("peer_tls") != "off":
+            herd.options["peer_tls"] = "off"
+            herd.write_config()
         node = herd.start(name)
         self.wait_log(node, r"event=listening what=peer ")
         return node

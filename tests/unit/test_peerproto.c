@@ -105,47 +105,71 @@ static void test_parse_other(void)
 	CHECK_STR(peerproto_kind_name(PEER_MSG_AT), "AT");
 }
 
+#define BINDING_1 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define BINDING_2 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeef0"
+
 static void test_mac(void)
 {
 	char mac[PEERPROTO_MAC_HEX + 1];
 	char upper[PEERPROTO_MAC_HEX + 1];
 
-	CHECK(peerproto_auth_mac(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D, mac));
+	CHECK(peerproto_auth_mac(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D,
+	    NULL, mac));
 	CHECK_STR(mac, MAC_ALFORD_PARKER);
-	CHECK(peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D, mac,
+	CHECK(peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D,
+	    NULL, mac,
 	    strlen(mac)));
 
 	/* Reflected to its author, the names and nonces come in the other order. */
-	CHECK(!peerproto_auth_verify(key, strlen(key), "Parker", "Alford", NONCE_B, NONCE_A, D, mac,
+	CHECK(!peerproto_auth_verify(key, strlen(key), "Parker", "Alford", NONCE_B, NONCE_A, D,
+	    NULL, mac,
 	    strlen(mac)));
-	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_B, NONCE_A, D, mac,
+	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_B, NONCE_A, D,
+	    NULL, mac,
 	    strlen(mac)));
-	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Powell", NONCE_A, NONCE_B, D, mac,
+	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Powell", NONCE_A, NONCE_B, D,
+	    NULL, mac,
 	    strlen(mac)));
 	CHECK(!peerproto_auth_verify("correct horsf", strlen(key), "Alford", "Parker", NONCE_A,
-	    NONCE_B, D, mac, strlen(mac)));
-	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D, mac,
+	    NONCE_B, D, NULL, mac, strlen(mac)));
+	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D,
+	    NULL, mac,
 	    strlen(mac) - 1));
 	for (size_t i = 0; i <= PEERPROTO_MAC_HEX; i++)
 		upper[i] = (char)(mac[i] >= 'a' && mac[i] <= 'f' ? mac[i] - 'a' + 'A' : mac[i]);
 	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D,
-	    upper, strlen(upper)));
+	    NULL, upper, strlen(upper)));
 
 	/* The sender's end of the connection is in the MAC: a relay between two nodes that
 	 * both accepted its connections hands each a MAC made as the accepting end. */
 	CHECK(peerproto_auth_mac(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B,
-	    PEERPROTO_ACCEPTED, mac));
+	    PEERPROTO_ACCEPTED, NULL, mac));
 	CHECK_STR(mac, MAC_ALFORD_PARKER_ACCEPTED);
 	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D,
-	    mac, strlen(mac)));
+	    NULL, mac, strlen(mac)));
 
 	/* A loopback herd without a secret still runs the handshake, with an empty key. */
-	CHECK(peerproto_auth_mac("", 0, "Alford", "Parker", NONCE_A, NONCE_B, D, mac));
+	CHECK(peerproto_auth_mac("", 0, "Alford", "Parker", NONCE_A, NONCE_B, D, NULL, mac));
 	CHECK_STR(mac, MAC_EMPTY_KEY);
-	CHECK(peerproto_auth_verify(NULL, 0, "Alford", "Parker", NONCE_A, NONCE_B, D, mac,
+	CHECK(peerproto_auth_verify(NULL, 0, "Alford", "Parker", NONCE_A, NONCE_B, D, NULL, mac,
 	    strlen(mac)));
-	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D, mac,
-	    strlen(mac)));
+	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D,
+	    NULL, mac, strlen(mac)));
+
+	/* On TLS the channel's exporter value is in the MAC: "" is no binding, another one
+	 * (a second channel a relay opened) does not verify. */
+	CHECK(peerproto_auth_mac(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D, "",
+	    mac));
+	CHECK_STR(mac, MAC_ALFORD_PARKER);
+	CHECK(peerproto_auth_mac(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D,
+	    BINDING_1, mac));
+	CHECK(strcmp(mac, MAC_ALFORD_PARKER) != 0);
+	CHECK(peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D,
+	    BINDING_1, mac, strlen(mac)));
+	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D,
+	    BINDING_2, mac, strlen(mac)));
+	CHECK(!peerproto_auth_verify(key, strlen(key), "Alford", "Parker", NONCE_A, NONCE_B, D,
+	    NULL, mac, strlen(mac)));
 }
 
 static void test_nonce(void)

@@ -1,0 +1,179 @@
+/*
+ * TLS 1.3 on peer links (README "Peer links"), authenticated with an external pre-shared
+ * key: no certificates to manage. The dialler offers the identity of its own node name;
+ * both ends derive the key from the herd secret and the two names, so a node holding the
+ * secret can only speak as itself to the neighbour it names. (EC)DHE is still required
+ * (psk_dhe_ke), so a secret that leaks later does not open recorded links.
+ */
+#include "peertls.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "herdd.h"
+#include "log.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define PEERTLS_KEY_LEN 32                    /* SHA-256 */
+#define PEERTLS_EXPORTER_LABEL "EXPORTER-herd-link-auth"
+
+/* The one cipher suite of the PSK sessions: its hash must be the key derivation's. */
+static const unsigned char aes128gcm_sha256[] = { 0x13, 0x01 };
+
+static SSL_CTX *ctx;
+static unsigned char *secret;
+static size_t secret_len;
+
+/* The PSK of the link CLIENT dials to SERVER into KEY; false if it cannot be made. */
+static bool peertls_key(const char *client, size_t client_len, const char *server,
+    unsigned char key[PEERTLS_KEY_LEN])
+{
+	char msg[2 * CONFIG_NAME_MAX + 32];
+	unsigned int len = 0;
+	int n = snprintf(msg, sizeof(msg), "herd TLS PSK\n%.*s\n%s", (int)client_len, client,
+	    server);
+
+	if (n < 0 || (size_t)n >= sizeof(msg) || secret_len == 0)
+		return false;
+	return HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)msg,
+	    (size_t)n, key, &len) != NULL && len == PEERTLS_KEY_LEN;
+}
+
+/* A resumable TLS 1.3 session that carries KEY: what OpenSSL's PSK callbacks hand over. */
+static SSL_SESSION *peertls_session(SSL *ssl, const unsigned char key[PEERTLS_KEY_LEN])
+{
+	const SSL_CIPHER *cipher = SSL_CIPHER_find(ssl, aes128gcm_sha256);
+	SSL_SESSION *sess = SSL_SESSION_new();
+
+	if (sess == NULL || cipher == NULL || !SSL_SESSION_set1_master_key(sess, key,
+	    PEERTLS_KEY_LEN) || !SSL_SESSION_set_cipher(sess, cipher) ||
+	    !SSL_SESSION_set_protocol_version(sess, TLS1_3_VERSION)) {
+		SSL_SESSION_free(sess);
+		return NULL;
+	}
+	return sess;
+}
+
+/* The dialler: its identity is its own name, the key that of this link's two ends. */
+static int peertls_use_session(SSL *ssl, const EVP_MD *md, const unsigned char **id,
+    size_t *idlen, SSL_SESSION **sess)
+{
+	const char *peer = SSL_get_app_data(ssl);
+	unsigned char key[PEERTLS_KEY_LEN];
+
+	*sess = NULL;
+	if (md != NULL && md != EVP_sha256())
+		return 1;
+	if (peer == NULL || !peertls_key(herdd.self->name, strlen(herdd.self->name), peer, key))
+		return 0;
+	*sess = peertls_session(ssl, key);
+	OPENSSL_cleanse(key, sizeof(key));
+	*id = (const unsigned char *)herdd.self->name;
+	*idlen = strlen(herdd.self->name);
+	return *sess != NULL;
+}
+
+/* The accepting end: the identity must be another node of the file. */
+static int peertls_find_session(SSL *ssl, const unsigned char *id, size_t idlen,
+    SSL_SESSION **sess)
+{
+	const struct config_node *node = config_find_node_len(herdd.config, (const char *)id,
+	    idlen);
+	unsigned char key[PEERTLS_KEY_LEN];
+
+	*sess = NULL;
+	if (node == NULL || node == herdd.self)
+		return 1;           /* no PSK: the handshake fails */
+	if (!peertls_key(node->name, strlen(node->name), herdd.self->name, key))
+		return 0;
+	*sess = peertls_session(ssl, key);
+	OPENSSL_cleanse(key, sizeof(key));
+	return *sess != NULL;
+}
+
+bool peertls_init(const unsigned char *key, size_t keylen)
+{
+	ctx = SSL_CTX_new(TLS_method());
+	if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256"))
+		return false;
+	/* No tickets (a link is one session) and no resumption of anything but the PSK. */
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_psk_use_session_callback(ctx, peertls_use_session);
+	SSL_CTX_set_psk_find_session_callback(ctx, peertls_find_session);
+	peertls_set_secret(key, keylen);
+	return true;
+}
+
+void peertls_set_secret(const unsigned char *key, size_t keylen)
+{
+	if (secret != NULL)
+		OPENSSL_cleanse(secret, secret_len);
+	free(secret);
+	secret = xmalloc(keylen > 0 ? keylen : 1);
+	memcpy(secret, key, keylen);
+	secret_len = keylen;
+}
+
+bool peertls_enabled(void)
+{
+	return ctx != NULL;
+}
+
+SSL *peertls_new(void)
+{
+	SSL *ssl = SSL_new(ctx);
+
+	if (ssl == NULL)
+		fatalx("event=out_of_memory what=\"a peer link's TLS\"");
+	return ssl;
+}
+
+void peertls_set_peer(SSL *ssl, const char *name)
+{
+	SSL_set_app_data(ssl, (void *)(uintptr_t)name);
+}
+
+bool peertls_binding(SSL *ssl, char out[PEERTLS_BINDING_HEX + 1])
+{
+	unsigned char material[PEERTLS_BINDING_HEX / 2];
+
+	if (SSL_export_keying_material(ssl, material, sizeof(material), PEERTLS_EXPORTER_LABEL,
+	    strlen(PEERTLS_EXPORTER_LABEL), NULL, 0, 0) != 1)
+		return false;
+	hex_encode(material, sizeof(material), out);
+	OPENSSL_cleanse(material, sizeof(material));
+	return true;
+}
+
+const char *peertls_reason(unsigned long err, char *buf, size_t size)
+{
+	if (err == 0) {
+		snprintf(buf, size, "the TLS handshake failed");
+		return buf;
+	}
+	ERR_error_string_n(err, buf, size);
+	return buf;
+}
+
+void peertls_free(void)
+{
+	SSL_CTX_free(ctx);
+	ctx = NULL;
+	if (secret != NULL)
+		OPENSSL_cleanse(secret, secret_len);
+	free(secret);
+	secret = NULL;
+	secret_len = 0;
+}

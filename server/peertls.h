@@ -1,0 +1,36 @@
+/*
+ * TLS 1.3 for peer links (peertls.c): an external PSK from the herd secret and the two
+ * node names, no certificates. link.c wraps each link's socket in a bufferevent_openssl
+ * with an SSL from here when peer_tls says so.
+ */
+#ifndef HERD_PEERTLS_H
+#define HERD_PEERTLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+/* Hex digits of the TLS exporter value the AUTH MAC covers (peerproto.h). */
+#define PEERTLS_BINDING_HEX 64
+
+/* Sets up TLS with the herd SECRET (KEYLEN > 0); false when OpenSSL cannot. */
+bool peertls_init(const unsigned char *secret, size_t keylen);
+/* A reload's new herd secret, for handshakes from now on. */
+void peertls_set_secret(const unsigned char *secret, size_t keylen);
+/* True once peertls_init succeeded: links are TLS. */
+bool peertls_enabled(void);
+/* A new SSL for a link. */
+SSL *peertls_new(void);
+/* A dialler's SSL: NAME (kept by the caller) is the neighbour it offers the PSK to. */
+void peertls_set_peer(SSL *ssl, const char *name);
+/*
+ * The channel binding of an established SSL: its exporter value for the AUTH MAC, so a
+ * relay between two channels cannot pass a handshake on. False if OpenSSL cannot.
+ */
+bool peertls_binding(SSL *ssl, char out[PEERTLS_BINDING_HEX + 1]);
+/* Words for a TLS error code (bufferevent_get_openssl_error), into BUF. */
+const char *peertls_reason(unsigned long err, char *buf, size_t size);
+void peertls_free(void);
+
+#endif

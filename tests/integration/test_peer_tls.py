@@ -1,0 +1,226 @@
+"""Peer links over TLS 1.3 with a PSK from the herd secret (README "Peer links"): a relay on
+the path sees nothing of the records, cannot alter or inject any, and nodes that do not share
+the secret, or the transport, do not link.
+
+Alford dials Bolden through a relay (Alford's copy of the file puts Bolden's peer_listen on
+the relay's port); Bolden cannot dial Alford (its copy points at a closed port), so the one
+link runs through the relay.
+
+Run: HERDD=build/server/herdd /usr/bin/python3 tests/integration/test_peer_tls.py -v
+"""
+
+import os
+import re
+import select
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import herdtest  # noqa: E402
+from herdtest import HOST, HerdTestCase, iamat, scaled  # noqa: E402
+
+
+class Relay:
+    """A TCP relay on a free loopback port to TARGET_PORT that records what it passes, and,
+    when told, flips one byte of, or slips a line into, the next chunk from the dialler."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((HOST, 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        self.recorded = bytearray()
+        self.flip = False
+        self.inject = None
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping:
+            ready, _, _ = select.select([self.listener], [], [], 0.1)
+            if not ready:
+                continue
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                continue
+            try:
+                upstream = socket.create_connection((HOST, self.target_port), timeout=2)
+            except OSError:
+                client.close()
+                continue
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+
+    def _pump(self, client, upstream):
+        """Both directions of one connection until either end closes."""
+        ends = {client: upstream, upstream: client}
+        try:
+            while not self.stopping:
+                ready, _, _ = select.select(list(ends), [], [], 0.1)
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    with self.lock:
+                        self.recorded += data
+                        if sock is client and self.flip:
+                            self.flip = False
+                            data = bytearray(data)
+                            data[len(data) // 2] ^= 0x01
+                            data = bytes(data)
+                        if sock is client and self.inject is not None:
+                            data, self.inject = self.inject + data, None
+                    ends[sock].sendall(data)
+        except OSError:
+            pass
+        finally:
+            client.close()
+            upstream.close()
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.listener.close()
+
+
+def stored_line(node, client_id):
+    """NODE's stored AT line for CLIENT_ID (bytes), or None."""
+    with node.client(timeout=10) as c:
+        c.send(b"WHATSAT %s 10 1\n" % client_id)
+        first = c.read_line()
+        if first.startswith(b"? "):
+            return None
+        c.read_until(b"\n\n", timeout=10)
+        return first
+
+
+def link_state(node):
+    return node.admin("/peers")[1]["peers"][0]["state"]
+
+
+class TlsTestCase(HerdTestCase):
+
+    def relayed_pair(self, alford_options=None, bolden_options=None, bolden_secret=None):
+        """Alford and Bolden linked through a relay; each node reads its own copy of the
+        file, with ALFORD_OPTIONS / BOLDEN_OPTIONS added to [herd]."""
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"})
+        alford, bolden = herd["Alford"], herd["Bolden"]
+        relay = Relay(bolden.peer_port)
+        self.addCleanup(relay.close)
+        text = herd.config_text()
+        mine = text.replace("peer_listen = %s:%d" % (HOST, bolden.peer_port),
+                            "peer_listen = %s:%d" % (HOST, relay.port))
+        theirs = text.replace("peer_listen = %s:%d" % (HOST, alford.peer_port),
+                              "peer_listen = %s:%d" % (HOST, herdtest.free_port()))
+        if bolden_secret is not None:
+            path = os.path.join(herd.dir, "bolden.secret")
+            with open(path, "wb") as f:
+                f.write(bolden_secret)
+            os.chmod(path, 0o600)
+            theirs = theirs.replace("secret_file = herd.secret", "secret_file = bolden.secret")
+        for node, body, extra in ((alford, mine, alford_options),
+                                  (bolden, theirs, bolden_options)):
+            for k, v in (extra or {}).items():
+                body = body.replace("[herd]\n", "[herd]\n%s = %s\n" % (k, v), 1)
+            path = os.path.join(herd.dir, "%s.conf" % node.name)
+            with open(path, "w") as f:
+                f.write(body)
+            node.extra_args = ["-c", path]
+        herd.start()
+        return herd, alford, bolden, relay
+
+    def wait_up(self, alford, bolden):
+        herdtest.wait_until(lambda: link_state(alford) == "up" and link_state(bolden) == "up",
+                            what="the link through the relay")
+
+
+class TestChannel(TlsTestCase):
+
+    def test_relay_sees_no_record(self):
+        herd, alford, bolden, relay = self.relayed_pair()
+        self.wait_up(alford, bolden)
+        reply = alford.request(iamat(b"kiwi-secret-7731", b"+34.068930-118.445127",
+                                     b"1700000000.5"))
+        herdtest.wait_until(lambda: stored_line(bolden, b"kiwi-secret-7731") == reply,
+                            what="the record at Bolden")
+        with relay.lock:
+            seen = bytes(relay.recorded)
+        self.assertGreater(len(seen), 200, "the relay passed the link's bytes")
+        for clear in (b"kiwi-secret-7731", b"AT Alford", b"HELLO", b"AUTH", b"herd/3",
+                      b"+34.068930"):
+            self.assertNotIn(clear, seen)
+        self.assertTrue(any("event=peer_transport tls=on" in line
+                            for line in alford.log_lines()))
+
+    def test_flipped_byte_drops_the_link_and_stores_nothing_altered(self):
+        herd, alford, bolden, relay = self.relayed_pair()
+        self.wait_up(alford, bolden)
+        relay.flip = True
+        reply = alford.request(iamat(b"flipped", b"+34.068930-118.445127", b"1700000001.5"))
+        herdtest.wait_until(lambda: any("event=peer_down" in line and "TLS" in line
+                                        for line in bolden.log_lines()),
+                            what="Bolden dropping the link")
+        # The link comes back and the record arrives whole, by the sync.
+        self.wait_up(alford, bolden)
+        herdtest.wait_until(lambda: stored_line(bolden, b"flipped") == reply,
+                            what="the record, unaltered, at Bolden")
+        self.assertEqual(bolden.stats()["clients"], 1, "nothing else was stored")
+
+    def test_injected_clear_line_is_refused(self):
+        herd, alford, bolden, relay = self.relayed_pair()
+        self.wait_up(alford, bolden)
+        relay.inject = b"AT Alford +0.000000001 injected +34-118 1700000002.5\n"
+        alford.request(iamat(b"carrier", b"+34-118", b"1700000002.6"))
+        herdtest.wait_until(lambda: any("event=peer_down" in line and "TLS" in line
+                                        for line in bolden.log_lines()),
+                            what="Bolden dropping the link")
+        self.wait_up(alford, bolden)
+        herdtest.wait_until(lambda: stored_line(bolden, b"carrier") is not None,
+                            what="the genuine record")
+        self.assertIsNone(stored_line(bolden, b"injected"))
+
+
+class TestRefusals(TlsTestCase):
+
+    def assertNoLink(self, alford, bolden, seconds=2.0):
+        deadline = time.monotonic() + scaled(seconds)
+        while time.monotonic() < deadline:
+            self.assertNotEqual(link_state(alford), "up")
+            self.assertNotEqual(link_state(bolden), "up")
+            time.sleep(0.1)
+
+    def test_another_secret_does_not_link(self):
+        herd, alford, bolden, relay = self.relayed_pair(bolden_secret=os.urandom(32).hex()
+                                                        .encode())
+        self.assertNoLink(alford, bolden)
+        herdtest.wait_until(lambda: [line for line in alford.log_lines()
+                                     if re.search(r"event=peer_link_close .*peer=Bolden .*"
+                                                  r"reason=\"(TLS|connect failed)", line)],
+                            what="Alford's failed handshakes")
+
+    def test_plaintext_and_tls_do_not_link(self):
+        herd, alford, bolden, relay = self.relayed_pair(bolden_options={"peer_tls": "off"})
+        self.assertNoLink(alford, bolden)
+        herdtest.wait_until(lambda: [line for line in bolden.log_lines()
+                                     if "speaks TLS and this node has peer_tls off" in line],
+                            what="Bolden's refusal")
+        self.assertTrue(any("event=peer_transport tls=off" in line
+                            for line in bolden.log_lines()))
+
+    def test_peer_tls_on_without_a_secret_does_not_start(self):
+        herd = self.make_herd(["Alford"], secret=False, herd_options={"peer_tls": "on"})
+        node = herd["Alford"]
+        node.start(wait=False)
+        self.assertNotEqual(node.wait(), 0)
+        self.assertIn("peer_tls = on needs a herd secret", node.log() + node.stderr_text())
+
+
+if __name__ == "__main__":
+    herdtest.main()
