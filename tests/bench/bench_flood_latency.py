@@ -6,7 +6,8 @@ one newer, so each is flooded to every node). Nodes log to files, as deployed.
 The record's arrival is seen, not slept for: tests/bench/floodprobe is a neighbour of
 Powell (node Probe, with the one link Powell-Probe) that reads everything Powell floods
 and timestamps its own probe IDs (CLOCK_MONOTONIC, in C, so the measurement adds a few
-microseconds, not Python's hundreds). A sample is the probe's send to Hamilton, Hamilton,
+microseconds, not Python's hundreds). The herd has a secret, so its links are TLS 1.3
+(peer_tls auto), the probe's too (-T). A sample is the probe's send to Hamilton, Hamilton,
 three hops, and Powell's hop to the probe; the probe's own two legs (its send, the last
 hop to it, each a process wake-up) are measured by the same probe sending to Powell
 itself, and their median is taken off: Hamilton to Powell = quantile(at Hamilton) -
@@ -40,7 +41,7 @@ def probe(herd, tag, at="Hamilton"):
     """One floodprobe run: PROBES IAMATs at AT timed to Powell's neighbour Probe."""
     args = [os.environ["FLOODPROBE"], "-l", str(herd["Probe"].peer_port), "-n", "Probe",
             "-s", herd.secret_path, "-c", str(herd[at].client_port),
-            "-N", str(PROBES), "-i", "2000", "-t", tag]
+            "-N", str(PROBES), "-i", "2000", "-t", tag, "-T"]
     out = subprocess.run(args, capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         raise herdtest.HerdError("floodprobe: %s" % out.stderr.strip())

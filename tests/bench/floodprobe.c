@@ -3,7 +3,12 @@
  * small, that times how long an IAMAT sent to another node takes to reach it.
  *
  *   floodprobe -l PEER_PORT -n PROBE_NAME -s SECRET_FILE -c CLIENT_PORT [-N 2000]
- *              [-i INTERVAL_US] [-t TAG]
+ *              [-i INTERVAL_US] [-t TAG] [-T]
+ *
+ * -T: the link is TLS 1.3 with the herd's PSK (README "Peer links"), as a node with
+ * peer_tls on accepts it: the dialler's identity is its name, the key HMAC-SHA256 of
+ * the secret over "herd TLS PSK", the dialler's name and this end's, and the AUTH MAC
+ * covers the channel's exporter value.
  *
  * It listens on PEER_PORT (the probe node's peer_listen), accepts the dial of its one
  * neighbour, answers the handshake (README "Peer links and the wire format"; it does
@@ -31,9 +36,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 
 #define FP_BUF (4 << 20)
 
@@ -42,6 +49,10 @@ static size_t buflen;
 static int link_fd;
 static uint64_t last_ping_ns;
 static bool linked;                  /* handshake done: PINGs may go */
+static SSL *tls;                     /* -T: the link's TLS, else NULL */
+static const char *probe_name = "Probe";
+static char secret[4097];
+static size_t secret_len;
 
 static uint64_t now_ns(void)
 {
@@ -60,7 +71,8 @@ static void die(const char *what)
 static void send_all(int fd, const char *s, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = write(fd, s, len);
+		ssize_t n = tls != NULL && fd == link_fd ? SSL_write(tls, s, (int)len) :
+		    write(fd, s, len);
 
 		if (n <= 0)
 			die("write");
@@ -111,13 +123,16 @@ static void read_until(bool (*match)(const char *line, size_t len, const void *a
 			struct pollfd pfd = { link_fd, POLLIN, 0 };
 			ssize_t n;
 
-			if (poll(&pfd, 1, 500) < 0 && errno != EINTR)
+			/* TLS may hold decrypted bytes the socket no longer shows. */
+			if ((tls == NULL || SSL_pending(tls) == 0) && poll(&pfd, 1, 500) < 0 &&
+			    errno != EINTR)
 				die("poll");
-			if (!(pfd.revents & POLLIN))
+			if (!(pfd.revents & POLLIN) && (tls == NULL || SSL_pending(tls) == 0))
 				continue;
 			if (buflen == sizeof(buf))
 				die("line too long");
-			n = read(link_fd, buf + buflen, sizeof(buf) - buflen);
+			n = tls != NULL ? SSL_read(tls, buf + buflen, (int)(sizeof(buf) - buflen)) :
+			    read(link_fd, buf + buflen, sizeof(buf) - buflen);
 			if (n <= 0) {
 				errno = 0;
 				die("the neighbour closed the link");
@@ -148,6 +163,44 @@ static bool at_for(const char *line, size_t len, const void *id)
 	return (size_t)(line + len - p) > n && memcmp(p, id, n) == 0 && p[n] == ' ';
 }
 
+/* The accepting end of the PSK handshake: the key of the dialler IDENTITY to this probe. */
+static int psk_find(SSL *ssl, const unsigned char *identity, size_t len, SSL_SESSION **sess)
+{
+	static const unsigned char aes128gcm_sha256[] = { 0x13, 0x01 };
+	unsigned char key[32];
+	unsigned int keylen = 0;
+	char msg[1024];
+	int n = snprintf(msg, sizeof(msg), "herd TLS PSK\n%.*s\n%s", (int)len,
+	    (const char *)identity, probe_name);
+
+	*sess = SSL_SESSION_new();
+	if (*sess == NULL || HMAC(EVP_sha256(), secret, (int)secret_len, (unsigned char *)msg,
+	    (size_t)n, key, &keylen) == NULL ||
+	    !SSL_SESSION_set1_master_key(*sess, key, keylen) ||
+	    !SSL_SESSION_set_cipher(*sess, SSL_CIPHER_find(ssl, aes128gcm_sha256)) ||
+	    !SSL_SESSION_set_protocol_version(*sess, TLS1_3_VERSION))
+		return 0;
+	return 1;
+}
+
+/* -T: TLS 1.3 on the accepted link, as a node's accepting end. */
+static void tls_accept(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256"))
+		die("SSL_CTX");
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_psk_find_session_callback(ctx, psk_find);
+	tls = SSL_new(ctx);
+	if (tls == NULL || !SSL_set_fd(tls, link_fd) || SSL_accept(tls) != 1) {
+		ERR_print_errors_fp(stderr);
+		errno = 0;
+		die("TLS handshake");
+	}
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -165,16 +218,16 @@ int main(int argc, char **argv)
 {
 	const char *name = "Probe", *secret_file = NULL, *tag = "p";
 	int peer_port = 0, client_port = 0, ch, lfd, cfd, one = 1;
+	bool use_tls = false;
 	unsigned probes = 2000, interval_us = 2000;
 	struct sockaddr_in sa = { .sin_family = AF_INET };
-	char secret[4097] = "", line[8192], their_name[256], their_nonce[64], nonce[33];
-	char mac_msg[1024], mac_hex[65];
+	char line[8192], their_name[256], their_nonce[64], nonce[33];
+	char mac_msg[1024], mac_hex[65], binding[65] = "";
 	unsigned char raw[16], md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	size_t secret_len = 0;
 	uint64_t *lat;
 
-	while ((ch = getopt(argc, argv, "l:n:s:c:N:i:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "l:n:s:c:N:i:t:T")) != -1) {
 		switch (ch) {
 		case 'l': peer_port = atoi(optarg); break;
 		case 'n': name = optarg; break;
@@ -183,9 +236,10 @@ int main(int argc, char **argv)
 		case 'N': probes = (unsigned)atoi(optarg); break;
 		case 'i': interval_us = (unsigned)atoi(optarg); break;
 		case 't': tag = optarg; break;
+		case 'T': use_tls = true; break;
 		default:
 			fprintf(stderr, "usage: floodprobe -l PEER_PORT -n NAME -s SECRET_FILE "
-			    "-c CLIENT_PORT [-N PROBES] [-i INTERVAL_US] [-t TAG]\n");
+			    "-c CLIENT_PORT [-N PROBES] [-i INTERVAL_US] [-t TAG] [-T]\n");
 			return 2;
 		}
 	}
@@ -216,6 +270,17 @@ int main(int argc, char **argv)
 		die("accept");
 	close(lfd);
 	setsockopt(link_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	probe_name = name;
+	if (use_tls) {
+		unsigned char material[32];
+		static const char label[] = "EXPORTER-herd-link-auth";
+
+		tls_accept();
+		if (SSL_export_keying_material(tls, material, sizeof(material), label,
+		    strlen(label), NULL, 0, 0) != 1)
+			die("SSL_export_keying_material");
+		hex(material, sizeof(material), binding);
+	}
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		die("RAND_bytes");
 	hex(raw, sizeof(raw), nonce);
@@ -227,8 +292,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* This end accepted the connection. */
-	snprintf(mac_msg, sizeof(mac_msg), "herd/3 AUTH\n%s\n%s\n%s\n%s\naccepted", name,
-	    their_name, nonce, their_nonce);
+	snprintf(mac_msg, sizeof(mac_msg), "herd/3 AUTH\n%s\n%s\n%s\n%s\naccepted%s%s", name,
+	    their_name, nonce, their_nonce, use_tls ? "\ntls " : "", binding);
 	if (HMAC(EVP_sha256(), secret_len > 0 ? secret : "", (int)secret_len,
 	    (unsigned char *)mac_msg, strlen(mac_msg), md, &mdlen) == NULL)
 		die("HMAC");
