@@ -169,15 +169,12 @@ static bool config_set(struct config_parser *p, const struct config_key *key, vo
 		}
 		break;
 	case CONFIG_PEER_TLS:
-		if (strcmp(value, "auto") == 0)
-			*(enum peer_tls *)(void *)field = PEER_TLS_AUTO;
-		else if (strcmp(value, "on") == 0)
+		if (strcmp(value, "on") == 0)
 			*(enum peer_tls *)(void *)field = PEER_TLS_ON;
 		else if (strcmp(value, "off") == 0)
 			*(enum peer_tls *)(void *)field = PEER_TLS_OFF;
 		else {
-			config_error(p, line, "%s: \"%s\" is not auto, on or off", key->name,
-			    value);
+			config_error(p, line, "%s: \"%s\" is not on or off", key->name, value);
 			return false;
 		}
 		break;

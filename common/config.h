@@ -20,8 +20,7 @@
 
 /* Peer links over TLS 1.3 (README "Peer links"). */
 enum peer_tls {
-	PEER_TLS_AUTO,           /* when the node has a herd secret (the default) */
-	PEER_TLS_ON,             /* always: a node without a secret does not start */
+	PEER_TLS_ON,             /* whenever the node has a herd secret (the default) */
 	PEER_TLS_OFF,            /* plaintext, for loopback test herds */
 };
 
@@ -62,7 +61,7 @@ struct herd_config {
 	char *places_ca_file;    /* NULL: system trust store */
 	int places_timeout;      /* seconds, default 5 */
 	char *secret_file;       /* NULL: none (allowed only when every peer_listen is loopback) */
-	enum peer_tls peer_tls;  /* default auto */
+	enum peer_tls peer_tls;  /* default on */
 	char *log_dir;           /* NULL: none */
 	char *state_dir;         /* NULL: none */
 	char *herd_id;           /* NULL: derived from the secret, or from the node names */

@@ -401,9 +401,10 @@ void peers_start(void (*written)(void))
 		log_warnx("event=peer_links_unauthenticated reason=\"no secret_file; allowed "
 		    "because every peer_listen is loopback\"");
 	if (want == PEER_TLS_ON && secret == NULL)
-		fatalx("event=startup_failed what=peer_tls error=\"peer_tls = on needs a herd "
-		    "secret (secret_file or the herd.secret credential)\"");
-	if (secret != NULL && want != PEER_TLS_OFF && !peertls_init(secret, secret_len))
+		log_warnx("event=peer_tls_off reason=\"peer_tls is on but there is no herd "
+		    "secret to key TLS with: links are plaintext, allowed because every "
+		    "peer_listen is loopback\"");
+	if (secret != NULL && want == PEER_TLS_ON && !peertls_init(secret, secret_len))
 		fatalx("event=startup_failed what=peer_tls error=\"OpenSSL cannot set up TLS 1.3 "
 		    "with a PSK\"");
 	log_info("event=peer_transport tls=%s%s", peertls_enabled() ? "on" : "off",

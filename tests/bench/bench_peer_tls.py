@@ -1,6 +1,6 @@
 """Peer links over TLS against plaintext, side by side (tests/bench/README.md, "Peer TLS"):
 the default five-node herd plus the probe node of bench_flood_latency, started PAIRS times
-each way, alternating plaintext (peer_tls = off) and TLS (peer_tls = auto: the herd has a
+each way, alternating plaintext (peer_tls = off) and TLS (peer_tls = on: the herd has a
 secret), the same measurements in each run:
 
 - flood latency: PROBES IAMATs at Hamilton timed to the probe, a neighbour of Powell, three

@@ -214,13 +214,15 @@ class TestRefusals(TlsTestCase):
         self.assertTrue(any("event=peer_transport tls=off" in line
                             for line in bolden.log_lines()))
 
-    def test_peer_tls_on_without_a_secret_does_not_start(self):
-        herd = self.make_herd(["Alford"], secret=False, herd_options={"peer_tls": "on"})
-        node = herd["Alford"]
-        node.start(wait=False)
-        self.assertNotEqual(node.wait(), 0)
-        self.assertIn("peer_tls = on needs a herd secret", node.log() + node.stderr_text())
-
+    def test_without_a_secret_links_are_plaintext_and_say_so(self):
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"}, secret=False,
+                              herd_options={"peer_tls": "on"})
+        herd.start()
+        alford, bolden = herd["Alford"], herd["Bolden"]
+        self.wait_up(alford, bolden)
+        log = alford.log()
+        self.assertIn("event=peer_tls_off", log)
+        self.assertIn("event=peer_transport tls=off", log)
 
 if __name__ == "__main__":
     herdtest.main()
