@@ -7,7 +7,7 @@ The record's arrival is seen, not slept for: tests/bench/floodprobe is a neighbo
 Powell (node Probe, with the one link Powell-Probe) that reads everything Powell floods
 and timestamps its own probe IDs (CLOCK_MONOTONIC, in C, so the measurement adds a few
 microseconds, not Python's hundreds). The herd has a secret, so its links are TLS 1.3
-(peer_tls auto), the probe's too (-T). A sample is the probe's send to Hamilton, Hamilton,
+(peer_tls on), the probe's too (-T). A sample is the probe's send to Hamilton, Hamilton,
 three hops, and Powell's hop to the probe; the probe's own two legs (its send, the last
 hop to it, each a process wake-up) are measured by the same probe sending to Powell
 itself, and their median is taken off: Hamilton to Powell = quantile(at Hamilton) -
