@@ -68,7 +68,8 @@ struct link {
 	TAILQ_ENTRY(link) entry;     /* in links, then in closed */
 	TAILQ_ENTRY(link) dirty_entry;   /* in dirty while output waits for links_write */
 	uint64_t id;
-	struct bufferevent *bev;
+	struct bufferevent *bev;     /* plaintext: the socket's; TLS: the TLS filter over RAW */
+	struct bufferevent *raw;     /* TLS: the socket's, which holds what TLS wrote */
 	struct event *readable;      /* the socket's read event, once connected */
 	bool dirty;
 	bool tls;                    /* over TLS (peertls.h): the bufferevent does all I/O */
@@ -249,6 +250,14 @@ void link_close(struct link *l, const char *reason)
 	owner->closed(l, l->peer);
 }
 
+size_t link_queued(const struct link *l)
+{
+	size_t queued = evbuffer_get_length(bufferevent_get_output(l->bev));
+
+	return l->raw != NULL ? queued + evbuffer_get_length(bufferevent_get_output(l->raw)) :
+	    queued;
+}
+
 /*
  * Queues PREFIX, LEN bytes of DATA and a LF on L, unless that would pass the output
  * limit: then the neighbour is not reading, and L is dropped.
@@ -257,7 +266,7 @@ static void link_send(struct link *l, enum peer_msg_kind kind, const char *prefi
     const char *data, size_t len)
 {
 	size_t prefix_len = strlen(prefix);
-	size_t queued = evbuffer_get_length(bufferevent_get_output(l->bev));
+	size_t queued = link_queued(l);
 
 	if (l->closing)
 		return;
@@ -305,23 +314,49 @@ static void link_sendf(struct link *l, enum peer_msg_kind kind, const char *fmt,
 
 static void link_fill(struct link *l);
 
+/*
+ * TLS: the pass's lines become records now, in as few as the TLS filter makes of them,
+ * into the socket's buffer, which link_write_now then writes as it writes plaintext.
+ */
+static void link_encrypt(struct link *l)
+{
+	if (l->raw == NULL || evbuffer_get_length(bufferevent_get_output(l->bev)) == 0)
+		return;
+	bufferevent_enable(l->bev, EV_WRITE);
+	bufferevent_disable(l->bev, EV_WRITE);
+}
+
+/*
+ * TLS: the socket's bufferevent writes by itself only while the link is armed; when
+ * nothing waits in it, its write event stays off, so records written at the end of a
+ * pass cost no epoll_ctl.
+ */
+static void link_raw_idle(struct link *l)
+{
+	if (l->raw != NULL && !l->write_armed &&
+	    evbuffer_get_length(bufferevent_get_output(l->raw)) == 0)
+		bufferevent_disable(l->raw, EV_WRITE);
+}
+
 void link_write_now(struct link *l)
 {
-	struct evbuffer *out = bufferevent_get_output(l->bev);
+	struct bufferevent *sock = l->raw != NULL ? l->raw : l->bev;
+	struct evbuffer *out = bufferevent_get_output(sock);
 
 	if (l->dirty) {
 		TAILQ_REMOVE(&dirty, l, dirty_entry);
 		l->dirty = false;
 	}
-	if (l->closing || l->write_armed || l->tls || l->phase == LINK_CONNECTING)
+	if (l->closing || l->write_armed || l->phase == LINK_CONNECTING)
 		return;
 	l->flushing = true;
+	link_encrypt(l);
 	for (int round = 0; round < LINK_FLUSH_ROUNDS && evbuffer_get_length(out) > 0; round++) {
 		int n;
 
 		/* The bufferevent keeps its output's front frozen; its own writer thaws it too. */
 		evbuffer_unfreeze(out, 1);
-		n = evbuffer_write(out, bufferevent_getfd(l->bev));
+		n = evbuffer_write(out, bufferevent_getfd(sock));
 		evbuffer_freeze(out, 1);
 		if (n > 0)
 			l->last_out_ms = htime_mono_ms();
@@ -333,13 +368,20 @@ void link_write_now(struct link *l)
 		if (evbuffer_get_length(out) > 0)
 			break;
 		/* All taken: what the link owes next goes now too. */
-		if (l->phase == LINK_UP)
+		if (l->phase == LINK_UP) {
 			link_fill(l);
+			link_encrypt(l);
+		}
 	}
 	l->flushing = false;
-	if (!l->closing && evbuffer_get_length(out) > 0) {
+	if (!l->closing && link_queued(l) > 0) {
+		/* The socket is full: the bufferevents write (and TLS encrypts) as it drains. */
 		l->write_armed = true;
 		bufferevent_enable(l->bev, EV_WRITE);
+		if (l->raw != NULL)
+			bufferevent_enable(l->raw, EV_WRITE);
+	} else if (!l->closing) {
+		link_raw_idle(l);
 	}
 }
 
@@ -365,8 +407,7 @@ bool link_send_record(struct link *l, const struct record *rec)
 	if (l->closing)
 		return false;
 	/* A busy link owes the record instead: once, however often it changes meanwhile. */
-	if (pendset_count(&l->floods) > 0 ||
-	    evbuffer_get_length(bufferevent_get_output(l->bev)) >= LINK_HIGH) {
+	if (pendset_count(&l->floods) > 0 || link_queued(l) >= LINK_HIGH) {
 		if (!pendset_add(&l->floods, rec))
 			stats.flood_coalesced++;
 		return true;
@@ -519,9 +560,7 @@ static bool link_sync_or_walk_step(struct link *l)
  */
 static void link_fill(struct link *l)
 {
-	struct evbuffer *out = bufferevent_get_output(l->bev);
-
-	while (!l->closing && evbuffer_get_length(out) < LINK_HIGH) {
+	while (!l->closing && link_queued(l) < LINK_HIGH) {
 		const struct record *rec;
 
 		l->alternate = !l->alternate;
@@ -712,6 +751,12 @@ static void link_on_auth(struct link *l, const struct peer_msg *msg)
 	if (!l->outbound)
 		pending_inbound--;
 	l->phase = LINK_UP;
+	if (l->tls) {
+		/* From now on the pass's lines are encrypted and written at its end. */
+		l->write_armed = false;
+		bufferevent_disable(l->bev, EV_WRITE);
+		link_raw_idle(l);
+	}
 	owner->up(l, l->peer);
 	if (!l->closing)
 		link_digest_begin(l);
@@ -980,7 +1025,10 @@ static void link_write_cb(struct bufferevent *bev, void *arg)
 		link_fill(l);
 		l->flushing = false;
 	}
-	if (!l->closing && !l->tls && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+	if (!l->closing && (!l->tls || l->phase == LINK_UP) &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		/* TLS: what the socket still holds it writes itself; new lines wait for the
+		 * pass's end again. */
 		l->write_armed = false;
 		bufferevent_disable(bev, EV_WRITE);
 	}
@@ -1068,18 +1116,32 @@ static void link_tick_cb(evutil_socket_t fd, short what, void *arg)
 		link_sendf(l, PEER_MSG_PING, "PING");
 }
 
-/* A new link on socket FD (-1: not connected yet) from or to ADDR. */
-static struct link *link_new(evutil_socket_t fd, bool outbound, const char *addr)
+/* A new link on socket FD (-1: not connected yet) from or to ADDR (the neighbour NAME). */
+static struct link *link_new(evutil_socket_t fd, bool outbound, const char *addr,
+    const char *name)
 {
 	struct timeval tick = { 0, LINK_TICK_MS * 1000 };
 	struct timeval write_limit = { herdd.config->peer_write_timeout, 0 };
 	struct link *l = xcalloc(1, sizeof(*l));
 
 	if (peertls_enabled()) {
+		/*
+		 * A TLS filter over the socket's bufferevent: lines are encrypted at the end of
+		 * the pass (link_encrypt) and the records written like plaintext, with no
+		 * wait for the socket's write event.
+		 */
+		SSL *ssl = peertls_new();
+
+		/* A dialler's handshake starts at once: it needs the neighbour's name. */
+		if (name != NULL)
+			peertls_set_peer(ssl, name);
 		l->tls = true;
-		l->bev = xcheck(bufferevent_openssl_socket_new(herdd.base, fd, peertls_new(),
+		l->raw = xcheck(bufferevent_socket_new(herdd.base, fd, BEV_OPT_CLOSE_ON_FREE));
+		l->bev = xcheck(bufferevent_openssl_filter_new(herdd.base, l->raw, ssl,
 		    outbound ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING,
 		    BEV_OPT_CLOSE_ON_FREE));
+		/* TLS stops filling the socket's buffer at LINK_HIGH; the rest waits as lines. */
+		bufferevent_setwatermark(l->raw, EV_WRITE, 0, LINK_HIGH);
 		/* A neighbour that stops without close_notify has closed, not failed. */
 		bufferevent_openssl_set_allow_dirty_shutdown(l->bev, 1);
 	} else {
@@ -1097,13 +1159,10 @@ static struct link *link_new(evutil_socket_t fd, bool outbound, const char *addr
 	    l);
 	bufferevent_setwatermark(l->bev, EV_WRITE, LINK_LOW, 0);
 	bufferevent_set_timeouts(l->bev, NULL, &write_limit);
-	if (l->tls) {
-		/* TLS reads and writes through the bufferevent, never the socket directly. */
-		l->write_armed = true;
-		bufferevent_enable(l->bev, EV_READ | EV_WRITE);
-	} else {
+	if (l->tls)
+		l->write_armed = true;   /* TLS writes as it can until the link is up */
+	else
 		bufferevent_disable(l->bev, EV_READ | EV_WRITE);
-	}
 	/* An outbound link has no socket yet: it reads once connected. */
 	if (fd >= 0) {
 		link_nodelay(fd);
@@ -1113,12 +1172,16 @@ static struct link *link_new(evutil_socket_t fd, bool outbound, const char *addr
 	TAILQ_INSERT_TAIL(&links, l, entry);
 	if (!outbound)
 		pending_inbound++;
+	l->name = name;
+	/* Listed first: the handshake this starts may fail and close the link at once. */
+	if (l->tls)
+		bufferevent_enable(l->bev, EV_READ | EV_WRITE);
 	return l;
 }
 
 struct link *link_accept(evutil_socket_t fd, const char *addr)
 {
-	struct link *l = link_new(fd, false, addr);
+	struct link *l = link_new(fd, false, addr, NULL);
 
 	if (!link_log_quiet(l))
 		log_info("event=peer_link_open link=%llu address=%s", (unsigned long long)l->id,
@@ -1129,12 +1192,9 @@ struct link *link_accept(evutil_socket_t fd, const char *addr)
 
 struct link *link_new_dial(struct peer *p, const char *name, const char *addr)
 {
-	struct link *l = link_new(-1, true, addr);
+	struct link *l = link_new(-1, true, addr, name);
 
 	l->peer = p;
-	l->name = name;
-	if (l->tls)
-		peertls_set_peer(bufferevent_openssl_get_ssl(l->bev), name);
 	log_info("event=peer_connecting link=%llu peer=%s address=%s", (unsigned long long)l->id,
 	    l->name, addr);
 	return l;
@@ -1145,7 +1205,7 @@ void link_connect(struct link *l, const struct sockaddr *sa, int salen)
 	int rc;
 
 	l->in_connect = true;
-	rc = bufferevent_socket_connect(l->bev, sa, salen);
+	rc = bufferevent_socket_connect(l->raw != NULL ? l->raw : l->bev, sa, salen);
 	l->in_connect = false;
 	if (rc < 0 || l->connect_failed) {
 		char reason[160];
@@ -1198,10 +1258,6 @@ size_t link_pending_records(const struct link *l)
 	return pendset_count(&l->floods);
 }
 
-size_t link_queued(const struct link *l)
-{
-	return evbuffer_get_length(bufferevent_get_output(l->bev));
-}
 
 void link_records(const struct link *l, uint64_t *sent, uint64_t *received)
 {
@@ -1227,8 +1283,7 @@ size_t links_queued_total(void)
 
 	TAILQ_FOREACH(l, &links, entry) {
 		if (!l->closing)
-			total += evbuffer_get_length(bufferevent_get_output(l->bev)) +
-			    link_pending_records(l);
+			total += link_queued(l) + link_pending_records(l);
 	}
 	return total;
 }
