@@ -92,7 +92,7 @@ def preflight(tree_path):
         missing = [tool for tool in need if shutil.which(tool) is None]
         if missing:
             return "%s not installed, and apt-get install systemd-container mmdebstrap %s" % (
-                " and ".join(missing), why)
+                ", ".join(missing), why)
     probe = subprocess.run(["unshare", "--mount", "--uts", "--ipc", "--net", "--pid",
                             "--fork", "true"], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
@@ -778,7 +778,12 @@ def interrupted(signum, frame):
 
 
 def main():
-    tree_path = tree.default_tree()
+    try:
+        tree_path = tree.default_tree()
+    except (tree.TreeError, OSError) as e:
+        print("SKIP: the system suite cannot run here: no Debian tree for this host: %s" % e,
+              flush=True)
+        return SKIP
     reason = preflight(tree_path)
     if reason:
         print("SKIP: the system suite cannot run here: " + reason, flush=True)
@@ -804,6 +809,11 @@ def main():
             ok = program.result.wasSuccessful()
             if not ok:
                 diagnose(system)
+        except (AssertionError, container.ContainerError) as e:
+            if system.box.leader is not None:
+                diagnose(system)
+            print("system: the setup failed: %s" % e, file=sys.stderr)
+            return 1
         except Exception:
             if system.box.leader is not None:
                 diagnose(system)

@@ -97,8 +97,12 @@ def is_current(tree):
     """True when TREE is there and its stamp says it was made as it would be now."""
     try:
         with open(stamp_path(tree)) as f:
-            current = f.read() == stamp_text()
+            made = f.read()
     except FileNotFoundError:
+        return False
+    try:
+        current = made == stamp_text()
+    except (TreeError, OSError):
         return False
     return current and os.path.isfile(os.path.join(tree, "usr/lib/systemd/systemd"))
 
