@@ -1,12 +1,13 @@
 """The Debian tree the system suite boots with systemd-nspawn, built once and cached.
 
-A minbase tree from the host's own apt sources (so its suite and library versions are the
-ones herdd was built against) with systemd, dbus and herdd's runtime libraries. It is kept
-in /var/lib/machines/herd-CODENAME (HERD_SYSTEM_TREE elsewhere) next to a stamp file,
-CODENAME.stamp, that records what it was made from: the package list, the suite, the
-sources file and the host's versions of the runtime libraries. A tree whose stamp differs
-is built again (in TREE.new, swapped in only when whole). The tree itself is never
-changed by a run: each run boots an overlay of it (container.py).
+A minbase tree from the host's own apt sources (so its suite and libraries are the ones
+herdd was built against) with systemd, dbus and herdd's runtime libraries. It is kept in
+/var/lib/machines/herd-CODENAME (HERD_SYSTEM_TREE elsewhere) next to a stamp file,
+herd-CODENAME.stamp, that records what it was made from: the package list, the suite and
+the sources file. It is built again (in TREE.new, swapped in only when whole) when the
+stamp differs, or when one of herdd's libraries in it is older than the host's (the host
+was upgraded since: herdd, built against the host's headers, may need the newer one).
+The tree itself is never changed by a run: each run boots an overlay of it (container.py).
 
 Standalone, to build or refresh the tree ahead of a run:
     /usr/bin/python3 tests/system/tree.py [--force] [TREE]
@@ -64,15 +65,25 @@ def default_tree():
     return os.environ.get("HERD_SYSTEM_TREE") or "/var/lib/machines/herd-" + host_codename()
 
 
-def host_versions(packages):
-    """{package: version} on the host, "" for a package the host does not have."""
-    out = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n"] + list(packages),
+def versions(packages, admindir="/var/lib/dpkg"):
+    """{package: version} installed in the dpkg database ADMINDIR ("" when not)."""
+    out = subprocess.run(["dpkg-query", "--admindir=" + admindir, "-W", "-f",
+                          "${Package} ${Version}\\n"] + list(packages),
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
-    versions = dict.fromkeys(packages, "")
+    found = dict.fromkeys(packages, "")
     for line in out.splitlines():
         name, _, version = line.partition(" ")
-        versions[name] = version
-    return versions
+        found[name] = version
+    return found
+
+
+def older_libraries(tree):
+    """The runtime libraries whose version in TREE is older than the host's."""
+    host = versions(RUNTIME_LIBRARIES)
+    inside = versions(RUNTIME_LIBRARIES, os.path.join(tree, "var/lib/dpkg"))
+    return [name for name in RUNTIME_LIBRARIES if host[name] and (
+        not inside[name] or subprocess.run(["dpkg", "--compare-versions", inside[name], "lt",
+                                            host[name]]).returncode == 0)]
 
 
 def stamp_text():
@@ -85,7 +96,6 @@ def stamp_text():
         "suite": host_codename(),
         "sources_file": path,
         "sources": sources,
-        "host_versions": host_versions(RUNTIME_LIBRARIES),
     }, indent=1, sort_keys=True) + "\n"
 
 
@@ -94,7 +104,8 @@ def stamp_path(tree):
 
 
 def is_current(tree):
-    """True when TREE is there and its stamp says it was made as it would be now."""
+    """True when TREE is there, its stamp says it was made as it would be now, and none
+    of its libraries is older than the host's."""
     try:
         with open(stamp_path(tree)) as f:
             made = f.read()
@@ -104,7 +115,8 @@ def is_current(tree):
         current = made == stamp_text()
     except (TreeError, OSError):
         return False
-    return current and os.path.isfile(os.path.join(tree, "usr/lib/systemd/systemd"))
+    return (current and os.path.isfile(os.path.join(tree, "usr/lib/systemd/systemd"))
+            and not older_libraries(tree))
 
 
 @contextlib.contextmanager
@@ -163,6 +175,9 @@ def ensure(tree, log=sys.stdout):
     if is_current(tree):
         print("system: using the cached tree %s" % tree, file=log, flush=True)
         return False
+    if os.path.isdir(tree) and older_libraries(tree):
+        print("system: the host has newer %s than %s" % (", ".join(older_libraries(tree)), tree),
+              file=log, flush=True)
     build(tree, log)
     return True
 
