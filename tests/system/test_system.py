@@ -820,7 +820,7 @@ def main():
             raise
         finally:
             system.teardown()
-    say("tree %s %.1f s, %s; total %.1f s" % (
+    say("tree %s %.1f s (with the wait for the lock), %s; total %.1f s" % (
         "built in" if built else "cached,", tree_time,
         ", ".join("%s %.1f s" % kv for kv in system.timings.items()),
         time.monotonic() - started))
