@@ -19,13 +19,17 @@ const char *secret_source(const char *path, const char *credential, char *buf, s
 
 	if (dir == NULL || dir[0] == '\0')
 		return path;
-	n = snprintf(buf, size, "%s/%s", dir, credential);
-	if (n < 0 || (size_t)n >= size)
-		return path;
-	/* An empty credential is the unit's SetCredential= fallback: "not given". */
-	if (stat(buf, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
-		return path;
-	return buf;
+	/* Its own name (LoadCredential=herd.secret:FILE), or herd_NAME: the unit loads
+	 * the folder /etc/herd/credentials as credentials herd_FILE. */
+	for (int prefixed = 0; prefixed < 2; prefixed++) {
+		n = snprintf(buf, size, "%s/%s%s", dir, prefixed ? "herd_" : "", credential);
+		if (n < 0 || (size_t)n >= size)
+			return path;
+		/* An empty credential means "not given". */
+		if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+			return buf;
+	}
+	return path;
 }
 
 size_t secret_load(const char *what, const char *path, char *buf, char *why, size_t size)

@@ -12,8 +12,9 @@
 #define SECRET_MAX 4096
 
 /*
- * Where the secret CREDENTIAL (e.g. "herd.secret") comes from: the file of that name in
- * $CREDENTIALS_DIRECTORY when it is there and not empty, else PATH (which may be NULL).
+ * Where the secret CREDENTIAL (e.g. "herd.secret") comes from: the file of that name,
+ * or of that name after "herd_" (a credentials folder), in $CREDENTIALS_DIRECTORY when
+ * it is there and not empty, else PATH (which may be NULL).
  * The credential's path is written into BUF.
  */
 const char *secret_source(const char *path, const char *credential, char *buf, size_t size);

@@ -131,6 +131,20 @@ class TestCredentials(HerdTestCase):
         node = self.start_with_credential("")
         self.assertEqual(admin_status(node.admin_port), 200)
 
+    def test_credentials_folder_names(self):
+        """LoadCredential= of a folder names each file herd_FILE: herdd reads those."""
+        herd = self.make_herd(["Alford"])
+        creds = os.path.join(self.tmp, "credentials")
+        os.makedirs(creds)
+        with open(os.path.join(creds, "herd_admin.token"), "w") as f:
+            f.write("folder-token\n")
+        os.chmod(os.path.join(creds, "herd_admin.token"), 0o600)
+        node = herd["Alford"]
+        node.env = {"CREDENTIALS_DIRECTORY": creds}
+        node.start()
+        self.assertEqual(admin_status(node.admin_port), 401)
+        self.assertEqual(admin_status(node.admin_port, "folder-token"), 200)
+
     def test_places_key_source_is_logged(self):
         """key= in places_ready says where the key came from, never what it is."""
         herd = self.make_herd(["Alford"])
@@ -195,7 +209,7 @@ class TestUnitFile(HerdTestCase):
     def test_shape(self):
         with open(UNIT) as f:
             text = f.read()
-        for line in ("Type=notify", "WatchdogSec=", "LoadCredential=herd.secret:",
+        for line in ("Type=notify", "WatchdogSec=", "LoadCredential=herd:/etc/herd/credentials\n",
                      "ExecReload=/bin/kill -HUP $MAINPID", "NoNewPrivileges=yes",
                      "Documentation=man:herdd(8) "):
             self.assertIn(line, text)
