@@ -9,6 +9,8 @@ import os
 import signal
 import sys
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -125,6 +127,59 @@ class TestNeighbours(ReloadTestCase):
                             what="link at the new port")
         self.assertNotEqual(old_port, bolden.peer_port)
         herd.finish()
+
+
+def admin_status(node, token=None):
+    """The HTTP status of GET /healthz at NODE's admin endpoint."""
+    headers = {"Authorization": "Bearer " + token} if token else {}
+    req = urllib.request.Request("http://%s:%d/healthz" % (herdtest.HOST, node.admin_port),
+                                 headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=scaled(5)) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def write_secret(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+
+
+class TestSecrets(ReloadTestCase):
+
+    def test_new_admin_token_for_the_next_requests(self):
+        herd = self.make_herd(["Alford"], herd_options={"admin_token_file": "admin.token"})
+        path = os.path.join(herd.dir, "admin.token")
+        write_secret(path, "first-token\n")
+        herd.start()
+        alford = herd["Alford"]
+        self.assertEqual(admin_status(alford, "first-token"), 200)
+        write_secret(path, "second-token\n")
+        self.reload(herd, "Alford")
+        self.assertEqual(admin_status(alford, "second-token"), 200)
+        self.assertEqual(admin_status(alford, "first-token"), 401)
+        self.assertEqual(admin_status(alford), 401)
+        self.assertNotIn("second-token", alford.log())
+
+    def test_new_herd_secret_for_the_next_handshakes(self):
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": ["Bolden"]})
+        herd.start()
+        alford, bolden = herd["Alford"], herd["Bolden"]
+        herdtest.wait_until(lambda: peer_states(alford) == {"Bolden": "up"}, what="link up")
+        # A new secret for the herd: Alford reloads it (its link stays up); Bolden, stopped,
+        # comes back with it. Only a node that took the new secret links with Bolden now.
+        bolden.stop()
+        write_secret(herd.secret_path, os.urandom(32).hex() + "\n")
+        lines = self.reload(herd, "Alford")
+        self.assertTrue(any("event=reloaded" in line and "secret=changed" in line
+                            for line in lines["Alford"]), lines["Alford"])
+        bolden.start()
+        herdtest.wait_until(lambda: peer_states(alford) == {"Bolden": "up"},
+                            what="a link with the new secret")
+        bolden.request(iamat(b"after-rekey", b"+34-118", b"1700000005.5"))
+        herdtest.wait_until(lambda: known(alford, b"after-rekey"), what="a flood over it")
 
 
 class TestInvalidFile(ReloadTestCase):
