@@ -221,7 +221,9 @@ class TestRelayedHandshake(HerdCase):
     HELLO and AUTH: each MAC was made as the accepting end, so neither verifies."""
 
     def test_relay_between_two_accepts_is_refused(self):
-        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"})
+        # The handshake in the clear (herdpeer's fakes); test_peer_tls.py relays TLS.
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"},
+                              herd_options={"peer_tls": "off"})
         herd.start()
         self.wait_linked(herd)
         alford, parker = herd["Alford"], herd["Parker"]
@@ -499,9 +501,11 @@ class TestOutOfDescriptors(HerdCase):
         # A descriptor freed late (the readiness probe's) can let one peer or admin
         # connection in before the listener fails; long deadlines keep it open through the
         # window below, so it frees nothing that would end the pause and start another.
+        # Plaintext links: serves_peer knows the peer port by the HELLO it sends at once.
         herd = self.make_herd(["Alford"], herd_options={"max_connections": 1000,
                                                         "peer_handshake_timeout": 30,
-                                                        "admin_timeout": 30})
+                                                        "admin_timeout": 30,
+                                                        "peer_tls": "off"})
         node = herd["Alford"]
         node.max_files = 40
         herd.start()

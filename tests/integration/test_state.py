@@ -153,7 +153,9 @@ class TestFloodBeforeReply(StateCase):
     its AT reply goes to the client's (replies of a pass that flooded wait for its end)."""
 
     def test_neighbour_socket_first(self):
-        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"})
+        # Plaintext links, so that strace shows the records in the neighbour's writes.
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"},
+                              herd_options={"peer_tls": "off"})
         herd["Bolden"].start()
         node = herd["Alford"]
         trace = os.path.join(self.tmp, "trace.txt")
