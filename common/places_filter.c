@@ -359,7 +359,8 @@ bool places_filter_feed(struct places_filter *f, const void *data, size_t len)
 		f->chunk_base = f->out.len;
 		if (!filter_buf_add(&f->out, data, len))
 			return filter_ok(f) != 0;
-		if (memchr(data, '\v', len) != NULL || memchr(data, '\f', len) != NULL)
+		if (memchr(data, '\v', len) != NULL || memchr(data, '\f', len) != NULL ||
+		    memchr(data, '\r', len) != NULL)
 			f->odd_space = true;
 	}
 	if (yajl_parse(f->parser, data, len) != yajl_status_ok)
@@ -403,6 +404,24 @@ size_t places_filter_results(const struct places_filter *f)
 	return f->kept;
 }
 
+/*
+ * White space a reply should not have, in valid JSON only ever between tokens: carriage
+ * returns go (a client that takes CR for white space would see "\r\n\r\n" as the end of
+ * the reply), vertical tabs and form feeds, which yajl accepts, become spaces. In place;
+ * returns the new length.
+ */
+static size_t filter_plain_space(char *text, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] == '\r')
+			continue;
+		text[n++] = text[i] == '\v' || text[i] == '\f' ? ' ' : text[i];
+	}
+	return n;
+}
+
 const char *places_filter_json(struct places_filter *f, size_t bound, size_t *len)
 {
 	if (!f->finished || f->error[0] != '\0')
@@ -420,12 +439,9 @@ const char *places_filter_json(struct places_filter *f, size_t bound, size_t *le
 	    f->doc_end - f->results_close)) {
 		return NULL;
 	}
+	if (f->odd_space)
+		f->json.len = filter_plain_space(f->json.p, f->json.len);
 	f->json.len = places_json_collapse_newlines(f->json.p, f->json.len);
-	/* Valid JSON has either only between tokens, so every one is white space. */
-	for (size_t i = 0; f->odd_space && i < f->json.len; i++) {
-		if (f->json.p[i] == '\v' || f->json.p[i] == '\f')
-			f->json.p[i] = ' ';
-	}
 	f->json.p[f->json.len] = '\0';
 	*len = f->json.len;
 	return f->json.p;

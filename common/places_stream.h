@@ -92,8 +92,8 @@ struct places_filter {
 	struct buf out;                  /* legacy: the answer as it came; new: the translation */
 	struct buf json;                 /* the last document handed out */
 	size_t chunk_base;               /* legacy: offset in OUT of the piece being parsed */
-	bool odd_space;                  /* legacy: the answer has a vertical tab or form
-					    feed, white space to yajl but not to JSON */
+	bool odd_space;                  /* legacy: the answer has a carriage return, a
+					    vertical tab or a form feed (filter_plain_space) */
 
 	struct frame frames[PLACES_FILTER_DEPTH_MAX];
 	size_t depth;

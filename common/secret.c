@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "log.h"
 
 const char *secret_source(const char *path, const char *credential, char *buf, size_t size)
@@ -30,6 +32,16 @@ const char *secret_source(const char *path, const char *credential, char *buf, s
 			return buf;
 	}
 	return path;
+}
+
+/* A failed secret_load: nothing of the file stays in BUF. Returns 0. */
+static size_t secret_fail(char *buf)
+{
+	int saved = errno;
+
+	OPENSSL_cleanse(buf, SECRET_MAX + 1);
+	errno = saved;
+	return 0;
 }
 
 size_t secret_load(const char *what, const char *path, char *buf, char *why, size_t size)
@@ -60,7 +72,7 @@ size_t secret_load(const char *what, const char *path, char *buf, char *why, siz
 			snprintf(why, size, "cannot read it: %s", strerror(saved));
 			close(fd);
 			errno = saved;
-			return 0;
+			return secret_fail(buf);
 		}
 		len += (size_t)n;
 	}
@@ -68,7 +80,7 @@ size_t secret_load(const char *what, const char *path, char *buf, char *why, siz
 	if (len > SECRET_MAX) {
 		snprintf(why, size, "longer than %d bytes", SECRET_MAX);
 		errno = 0;
-		return 0;
+		return secret_fail(buf);
 	}
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
 	    buf[len - 1] == '\t'))
@@ -76,7 +88,7 @@ size_t secret_load(const char *what, const char *path, char *buf, char *why, siz
 	if (len == 0) {
 		snprintf(why, size, "empty");
 		errno = 0;
-		return 0;
+		return secret_fail(buf);
 	}
 	buf[len] = '\0';
 	return len;

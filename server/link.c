@@ -258,6 +258,16 @@ size_t link_queued(const struct link *l)
 	    queued;
 }
 
+/* Output waits on L: the end of the pass writes it (unless L is armed or writing now). */
+static void link_mark_dirty(struct link *l)
+{
+	if (!l->dirty && !l->write_armed && !l->flushing) {
+		l->dirty = true;
+		TAILQ_INSERT_TAIL(&dirty, l, dirty_entry);
+		event_active(links_write_event, EV_TIMEOUT, 1);
+	}
+}
+
 /*
  * Queues PREFIX, LEN bytes of DATA and a LF on L, unless that would pass the output
  * limit: then the neighbour is not reading, and L is dropped.
@@ -283,15 +293,36 @@ static void link_send(struct link *l, enum peer_msg_kind kind, const char *prefi
 	if (kind != PEER_MSG_AT && kind != PEER_MSG_PING && kind != PEER_MSG_PONG &&
 	    kind != PEER_MSG_HELLO && kind != PEER_MSG_AUTH)
 		stats.sync_bytes_sent += prefix_len + len + 1;
-	if (prefix_len > 0)
-		bufferevent_write(l->bev, prefix, prefix_len);
-	bufferevent_write(l->bev, data, len);
-	bufferevent_write(l->bev, "\n", 1);
-	if (!l->dirty && !l->write_armed && !l->flushing) {
-		l->dirty = true;
-		TAILQ_INSERT_TAIL(&dirty, l, dirty_entry);
-		event_active(links_write_event, EV_TIMEOUT, 1);
+	if (l->tls) {
+		/* One add: a TLS filter that is writing makes a record of each. */
+		static struct evbuffer *line;
+
+		if (line == NULL)
+			line = xcheck(evbuffer_new());
+		evbuffer_add(line, prefix, prefix_len);
+		evbuffer_add(line, data, len);
+		evbuffer_add(line, "\n", 1);
+		bufferevent_write_buffer(l->bev, line);
+	} else {
+		if (prefix_len > 0)
+			bufferevent_write(l->bev, prefix, prefix_len);
+		bufferevent_write(l->bev, data, len);
+		bufferevent_write(l->bev, "\n", 1);
 	}
+	link_mark_dirty(l);
+}
+
+/* TLS: the socket's buffer drained below LINK_LOW while the link owes more: refill it
+ * at the end of the pass (libevent's own writes of it tell link.c nothing else). */
+static void link_raw_drained_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct link *l = arg;
+
+	if (info->n_deleted == 0 || l->closing || l->phase != LINK_UP || l->write_armed ||
+	    info->orig_size < LINK_LOW || evbuffer_get_length(buf) >= LINK_LOW)
+		return;
+	link_mark_dirty(l);
 }
 
 /* Sends a control line written with FMT. */
@@ -711,6 +742,16 @@ static void link_on_hello(struct link *l, const struct peer_msg *msg)
 		    "across the herd", (int)msg->version.len, msg->version.p, PEERPROTO_VERSION);
 		return;
 	}
+	if (l->tls && !l->outbound) {
+		const char *keyed = peertls_peer(bufferevent_openssl_get_ssl(l->bev));
+
+		if (keyed == NULL || strlen(keyed) != msg->name.len ||
+		    memcmp(keyed, msg->name.p, msg->name.len) != 0) {
+			link_reject(l, "HELLO names %s but the TLS key was %s's",
+			    log_quote(msg->name.p, msg->name.len), keyed != NULL ? keyed : "no one");
+			return;
+		}
+	}
 	p = owner->hello(l, msg->name.p, msg->name.len, why, sizeof(why));
 	if (p == NULL) {
 		link_reject(l, "%s", why);
@@ -1057,6 +1098,7 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct link *l = arg;
 	char reason[256];
+	unsigned long tls_err = 0;
 
 	if (l->in_connect) {
 		/* bufferevent_socket_connect failed at once; link_connect closes the link. */
@@ -1071,10 +1113,12 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		return;
 	}
-	if (l->tls && (what & BEV_EVENT_ERROR) && bufferevent_get_openssl_error(bev) != 0) {
+	if (l->tls && (what & BEV_EVENT_ERROR) &&
+	    (tls_err = bufferevent_get_openssl_error(bev)) != 0) {
 		char tls[120];
-		unsigned long err = bufferevent_get_openssl_error(bev);
+		unsigned long err = tls_err;
 
+		/* The first is OpenSSL's reason; libevent may queue its own SSL_ERROR_* after. */
 		while (bufferevent_get_openssl_error(bev) != 0)
 			;
 		snprintf(reason, sizeof(reason), "TLS: %s%s", peertls_reason(err, tls, sizeof(tls)),
@@ -1142,6 +1186,7 @@ static struct link *link_new(evutil_socket_t fd, bool outbound, const char *addr
 		    BEV_OPT_CLOSE_ON_FREE));
 		/* TLS stops filling the socket's buffer at LINK_HIGH; the rest waits as lines. */
 		bufferevent_setwatermark(l->raw, EV_WRITE, 0, LINK_HIGH);
+		evbuffer_add_cb(bufferevent_get_output(l->raw), link_raw_drained_cb, l);
 		/* A neighbour that stops without close_notify has closed, not failed. */
 		bufferevent_openssl_set_allow_dirty_shutdown(l->bev, 1);
 	} else {

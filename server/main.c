@@ -381,6 +381,10 @@ static void on_hup_signal(evutil_socket_t sig, short what, void *arg)
 {
 	const struct options *opts = arg;
 
+	if (stop_begun) {
+		log_info("event=reload_ignored reason=\"the node is stopping\"");
+		return;
+	}
 	reload_run(opts->config_path, opts->name, opts->state_dir);
 }
 
@@ -474,6 +478,7 @@ int main(int argc, char **argv)
 	admin_stop();
 	peers_stop();
 	places_free(herdd.places);
+	places_free_retired();
 	event_free(sigint);
 	event_free(sigterm);
 	event_free(sighup);

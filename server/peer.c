@@ -42,6 +42,7 @@ struct peer {
 	struct link *dial;           /* our outbound attempt before it authenticates */
 	bool resolving;
 	struct evdns_getaddrinfo_request *lookup;
+	struct peer_lookup *asked;   /* the lookup's context, while one is under way */
 	struct event *retry;
 	unsigned attempt;            /* reconnects scheduled since the link was last up */
 	enum peer_state state;
@@ -49,6 +50,14 @@ struct peer {
 	/* Records over links that have closed; the live link's are added when asked. */
 	uint64_t sent, received;
 	uint64_t connects, connect_failures;
+};
+
+/*
+ * A name lookup of a peer's: evdns calls back even after a cancel, later, so the peer is
+ * reached through this, which a cancel detaches (the peer may be freed meanwhile).
+ */
+struct peer_lookup {
+	struct peer *peer;           /* NULL once cancelled */
 };
 
 static struct peer **peers;    /* one allocation each: links point at theirs */
@@ -211,13 +220,20 @@ static void peer_connect(struct peer *p, const struct sockaddr *sa, int salen)
 /* evdns answered for a neighbour's name: dial the first IPv4 address, else the first. */
 static void peer_resolved(int result, struct evutil_addrinfo *res, void *arg)
 {
-	struct peer *p = arg;
+	struct peer_lookup *asked = arg;
+	struct peer *p = asked->peer;
 	const struct evutil_addrinfo *ai, *pick = res;
 
+	free(asked);
+	if (p == NULL || result == EVUTIL_EAI_CANCEL) {
+		/* Cancelled: the peer went, or asks again elsewhere. */
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		return;
+	}
 	p->resolving = false;
 	p->lookup = NULL;
-	if (result == EVUTIL_EAI_CANCEL)
-		return;
+	p->asked = NULL;
 	if (result != 0 || res == NULL) {
 		log_info("event=peer_connect_failed peer=%s address=%s reason=%s", p->node->name,
 		    p->address, log_quote(evutil_gai_strerror(result),
@@ -258,8 +274,10 @@ static void peer_dial(struct peer *p)
 	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
 	snprintf(port, sizeof(port), "%u", addr->port);
 	p->resolving = true;
+	p->asked = xcalloc(1, sizeof(*p->asked));
+	p->asked->peer = p;
 	peer_update_state(p);
-	req = evdns_getaddrinfo(herdd.dns, addr->host, port, &hints, peer_resolved, p);
+	req = evdns_getaddrinfo(herdd.dns, addr->host, port, &hints, peer_resolved, p->asked);
 	/* The callback may have run already (a cached or failed lookup). */
 	if (p->resolving)
 		p->lookup = req;
@@ -375,8 +393,13 @@ static void peer_disconnect(struct peer *p, const char *reason)
 	stopping = true;         /* no retry is scheduled by the links' closing */
 	links_close_peer(p, reason);
 	stopping = was_stopping;
-	if (p->lookup != NULL)
-		evdns_getaddrinfo_cancel(p->lookup);
+	if (p->asked != NULL) {
+		/* Its callback comes later and finds no peer. */
+		p->asked->peer = NULL;
+		p->asked = NULL;
+		if (p->lookup != NULL)
+			evdns_getaddrinfo_cancel(p->lookup);
+	}
 	p->lookup = NULL;
 	p->resolving = false;
 	evtimer_del(p->retry);

@@ -1,8 +1,10 @@
 /*
  * TLS 1.3 on peer links (README "Peer links"), authenticated with an external pre-shared
  * key: no certificates to manage. The dialler offers the identity of its own node name;
- * both ends derive the key from the herd secret and the two names, so a node holding the
- * secret can only speak as itself to the neighbour it names. (EC)DHE is still required
+ * both ends derive the key from the herd secret and the two names, and the HELLO that
+ * follows must name the node whose key it was. (Every node holds the secret, so this
+ * keeps honest names apart and strangers out; it is no defence against a node of the
+ * herd lying about itself.) (EC)DHE is still required
  * (psk_dhe_ke), so a secret that leaks later does not open recorded links.
  */
 #include "peertls.h"
@@ -98,6 +100,8 @@ static int peertls_find_session(SSL *ssl, const unsigned char *id, size_t idlen,
 		return 0;
 	*sess = peertls_session(ssl, key);
 	OPENSSL_cleanse(key, sizeof(key));
+	/* The node whose key this is: its HELLO must name it (link.c). */
+	SSL_set_app_data(ssl, (void *)(uintptr_t)node->name);
 	return *sess != NULL;
 }
 
@@ -143,6 +147,11 @@ SSL *peertls_new(void)
 void peertls_set_peer(SSL *ssl, const char *name)
 {
 	SSL_set_app_data(ssl, (void *)(uintptr_t)name);
+}
+
+const char *peertls_peer(SSL *ssl)
+{
+	return SSL_get_app_data(ssl);
 }
 
 bool peertls_binding(SSL *ssl, char out[PEERTLS_BINDING_HEX + 1])

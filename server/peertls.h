@@ -24,6 +24,8 @@ bool peertls_enabled(void);
 SSL *peertls_new(void);
 /* A dialler's SSL: NAME (kept by the caller) is the neighbour it offers the PSK to. */
 void peertls_set_peer(SSL *ssl, const char *name);
+/* The neighbour the link's PSK is for: the dialled one, or the accepted one's identity. */
+const char *peertls_peer(SSL *ssl);
 /*
  * The channel binding of an established SSL: its exporter value for the AUTH MAC, so a
  * relay between two channels cannot pass a handshake on. False if OpenSSL cannot.

@@ -203,13 +203,6 @@ struct places *places_new(struct event_base *base, struct evdns_base *dns,
 	return p;
 }
 
-bool places_same_key(const struct places *a, const struct places *b)
-{
-	if (a->key == NULL || b->key == NULL)
-		return a->key == b->key;
-	return strcmp(a->key, b->key) == 0;
-}
-
 /* --- the end of a flight ------------------------------------------------------------ */
 
 /* Stops new searches from joining F and closes its connection; safe to repeat. */
@@ -245,9 +238,25 @@ static void places_filter_put(struct places *p, struct places_filter *filter)
 		places_filter_free(filter);
 }
 
+/* Clients a reload replaced, until their last flight ends (or the node stops). */
+static TAILQ_HEAD(, places) retired = TAILQ_HEAD_INITIALIZER(retired);
+
 static void places_free_cb(evutil_socket_t fd, short what, void *arg)
 {
-	places_free(arg);
+	struct places *p = arg;
+
+	TAILQ_REMOVE(&retired, p, retired_entry);
+	places_free(p);
+}
+
+void places_free_retired(void)
+{
+	struct places *p;
+
+	while ((p = TAILQ_FIRST(&retired)) != NULL) {
+		TAILQ_REMOVE(&retired, p, retired_entry);
+		places_free(p);
+	}
 }
 
 /* Frees P from the loop: its last flight may be ending inside one of its callbacks. */
@@ -262,6 +271,7 @@ static void places_free_soon(struct places *p)
 void places_retire(struct places *p)
 {
 	p->retired = true;
+	TAILQ_INSERT_TAIL(&retired, p, retired_entry);
 	if (p->nflights == 0)
 		places_free_soon(p);
 }

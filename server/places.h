@@ -34,13 +34,13 @@ struct places *places_new(struct event_base *base, struct evdns_base *dns,
  */
 struct places *places_open(struct event_base *base, struct evdns_base *dns,
     const struct herd_config *config, const char **what, char *why, size_t size);
-/* True when A and B call Places with the same API key. */
-bool places_same_key(const struct places *a, const struct places *b);
 /*
  * A reload replaced P: it takes no new searches (they go to its successor), answers the
  * ones it has, then frees itself and its connections.
  */
 void places_retire(struct places *p);
+/* Frees the clients reloads replaced that still had flights (shutdown). */
+void places_free_retired(void);
 void places_free(struct places *p);
 
 /*

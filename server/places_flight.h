@@ -131,6 +131,7 @@ struct places {
 	struct places_filter *spare[PLACES_SPARE_FILTERS];   /* reused with their buffers */
 	size_t nspare;
 	bool retired;                     /* a reload replaced it: freed after its last flight */
+	TAILQ_ENTRY(places) retired_entry;
 };
 
 const char *places_api_name(enum places_api api);

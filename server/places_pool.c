@@ -37,10 +37,11 @@
 static void pool_event_cb(evutil_socket_t fd, short what, void *arg);
 static void pool_lookup_done(int result, struct evutil_addrinfo *res, void *arg);
 
-/* The pool of the one Places client there is, for OpenSSL's session callback. */
-static struct places *session_owner;
 /* Where an SSL keeps its connection, for the info callback. */
 static int conn_ex_index = -1;
+/* Where a client's SSL_CTX keeps its Places client, for the session callback: after a
+ * reload the old and the new client each keep their own sessions (their own CA). */
+static int places_ex_index = -1;
 
 /*
  * The handshake went as far as the server's hello: the server is there and speaks TLS,
@@ -61,13 +62,14 @@ static void pool_tls_info_cb(const SSL *ssl, int where, int ret)
  */
 static int pool_new_session_cb(SSL *ssl, SSL_SESSION *session)
 {
+	struct places *p = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), places_ex_index);
 	SSL_SESSION *copy;
 
-	if (session_owner == NULL || (copy = SSL_SESSION_dup(session)) == NULL)
+	if (p == NULL || (copy = SSL_SESSION_dup(session)) == NULL)
 		return 0;
-	if (session_owner->session != NULL)
-		SSL_SESSION_free(session_owner->session);
-	session_owner->session = copy;
+	if (p->session != NULL)
+		SSL_SESSION_free(p->session);
+	p->session = copy;
 	return 0;
 }
 
@@ -101,8 +103,10 @@ void pool_init(struct places *p, const struct herd_config *config)
 	(void)pool_numeric_host(p);
 	if (conn_ex_index < 0)
 		conn_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (places_ex_index < 0)
+		places_ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	/* Client sessions go to the callback only (no internal cache to look them up in). */
-	session_owner = p;
+	SSL_CTX_set_ex_data(p->tls, places_ex_index, p);
 	SSL_CTX_set_session_cache_mode(p->tls, SSL_SESS_CACHE_CLIENT |
 	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(p->tls, pool_new_session_cb);
@@ -498,6 +502,6 @@ void pool_free(struct places *p)
 	if (p->session != NULL)
 		SSL_SESSION_free(p->session);
 	p->session = NULL;
-	if (session_owner == p)
-		session_owner = NULL;
+	if (p->tls != NULL && places_ex_index >= 0)
+		SSL_CTX_set_ex_data(p->tls, places_ex_index, NULL);
 }

@@ -148,6 +148,39 @@ static bool reload_secret(const struct herd_config *cfg, char *buf, size_t *len,
 	return true;
 }
 
+/*
+ * The file's own checks saw its addresses; this node keeps the ones it is bound to, and
+ * what needs a restart to change. False, with WHY, when the file asks for what the
+ * running node cannot give.
+ */
+static bool reload_rules(const struct herd_config *fresh, const struct config_node *self,
+    char *why, size_t size)
+{
+	char source[4096];
+	const unsigned char *secret;
+	size_t len;
+	bool had_secret, has_secret = secret_source(fresh->secret_file, "herd.secret", source,
+	    sizeof(source)) != NULL;
+
+	/* An endpoint off loopback keeps its token: the kept address decides, not the file's. */
+	if (self->admin_listen.set && !config_addr_is_loopback(&self->admin_listen) &&
+	    secret_source(fresh->admin_token_file, "admin.token", source, sizeof(source)) ==
+	    NULL) {
+		snprintf(why, size, "admin_token_file is required: this node's admin endpoint "
+		    "stays off loopback until it restarts");
+		return false;
+	}
+	/* TLS on the links is set up at start, from the secret the node had then. */
+	secret = peers_secret(&len);
+	had_secret = secret != NULL && len > 0;
+	if (fresh->peer_tls == PEER_TLS_ON && has_secret != had_secret) {
+		snprintf(why, size, "%s the herd secret takes a restart: the links' TLS is set up "
+		    "at start", has_secret ? "adding" : "removing");
+		return false;
+	}
+	return true;
+}
+
 void reload_run(const char *path, const char *name, const char *state_dir)
 {
 	struct config_errors errs = { NULL, 0 };
@@ -194,8 +227,14 @@ void reload_run(const char *path, const char *name, const char *state_dir)
 	keep_fixed(fresh, self);
 
 	/* Everything that can fail, before anything changes. */
+	if (!reload_rules(fresh, self, why, sizeof(why))) {
+		reload_refuse(1, why);
+		config_free(fresh);
+		return;
+	}
 	if (!reload_secret(fresh, secret, &secret_len, why, sizeof(why))) {
 		reload_refuse(1, why);
+		OPENSSL_cleanse(secret, sizeof(secret));
 		config_free(fresh);
 		return;
 	}

@@ -163,6 +163,26 @@ class TestSecrets(ReloadTestCase):
         self.assertEqual(admin_status(alford), 401)
         self.assertNotIn("second-token", alford.log())
 
+    def test_token_stays_required_off_loopback(self):
+        """The file moves the admin endpoint to loopback and drops the token: the node
+        keeps the address it is bound to, so it refuses the reload and keeps the token."""
+        herd = self.make_herd(["Alford"], herd_options={"admin_token_file": "admin.token"})
+        path = os.path.join(herd.dir, "admin.token")
+        write_secret(path, "kept-token\n")
+        alford = herd["Alford"]
+        loopback = "admin_listen = %s:%d" % (herdtest.HOST, alford.admin_port)
+        with open(herd.config_path, "w") as f:
+            f.write(herd.config_text().replace(loopback, "admin_listen = 0.0.0.0:%d"
+                                               % alford.admin_port))
+        alford.start()
+        self.assertEqual(admin_status(alford), 401)
+        herd.options.pop("admin_token_file")
+        lines = self.reload(herd, "Alford", event="event=reload_failed")
+        self.assertTrue(any("admin_token_file is required" in line for line in lines["Alford"]),
+                        lines["Alford"])
+        self.assertEqual(admin_status(alford), 401)
+        self.assertEqual(admin_status(alford, "kept-token"), 200)
+
     def test_new_herd_secret_for_the_next_handshakes(self):
         herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": ["Bolden"]})
         herd.start()

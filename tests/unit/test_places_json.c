@@ -239,8 +239,9 @@ static char *filter_text(const char *text, size_t bound, size_t step)
 
 /*
  * A legacy answer is passed on as Places wrote it: its own spacing and key order, cut
- * after the last kept result, with white space around the document and blank lines
- * dropped, and yajl's extra white space (vertical tab, form feed) made spaces.
+ * after the last kept result, with white space around the document, blank lines and
+ * carriage returns dropped, and yajl's extra white space (vertical tab, form feed) made
+ * spaces.
  */
 static void test_legacy_verbatim(void)
 {
@@ -252,10 +253,10 @@ static void test_legacy_verbatim(void)
 	    "   ],\v\"status\"\f: \"OK\"\n}\n\n";
 	static const char *const want[] = {
 	    NULL,
-	    "{\n   \"html_attributions\" : [],\r\n   \"results\" : [\n"
+	    "{\n   \"html_attributions\" : [],\n   \"results\" : [\n"
 	    "      { \"name\" : \"A\", \"n\": 1.50e+3 }\n"
 	    "   ], \"status\" : \"OK\"\n}",
-	    "{\n   \"html_attributions\" : [],\r\n   \"results\" : [\n"
+	    "{\n   \"html_attributions\" : [],\n   \"results\" : [\n"
 	    "      { \"name\" : \"A\", \"n\": 1.50e+3 },\n"
 	    "      {\"name\":\"B \\\"x\\\" }\"}\n"
 	    "   ], \"status\" : \"OK\"\n}",
@@ -272,6 +273,10 @@ static void test_legacy_verbatim(void)
 	/* Every result kept: all of the document. */
 	got = filter_text(body, 3, 5);
 	CHECK(got != NULL && strstr(got, "\"C\"}\n   ], \"status\"") != NULL);
+	free(got);
+	/* CRLF answers: no carriage return is left to make "\r\n\r\n" a blank line. */
+	got = filter_text("{\"results\": [1,\r\n\r\n 2],\r\n\"status\": \"OK\"}\r\n", 1, 3);
+	CHECK_STR(got, "{\"results\": [1],\n\"status\": \"OK\"}");
 	free(got);
 	/* Elements that are not objects are cut the same way. */
 	got = filter_text("{\"results\": [1, [2, [3]], \"x\", null], \"status\": \"OK\"}", 2, 3);
