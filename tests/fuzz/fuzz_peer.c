@@ -116,7 +116,9 @@ static void peer_line(const char *line, size_t len)
 			abort();
 		/* Whatever the MAC, checking it must hold up (the answer is almost surely no). */
 		(void)peerproto_auth_verify("k", 1, "Parker", "Alford", "00", "11", PEERPROTO_DIALLED,
-		    msg.mac.p, msg.mac.len);
+		    NULL, msg.mac.p, msg.mac.len);
+		(void)peerproto_auth_verify("k", 1, "Parker", "Alford", "00", "11", PEERPROTO_DIALLED,
+		    "00ff", msg.mac.p, msg.mac.len);
 		break;
 	case PEER_MSG_AT:
 	case PEER_MSG_SYNC:
