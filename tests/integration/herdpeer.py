@@ -338,14 +338,7 @@ class HerdCase(HerdTestCase):
 
     def wait_for(self, what, predicate, timeout=10.0, interval=0.05):
         """Polls PREDICATE until it is true; fails with WHAT after TIMEOUT."""
-        deadline = time.monotonic() + scaled(timeout)
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                self.fail("timed out after %.0f s waiting for %s" % (scaled(timeout), what))
-            time.sleep(interval)
+        return herdtest.wait_until(predicate, timeout, what, interval)
 
     def wait_linked(self, herd, names=None, timeout=10.0):
         """Waits until every running node in NAMES has a link up to each running neighbour."""

@@ -125,6 +125,23 @@ def read_whatsat_reply(client, timeout=10.0):
     return client.read_until(b"\n\n", timeout)
 
 
+def whatsat(node, client_id, radius=b"10", bound=b"1"):
+    """(first line, JSON part) of WHATSAT CLIENT_ID at NODE on a fresh connection; the
+    JSON part is None when the answer is "? ..." (an unknown client)."""
+    with node.client(timeout=10) as c:
+        c.send(b"WHATSAT %s %s %s\n" % (client_id, radius, bound))
+        first = c.read_line()
+        if first.startswith(b"? "):
+            return first, None
+        return first, c.read_until(b"\n\n", timeout=10)
+
+
+def stored_line(node, client_id):
+    """NODE's stored AT line for CLIENT_ID (bytes), or None when it does not know it."""
+    first, rest = whatsat(node, client_id)
+    return first if rest is not None else None
+
+
 def _die_with_parent():
     """Run in the child before exec: SIGKILL it when the test process dies."""
     try:
@@ -135,7 +152,7 @@ def _die_with_parent():
 
 
 
-def wait_until(predicate, timeout=10.0, what="the condition"):
+def wait_until(predicate, timeout=10.0, what="the condition", interval=0.02):
     """Polls PREDICATE until it returns something true, which it returns; raises
     AssertionError (a test failure) naming WHAT after TIMEOUT seconds (scaled)."""
     deadline = time.monotonic() + scaled(timeout)
@@ -144,8 +161,9 @@ def wait_until(predicate, timeout=10.0, what="the condition"):
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s" % what)
-        time.sleep(0.02)
+            raise AssertionError("timed out after %.0f s waiting for %s"
+                                 % (scaled(timeout), what))
+        time.sleep(interval)
 
 def cpu_times(pid):
     """(user, system) CPU seconds process PID has used so far, from /proc."""

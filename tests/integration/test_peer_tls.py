@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import herdtest  # noqa: E402
-from herdtest import HOST, HerdTestCase, iamat, scaled  # noqa: E402
+from herdtest import HOST, HerdTestCase, iamat, scaled, stored_line  # noqa: E402
 
 
 class Relay:
@@ -88,17 +88,6 @@ class Relay:
         self.stopping = True
         self.thread.join(5)
         self.listener.close()
-
-
-def stored_line(node, client_id):
-    """NODE's stored AT line for CLIENT_ID (bytes), or None."""
-    with node.client(timeout=10) as c:
-        c.send(b"WHATSAT %s 10 1\n" % client_id)
-        first = c.read_line()
-        if first.startswith(b"? "):
-            return None
-        c.read_until(b"\n\n", timeout=10)
-        return first
 
 
 def link_state(node):

@@ -28,13 +28,7 @@ def peer_states(node):
 
 def known(node, client_id):
     """True when NODE answers WHATSAT for CLIENT_ID with its AT line."""
-    with node.client(timeout=10) as c:
-        c.send(b"WHATSAT %s 10 1\n" % client_id)
-        first = c.read_line()
-        if first.startswith(b"? "):
-            return False
-        c.read_until(b"\n\n", timeout=10)
-        return True
+    return herdtest.stored_line(node, client_id) is not None
 
 
 class ReloadTestCase(HerdTestCase):
@@ -268,10 +262,7 @@ class TestPlacesSettings(ReloadTestCase):
         alford.request(iamat(b"kiwi", b"+34.068930-118.445127", b"1700000000.5"))
         self.assertTrue(known(alford, b"kiwi"))
         calls = standin.stats()["requests"]
-        with alford.client(timeout=10) as c:
-            c.send(b"WHATSAT kiwi 10 2\n")
-            c.read_line()
-            reply = c.read_until(b"\n\n", timeout=10)
+        reply = herdtest.whatsat(alford, b"kiwi", bound=b"2")[1]
         self.assertIn(b'"status"', reply)
         self.assertNotIn(b"UNKNOWN_ERROR", reply)
         self.assertEqual(standin.stats()["requests"], calls + 1)
@@ -281,10 +272,7 @@ class TestPlacesSettings(ReloadTestCase):
             % herdtest.free_port()
         lines = self.reload(herd, "Alford")
         self.assertTrue(any("event=places_ready" in line for line in lines["Alford"]))
-        with alford.client(timeout=10) as c:
-            c.send(b"WHATSAT kiwi 11 2\n")
-            c.read_line()
-            reply = c.read_until(b"\n\n", timeout=10)
+        reply = herdtest.whatsat(alford, b"kiwi", radius=b"11", bound=b"2")[1]
         self.assertIn(b"UNKNOWN_ERROR", reply)
         self.assertIn(b"cannot connect", reply)
         herd.finish()

@@ -110,16 +110,8 @@ class TestCredentials(HerdTestCase):
     """LoadCredential= secrets in $CREDENTIALS_DIRECTORY take the place of configured files."""
 
     def start_with_credential(self, content):
-        herd = self.make_herd(["Alford"])
-        creds = os.path.join(self.tmp, "credentials")
-        os.makedirs(creds)
-        with open(os.path.join(creds, "admin.token"), "w") as f:
-            f.write(content)
-        os.chmod(os.path.join(creds, "admin.token"), 0o600)
-        node = herd["Alford"]
-        node.env = {"CREDENTIALS_DIRECTORY": creds}
-        node.start()
-        return node
+        """Alford started with an admin.token credential holding CONTENT."""
+        return self.start_with_credentials({"admin.token": content})
 
     def test_admin_token_from_credential(self):
         node = self.start_with_credential("s3cret-token\n")
@@ -131,31 +123,29 @@ class TestCredentials(HerdTestCase):
         node = self.start_with_credential("")
         self.assertEqual(admin_status(node.admin_port), 200)
 
-    def test_credentials_folder_names(self):
-        """LoadCredential= of a folder names each file herd_FILE: herdd reads those."""
+    def start_with_credentials(self, files):
+        """Alford started with a $CREDENTIALS_DIRECTORY holding FILES {name: text}."""
         herd = self.make_herd(["Alford"])
         creds = os.path.join(self.tmp, "credentials")
         os.makedirs(creds)
-        with open(os.path.join(creds, "herd_admin.token"), "w") as f:
-            f.write("folder-token\n")
-        os.chmod(os.path.join(creds, "herd_admin.token"), 0o600)
+        for name, text in files.items():
+            with open(os.path.join(creds, name), "w") as f:
+                f.write(text)
+            os.chmod(os.path.join(creds, name), 0o600)
         node = herd["Alford"]
         node.env = {"CREDENTIALS_DIRECTORY": creds}
         node.start()
+        return node
+
+    def test_credentials_folder_names(self):
+        """LoadCredential= of a folder names each file herd_FILE: herdd reads those."""
+        node = self.start_with_credentials({"herd_admin.token": "folder-token\n"})
         self.assertEqual(admin_status(node.admin_port), 401)
         self.assertEqual(admin_status(node.admin_port, "folder-token"), 200)
 
     def test_places_key_source_is_logged(self):
         """key= in places_ready says where the key came from, never what it is."""
-        herd = self.make_herd(["Alford"])
-        creds = os.path.join(self.tmp, "credentials")
-        os.makedirs(creds)
-        with open(os.path.join(creds, "places.key"), "w") as f:
-            f.write("from-a-credential\n")
-        os.chmod(os.path.join(creds, "places.key"), 0o600)
-        node = herd["Alford"]
-        node.env = {"CREDENTIALS_DIRECTORY": creds}
-        node.start()
+        node = self.start_with_credentials({"places.key": "from-a-credential\n"})
         ready = [line for line in node.log_lines() if "event=places_ready" in line]
         self.assertTrue(ready and ready[-1].endswith("key=credential"), ready)
         self.assertNotIn("from-a-credential", node.log())
