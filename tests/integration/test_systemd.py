@@ -146,14 +146,16 @@ class TestCredentials(HerdTestCase):
     def test_places_key_source_is_logged(self):
         """key= in places_ready says where the key came from, never what it is."""
         node = self.start_with_credentials({"places.key": "from-a-credential\n"})
-        ready = [line for line in node.log_lines() if "event=places_ready" in line]
-        self.assertTrue(ready and ready[-1].endswith("key=credential"), ready)
+        # The log is written at the end of a loop pass: wait for the line.
+        ready = node.wait_log(lambda line: "event=places_ready" in line)
+        self.assertTrue(ready is not None and ready.endswith("key=credential"), ready)
         self.assertNotIn("from-a-credential", node.log())
         node.stop()
         node.env = {"HERD_PLACES_KEY": "from-the-environment"}
         node.start()
-        ready = [line for line in node.log_lines() if "event=places_ready" in line]
-        self.assertTrue(ready[-1].endswith("key=environment"), ready)
+        ready = node.wait_log(lambda line: "event=places_ready" in line and
+                              line.endswith("key=environment"))
+        self.assertIsNotNone(ready, node.describe())
 
 
 @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed")
