@@ -71,6 +71,28 @@ class TestNotify(HerdTestCase):
         fake.wait_for("STOPPING=1")
         self.assertEqual(node.wait(), 0)
 
+    def test_reload_says_reloading_then_ready(self):
+        herd = self.make_herd(["Alford"])
+        fake = FakeSystemd(self.tmp)
+        self.addCleanup(fake.close)
+        node = herd["Alford"]
+        node.env = {"NOTIFY_SOCKET": fake.path}
+        node.start(wait=False)
+        fake.wait_for("READY=1")
+        node.signal(signal.SIGHUP)
+        reloading = fake.wait_for("RELOADING=1")
+        ready = fake.wait_for("READY=1")
+        self.assertLessEqual(reloading, ready)
+        self.assertIn("STATUS=serving", fake.messages[-1].split("\n"))
+        # A file that does not load: READY=1 again, and the status says so.
+        with open(herd.config_path, "a") as f:
+            f.write("no_such_key = 1\n")
+        node.signal(signal.SIGHUP)
+        fake.wait_for("RELOADING=1")
+        fake.wait_for("READY=1")
+        self.assertTrue(any(line.startswith("STATUS=") and "reload failed" in line
+                            for line in fake.messages[-1].split("\n")), fake.messages[-1])
+
     def test_no_watchdog_for_another_pid(self):
         herd = self.make_herd(["Alford"])
         fake = FakeSystemd(self.tmp)
