@@ -69,10 +69,10 @@ struct link {
 	TAILQ_ENTRY(link) dirty_entry;   /* in dirty while output waits for links_write */
 	uint64_t id;
 	struct bufferevent *bev;     /* plaintext: the socket's; TLS: the TLS filter over RAW */
-	struct bufferevent *raw;     /* TLS: the socket's, which holds what TLS wrote */
+	struct bufferevent *raw;     /* TLS: the socket's, which holds what TLS wrote; NULL:
+					a plaintext link */
 	struct event *readable;      /* the socket's read event, once connected */
 	bool dirty;
-	bool tls;                    /* over TLS (peertls.h): the bufferevent does all I/O */
 	bool write_armed;            /* the socket was full: the bufferevent writes the rest */
 	bool flushing;
 	struct event *tick;
@@ -293,7 +293,7 @@ static void link_send(struct link *l, enum peer_msg_kind kind, const char *prefi
 	if (kind != PEER_MSG_AT && kind != PEER_MSG_PING && kind != PEER_MSG_PONG &&
 	    kind != PEER_MSG_HELLO && kind != PEER_MSG_AUTH)
 		stats.sync_bytes_sent += prefix_len + len + 1;
-	if (l->tls) {
+	if (l->raw != NULL) {
 		/* One add: a TLS filter that is writing makes a record of each. */
 		static struct evbuffer *line;
 
@@ -722,7 +722,7 @@ static void link_send_hello(struct link *l)
 /* On TLS, the channel's exporter value for the MAC (once the handshake is done). */
 static bool link_binding(struct link *l)
 {
-	if (!l->tls || l->binding[0] != '\0')
+	if (l->raw == NULL || l->binding[0] != '\0')
 		return true;
 	return peertls_binding(bufferevent_openssl_get_ssl(l->bev), l->binding);
 }
@@ -742,7 +742,7 @@ static void link_on_hello(struct link *l, const struct peer_msg *msg)
 		    "across the herd", (int)msg->version.len, msg->version.p, PEERPROTO_VERSION);
 		return;
 	}
-	if (l->tls && !l->outbound) {
+	if (l->raw != NULL && !l->outbound) {
 		const char *keyed = peertls_peer(bufferevent_openssl_get_ssl(l->bev));
 
 		if (keyed == NULL || strlen(keyed) != msg->name.len ||
@@ -792,7 +792,7 @@ static void link_on_auth(struct link *l, const struct peer_msg *msg)
 	if (!l->outbound)
 		pending_inbound--;
 	l->phase = LINK_UP;
-	if (l->tls) {
+	if (l->raw != NULL) {
 		/* From now on the pass's lines are encrypted and written at its end. */
 		l->write_armed = false;
 		bufferevent_disable(l->bev, EV_WRITE);
@@ -1066,7 +1066,7 @@ static void link_write_cb(struct bufferevent *bev, void *arg)
 		link_fill(l);
 		l->flushing = false;
 	}
-	if (!l->closing && (!l->tls || l->phase == LINK_UP) &&
+	if (!l->closing && (l->raw == NULL || l->phase == LINK_UP) &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		/* TLS: what the socket still holds it writes itself; new lines wait for the
 		 * pass's end again. */
@@ -1087,7 +1087,7 @@ static void link_nodelay(evutil_socket_t fd)
 /* Reads on FD from now on. */
 static void link_start_reading(struct link *l, evutil_socket_t fd)
 {
-	if (l->tls)
+	if (l->raw != NULL)
 		return;             /* the bufferevent reads (link_tls_read_cb) */
 	l->readable = xcheck(event_new(herdd.base, fd, EV_READ | EV_PERSIST, link_readable_cb, l));
 	if (event_add(l->readable, NULL) < 0)
@@ -1113,7 +1113,7 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		return;
 	}
-	if (l->tls && (what & BEV_EVENT_ERROR) &&
+	if (l->raw != NULL && (what & BEV_EVENT_ERROR) &&
 	    (tls_err = bufferevent_get_openssl_error(bev)) != 0) {
 		char tls[120];
 		unsigned long err = tls_err;
@@ -1124,7 +1124,7 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 		snprintf(reason, sizeof(reason), "TLS: %s%s", peertls_reason(err, tls, sizeof(tls)),
 		    l->phase == LINK_CONNECTING || l->phase == LINK_HELLO ? " (a plaintext "
 		    "neighbour, peer_tls off there, or another herd secret)" : "");
-	} else if (l->tls && l->phase == LINK_CONNECTING) {
+	} else if (l->raw != NULL && l->phase == LINK_CONNECTING) {
 		/* The TCP connect or the handshake's first read failed: say which. */
 		int err = EVUTIL_SOCKET_ERROR();
 
@@ -1179,7 +1179,6 @@ static struct link *link_new(evutil_socket_t fd, bool outbound, const char *addr
 		/* A dialler's handshake starts at once: it needs the neighbour's name. */
 		if (name != NULL)
 			peertls_set_peer(ssl, name);
-		l->tls = true;
 		l->raw = xcheck(bufferevent_socket_new(herdd.base, fd, BEV_OPT_CLOSE_ON_FREE));
 		l->bev = xcheck(bufferevent_openssl_filter_new(herdd.base, l->raw, ssl,
 		    outbound ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING,
@@ -1200,11 +1199,11 @@ static struct link *link_new(evutil_socket_t fd, bool outbound, const char *addr
 	l->phase = outbound ? LINK_CONNECTING : LINK_HELLO;
 	l->opened_ms = l->last_in_ms = l->last_out_ms = htime_mono_ms();
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
-	bufferevent_setcb(l->bev, l->tls ? link_tls_read_cb : NULL, link_write_cb, link_event_cb,
-	    l);
+	bufferevent_setcb(l->bev, l->raw != NULL ? link_tls_read_cb : NULL, link_write_cb,
+	    link_event_cb, l);
 	bufferevent_setwatermark(l->bev, EV_WRITE, LINK_LOW, 0);
 	bufferevent_set_timeouts(l->bev, NULL, &write_limit);
-	if (l->tls)
+	if (l->raw != NULL)
 		l->write_armed = true;   /* TLS writes as it can until the link is up */
 	else
 		bufferevent_disable(l->bev, EV_READ | EV_WRITE);
@@ -1219,7 +1218,7 @@ static struct link *link_new(evutil_socket_t fd, bool outbound, const char *addr
 		pending_inbound++;
 	l->name = name;
 	/* Listed first: the handshake this starts may fail and close the link at once. */
-	if (l->tls)
+	if (l->raw != NULL)
 		bufferevent_enable(l->bev, EV_READ | EV_WRITE);
 	return l;
 }

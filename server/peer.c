@@ -450,12 +450,16 @@ void peers_start(void (*written)(void))
 		peer_dial(peers[i]);
 }
 
-/* The peer of the neighbour named NAME, or NULL. */
-static struct peer *peer_named(struct peer **list, size_t n, const char *name)
+/* Takes the peer of the neighbour named NAME out of LIST (its slot NULL), or NULL. */
+static struct peer *peer_take(struct peer **list, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (list[i] != NULL && strcmp(list[i]->node->name, name) == 0)
-			return list[i];
+		struct peer *p = list[i];
+
+		if (p != NULL && strcmp(p->node->name, name) == 0) {
+			list[i] = NULL;
+			return p;
+		}
 	}
 	return NULL;
 }
@@ -471,8 +475,8 @@ void peers_reload(struct peers_change *change)
 	*change = (struct peers_change){ 0 };
 	for (size_t i = 0; i < self->nneighbours; i++) {
 		const struct config_node *node = &herdd.config->nodes[self->neighbours[i]];
-		struct peer *p = peer_named(old, nold, node->name);
-		char before[sizeof(((struct peer *)NULL)->address)], now[sizeof(before)];
+		struct peer *p = peer_take(old, nold, node->name);
+		char now[sizeof(p->address)];
 
 		if (p == NULL) {
 			p = peer_new(node);
@@ -485,18 +489,14 @@ void peers_reload(struct peers_change *change)
 			}
 			continue;
 		}
-		/* Kept: it now reads the new file's node, and is off the old list. */
-		for (size_t k = 0; k < nold; k++) {
-			if (old[k] == p)
-				old[k] = NULL;
-		}
+		/* Kept: it reads the new file's node from now on. */
 		fresh[i] = p;
-		snprintf(before, sizeof(before), "%s", p->address);
-		config_addr_format(&node->peer_listen, now, sizeof(now));
 		p->node = node;
-		if (strcmp(before, now) == 0)
+		config_addr_format(&node->peer_listen, now, sizeof(now));
+		if (strcmp(p->address, now) == 0)
 			continue;
-		log_info("event=peer_readdressed peer=%s from=%s to=%s", node->name, before, now);
+		log_info("event=peer_readdressed peer=%s from=%s to=%s", node->name, p->address,
+		    now);
 		change->readdressed++;
 		peer_disconnect(p, "its peer_listen changed");
 		if (peer_set_address(p))
@@ -514,6 +514,16 @@ void peers_reload(struct peers_change *change)
 	npeers = self->nneighbours;
 }
 
+/* Wipes and frees the herd secret this node holds. */
+static void peers_forget_secret(void)
+{
+	if (secret != NULL)
+		OPENSSL_cleanse(secret, secret_len);
+	free(secret);
+	secret = NULL;
+	secret_len = 0;
+}
+
 void peers_set_secret(const unsigned char *key, size_t len)
 {
 	unsigned char *copy = len > 0 ? xmalloc(len) : NULL;
@@ -522,10 +532,8 @@ void peers_set_secret(const unsigned char *key, size_t len)
 		memcpy(copy, key, len);
 	links_set_secret(copy, len);
 	if (peertls_enabled())
-		peertls_set_secret(key, len);
-	if (secret != NULL)
-		OPENSSL_cleanse(secret, secret_len);
-	free(secret);
+		peertls_set_secret(copy, len);
+	peers_forget_secret();
 	secret = copy;
 	secret_len = len;
 }
@@ -544,12 +552,8 @@ void peers_stop(void)
 	event_free(flood_written_event);
 	flood_written_event = NULL;
 	flood_unwritten = false;
-	if (secret != NULL)
-		OPENSSL_cleanse(secret, secret_len);
-	free(secret);
-	secret = NULL;
-	secret_len = 0;
 	peertls_free();
+	peers_forget_secret();
 }
 
 size_t peers_flood(const struct record *rec, const struct peer *except)

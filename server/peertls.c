@@ -33,7 +33,7 @@
 static const unsigned char aes128gcm_sha256[] = { 0x13, 0x01 };
 
 static SSL_CTX *ctx;
-static unsigned char *secret;
+static const unsigned char *secret;    /* peer.c's, as link.c holds it */
 static size_t secret_len;
 
 /* The PSK of the link CLIENT dials to SERVER into KEY; false if it cannot be made. */
@@ -122,11 +122,7 @@ bool peertls_init(const unsigned char *key, size_t keylen)
 
 void peertls_set_secret(const unsigned char *key, size_t keylen)
 {
-	if (secret != NULL)
-		OPENSSL_cleanse(secret, secret_len);
-	free(secret);
-	secret = xmalloc(keylen > 0 ? keylen : 1);
-	memcpy(secret, key, keylen);
+	secret = key;
 	secret_len = keylen;
 }
 
@@ -180,9 +176,6 @@ void peertls_free(void)
 {
 	SSL_CTX_free(ctx);
 	ctx = NULL;
-	if (secret != NULL)
-		OPENSSL_cleanse(secret, secret_len);
-	free(secret);
 	secret = NULL;
 	secret_len = 0;
 }

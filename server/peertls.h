@@ -14,9 +14,10 @@
 /* Hex digits of the TLS exporter value the AUTH MAC covers (peerproto.h). */
 #define PEERTLS_BINDING_HEX 64
 
-/* Sets up TLS with the herd SECRET (KEYLEN > 0); false when OpenSSL cannot. */
+/* Sets up TLS with the herd SECRET (KEYLEN > 0, the caller's, kept while TLS is in use);
+ * false when OpenSSL cannot. */
 bool peertls_init(const unsigned char *secret, size_t keylen);
-/* A reload's new herd secret, for handshakes from now on. */
+/* A reload's new herd secret (the caller's, as above), for handshakes from now on. */
 void peertls_set_secret(const unsigned char *secret, size_t keylen);
 /* True once peertls_init succeeded: links are TLS. */
 bool peertls_enabled(void);

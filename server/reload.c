@@ -60,23 +60,14 @@ static void keep_text(const char *key, char **fresh, const char *in_force)
 	*fresh = in_force != NULL ? xstrdup(in_force) : NULL;
 }
 
-static void keep_size(const char *key, size_t *fresh, size_t in_force)
-{
-	if (*fresh == in_force)
-		return;
-	log_warnx("event=reload_kept key=%s value=%zu reason=\"takes effect when the node "
-	    "restarts\"", key, in_force);
-	*fresh = in_force;
-}
-
-static void keep_int(const char *key, int *fresh, int in_force)
-{
-	if (*fresh == in_force)
-		return;
-	log_warnx("event=reload_kept key=%s value=%d reason=\"takes effect when the node "
-	    "restarts\"", key, in_force);
-	*fresh = in_force;
-}
+/* Keeps FIELD (a number) of the configuration at the value in force, saying so. */
+#define KEEP_NUMBER(fresh, old, field) do {					\
+	if ((fresh)->field != (old)->field) {					\
+		log_warnx("event=reload_kept key=%s reason=\"takes effect when the "	\
+		    "node restarts\"", #field);						\
+		(fresh)->field = (old)->field;					\
+	}								\
+} while (0)
 
 /* This node's addresses stay bound where they are. */
 static void keep_addr(const char *key, struct config_addr *fresh,
@@ -105,17 +96,11 @@ static void keep_fixed(struct herd_config *fresh, struct config_node *self)
 	keep_text("state_dir", &fresh->state_dir, old->state_dir);
 	keep_text("log_dir", &fresh->log_dir, old->log_dir);
 	keep_text("herd_id", &fresh->herd_id, old->herd_id);
-	keep_size("max_line", &fresh->max_line, old->max_line);
-	keep_size("max_connections", &fresh->max_connections, old->max_connections);
-	keep_size("admin_max_connections", &fresh->admin_max_connections,
-	    old->admin_max_connections);
-	keep_int("state_fsync_interval", &fresh->state_fsync_interval,
-	    old->state_fsync_interval);
-	if (fresh->peer_tls != old->peer_tls) {
-		log_warnx("event=reload_kept key=peer_tls reason=\"takes effect when the node "
-		    "restarts\"");
-		fresh->peer_tls = old->peer_tls;
-	}
+	KEEP_NUMBER(fresh, old, max_line);
+	KEEP_NUMBER(fresh, old, max_connections);
+	KEEP_NUMBER(fresh, old, admin_max_connections);
+	KEEP_NUMBER(fresh, old, state_fsync_interval);
+	KEEP_NUMBER(fresh, old, peer_tls);
 }
 
 /*
