@@ -47,6 +47,8 @@ static const struct admin_route *const routes[] = {
 	&route_stats_entry,
 	&route_metrics_entry,
 	&route_health_entry,
+	&route_herd_entry,
+	&route_home_entry,
 };
 
 /* One admin connection, from accept until evhttp closes it. */
@@ -125,25 +127,66 @@ bool admin_reload(const struct herd_config *cfg, char *why, size_t size)
 	return false;
 }
 
-/* True when the request carries "Authorization: Bearer <the token>". */
+/* True when (TOKEN, LEN) is the token; constant time. */
+static bool admin_token_matches(const char *token, size_t len)
+{
+	unsigned char digest[EVP_MAX_MD_SIZE];
+
+	if (admin_digest(token, len, digest) != token_digest_len)
+		return false;
+	return CRYPTO_memcmp(digest, token_digest, token_digest_len) == 0;
+}
+
+/*
+ * True when Basic credentials (base64 of USER:PASSWORD, LEN bytes) have the token as
+ * their password, whatever the user: a browser asks for them and sends them again with
+ * each refresh of the status page, as it never would a bearer token.
+ */
+static bool admin_basic_matches(const char *b64, size_t len)
+{
+	unsigned char plain[3 * ((SECRET_MAX + 2 * CONFIG_NAME_MAX) / 3) + 3];
+	const unsigned char *colon;
+	int n;
+	bool ok;
+
+	if (len == 0 || len % 4 != 0 || len / 4 * 3 > sizeof(plain))
+		return false;
+	n = EVP_DecodeBlock(plain, (const unsigned char *)b64, (int)len);
+	if (n < 0)
+		return false;
+	/* EVP_DecodeBlock counts the bytes padding stands for. */
+	n -= (b64[len - 1] == '=') + (b64[len - 2] == '=');
+	colon = memchr(plain, ':', (size_t)n);
+	ok = colon != NULL && admin_token_matches((const char *)colon + 1,
+	    (size_t)(plain + n - colon - 1));
+	OPENSSL_cleanse(plain, sizeof(plain));
+	return ok;
+}
+
+/*
+ * True when the request carries "Authorization: Bearer <the token>", or Basic
+ * credentials whose password is the token.
+ */
 static bool admin_authorized(struct evhttp_request *req)
 {
 	const char *value = evhttp_find_header(evhttp_request_get_input_headers(req),
 	    "Authorization");
-	unsigned char digest[EVP_MAX_MD_SIZE];
+	bool basic;
 	size_t len;
 
-	if (value == NULL || evutil_ascii_strncasecmp(value, "Bearer", 6) != 0 ||
-	    (value[6] != ' ' && value[6] != '\t'))
+	if (value == NULL)
 		return false;
-	value += 6;
+	basic = evutil_ascii_strncasecmp(value, "Basic", 5) == 0 &&
+	    (value[5] == ' ' || value[5] == '\t');
+	if (!basic && (evutil_ascii_strncasecmp(value, "Bearer", 6) != 0 ||
+	    (value[6] != ' ' && value[6] != '\t')))
+		return false;
+	value += basic ? 5 : 6;
 	value += strspn(value, " \t");
 	len = strlen(value);
 	while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
 		len--;
-	if (admin_digest(value, len, digest) != token_digest_len)
-		return false;
-	return CRYPTO_memcmp(digest, token_digest, token_digest_len) == 0;
+	return basic ? admin_basic_matches(value, len) : admin_token_matches(value, len);
 }
 
 double admin_uptime_seconds(void)
@@ -261,7 +304,7 @@ static const struct admin_route *admin_route_find(const char *path, const char *
 		const char *route = routes[i]->path;
 		size_t len = strlen(route);
 
-		if (route[len - 1] == '/' ? strncmp(path, route, len) == 0 :
+		if (len > 1 && route[len - 1] == '/' ? strncmp(path, route, len) == 0 :
 		    strcmp(path, route) == 0) {
 			*rest = path + len;
 			return routes[i];
@@ -405,6 +448,9 @@ static void admin_handle(struct evhttp_request *req, void *arg)
 	if (token_required && !admin_authorized(req)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
 		    "Bearer realm=\"herd\"");
+		/* A browser asks for these; the token is the password (any user name). */
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+		    "Basic realm=\"herd\", charset=\"UTF-8\"");
 		admin_reply_error(&ar, 401, "a valid bearer token is required");
 		return;
 	}

@@ -21,7 +21,7 @@ struct admin_request {
 };
 
 struct admin_route {
-	const char *path;          /* an exact path, or a prefix when it ends in '/' */
+	const char *path;          /* an exact path ("/" too), or a prefix when it ends in '/' */
 	void (*handle)(struct admin_request *ar);
 };
 
@@ -31,6 +31,8 @@ extern const struct admin_route route_peers_entry;
 extern const struct admin_route route_stats_entry;
 extern const struct admin_route route_metrics_entry;
 extern const struct admin_route route_health_entry;
+extern const struct admin_route route_herd_entry;
+extern const struct admin_route route_home_entry;
 
 /* Seconds since the node started (never negative, even if the clock steps back). */
 double admin_uptime_seconds(void);

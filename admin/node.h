@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "herdmap.h"
 #include "htime.h"
 
 struct event_base;
@@ -85,6 +86,12 @@ struct node_histogram {
 	double sum;                 /* seconds */
 };
 void node_places_latency(struct node_histogram *out);
+
+/*
+ * The herd as this node sees it from the link-state reports (server/linkstate.c), built
+ * at the call; valid until the next call.
+ */
+const struct herdview *node_herd_view(void);
 
 /* Counts an admin connection closed by admin_timeout. */
 void node_admin_timed_out(void);

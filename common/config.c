@@ -75,6 +75,10 @@ const struct config_key config_herd_keys[] = {
 	    offsetof(struct herd_config, state_fsync_batch), 1, 1000000 },
 	{ "state_compact_min", CONFIG_SIZE,
 	    offsetof(struct herd_config, state_compact_min), 1, 1000000000 },
+	{ "linkstate_interval", CONFIG_INT,
+	    offsetof(struct herd_config, linkstate_interval), 1, 3600 },
+	{ "linkstate_max_age", CONFIG_INT,
+	    offsetof(struct herd_config, linkstate_max_age), 2, 86400 },
 };
 /* config_parser.h gives the count, for the parser's arrays. */
 _Static_assert(sizeof(config_herd_keys) / sizeof(config_herd_keys[0]) == CONFIG_HERD_NKEYS,
@@ -464,6 +468,8 @@ struct herd_config *config_parse(const char *path, const char *text, size_t len,
 	cfg->state_fsync_interval = 10;
 	cfg->state_fsync_batch = 256;
 	cfg->state_compact_min = 10000;
+	cfg->linkstate_interval = 2;
+	cfg->linkstate_max_age = 10;
 	p.cfg = cfg;
 
 	if (len > CONFIG_FILE_MAX) {

@@ -93,6 +93,10 @@ struct herd_config {
 	size_t state_fsync_batch;      /* unsynced records that start an fsync at once, 256 */
 	size_t state_compact_min;      /* journal records before a snapshot, default 10000 */
 
+	/* Link-state reports between nodes (README "Link state"). */
+	int linkstate_interval;        /* seconds between a node's reports, default 2 */
+	int linkstate_max_age;         /* seconds unheard before a node counts as stale, 10 */
+
 	struct config_node *nodes;
 	size_t nnodes;
 };

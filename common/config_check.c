@@ -285,6 +285,11 @@ static void config_check_limits(struct config_parser *p)
 		    "it must hold a sync window of %d bytes and %d peer lines of max_line + %d "
 		    "bytes (%zu)", cfg->peer_output_limit, cfg->max_line, CONFIG_PEER_SYNC_WINDOW,
 		    CONFIG_PEER_OUTPUT_LINES, CONFIG_PEER_LINE_EXTRA, need);
+	/* One lost report must not make a node look gone. */
+	if (cfg->linkstate_max_age < 2 * cfg->linkstate_interval)
+		config_error(p, config_herd_key_line(p, "linkstate_max_age"),
+		    "linkstate_max_age %d must be at least twice linkstate_interval %d",
+		    cfg->linkstate_max_age, cfg->linkstate_interval);
 }
 
 void config_check(struct config_parser *p)

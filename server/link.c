@@ -26,6 +26,7 @@
 #include "digest.h"
 #include "flood.h"
 #include "herdd.h"
+#include "linkstate.h"
 #include "log.h"
 #include "pendset.h"
 #include "peerproto.h"
@@ -163,8 +164,9 @@ const char *link_name(const struct link *l)
 }
 
 /*
- * Logs one line in or out. Heartbeats on an authenticated link are debug level (sync
- * records are logged as peer_sync_in/out, also debug); everything else is info.
+ * Logs one line in or out. Heartbeats and link-state reports on an authenticated link
+ * are debug level (sync records are logged as peer_sync_in/out, also debug); everything
+ * else is info.
  */
 static void link_log_line(const struct link *l, const char *dir, enum peer_msg_kind kind,
     const char *line, size_t len)
@@ -174,7 +176,8 @@ static void link_log_line(const struct link *l, const char *dir, enum peer_msg_k
 	if (link_log_quiet(l))
 		return;
 	if (l->phase == LINK_UP && (kind == PEER_MSG_PING || kind == PEER_MSG_PONG ||
-	    kind == PEER_MSG_DIGEST || kind == PEER_MSG_LEAF || kind == PEER_MSG_WANT)) {
+	    kind == PEER_MSG_LSA || kind == PEER_MSG_DIGEST || kind == PEER_MSG_LEAF ||
+	    kind == PEER_MSG_WANT)) {
 		if (log_verbosity() >= LOG_LEVEL_DEBUG)
 			log_debug("event=peer_%s link=%llu peer=%s line=%s", dir,
 			    (unsigned long long)l->id, link_name(l), log_quote(line, len));
@@ -291,7 +294,7 @@ static void link_send(struct link *l, enum peer_msg_kind kind, const char *prefi
 	if (prefix_len == 0)
 		link_log_line(l, "out", kind, data, len);
 	if (kind != PEER_MSG_AT && kind != PEER_MSG_PING && kind != PEER_MSG_PONG &&
-	    kind != PEER_MSG_HELLO && kind != PEER_MSG_AUTH)
+	    kind != PEER_MSG_HELLO && kind != PEER_MSG_AUTH && kind != PEER_MSG_LSA)
 		stats.sync_bytes_sent += prefix_len + len + 1;
 	if (l->raw != NULL) {
 		/* One add: a TLS filter that is writing makes a record of each. */
@@ -431,6 +434,14 @@ static void link_write_record(struct link *l, const struct record *rec)
 	link_send(l, PEER_MSG_AT, "", record_line(rec), record_len(rec));
 	if (!l->closing)
 		l->records_sent++;
+}
+
+bool link_send_report(struct link *l, const char *line, size_t len)
+{
+	if (l->closing || l->phase != LINK_UP || link_queued(l) >= CONFIG_PEER_SYNC_WINDOW)
+		return false;
+	link_send(l, PEER_MSG_LSA, "", line, len);
+	return true;
 }
 
 bool link_send_record(struct link *l, const struct record *rec)
@@ -868,6 +879,8 @@ static void link_on_walk_line(struct link *l, const struct peer_msg *msg, const 
 static void link_on_message(struct link *l, const struct peer_msg *msg, const char *line,
     size_t len)
 {
+	const char *why;
+
 	switch (msg->kind) {
 	case PEER_MSG_AT:
 	case PEER_MSG_SYNC:
@@ -897,6 +910,10 @@ static void link_on_message(struct link *l, const struct peer_msg *msg, const ch
 		    "stored=%llu",
 		    (unsigned long long)l->id, link_name(l),
 		    (unsigned long long)l->sync_received, (unsigned long long)l->sync_stored);
+		return;
+	case PEER_MSG_LSA:
+		if (!linkstate_receive(l->peer, line, len, &why))
+			link_warn_line(l, "peer_report_refused", why, line, len);
 		return;
 	case PEER_MSG_PING:
 		link_sendf(l, PEER_MSG_PONG, "PONG");

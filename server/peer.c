@@ -22,6 +22,7 @@
 #include "flood.h"
 #include "herdd.h"
 #include "link.h"
+#include "linkstate.h"
 #include "listen.h"
 #include "log.h"
 #include "peerproto.h"
@@ -85,6 +86,7 @@ static void peer_update_state(struct peer *p)
 	if (state != p->state) {
 		p->state = state;
 		p->since = htime_now();
+		linkstate_changed();
 	}
 }
 
@@ -143,6 +145,12 @@ static struct peer *peer_link_hello(struct link *l, const char *name, size_t len
 	return p;
 }
 
+/* Gives a new link the link-state reports this node holds. */
+static void peer_send_report(void *arg, const char *line, size_t len)
+{
+	link_send_report(arg, line, len);
+}
+
 /*
  * link_owner.up: L authenticated. If P already has a link, the tie-break keeps one of
  * the two on both ends.
@@ -170,6 +178,7 @@ static void peer_link_up(struct link *l, struct peer *p)
 	log_info("event=%s peer=%s link=%llu direction=%s address=%s", old == NULL ? "peer_up" :
 	    "peer_link_replaced", p->node->name, (unsigned long long)link_id(l),
 	    link_outbound(l) ? "out" : "in", link_addr(l));
+	linkstate_link_up(peer_send_report, l);
 }
 
 /* link_owner.detach: L is closing; its records count as P's from now on. */
@@ -448,6 +457,7 @@ void peers_start(void (*written)(void))
 	listen_start(&self->peer_listen, "peer", peer_listen_ready, NULL);
 	for (size_t i = 0; i < npeers; i++)
 		peer_dial(peers[i]);
+	linkstate_start(peers_send_report);
 }
 
 /* Takes the peer of the neighbour named NAME out of LIST (its slot NULL), or NULL. */
@@ -512,6 +522,7 @@ void peers_reload(struct peers_change *change)
 	free(old);
 	peers = fresh;
 	npeers = self->nneighbours;
+	linkstate_changed();
 }
 
 /* Wipes and frees the herd secret this node holds. */
@@ -541,6 +552,7 @@ void peers_set_secret(const unsigned char *key, size_t len)
 void peers_stop(void)
 {
 	stopping = true;
+	linkstate_stop();
 	links_stop();
 	acceptor_free(peer_acceptor);
 	peer_acceptor = NULL;
@@ -554,6 +566,13 @@ void peers_stop(void)
 	flood_unwritten = false;
 	peertls_free();
 	peers_forget_secret();
+}
+
+void peers_send_report(const char *line, size_t len, const struct peer *except)
+{
+	for (size_t i = 0; i < npeers; i++)
+		if (peers[i] != except && peers[i]->up != NULL)
+			link_send_report(peers[i]->up, line, len);
 }
 
 size_t peers_flood(const struct record *rec, const struct peer *except)

@@ -55,4 +55,10 @@ void peers_stop(void);
  */
 size_t peers_flood(const struct record *rec, const struct peer *except);
 
+/*
+ * Sends the link-state report LINE to every neighbour whose link is up except EXCEPT
+ * (NULL: all); a busy link skips it, as the next report repeats it.
+ */
+void peers_send_report(const char *line, size_t len, const struct peer *except);
+
 #endif

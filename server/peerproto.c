@@ -117,6 +117,11 @@ void peerproto_parse(const char *line, size_t len, struct peer_msg *out)
 		out->record = record_field(line, len, line + 5);
 		return;
 	}
+	if (len > 4 && memcmp(line, "LSA ", 4) == 0) {
+		out->kind = PEER_MSG_LSA;
+		out->record = record_field(line, len, line);
+		return;
+	}
 	n = proto_split(line, len, fields, PEERPROTO_MAX_FIELDS);
 	memset(out, 0, sizeof(*out));
 	out->kind = PEER_MSG_INVALID;
@@ -218,6 +223,8 @@ const char *peerproto_kind_name(enum peer_msg_kind kind)
 		return "WANT";
 	case PEER_MSG_ROUND:
 		return "ROUND";
+	case PEER_MSG_LSA:
+		return "LSA";
 	case PEER_MSG_PING:
 		return "PING";
 	case PEER_MSG_PONG:

@@ -33,6 +33,7 @@ enum peer_msg_kind {
 	PEER_MSG_LEAF,         /* LEAF INDEX S*: sums of a leaf's records (LEAF+: more follow) */
 	PEER_MSG_WANT,         /* WANT INDEX S+: send the records of the leaf with these sums */
 	PEER_MSG_ROUND,        /* ROUND N: the sender's turn N of the digest walk is over */
+	PEER_MSG_LSA,          /* LSA NAME BOOT SEQ ...: a node's link-state report (lsa.h) */
 	PEER_MSG_PING,
 	PEER_MSG_PONG,
 	PEER_MSG_UNKNOWN,      /* a word this version does not know: ignored */
@@ -46,6 +47,7 @@ struct peer_msg {
 	struct field nonce;    /* HELLO */
 	struct field mac;      /* AUTH */
 	struct field record;   /* AT, SYNC: the whole AT line, as the receiving node wrote it */
+	                       /* LSA: the whole line, which lsa_parse checks */
 	uint64_t count;        /* SYNC-BEGIN, SYNC-END, DIGEST-BEGIN, ROUND */
 	uint64_t root;         /* DIGEST-BEGIN */
 	uint32_t key_id;       /* DIGEST-BEGIN */

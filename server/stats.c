@@ -21,7 +21,8 @@ void stats_places_latency(double seconds)
 }
 
 const char *const node_counter_groups[] = {
-	"client_connections", "commands", "flood", "limits", "places", "state", "sync", NULL,
+	"client_connections", "commands", "flood", "limits", "linkstate", "places", "state", "sync",
+	NULL,
 };
 
 /* In /metrics order; entries of one family together, its HELP on the first. */
@@ -99,6 +100,16 @@ const struct node_counter node_counters[] = {
 	    &stats.sync_records_sent },
 	{ "flood", "sync_records_received", "herd_sync_records_total", NODE_COUNTER, NULL,
 	    "direction", "received", &stats.sync_records_received },
+	{ "linkstate", "sent", "herd_linkstate_reports_total", NODE_COUNTER,
+	    "Link-state reports: this node's sent, others' stored (newer), stale ones dropped, "
+	    "and refused ones (malformed, or of a node not in the herd).", "kind", "sent",
+	    &stats.linkstate_sent },
+	{ "linkstate", "stored", "herd_linkstate_reports_total", NODE_COUNTER, NULL, "kind",
+	    "stored", &stats.linkstate_stored },
+	{ "linkstate", "stale", "herd_linkstate_reports_total", NODE_COUNTER, NULL, "kind",
+	    "stale", &stats.linkstate_stale },
+	{ "linkstate", "refused", "herd_linkstate_reports_total", NODE_COUNTER, NULL, "kind",
+	    "refused", &stats.linkstate_refused },
 	{ "sync", "full", "herd_syncs_total", NODE_COUNTER,
 	    "Link-ups by how the tables were reconciled: whole table, digest walk, or equal.",
 	    "mode", "full", &stats.sync_full },

@@ -7,9 +7,11 @@ Each quoted #include names a header of one folder (headers have unique names acr
 the three). The rules:
 
   common/       only common/ headers
-  server core   (proto, table, peerproto, statefmt, digest, pendset, recon) only the core
+  server core   (proto, table, peerproto, statefmt, digest, pendset, recon, lsa, herdmap)
+                only the core
                 and common/
-  admin/        admin/, common/, and of server/ only the core's proto.h and table.h
+  admin/        admin/, common/, and of server/ only the core's proto.h, table.h,
+                herdmap.h and lsa.h
   server/       server/, common/, and of admin/ only admin.h and node.h
   private       config_parser.h, places_stream.h and places_flight.h only in their family
 
@@ -21,8 +23,9 @@ import re
 import sys
 
 FOLDERS = ("common", "admin", "server")
-CORE = {"proto", "table", "peerproto", "statefmt", "digest", "pendset", "recon"}
-ADMIN_MAY_USE_FROM_SERVER = {"proto.h", "table.h"}
+CORE = {"proto", "table", "peerproto", "statefmt", "digest", "pendset", "recon", "lsa",
+        "herdmap"}
+ADMIN_MAY_USE_FROM_SERVER = {"proto.h", "table.h", "herdmap.h", "lsa.h"}
 SERVER_MAY_USE_FROM_ADMIN = {"admin.h", "node.h"}
 PRIVATE = {
     "config_parser.h": re.compile(r"^config(_\w+)?\.c$"),

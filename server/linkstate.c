@@ -1,0 +1,188 @@
+/* Link state: this node's report out, the others' in, and the herd view built from them. */
+#include "linkstate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "herdd.h"
+#include "herdmap.h"
+#include "log.h"
+#include "lsa.h"
+#include "node.h"
+#include "stats.h"
+#include "table.h"
+#include "util.h"
+#include "xmalloc.h"
+
+static linkstate_fanout_cb fanout;
+static struct event *refresh_timer;     /* every linkstate_interval */
+static struct event *changed_event;     /* once per pass in which a link changed */
+static struct herdmap map;
+static struct herdview view;
+static struct lsa self_report;
+static uint64_t boot;
+static uint64_t seq;
+static char *own_line;                  /* the buffer this node's reports are written in */
+
+static uint64_t linkstate_max_age_ms(void)
+{
+	return (uint64_t)herdd.config->linkstate_max_age * 1000;
+}
+
+/* What this node would say of itself now (SEQ is that of its last report). */
+static const struct lsa *linkstate_self(void)
+{
+	struct lsa *a = &self_report;
+	struct htime now = htime_now();
+	struct peer_status st;
+	size_t n = peer_count();
+
+	memset(a, 0, sizeof(*a));
+	snprintf(a->origin, sizeof(a->origin), "%s", herdd.self->name);
+	a->boot = boot;
+	a->seq = seq;
+	snprintf(a->version, sizeof(a->version), "%s", HERD_VERSION);
+	a->counters[LSA_UPTIME] = now.sec > herdd.started.sec ?
+	    (uint64_t)(now.sec - herdd.started.sec) : 0;
+	a->counters[LSA_CLIENTS] = table_count(herdd.table);
+	a->counters[LSA_CONNECTIONS] = stats.clients_current;
+	a->counters[LSA_IAMAT] = stats.cmd_iamat;
+	a->counters[LSA_WHATSAT] = stats.cmd_whatsat;
+	a->counters[LSA_INVALID] = stats.cmd_invalid;
+	a->counters[LSA_ORIGINATED] = stats.flood_originated;
+	a->counters[LSA_RECEIVED] = stats.flood_received;
+	a->counters[LSA_FORWARDED] = stats.flood_forwarded;
+	a->counters[LSA_PLACES_REQUESTS] = stats.places_requests;
+	a->counters[LSA_PLACES_ERRORS] = stats.places_errors;
+	for (size_t i = 0; i < n; i++) {
+		if (a->nlinks == LSA_LINKS_MAX) {
+			a->links_omitted = n - i;
+			break;
+		}
+		peer_get_status(i, &st);
+		snprintf(a->links[a->nlinks].peer, sizeof(a->links[0].peer), "%s", st.name);
+		a->links[a->nlinks].state = st.state == PEER_UP ? LSA_LINK_UP :
+		    st.state == PEER_CONNECTING ? LSA_LINK_CONNECTING : LSA_LINK_DOWN;
+		a->nlinks++;
+	}
+	return a;
+}
+
+/* Sends a new report of this node to every linked neighbour. */
+static void linkstate_originate(void)
+{
+	/* A report fits any neighbour's line limit, which has room beyond max_line for it. */
+	size_t size = herdd.config->max_line + CONFIG_PEER_LINE_EXTRA, len;
+
+	seq++;
+	own_line = xreallocarray(own_line, size, 1);
+	len = lsa_format(own_line, size, linkstate_self());
+	if (len == 0)
+		fatalx("event=bug where=linkstate_originate error=\"report does not fit\"");
+	stats.linkstate_sent++;
+	if (fanout != NULL)
+		fanout(own_line, len, NULL);
+}
+
+static void linkstate_arm(void)
+{
+	struct timeval tv = { herdd.config->linkstate_interval, 0 };
+
+	evtimer_add(refresh_timer, &tv);
+}
+
+static void linkstate_refresh_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	linkstate_originate();
+	linkstate_arm();
+}
+
+static void linkstate_changed_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	linkstate_originate();
+}
+
+void linkstate_start(linkstate_fanout_cb cb)
+{
+	struct htime now = htime_now();
+
+	fanout = cb;
+	boot = (uint64_t)now.sec * 1000000 + (uint64_t)now.nsec / 1000;
+	refresh_timer = xcheck(evtimer_new(herdd.base, linkstate_refresh_cb, NULL));
+	changed_event = xcheck(event_new(herdd.base, -1, 0, linkstate_changed_cb, NULL));
+	linkstate_originate();
+	linkstate_arm();
+}
+
+void linkstate_changed(void)
+{
+	if (changed_event != NULL)
+		event_active(changed_event, EV_TIMEOUT, 1);
+}
+
+bool linkstate_receive(const struct peer *from, const char *line, size_t len,
+    const char **why)
+{
+	struct lsa report;
+
+	if (!lsa_parse(line, len, &report, why)) {
+		stats.linkstate_refused++;
+		return false;
+	}
+	if (config_find_node(herdd.config, report.origin) == NULL) {
+		stats.linkstate_refused++;
+		*why = "the origin is not a node of the herd";
+		return false;
+	}
+	/* This node's own reports come back around loops; it knows itself better. */
+	if (strcmp(report.origin, herdd.self->name) == 0 ||
+	    !herdmap_offer(&map, &report, line, len, htime_mono_ms(), htime_now(),
+	    linkstate_max_age_ms())) {
+		stats.linkstate_stale++;
+		return true;
+	}
+	stats.linkstate_stored++;
+	if (fanout != NULL)
+		fanout(line, len, from);
+	return true;
+}
+
+void linkstate_link_up(void (*send)(void *arg, const char *line, size_t len), void *arg)
+{
+	uint64_t now = htime_mono_ms();
+
+	linkstate_changed();
+	for (size_t i = 0; i < map.n; i++)
+		if (herdmap_fresh(&map.entries[i], now, linkstate_max_age_ms()))
+			send(arg, map.entries[i].line, map.entries[i].len);
+}
+
+const struct herdview *node_herd_view(void)
+{
+	herdview_build(&view, herdd.config, herdd.self_index, linkstate_self(), &map,
+	    htime_mono_ms(), linkstate_max_age_ms());
+	return &view;
+}
+
+void linkstate_stop(void)
+{
+	if (refresh_timer != NULL)
+		event_free(refresh_timer);
+	if (changed_event != NULL)
+		event_free(changed_event);
+	refresh_timer = changed_event = NULL;
+	fanout = NULL;
+	herdmap_free(&map);
+	herdview_free(&view);
+	free(own_line);
+	own_line = NULL;
+}

@@ -1,0 +1,79 @@
+/*
+ * A node's link-state report (README "Link state"), as routing protocols flood theirs:
+ * its name, a version (the boot it comes from and a sequence number in that boot), a
+ * few counters and the state of each of its links, on one peer line:
+ *
+ *   LSA NAME BOOT SEQ version=V uptime=S clients=N ... links=Peer:up,Other:down
+ *
+ * Pure functions: writing, parsing and ordering reports. No I/O here.
+ */
+#ifndef HERD_LSA_H
+#define HERD_LSA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define LSA_LINKS_MAX 64           /* links one report can name; more are counted, not named */
+#define LSA_VERSION_MAX 32         /* bytes of a version string, with its NUL */
+
+/* A link as its end sees it (the values of admin/node.h's enum peer_state). */
+enum lsa_link_state {
+	LSA_LINK_DOWN,
+	LSA_LINK_CONNECTING,
+	LSA_LINK_UP,
+};
+
+struct lsa_link {
+	char peer[CONFIG_NAME_MAX];
+	enum lsa_link_state state;
+};
+
+/* The counters a report carries, in the order the line lists them. */
+enum lsa_counter {
+	LSA_UPTIME,                /* seconds since the node started */
+	LSA_CLIENTS,               /* clients in its table */
+	LSA_CONNECTIONS,           /* client connections open */
+	LSA_IAMAT,
+	LSA_WHATSAT,
+	LSA_INVALID,
+	LSA_ORIGINATED,            /* flood: records its clients told it */
+	LSA_RECEIVED,              /* flood: records from its neighbours */
+	LSA_FORWARDED,             /* flood: copies it passed on */
+	LSA_PLACES_REQUESTS,
+	LSA_PLACES_ERRORS,
+	LSA_NCOUNTERS,
+};
+
+struct lsa {
+	char origin[CONFIG_NAME_MAX];
+	uint64_t boot;             /* the origin's start, in microseconds of its wall clock */
+	uint64_t seq;              /* counts the reports of that boot */
+	char version[LSA_VERSION_MAX];
+	uint64_t counters[LSA_NCOUNTERS];
+	struct lsa_link links[LSA_LINKS_MAX];
+	size_t nlinks;
+	uint64_t links_omitted;    /* links the line had no room (or the struct no slot) for */
+};
+
+/* The key of COUNTER on the line ("uptime", "clients", ...). */
+const char *lsa_counter_key(enum lsa_counter counter);
+/* "up", "connecting" or "down". */
+const char *lsa_link_state_name(enum lsa_link_state state);
+
+/*
+ * Writes A as a peer line, without LF, into BUF of SIZE bytes; its length. Links that
+ * do not fit are left out and counted in omitted=; 0 when not even the rest fits.
+ */
+size_t lsa_format(char *buf, size_t size, const struct lsa *a);
+/*
+ * Parses a line lsa_format wrote (keys it does not know are skipped, so a newer node
+ * may say more). False, with the reason in *WHY, for anything else.
+ */
+bool lsa_parse(const char *line, size_t len, struct lsa *out, const char **why);
+/* True when report A is newer than B: a later boot, or the same boot and a later SEQ. */
+bool lsa_newer(const struct lsa *a, const struct lsa *b);
+
+#endif

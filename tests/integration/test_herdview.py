@@ -1,0 +1,166 @@
+#!/usr/bin/python3
+"""Link state (README "Link state"): /herd on the five-node herd, whole, cut by a dead
+node, and whole again; reports flooded over the peer links and refused when bad."""
+import socket
+import unittest
+
+import herdpeer
+import herdtest
+from herdtest import HerdTestCase, wait_until
+
+# Reports every second, stale after three: quick enough for tests, two lost reports.
+FAST = {"linkstate_interval": 1, "linkstate_max_age": 3, "peer_backoff_max": 1}
+LINKS = {("Alford", "Parker"), ("Alford", "Powell"), ("Bolden", "Parker"),
+         ("Bolden", "Powell"), ("Hamilton", "Parker")}
+
+
+def herd_of(node):
+    status, body = node.admin("/herd")
+    if status != 200:
+        raise AssertionError("/herd answered %d: %r" % (status, body))
+    return body
+
+
+def nodes_by_name(view):
+    return {n["name"]: n for n in view["nodes"]}
+
+
+def links_by_pair(view):
+    return {tuple(link["nodes"]): link for link in view["links"]}
+
+
+def is_whole(view):
+    return (view["whole"] and len(view["reachable"]) == 5 and
+            all(link["state"] == "up" for link in view["links"]))
+
+
+class HerdViewTest(HerdTestCase):
+    def start_herd(self, options=None):
+        herd = self.make_herd(peers=herdtest.DEFAULT_PEERS,
+                              herd_options=dict(FAST, **(options or {})))
+        herd.start()
+        return herd
+
+    def test_whole_herd_then_parker_dies_and_comes_back(self):
+        herd = self.start_herd()
+        hamilton, alford = herd["Hamilton"], herd["Alford"]
+        view = wait_until(lambda: (lambda v: v if is_whole(v) else None)(herd_of(hamilton)),
+                          timeout=herdtest.scaled(10), what="Hamilton to see the herd whole")
+        self.assertEqual(view["node"], "Hamilton")
+        self.assertEqual([n["name"] for n in view["nodes"]], list(herdtest.DEFAULT_NODES))
+        self.assertEqual(set(links_by_pair(view)), LINKS)
+        self.assertEqual(view["partitions"], [list(herdtest.DEFAULT_NODES)])
+        for name, node in nodes_by_name(view).items():
+            self.assertTrue(node["reachable"] and node["fresh"], node)
+            self.assertEqual(node["self"], name == "Hamilton")
+            self.assertEqual(node["report"]["version"], herd_of(alford)["nodes"][0]
+                             ["report"]["version"])
+        for pair, link in links_by_pair(view).items():
+            self.assertEqual(link["views"], {pair[0]: "up", pair[1]: "up"}, link)
+        # Counters travel with the reports: an IAMAT at Powell shows in Hamilton's view.
+        herd["Powell"].request(herdtest.iamat(b"kiwi.cs.ucla.edu"))
+        wait_until(lambda: nodes_by_name(herd_of(hamilton))["Powell"]["report"]
+                   ["commands"]["IAMAT"] == 1, timeout=herdtest.scaled(5),
+                   what="Powell's IAMAT count at Hamilton")
+        self.assertEqual(nodes_by_name(herd_of(hamilton))["Powell"]["report"]["clients"], 1)
+
+        herd["Parker"].kill()
+        # Hamilton's one link was to Parker: it sees itself alone at once.
+        cut = wait_until(lambda: (lambda v: v if v["reachable"] == ["Hamilton"] else None)(
+            herd_of(hamilton)), timeout=herdtest.scaled(3), what="Hamilton cut off")
+        self.assertFalse(cut["whole"])
+        self.assertEqual(cut["partitions"][0], ["Hamilton"])
+        self.assertEqual(links_by_pair(cut)[("Hamilton", "Parker")]["views"]["Hamilton"],
+                         "down")
+        seen = wait_until(lambda: (lambda v: v if sorted(v["reachable"]) ==
+                                   ["Alford", "Bolden", "Powell"] else None)(herd_of(alford)),
+                          timeout=herdtest.scaled(3), what="Alford to lose Parker and Hamilton")
+        by_name = nodes_by_name(seen)
+        self.assertFalse(by_name["Parker"]["reachable"])
+        self.assertFalse(by_name["Hamilton"]["reachable"])
+        self.assertIsNotNone(by_name["Parker"]["last_heard"])
+        # Unheard of for longer than the ageing time, they are stale.
+        aged = wait_until(lambda: (lambda v: v if not nodes_by_name(v)["Parker"]["fresh"] and
+                                   not nodes_by_name(v)["Hamilton"]["fresh"] else None)(
+            herd_of(alford)), timeout=herdtest.scaled(8), what="Parker and Hamilton to age out")
+        parker = nodes_by_name(aged)["Parker"]
+        self.assertGreaterEqual(parker["age_seconds"], 3)
+        self.assertEqual(parker["last_heard"], by_name["Parker"]["last_heard"])
+        self.assertEqual(links_by_pair(aged)[("Hamilton", "Parker")]["state"], "unknown")
+        self.assertEqual(links_by_pair(aged)[("Alford", "Parker")]["state"], "down")
+        self.assertIn(["Alford", "Bolden", "Powell"], aged["partitions"])
+
+        herd["Parker"].start()
+        for node in (hamilton, alford):
+            wait_until(lambda: is_whole(herd_of(node)), timeout=herdtest.scaled(10),
+                       what="%s to see the herd whole again" % node.name)
+        self.assertEqual(herd_of(hamilton)["partitions"], [list(herdtest.DEFAULT_NODES)])
+
+    def test_reports_are_counted_and_stale_ones_dropped(self):
+        herd = self.start_herd()
+        wait_until(lambda: is_whole(herd_of(herd["Hamilton"])), timeout=herdtest.scaled(10),
+                   what="the herd whole")
+        stats = herd["Powell"].stats()["linkstate"]
+        self.assertGreater(stats["sent"], 0)
+        self.assertGreater(stats["stored"], 0)
+        # Powell hears most reports twice (from Alford and from Bolden); one copy is stale.
+        self.assertGreater(stats["stale"], 0)
+        self.assertEqual(stats["refused"], 0)
+        metrics = urllib_text(herd["Powell"], "/metrics")
+        self.assertIn('herd_linkstate_reports_total{kind="stored"}', metrics)
+
+
+class HerdViewPeerTest(herdpeer.HerdCase):
+    """Reports from a fake neighbour speaking the wire format (plaintext links)."""
+
+    def test_bad_and_foreign_reports_are_refused_and_the_link_stays(self):
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"},
+                              herd_options=FAST)
+        alford = self.start_for_fakes(herd, "Alford")
+        fake = herdpeer.FakePeer.connect(alford.peer_port, "Parker", herdpeer.herd_secret(herd))
+        self.addCleanup(fake.close)
+        self.assertTrue(fake.handshake())
+        # Alford's own report comes first, then its sync.
+        mine = fake.read_until(lambda line: line.startswith(b"LSA "))
+        self.assertIsNotNone(mine)
+        self.assertTrue(mine.startswith(b"LSA Alford "), mine)
+        self.assertIn(b" links=Parker:up", mine)
+        fake.send_line(b"LSA Parker 1 1 version=9.9 links=Alford:up,Alford:down")
+        fake.send_line(b"LSA Nobody 1 1 version=9.9 links=")
+        fake.send_line(b"LSA Parker 5 7 version=9.9 clients=42 links=Alford:up future=1")
+        wait_until(lambda: nodes_by_name(herd_of(alford))["Parker"]["report"] is not None,
+                   timeout=herdtest.scaled(5), what="Parker's report at Alford")
+        view = herd_of(alford)
+        parker = nodes_by_name(view)["Parker"]
+        self.assertEqual(parker["report"]["clients"], 42)
+        self.assertEqual(parker["report"]["seq"], 7)
+        self.assertEqual(parker["report"]["version"], "9.9")
+        self.assertEqual(view["reachable"], ["Alford", "Parker"])
+        self.assertTrue(view["whole"])
+        # An older report of the same boot does not replace the newer one.
+        fake.send_line(b"LSA Parker 5 6 version=9.9 clients=1 links=Alford:up")
+        fake.send_line(b"PING")
+        self.assertIsNotNone(fake.read_until(lambda line: line == b"PONG"))
+        self.assertEqual(nodes_by_name(herd_of(alford))["Parker"]["report"]["clients"], 42)
+        stats = alford.stats()["linkstate"]
+        self.assertEqual(stats["refused"], 2)
+        self.assertEqual(stats["stale"], 1)
+        log = alford.log()
+        self.assertIn("event=peer_report_refused", log)
+        self.assertIn("a link is named twice", log)
+        self.assertIn("not a node of the herd", log)
+        self.assertFalse(fake.closed_by_node(timeout=0.5))
+        # The fake's links stop being believed once it is silent for the ageing time.
+        wait_until(lambda: not nodes_by_name(herd_of(alford))["Parker"]["fresh"],
+                   timeout=herdtest.scaled(6), what="Parker's report to age out")
+
+
+def urllib_text(node, path):
+    import urllib.request
+    url = "http://%s:%d%s" % (herdtest.HOST, node.admin_port, path)
+    with urllib.request.urlopen(url, timeout=herdtest.scaled(5)) as r:
+        return r.read().decode("utf-8")
+
+
+if __name__ == "__main__":
+    unittest.main()
