@@ -3,8 +3,9 @@
  * stream of lines as a neighbour would send them after the handshake. Each line goes
  * through peerproto_parse, and records through flood_receive into a table, as
  * server/peer.c does, and the digest walk's lines through recon.c, whose answers must
- * be lines the decoder reads back as their kind and records of the table; the
- * invariants below must hold whatever the neighbour sends.
+ * be lines the decoder reads back as their kind and records of the table; link-state
+ * reports through lsa_parse, which must read back what lsa_format writes of them, and
+ * the herd map and its view; the invariants below must hold whatever the neighbour sends.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 #include "digest.h"
 #include "flood.h"
 #include "herdd.h"
+#include "herdmap.h"
+#include "lsa.h"
 #include "peerproto.h"
 #include "recon.h"
 #include "state.h"
@@ -24,6 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 struct herdd herdd;
 static struct digest digest;
 static struct recon walk;
+static struct herdmap map;
+static struct herdview view;
+static uint64_t clock_ms;
 
 /* No journal here: what flood_receive stores stays in the table. */
 void state_append(const struct record *rec)
@@ -96,6 +102,46 @@ static void drain_walk(void)
 		abort();
 }
 
+/*
+ * A report as linkstate.c takes it: what parses is written back and parses the same,
+ * and goes into the herd map, whose view of the herd must hang together.
+ */
+static void peer_report(const char *line, size_t len)
+{
+	struct lsa a, b;
+	const char *why;
+	char out[8192];
+	size_t n;
+
+	if (!lsa_parse(line, len, &a, &why)) {
+		if (why == NULL)
+			abort();
+		return;
+	}
+	n = lsa_format(out, sizeof(out), &a);
+	if (n == 0 || !lsa_parse(out, n, &b, &why) || strcmp(a.origin, b.origin) != 0 ||
+	    a.boot != b.boot || a.seq != b.seq || strcmp(a.version, b.version) != 0 ||
+	    memcmp(a.counters, b.counters, sizeof(a.counters)) != 0 || a.nlinks != b.nlinks ||
+	    a.links_omitted != b.links_omitted)
+		abort();
+	for (size_t i = 0; i < a.nlinks; i++)
+		if (strcmp(a.links[i].peer, b.links[i].peer) != 0 ||
+		    a.links[i].state != b.links[i].state)
+			abort();
+	clock_ms += 700;
+	if (config_find_node(herdd.config, a.origin) == NULL)
+		return;
+	herdmap_offer(&map, &a, line, len, clock_ms, htime_now(), 3000);
+	herdview_build(&view, herdd.config, 0, &a, &map, clock_ms, 3000);
+	if (view.nnodes != herdd.config->nnodes || view.nreachable == 0 ||
+	    view.npartitions == 0 || view.npartitions > view.nnodes || !view.nodes[0].reachable)
+		abort();
+	for (size_t i = 0; i < view.nlinks; i++)
+		if (view.links[i].state == HERDVIEW_LINK_UP &&
+		    view.nodes[view.links[i].a].partition != view.nodes[view.links[i].b].partition)
+			abort();
+}
+
 /* Checks what the decoder says of one line, and runs records as the node would. */
 static void peer_line(const char *line, size_t len)
 {
@@ -162,6 +208,9 @@ static void peer_line(const char *line, size_t len)
 		break;
 	case PEER_MSG_ROUND:
 		drain_walk();
+		break;
+	case PEER_MSG_LSA:
+		peer_report(line, len);
 		break;
 	default:
 		break;

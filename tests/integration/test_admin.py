@@ -4,6 +4,7 @@ Tests in AdminHerdTest need working peer links (SPEC section 4); the others need
 Run: HERDD=build/server/herdd /usr/bin/python3 tests/integration/test_admin.py -v
 """
 
+import base64
 import datetime
 import json
 import math
@@ -36,13 +37,18 @@ PEER_FIELDS = {"name", "address", "state", "since", "sent", "received", "queued_
 class Response:
     """One HTTP answer: status, headers (lower-case names), body bytes."""
 
-    def __init__(self, status, headers, body):
+    def __init__(self, status, headers, body, repeated=None):
         self.status = status
         self.headers = headers
         self.body = body
+        self.repeated = repeated or {}
 
     def header(self, name):
         return self.headers.get(name.lower())
+
+    def header_all(self, name):
+        """Every value of a header that may come more than once, in order."""
+        return self.repeated.get(name.lower(), [])
 
     def json(self):
         """The body as JSON; the bytes must be strict UTF-8."""
@@ -57,11 +63,12 @@ def _parse_curl_output(raw):
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("iso-8859-1").split("\r\n")
     status = int(lines[0].split()[1])
-    headers = {}
+    headers, repeated = {}, {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    return Response(status, headers, body)
+        repeated.setdefault(name.strip().lower(), []).append(value.strip())
+    return Response(status, headers, body, repeated)
 
 
 def curl(port, path, method="GET", headers=(), data=None, host=herdtest.HOST):
@@ -99,6 +106,11 @@ def jq_true(filter_text, data):
     done = subprocess.run([JQ, "-e", filter_text], input=data, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, timeout=scaled(30))
     return done.returncode == 0
+
+
+def basic(credentials):
+    """Base64 of CREDENTIALS, as a browser sends USER:PASSWORD."""
+    return base64.b64encode(credentials.encode()).decode()
 
 
 def quote_id(client_id):
@@ -456,8 +468,8 @@ class AdminNodeTest(AdminTestCase):
     def test_unknown_client_and_path(self):
         self.assertJsonError(self.get(self.node, "/clients/nobody"), 404)
         self.assertJsonError(self.get(self.node, "/clients/"), 404)
-        for path in ("/", "/nope", "/stats/", "/client", "/clientsx", "/metrics/x",
-                     "/%63lients"):
+        for path in ("//", "/index.html", "/nope", "/stats/", "/client", "/clientsx",
+                     "/metrics/x", "/%63lients", "/herd/", "/herdx"):
             self.assertJsonError(self.get(self.node, path), 404)
         self.assertJsonError(self.get(self.node, "/clients/%zz"), 400)
         self.assertJsonError(self.get(self.node, "/clients/" + "x" * 256), 400)
@@ -713,14 +725,21 @@ class AdminTokenTest(AdminTestCase):
             for method in ("GET", "POST"):
                 r = self.get(node, path, method=method)
                 self.assertJsonError(r, 401)
-                self.assertTrue(r.header("WWW-Authenticate").startswith("Bearer"), r)
+                # A bearer token for programs; Basic (the token as password) for browsers.
+                self.assertEqual(r.header_all("WWW-Authenticate"),
+                                 ['Bearer realm="herd"', 'Basic realm="herd", charset="UTF-8"'],
+                                 r)
         wrong = ["Bearer", "Bearer ", "Bearer " + TOKEN[:-1], "Bearer " + TOKEN + "x",
                  "Bearer x" + TOKEN, "Basic " + TOKEN, TOKEN, "Bearer " + TOKEN.upper(),
-                 "Bearer" + TOKEN]
+                 "Bearer" + TOKEN, "Basic " + basic(TOKEN), "Basic " + basic("me:" + TOKEN[:-1]),
+                 "Basic " + basic("me:" + TOKEN + "x"), "Basic " + basic("me:")[:-1],
+                 "Basic !!!!", "Basic ", "Basic" + basic("me:" + TOKEN),
+                 "Bearer " + basic("me:" + TOKEN), "Basic " + basic("me:x:" + TOKEN)]
         for value in wrong:
             self.assertJsonError(self.get(node, "/stats",
                                           headers=["Authorization: " + value]), 401)
-        for value in ("Bearer " + TOKEN, "bearer " + TOKEN, "BEARER  " + TOKEN):
+        for value in ("Bearer " + TOKEN, "bearer " + TOKEN, "BEARER  " + TOKEN,
+                      "Basic " + basic("me:" + TOKEN), "basic  " + basic(":" + TOKEN)):
             r = self.get(node, "/stats", headers=["Authorization: " + value])
             self.assertEqual(r.status, 200, value)
         auth = ["Authorization: Bearer " + TOKEN]
