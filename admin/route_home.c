@@ -19,7 +19,7 @@
 #define GRAPH_WIDTH 640
 #define GRAPH_HEIGHT 440
 #define GRAPH_RADIUS 165
-#define NODE_RADIUS 34
+#define NODE_RADIUS 40
 
 static const char page_style[] =
 	"body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}"
@@ -31,10 +31,11 @@ static const char page_style[] =
 	"g.node circle{stroke:#333;stroke-width:2}g.node-reachable circle{fill:#66bb6a}"
 	"g.node-unreachable circle{fill:#ef5350}g.node-unknown circle{fill:#bdbdbd}"
 	"g.node-self circle{stroke:#0d47a1;stroke-width:5}"
-	"g.node text{font-size:13px;text-anchor:middle;dominant-baseline:middle}"
+	"g.node text{font-size:12px;text-anchor:middle;dominant-baseline:middle}"
+	"p.legend span{display:inline-block;width:1.6em;height:.5em;margin:0 .3em 0 1em}"
 	"table{border-collapse:collapse;margin-top:1em}"
-	"th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}"
-	"th:first-child,td:first-child,td.state{text-align:left}"
+	"th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right;white-space:nowrap}"
+	"th{text-align:center}td:first-child,td.state{text-align:left}"
 	"td.reachable{color:#2e7d32}td.unreachable{color:#c62828}td.unknown{color:#757575}";
 
 /* Appends S with the characters HTML gives meaning to escaped. */
@@ -201,11 +202,14 @@ static void table_row(struct evbuffer *out, const struct herdview_node *n)
 
 static void page_table(struct evbuffer *out, const struct herdview *v)
 {
-	evbuffer_add_printf(out, "<table id=\"herd-nodes\">\n<tr><th>node</th><th>state</th>"
-	    "<th>last heard</th><th>version</th><th>uptime</th><th>clients</th>"
-	    "<th>connections</th><th>IAMAT</th><th>WHATSAT</th><th>invalid</th>"
-	    "<th>floods originated</th><th>floods received</th><th>floods forwarded</th>"
-	    "<th>Places requests</th><th>Places errors</th></tr>\n");
+	evbuffer_add_printf(out, "<table id=\"herd-nodes\">\n<tr><th rowspan=\"2\">node</th>"
+	    "<th rowspan=\"2\">state</th><th rowspan=\"2\">last heard</th>"
+	    "<th rowspan=\"2\">version</th><th rowspan=\"2\">uptime</th>"
+	    "<th rowspan=\"2\">clients</th><th rowspan=\"2\">connections</th>"
+	    "<th colspan=\"3\">commands</th><th colspan=\"3\">flood records</th>"
+	    "<th colspan=\"2\">Places</th></tr>\n<tr><th>IAMAT</th><th>WHATSAT</th>"
+	    "<th>invalid</th><th>originated</th><th>received</th><th>forwarded</th>"
+	    "<th>requests</th><th>errors</th></tr>\n");
 	for (size_t i = 0; i < v->nnodes; i++)
 		table_row(out, &v->nodes[i]);
 	evbuffer_add_printf(out, "</table>\n");
@@ -231,6 +235,12 @@ static void route_home(struct admin_request *ar)
 	    v->npartitions, v->npartitions == 1 ? "" : "s", node_config()->linkstate_max_age,
 	    PAGE_REFRESH_SECONDS);
 	page_graph(out, v);
+	evbuffer_add_printf(out, "<p class=\"legend\">Nodes:<span style=\"background:#66bb6a\">"
+	    "</span>reachable<span style=\"background:#ef5350\"></span>unreachable"
+	    "<span style=\"background:#bdbdbd\"></span>never heard. Links:"
+	    "<span style=\"background:#2e7d32\"></span>up<span style=\"background:#ef6c00\">"
+	    "</span>one end only<span style=\"background:#c62828\"></span>down"
+	    "<span style=\"background:#9e9e9e\"></span>not heard</p>\n");
 	page_table(out, v);
 	evbuffer_add_printf(out, "</body></html>\n");
 	evhttp_add_header(headers, "Content-Security-Policy",
