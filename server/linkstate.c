@@ -55,8 +55,13 @@ static const struct lsa *linkstate_self(void)
 	a->counters[LSA_ORIGINATED] = stats.flood_originated;
 	a->counters[LSA_RECEIVED] = stats.flood_received;
 	a->counters[LSA_FORWARDED] = stats.flood_forwarded;
+	a->counters[LSA_STALE] = stats.flood_stale_dropped;
+	a->counters[LSA_SYNC_SENT] = stats.sync_records_sent;
+	a->counters[LSA_SYNC_RECEIVED] = stats.sync_records_received;
 	a->counters[LSA_PLACES_REQUESTS] = stats.places_requests;
 	a->counters[LSA_PLACES_ERRORS] = stats.places_errors;
+	a->counters[LSA_PLACES_DONE] = stats.places_latency_count;
+	a->counters[LSA_PLACES_MS] = (uint64_t)(stats.places_latency_sum * 1000 + 0.5);
 	for (size_t i = 0; i < n; i++) {
 		if (a->nlinks == LSA_LINKS_MAX) {
 			a->links_omitted = n - i;

@@ -20,8 +20,13 @@ static const char *const counter_keys[LSA_NCOUNTERS] = {
 	[LSA_ORIGINATED] = "originated",
 	[LSA_RECEIVED] = "received",
 	[LSA_FORWARDED] = "forwarded",
+	[LSA_STALE] = "stale",
+	[LSA_SYNC_SENT] = "sync_sent",
+	[LSA_SYNC_RECEIVED] = "sync_received",
 	[LSA_PLACES_REQUESTS] = "places_requests",
 	[LSA_PLACES_ERRORS] = "places_errors",
+	[LSA_PLACES_DONE] = "places_done",
+	[LSA_PLACES_MS] = "places_ms",
 };
 
 static const char *const state_names[] = {

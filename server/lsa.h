@@ -42,8 +42,13 @@ enum lsa_counter {
 	LSA_ORIGINATED,            /* flood: records its clients told it */
 	LSA_RECEIVED,              /* flood: records from its neighbours */
 	LSA_FORWARDED,             /* flood: copies it passed on */
+	LSA_STALE,                 /* flood: records dropped as not newer */
+	LSA_SYNC_SENT,             /* records sent by link-up syncs */
+	LSA_SYNC_RECEIVED,
 	LSA_PLACES_REQUESTS,
 	LSA_PLACES_ERRORS,
+	LSA_PLACES_DONE,           /* upstream calls finished, timed in places_ms */
+	LSA_PLACES_MS,             /* their durations summed, in milliseconds */
 	LSA_NCOUNTERS,
 };
 

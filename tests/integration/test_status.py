@@ -103,13 +103,33 @@ class StatusTestCase(HerdTestCase):
                                  % (WIDTH, line))
 
 
+# Reports every second, stale after three; a silent (SIGSTOP) link drops after two.
+FAST = {"linkstate_interval": 1, "linkstate_max_age": 3, "peer_heartbeat_timeout": 2,
+        "peer_backoff_max": 1}
+
+
+def view_of(node, token=None):
+    status, doc = admin_get(node, "/herd", token)
+    return doc if status == 200 else None
+
+
+def reported(node, name, token=None):
+    """NAME's last report as NODE's /herd has it, or {}."""
+    doc = view_of(node, token) or {"nodes": []}
+    for entry in doc["nodes"]:
+        if entry["name"] == name:
+            return entry["report"] or {}
+    return {}
+
+
 class TestStatus(StatusTestCase):
 
     def test_three_nodes_one_stopped(self):
-        """Every node is listed; the stopped one is down with its reason; links, clients,
-        connections and counters are the nodes' own."""
+        """Every node is listed from one node's /herd; the stopped one is unreachable with
+        its reason; clients, connections, counters and links are the nodes' reports."""
         herd = self.make_herd(["Alford", "Bolden", "Hamilton"],
-                              peers={"Alford": ("Bolden", "Hamilton"), "Bolden": "Hamilton"})
+                              peers={"Alford": ("Bolden", "Hamilton"), "Bolden": "Hamilton"},
+                              herd_options=FAST)
         herd.start()
         for node in herd:
             self.wait_for(lambda: set(self.link_states(node).values()) == {"up"},
@@ -123,45 +143,65 @@ class TestStatus(StatusTestCase):
         for node in herd:
             self.wait_for(lambda: self.clients(node) == 4, "4 clients at %s" % node.name)
 
+        alford = herd["Alford"]
+        self.wait_for(lambda: reported(alford, "Hamilton").get("clients") == 4,
+                      "Hamilton's report of 4 clients at Alford")
         hamilton_pid = herd["Hamilton"].pid
         self.assertEqual(herd["Hamilton"].stop(), 0)
-        for name in ("Alford", "Bolden"):
-            self.wait_for(lambda: self.link_states(herd[name])["Hamilton"] != "up",
-                          "%s's link to Hamilton down" % name)
+        self.wait_for(lambda: (view_of(alford)["reachable"] == ["Alford", "Bolden"] and
+                               reported(alford, "Bolden").get("client_connections") == 1 and
+                               reported(alford, "Bolden").get("clients") == 4),
+                      "Alford's view: Hamilton gone, Bolden's connection counted")
         run_dir = write_run_folder(herd)
 
         r = herd_status(run_dir)
         self.assertEqual(r.returncode, 1, "exit status with a node down\n" + r.stdout + r.stderr)
         self.assertFits(r)
-        self.assertIn("3 nodes, 2 up, 1 down", r.stdout)
+        words = " ".join(r.stdout.split())
+        self.assertIn("as Alford sees it: 3 nodes, 2 reachable, 1 not; 2 partitions", words)
+        self.assertIn("partitions: [Alford Bolden] [Hamilton]", words)
         found = tables(r.stdout)
 
         nodes = {row[0]: row for row in found["NODE STATE"]}
         self.assertEqual(sorted(nodes), ["Alford", "Bolden", "Hamilton"], r.stdout)
-        # NODE STATE PID UPTIME CLIENTS CONNS IAMAT WHATSAT INVALID
-        self.assertEqual(nodes["Alford"][1:3], ["up", str(herd["Alford"].pid)])
-        self.assertEqual(nodes["Alford"][4:], ["4", "0", "3", "0", "0"])
-        self.assertEqual(nodes["Bolden"][1:3], ["up", str(herd["Bolden"].pid)])
-        self.assertEqual(nodes["Bolden"][4:], ["4", "1", "1", "0", "0"])
-        self.assertEqual(nodes["Hamilton"][1], "down")
-        why = " ".join(nodes["Hamilton"][2:])
+        # NODE STATE HEARD PID UPTIME CLIENTS CONNS IAMAT WHATSAT INVALID
+        self.assertEqual(nodes["Alford"][1:4], ["up", "now", str(alford.pid)])
+        self.assertEqual(nodes["Alford"][5:], ["4", "0", "3", "0", "0"])
+        self.assertEqual(nodes["Bolden"][1], "up")
+        self.assertEqual(nodes["Bolden"][3], str(herd["Bolden"].pid))
+        self.assertEqual(nodes["Bolden"][5:], ["4", "1", "1", "0", "0"])
+        self.assertEqual(nodes["Hamilton"][1], "unreachable")
+        why = " ".join(nodes["Hamilton"][3:])
+        self.assertIn("last report: 4 clients", why)
         self.assertIn("pid %d exited" % hamilton_pid, why)
         self.assertIn("connection refused", why)
 
-        # NODE ORIGINATED RECEIVED ... : only the nodes that answer.
+        # NODE ORIGINATED RECEIVED ... : only the nodes the view reaches.
         counters = {row[0]: row for row in found["NODE ORIGINATED"]}
         self.assertEqual(sorted(counters), ["Alford", "Bolden"])
         self.assertEqual(counters["Alford"][1], "3")
         self.assertEqual(counters["Bolden"][1], "1")
 
-        # NODE PEER LINK SINCE FOR SENT RECEIVED QUEUED FAILED
-        links = {(row[0], row[1]): row[2] for row in found["NODE PEER"]}
+        # NODE PEER LINK NODE-SAYS PEER-SAYS: every configured link, once.
+        links = {(row[0], row[1]): row[2:] for row in found["NODE PEER"]}
         self.assertEqual(sorted(links), [("Alford", "Bolden"), ("Alford", "Hamilton"),
-                                         ("Bolden", "Alford"), ("Bolden", "Hamilton")])
-        self.assertEqual(links["Alford", "Bolden"], "up")
-        self.assertEqual(links["Bolden", "Alford"], "up")
-        self.assertIn(links["Alford", "Hamilton"], ("down", "connecting"))
-        self.assertIn(links["Bolden", "Hamilton"], ("down", "connecting"))
+                                         ("Bolden", "Hamilton")])
+        self.assertEqual(links["Alford", "Bolden"], ["up", "up", "up"])
+        self.assertIn(links["Alford", "Hamilton"][0], ("down", "half"))
+        self.assertIn(links["Alford", "Hamilton"][1], ("down", "connecting"))
+        self.assertIn(links["Bolden", "Hamilton"][1], ("down", "connecting"))
+
+        # Another node's view on request; a node that is not in the herd is a usage error.
+        r = herd_status(run_dir, "--from", "Bolden")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("as Bolden sees it", r.stdout)
+        r = herd_status(run_dir, "--from", "Nobody")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("no such node", r.stderr)
+        r = herd_status(run_dir, "--from", "Hamilton")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("no node of", r.stderr)
+        self.assertIn("connection refused", r.stderr)
 
         held.close()
         herd.stop_all()
@@ -173,16 +213,22 @@ class TestStatus(StatusTestCase):
         self.assertFits(r)
 
     def test_hung_node_and_stale_pid_file(self):
-        """A node that does not answer (SIGSTOP) is down after --timeout, not waited for
-        node after node; a pid file naming another program does not make a node running;
-        a node without a pid file that answers is up."""
+        """Nodes that do not answer (SIGSTOP) cost one --timeout together, and are shown
+        unreachable once their links time out; a pid file naming another program does not
+        make a node running; a node without a pid file that answers is up."""
         herd = self.make_herd(["Alford", "Bolden", "Hamilton", "Parker"],
-                              peers={"Alford": ("Bolden", "Parker"), "Hamilton": "Alford"})
+                              peers={"Alford": ("Bolden", "Parker"), "Hamilton": "Alford"},
+                              herd_options=FAST)
         herd.start("Alford", "Bolden", "Parker")
+        alford = herd["Alford"]
+        self.wait_for(lambda: view_of(alford)["reachable"] == ["Alford", "Bolden", "Parker"],
+                      "Alford to reach Bolden and Parker")
         herd["Bolden"].signal(signal.SIGSTOP)
         self.addCleanup(herd["Bolden"].signal, signal.SIGCONT)
         herd["Parker"].signal(signal.SIGSTOP)
         self.addCleanup(herd["Parker"].signal, signal.SIGCONT)
+        self.wait_for(lambda: view_of(alford)["reachable"] == ["Alford"],
+                      "Alford's links to the stopped nodes to time out")
         run_dir = write_run_folder(herd, {"Bolden": herd["Bolden"].pid,
                                           "Parker": herd["Parker"].pid,
                                           "Hamilton": os.getpid()})
@@ -194,16 +240,18 @@ class TestStatus(StatusTestCase):
         self.assertFits(r)
         # Two hung nodes asked one after the other would take twice the timeout.
         self.assertLess(elapsed, 3.9, "the hung nodes were not asked at once")
+        self.assertIn("as Alford sees it: 4 nodes, 1 reachable, 3 not",
+                      " ".join(r.stdout.split()))
         nodes = {row[0]: row for row in tables(r.stdout)["NODE STATE"]}
         self.assertEqual(sorted(nodes), ["Alford", "Bolden", "Hamilton", "Parker"], r.stdout)
-        self.assertEqual(nodes["Alford"][1:3], ["up", "-"])
+        self.assertEqual(nodes["Alford"][1:4], ["up", "now", "-"])
         for name in ("Bolden", "Parker"):
-            self.assertEqual(nodes[name][1], "down")
-            why = " ".join(nodes[name][2:])
+            self.assertEqual(nodes[name][1], "unreachable")
+            why = " ".join(nodes[name][3:])
             self.assertIn("no answer within 2s", why)
             self.assertIn("pid %d is stopped" % herd[name].pid, why)
-        self.assertEqual(nodes["Hamilton"][1], "down")
-        why = " ".join(nodes["Hamilton"][2:])
+        self.assertEqual(nodes["Hamilton"][1:3], ["unknown", "never"])
+        why = " ".join(nodes["Hamilton"][3:])
         self.assertIn("stale pid file (pid %d is another program)" % os.getpid(), why)
         self.assertIn("connection refused", why)
 
@@ -212,36 +260,39 @@ class TestStatus(StatusTestCase):
         names too long for the tables are cut so that no line is wider than 100."""
         names = ["Node-with-a-rather-long-name-number-%d" % i for i in (1, 2, 3)]
         herd = self.make_herd(names, peers={names[0]: names[1], names[1]: names[2]},
-                              herd_options={"admin_token_file": "admin.token"})
+                              herd_options=dict(FAST, admin_token_file="admin.token"))
         token = "status-test-token-0123456789"
         token_path = os.path.join(herd.dir, "admin.token")
         with open(token_path, "w") as f:
             f.write(token + "\n")
         os.chmod(token_path, 0o600)
         herd.start()
-        self.assertEqual(admin_get(herd[names[0]], "/stats")[0], 401)
-        for node in herd:
-            self.wait_for(lambda: set(self.link_states(node, token).values()) == {"up"},
-                          "every link of %s up" % node.name)
+        self.assertEqual(admin_get(herd[names[0]], "/herd")[0], 401)
         herd[names[1]].request(iamat("kiwi"))
-        for node in herd:
-            self.wait_for(lambda: self.clients(node, token) == 1, "1 client at " + node.name)
+        first = herd[names[0]]
+        self.wait_for(lambda: (len(view_of(first, token)["reachable"]) == 3 and
+                               all(reported(first, n, token).get("clients") == 1
+                                   for n in names)),
+                      "the herd whole with 1 client everywhere")
         run_dir = write_run_folder(herd)
 
         r = herd_status(run_dir)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertFits(r)
-        self.assertIn("3 nodes, 3 up, 0 down", r.stdout)
+        self.assertIn("3 nodes, 3 reachable, 0 not; whole", " ".join(r.stdout.split()))
         found = tables(r.stdout)
-        nodes = {row[0]: row for row in found["NODE STATE"]}
-        self.assertEqual(sorted(nodes), names, r.stdout)
+        # Cut in the middle to fit, the names keep their ends.
+        nodes = {row[0][-8:]: row for row in found["NODE STATE"]}
+        self.assertEqual(sorted(nodes), [name[-8:] for name in names], r.stdout)
+        nodes = {name: nodes[name[-8:]] for name in names}
         for name in names:
-            self.assertEqual(nodes[name][1:3], ["up", str(herd[name].pid)])
-            self.assertEqual(nodes[name][4], "1")
-        self.assertEqual(nodes[names[1]][6], "1")
+            self.assertEqual(nodes[name][1], "up")
+            self.assertEqual(nodes[name][3], str(herd[name].pid))
+            self.assertEqual(nodes[name][5], "1")
+        self.assertEqual(nodes[names[1]][7], "1")
         links = found["NODE PEER"]
-        self.assertEqual(len(links), 4, r.stdout)
-        self.assertEqual([row[2] for row in links], ["up"] * 4, r.stdout)
+        self.assertEqual(len(links), 2, r.stdout)
+        self.assertEqual([row[2:] for row in links], [["up", "up", "up"]] * 2, r.stdout)
 
     def test_no_herd(self):
         """A folder without a herd: said so, exit status 3, nothing on standard output."""
