@@ -9,7 +9,7 @@ The folders are the absolute install folders meson.build computed. `meson instal
 install plan (meson-private/install.dat) and sees everything else of the build through
 symlinks, so neither the install nor its log (meson-logs/install-log.txt) writes
 anything outside the scratch folder, and nothing is built. Then: exactly herdd, the two
-man pages, herd.conf and README.md, and the unit are installed; the pages and the docs
+man pages, herd.conf, README.md, the dashboards and the unit are installed; the pages and the docs
 are the sources; the unit's ExecStartPre= and ExecStart= run the installed herdd, and its
 Documentation= names the man page and the installed README; the installed herdd checks
 the installed herd.conf. HERD_KEEP_TMP=1 keeps the scratch folder.
@@ -66,6 +66,8 @@ def check(args, scratch, problems):
         os.path.join(args.mandir, "man5", "herd.conf.5"): "etc/man/herd.conf.5",
         os.path.join(args.docdir, "herd.conf"): "etc/herd.conf",
         os.path.join(args.docdir, "README.md"): "README.md",
+        os.path.join(args.docdir, "prometheus", "herd.yml"): "etc/prometheus/herd.yml",
+        os.path.join(args.docdir, "grafana", "herd.json"): "etc/grafana/herd.json",
     }
     expected = {herdd, unit} | set(sources)
     found = installed_files(destdir)
