@@ -5,6 +5,8 @@
 
 #include <event2/buffer.h>
 
+#include "util.h"
+
 /* The value of one hex digit, or -1. */
 static int hex_value(char c)
 {
@@ -47,18 +49,11 @@ bool percent_decode(const char *s, size_t len, char *out, size_t size, size_t *o
 /* Parses LIMIT's text: decimal digits only, 1..CLIENTS_LIMIT_MAX. */
 static bool limit_parse(const char *s, size_t len, size_t *out)
 {
-	size_t value = 0;
+	uint64_t value;
 
-	if (len == 0 || len > 4)
+	if (len > 4 || !decimal_parse(s, len, &value) || value < 1 || value > CLIENTS_LIMIT_MAX)
 		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		value = value * 10 + (size_t)(s[i] - '0');
-	}
-	if (value < 1 || value > CLIENTS_LIMIT_MAX)
-		return false;
-	*out = value;
+	*out = (size_t)value;
 	return true;
 }
 

@@ -6,6 +6,21 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+bool decimal_parse(const char *p, size_t len, uint64_t *out)
+{
+	uint64_t value = 0;
+
+	if (len == 0 || len > 19)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (!is_digit(p[i]))
+			return false;
+		value = value * 10 + (uint64_t)(p[i] - '0');
+	}
+	*out = value;
+	return true;
+}
+
 void hex_encode(const unsigned char *in, size_t len, char *out)
 {
 	static const char digits[] = "0123456789abcdef";

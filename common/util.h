@@ -46,6 +46,9 @@ static inline bool is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
+/* Parses 1 to 19 ASCII digits (so any of them fits) into *OUT; false for anything else. */
+bool decimal_parse(const char *p, size_t len, uint64_t *out);
+
 /* Writes LEN bytes of IN as lower-case hex into OUT (2 * LEN bytes, then a NUL). */
 void hex_encode(const unsigned char *in, size_t len, char *out);
 

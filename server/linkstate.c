@@ -85,8 +85,12 @@ static void linkstate_originate(void)
 	seq++;
 	own_line = xreallocarray(own_line, size, 1);
 	len = lsa_format(own_line, size, linkstate_self());
-	if (len == 0)
-		fatalx("event=bug where=linkstate_originate error=\"report does not fit\"");
+	if (len == 0) {
+		/* Only a max_line near its least with counters near 2^64 gets here. */
+		log_warnx("event=linkstate_report_too_long limit=%zu reason=\"the report does "
+		    "not fit a peer line; raise max_line\"", size);
+		return;
+	}
 	stats.linkstate_sent++;
 	if (fanout != NULL)
 		fanout(own_line, len, NULL);

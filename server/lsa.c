@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "proto.h"
+#include "util.h"
 
 /* The line's fields: LSA, name, boot, seq, then key=value pairs (a few unknown ones too). */
 #define LSA_FIELDS_MAX (4 + 3 + LSA_NCOUNTERS + 16)
@@ -92,50 +93,27 @@ size_t lsa_format(char *buf, size_t size, const struct lsa *a)
 	return len;
 }
 
-/* A node name: the characters config.c allows, and short enough for struct lsa. */
+/*
+ * True when (P, LEN) is 1 to MAX - 1 letters, digits, '_', '.', '-' or characters of
+ * EXTRA: a node name (what config.c allows) or a version, shown as they are.
+ */
+static bool token_valid(const char *p, size_t len, size_t max, const char *extra)
+{
+	if (len == 0 || len >= max)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = p[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) ||
+		    c == '_' || c == '.' || c == '-' || (c != '\0' && strchr(extra, c) != NULL)))
+			return false;
+	}
+	return true;
+}
+
 static bool name_valid(const char *p, size_t len)
 {
-	if (len == 0 || len >= CONFIG_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = p[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-/* A decimal of 1 to 19 digits, so it fits a uint64_t. */
-static bool decimal(const char *p, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (len == 0 || len > 19)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t)(p[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
-/* A version: printable characters a page or a log shows as they are. */
-static bool version_valid(const char *p, size_t len)
-{
-	if (len == 0 || len >= LSA_VERSION_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = p[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '_' || c == '.' || c == '-' || c == '+' || c == '~'))
-			return false;
-	}
-	return true;
+	return token_valid(p, len, CONFIG_NAME_MAX, "");
 }
 
 static void copy_name(char *dst, const char *p, size_t len)
@@ -212,7 +190,7 @@ static bool parse_pair(const struct field *f, struct lsa *out, uint32_t *seen, c
 		if (!proto_field_is(&key, counter_keys[i]))
 			continue;
 		bit = 1u << i;
-		if (*seen & bit || !decimal(value.p, value.len, &out->counters[i])) {
+		if (*seen & bit || !decimal_parse(value.p, value.len, &out->counters[i])) {
 			*why = (*seen & bit) ? "a key is given twice" : "a counter is not a decimal";
 			return false;
 		}
@@ -221,7 +199,7 @@ static bool parse_pair(const struct field *f, struct lsa *out, uint32_t *seen, c
 	}
 	if (proto_field_is(&key, "version")) {
 		bit = 1u << LSA_NCOUNTERS;
-		if (*seen & bit || !version_valid(value.p, value.len)) {
+		if (*seen & bit || !token_valid(value.p, value.len, LSA_VERSION_MAX, "+~")) {
 			*why = (*seen & bit) ? "a key is given twice" : "the version is not a version";
 			return false;
 		}
@@ -238,7 +216,7 @@ static bool parse_pair(const struct field *f, struct lsa *out, uint32_t *seen, c
 		uint64_t n;
 
 		bit = 1u << (LSA_NCOUNTERS + 2);
-		if (*seen & bit || !decimal(value.p, value.len, &n)) {
+		if (*seen & bit || !decimal_parse(value.p, value.len, &n)) {
 			*why = (*seen & bit) ? "a key is given twice" : "omitted= is not a decimal";
 			return false;
 		}
@@ -270,8 +248,8 @@ bool lsa_parse(const char *line, size_t len, struct lsa *out, const char **why)
 		return false;
 	}
 	copy_name(out->origin, fields[1].p, fields[1].len);
-	if (!decimal(fields[2].p, fields[2].len, &out->boot) ||
-	    !decimal(fields[3].p, fields[3].len, &out->seq)) {
+	if (!decimal_parse(fields[2].p, fields[2].len, &out->boot) ||
+	    !decimal_parse(fields[3].p, fields[3].len, &out->seq)) {
 		*why = "BOOT and SEQ are not decimals";
 		return false;
 	}

@@ -31,17 +31,7 @@ static bool field_is_hex(const struct field *f, size_t len)
 /* Parses a decimal count of at most 19 digits, so it fits a uint64_t. */
 static bool field_count(const struct field *f, uint64_t *out)
 {
-	uint64_t value = 0;
-
-	if (f->len == 0 || f->len > 19)
-		return false;
-	for (size_t i = 0; i < f->len; i++) {
-		if (f->p[i] < '0' || f->p[i] > '9')
-			return false;
-		value = value * 10 + (uint64_t)(f->p[i] - '0');
-	}
-	*out = value;
-	return true;
+	return decimal_parse(f->p, f->len, out);
 }
 
 /* Parses exactly DIGITS lower-case hex digits (at most 16). */
