@@ -151,6 +151,10 @@ static bool admin_basic_matches(const char *b64, size_t len)
 
 	if (len == 0 || len % 4 != 0 || len / 4 * 3 > sizeof(plain))
 		return false;
+	/* EVP_DecodeBlock takes '=' anywhere as zero bits; padding is only at the end. */
+	for (size_t i = 0; i < len; i++)
+		if (b64[i] == '=' && !(i == len - 1 || (i == len - 2 && b64[len - 1] == '=')))
+			return false;
 	n = EVP_DecodeBlock(plain, (const unsigned char *)b64, (int)len);
 	if (n < 0)
 		return false;

@@ -1,7 +1,8 @@
 /*
  * The node as the admin endpoint sees it: every accessor admin/ may call, and nothing
  * else of server/ (tests/layers.py checks the includes). server/ implements them:
- * node.c the node's own state, peer.c the neighbours, stats.c the counters.
+ * node.c the node's own state, peer.c the neighbours, stats.c the counters, linkstate.c
+ * the herd view.
  */
 #ifndef HERD_NODE_H
 #define HERD_NODE_H

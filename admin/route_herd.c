@@ -76,7 +76,11 @@ static void node_json(struct json_out *j, const struct herdview_node *n)
 	json_bool(j, n->reachable);
 	json_key(j, "fresh");
 	json_bool(j, n->fresh);
-	json_u64_member(j, "partition", n->partition);
+	json_key(j, "partition");
+	if (n->partition == HERDVIEW_NO_PARTITION)
+		json_null(j);
+	else
+		json_u64(j, n->partition);
 	json_key(j, "last_heard");
 	if (n->self)
 		json_time(j, htime_now());
@@ -118,7 +122,7 @@ static void link_json(struct json_out *j, const struct herdview *v, const struct
 	json_map_close(j);
 }
 
-/* The names of the nodes in partition P, in configuration order. */
+/* The names of the nodes in partition P (or unheard), in configuration order. */
 static void partition_json(struct json_out *j, const struct herdview *v, size_t p)
 {
 	json_array_open(j);
@@ -138,7 +142,7 @@ static void route_herd(struct admin_request *ar)
 	json_u64_member(j, "report_interval_seconds", (uint64_t)node_config()->linkstate_interval);
 	json_u64_member(j, "max_age_seconds", (uint64_t)node_config()->linkstate_max_age);
 	json_key(j, "whole");
-	json_bool(j, v->npartitions == 1);
+	json_bool(j, v->nreachable == v->nnodes);
 	json_key(j, "reachable");
 	partition_json(j, v, 0);
 	json_key(j, "partitions");
@@ -146,6 +150,8 @@ static void route_herd(struct admin_request *ar)
 	for (size_t p = 0; p < v->npartitions; p++)
 		partition_json(j, v, p);
 	json_array_close(j);
+	json_key(j, "unheard");
+	partition_json(j, v, HERDVIEW_NO_PARTITION);
 	json_key(j, "nodes");
 	json_array_open(j);
 	for (size_t i = 0; i < v->nnodes; i++)

@@ -221,6 +221,7 @@ static void route_home(struct admin_request *ar)
 	struct evkeyvalq *headers = evhttp_request_get_output_headers(ar->req);
 	const char *self = node_self()->name;
 	struct evbuffer *out = ar->body;
+	bool whole;
 
 	evbuffer_add_printf(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 	    "<meta http-equiv=\"refresh\" content=\"%d\"><title>herd: ", PAGE_REFRESH_SECONDS);
@@ -228,11 +229,12 @@ static void route_home(struct admin_request *ar)
 	evbuffer_add_printf(out, "</title><style>%s</style></head><body>\n<h1>herd, as ",
 	    page_style);
 	html_text(out, self);
+	whole = v->nreachable == v->nnodes;
 	evbuffer_add_printf(out, " sees it</h1>\n<p class=\"summary %s\">%s: %zu of %zu nodes "
-	    "reachable, %zu partition%s. Nodes unheard of for %d s are stale; this page "
-	    "refreshes every %d s.</p>\n", v->npartitions == 1 ? "whole" : "partitioned",
-	    v->npartitions == 1 ? "Whole" : "Partitioned", v->nreachable, v->nnodes,
-	    v->npartitions, v->npartitions == 1 ? "" : "s", node_config()->linkstate_max_age,
+	    "reachable, %zu partition%s, %zu not heard of for %d s or more. This page "
+	    "refreshes every %d s.</p>\n", whole ? "whole" : "partitioned",
+	    whole ? "Whole" : "Not whole", v->nreachable, v->nnodes, v->npartitions,
+	    v->npartitions == 1 ? "" : "s", v->nunheard, node_config()->linkstate_max_age,
 	    PAGE_REFRESH_SECONDS);
 	page_graph(out, v);
 	evbuffer_add_printf(out, "<p class=\"legend\">Nodes:<span style=\"background:#66bb6a\">"

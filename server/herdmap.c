@@ -29,7 +29,8 @@ bool herdmap_offer(struct herdmap *m, const struct lsa *report, const char *line
 {
 	struct herdmap_entry *e = herdmap_lookup(m, report->origin);
 
-	if (e != NULL && !lsa_newer(report, &e->report) && herdmap_fresh(e, now_ms, max_age_ms))
+	if (e != NULL && !lsa_newer(report->boot, report->seq, e->report.boot, e->report.seq) &&
+	    herdmap_fresh(e, now_ms, max_age_ms))
 		return false;
 	if (e == NULL) {
 		if (m->n == m->cap) {
@@ -134,7 +135,11 @@ static void herdview_links(struct herdview *v, const struct herd_config *cfg)
 	}
 }
 
-/* Groups the nodes joined by up links; this node's group is 0, the others follow in order. */
+/*
+ * Groups the fresh nodes joined by up links; this node's group is 0, the others follow
+ * in order. A node not fresh is in none: its links count as not up, so it would be a
+ * group of one that says only that it is not heard.
+ */
 static void herdview_partitions(struct herdview *v, size_t self)
 {
 	size_t *parent = xreallocarray(NULL, v->nnodes, sizeof(*parent));
@@ -152,9 +157,16 @@ static void herdview_partitions(struct herdview *v, size_t self)
 	group[self_root] = 0;
 	v->npartitions = 1;
 	v->nreachable = 0;
+	v->nunheard = 0;
 	for (size_t i = 0; i < v->nnodes; i++) {
 		size_t r = root_of(parent, i);
 
+		if (!v->nodes[i].fresh) {
+			v->nodes[i].partition = HERDVIEW_NO_PARTITION;
+			v->nodes[i].reachable = false;
+			v->nunheard++;
+			continue;
+		}
 		if (group[r] == SIZE_MAX)
 			group[r] = v->npartitions++;
 		v->nodes[i].partition = group[r];

@@ -53,6 +53,8 @@ enum herdview_link_state {
 
 /* What one end says of a link: a lsa_link_state, or this for nothing (not heard, stale). */
 #define HERDVIEW_VIEW_UNKNOWN (-1)
+/* The partition of a node this one has not heard of lately: it cannot tell. */
+#define HERDVIEW_NO_PARTITION SIZE_MAX
 
 struct herdview_node {
 	const char *name;          /* the configuration's */
@@ -62,7 +64,8 @@ struct herdview_node {
 	bool reachable;            /* joined to this node by links both ends say are up */
 	uint64_t age_ms;           /* since it was heard (self: 0) */
 	struct htime heard_at;
-	size_t partition;          /* index into the partitions; 0 is this node's */
+	size_t partition;          /* index into the partitions (0 is this node's), or
+	                              HERDVIEW_NO_PARTITION for a node not fresh: unheard */
 };
 
 struct herdview_link {
@@ -76,8 +79,10 @@ struct herdview {
 	size_t nnodes;
 	struct herdview_link *links;   /* every configured link, by a then b */
 	size_t nlinks;
-	size_t npartitions;            /* groups of nodes joined by up links, this node's first */
+	size_t npartitions;            /* groups of fresh nodes joined by up links, this node's
+	                                  first */
 	size_t nreachable;             /* nodes in partition 0, this node included */
+	size_t nunheard;               /* nodes not fresh, in no partition */
 };
 
 /*

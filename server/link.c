@@ -438,7 +438,12 @@ static void link_write_record(struct link *l, const struct record *rec)
 
 bool link_send_report(struct link *l, const char *line, size_t len)
 {
-	if (l->closing || l->phase != LINK_UP || link_queued(l) >= CONFIG_PEER_SYNC_WINDOW)
+	/*
+	 * A sync keeps its window full for as long as it lasts, which may be longer than
+	 * linkstate_max_age: a report passes it by a line, which peer_output_limit holds.
+	 */
+	if (l->closing || l->phase != LINK_UP || link_queued(l) >
+	    CONFIG_PEER_SYNC_WINDOW + herdd.config->max_line + CONFIG_PEER_LINE_EXTRA)
 		return false;
 	link_send(l, PEER_MSG_LSA, "", line, len);
 	return true;

@@ -67,7 +67,8 @@ void link_close(struct link *l, const char *reason);
 bool link_send_record(struct link *l, const struct record *rec);
 /*
  * Sends the link-state report LINE (LEN bytes, no LF) to the neighbour, unless L is not
- * up or is busy: the next report says the same, newer. True when it was queued.
+ * up or holds more than a sync window and a line: the next report says the same, newer.
+ * True when it was queued.
  */
 bool link_send_report(struct link *l, const char *line, size_t len);
 /* Writes what waits for L's socket now, as much as it takes; its write event the rest. */

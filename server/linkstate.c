@@ -17,15 +17,20 @@
 #include "util.h"
 #include "xmalloc.h"
 
+/* Reports on change come at least this far apart, so a flapping link is one report. */
+#define LINKSTATE_HOLD_MS 200
+
 static linkstate_fanout_cb fanout;
 static struct event *refresh_timer;     /* every linkstate_interval */
-static struct event *changed_event;     /* once per pass in which a link changed */
+static struct event *changed_timer;     /* a link changed: report, held down */
+static uint64_t last_sent_ms;
 static struct herdmap map;
 static struct herdview view;
 static struct lsa self_report;
 static uint64_t boot;
 static uint64_t seq;
 static char *own_line;                  /* the buffer this node's reports are written in */
+static size_t own_size;                 /* max_line + CONFIG_PEER_LINE_EXTRA (kept by reloads) */
 
 static uint64_t linkstate_max_age_ms(void)
 {
@@ -79,21 +84,21 @@ static const struct lsa *linkstate_self(void)
 /* Sends a new report of this node to every linked neighbour. */
 static void linkstate_originate(void)
 {
-	/* A report fits any neighbour's line limit, which has room beyond max_line for it. */
-	size_t size = herdd.config->max_line + CONFIG_PEER_LINE_EXTRA, len;
+	size_t len;
 
 	seq++;
-	own_line = xreallocarray(own_line, size, 1);
-	len = lsa_format(own_line, size, linkstate_self());
+	evtimer_del(changed_timer);
+	last_sent_ms = htime_mono_ms();
+	/* A report fits any neighbour's line limit, which has room beyond max_line for it. */
+	len = lsa_format(own_line, own_size, linkstate_self());
 	if (len == 0) {
 		/* Only a max_line near its least with counters near 2^64 gets here. */
 		log_warnx("event=linkstate_report_too_long limit=%zu reason=\"the report does "
-		    "not fit a peer line; raise max_line\"", size);
+		    "not fit a peer line; raise max_line\"", own_size);
 		return;
 	}
 	stats.linkstate_sent++;
-	if (fanout != NULL)
-		fanout(own_line, len, NULL);
+	fanout(own_line, len, NULL);
 }
 
 static void linkstate_arm(void)
@@ -120,22 +125,63 @@ static void linkstate_changed_cb(evutil_socket_t fd, short what, void *arg)
 	linkstate_originate();
 }
 
-void linkstate_start(linkstate_fanout_cb cb)
+/* Microseconds of the wall clock now. */
+static uint64_t linkstate_now_us(void)
 {
 	struct htime now = htime_now();
 
+	return now.sec > 0 ? (uint64_t)now.sec * 1000000 + (uint64_t)now.nsec / 1000 : 0;
+}
+
+void linkstate_start(linkstate_fanout_cb cb)
+{
 	fanout = cb;
-	boot = (uint64_t)now.sec * 1000000 + (uint64_t)now.nsec / 1000;
+	boot = linkstate_now_us();
+	own_size = herdd.config->max_line + CONFIG_PEER_LINE_EXTRA;
+	own_line = xmalloc(own_size);
 	refresh_timer = xcheck(evtimer_new(herdd.base, linkstate_refresh_cb, NULL));
-	changed_event = xcheck(event_new(herdd.base, -1, 0, linkstate_changed_cb, NULL));
+	changed_timer = xcheck(evtimer_new(herdd.base, linkstate_changed_cb, NULL));
 	linkstate_originate();
 	linkstate_arm();
 }
 
 void linkstate_changed(void)
 {
-	if (changed_event != NULL)
-		event_active(changed_event, EV_TIMEOUT, 1);
+	uint64_t since, wait_ms;
+	struct timeval tv;
+
+	if (changed_timer == NULL || evtimer_pending(changed_timer, NULL))
+		return;
+	since = htime_mono_ms() - last_sent_ms;
+	wait_ms = since < LINKSTATE_HOLD_MS ? LINKSTATE_HOLD_MS - since : 0;
+	tv.tv_sec = 0;
+	tv.tv_usec = (suseconds_t)(wait_ms * 1000);
+	evtimer_add(changed_timer, &tv);
+}
+
+void linkstate_reload(void)
+{
+	if (refresh_timer == NULL)
+		return;
+	evtimer_del(refresh_timer);
+	linkstate_arm();
+	linkstate_changed();
+}
+
+/*
+ * A neighbour holds a report of this node newer than any it sent: forged, or from before
+ * the node restarted with its clock stepped back. Its next report outdoes it, at once.
+ */
+static void linkstate_outdo(const struct lsa *report)
+{
+	log_warnx("event=linkstate_own_report_newer boot=%llu seq=%llu own_boot=%llu "
+	    "own_seq=%llu note=\"a report of this node newer than its own: sending a newer one\"",
+	    (unsigned long long)report->boot, (unsigned long long)report->seq,
+	    (unsigned long long)boot, (unsigned long long)seq);
+	stats.linkstate_own_newer++;
+	boot = report->boot;
+	seq = report->seq;
+	linkstate_originate();
 }
 
 bool linkstate_receive(const struct peer *from, const char *line, size_t len,
@@ -143,6 +189,8 @@ bool linkstate_receive(const struct peer *from, const char *line, size_t len,
 {
 	struct lsa report;
 
+	if (refresh_timer == NULL)
+		return true;        /* stopping */
 	if (!lsa_parse(line, len, &report, why)) {
 		stats.linkstate_refused++;
 		return false;
@@ -152,16 +200,28 @@ bool linkstate_receive(const struct peer *from, const char *line, size_t len,
 		*why = "the origin is not a node of the herd";
 		return false;
 	}
+	/* A boot past any clock's skew would win over every true report until it aged. */
+	if (report.boot / 1000000 > linkstate_now_us() / 1000000 +
+	    (uint64_t)herdd.config->max_clock_skew) {
+		stats.linkstate_refused++;
+		*why = "BOOT is more than max_clock_skew ahead";
+		return false;
+	}
 	/* This node's own reports come back around loops; it knows itself better. */
-	if (strcmp(report.origin, herdd.self->name) == 0 ||
-	    !herdmap_offer(&map, &report, line, len, htime_mono_ms(), htime_now(),
+	if (strcmp(report.origin, herdd.self->name) == 0) {
+		if (lsa_newer(report.boot, report.seq, boot, seq))
+			linkstate_outdo(&report);
+		else
+			stats.linkstate_stale++;
+		return true;
+	}
+	if (!herdmap_offer(&map, &report, line, len, htime_mono_ms(), htime_now(),
 	    linkstate_max_age_ms())) {
 		stats.linkstate_stale++;
 		return true;
 	}
 	stats.linkstate_stored++;
-	if (fanout != NULL)
-		fanout(line, len, from);
+	fanout(line, len, from);
 	return true;
 }
 
@@ -186,10 +246,9 @@ void linkstate_stop(void)
 {
 	if (refresh_timer != NULL)
 		event_free(refresh_timer);
-	if (changed_event != NULL)
-		event_free(changed_event);
-	refresh_timer = changed_event = NULL;
-	fanout = NULL;
+	if (changed_timer != NULL)
+		event_free(changed_timer);
+	refresh_timer = changed_timer = NULL;
 	herdmap_free(&map);
 	herdview_free(&view);
 	free(own_line);

@@ -18,10 +18,15 @@ struct peer;
  */
 typedef void (*linkstate_fanout_cb)(const char *line, size_t len, const struct peer *except);
 
-/* Starts reporting, after peers_start; FANOUT passes reports on. */
+/* Starts reporting, at the end of peers_start; FANOUT passes reports on. */
 void linkstate_start(linkstate_fanout_cb fanout);
-/* A link of this node changed state: report it (once per loop pass, however many did). */
+/*
+ * A link of this node went up or down: report it, at most every LINKSTATE_HOLD_MS
+ * (however many changed meanwhile).
+ */
 void linkstate_changed(void);
+/* A reload swapped the configuration: its linkstate_interval counts from now. */
+void linkstate_reload(void);
 /*
  * The neighbour FROM sent the LSA line LINE: stored and passed on when it is newer.
  * False, with the reason in *WHY, for a line that is no report of another node of the

@@ -216,8 +216,9 @@ static bool parse_pair(const struct field *f, struct lsa *out, uint32_t *seen, c
 		uint64_t n;
 
 		bit = 1u << (LSA_NCOUNTERS + 2);
-		if (*seen & bit || !decimal_parse(value.p, value.len, &n)) {
-			*why = (*seen & bit) ? "a key is given twice" : "omitted= is not a decimal";
+		if (*seen & bit || !decimal_parse(value.p, value.len, &n) || n > LSA_OMITTED_MAX) {
+			*why = (*seen & bit) ? "a key is given twice" :
+			    "omitted= is not a decimal up to 1000000000";
 			return false;
 		}
 		out->links_omitted += n;
@@ -263,7 +264,7 @@ bool lsa_parse(const char *line, size_t len, struct lsa *out, const char **why)
 	return true;
 }
 
-bool lsa_newer(const struct lsa *a, const struct lsa *b)
+bool lsa_newer(uint64_t boot, uint64_t seq, uint64_t than_boot, uint64_t than_seq)
 {
-	return a->boot != b->boot ? a->boot > b->boot : a->seq > b->seq;
+	return boot != than_boot ? boot > than_boot : seq > than_seq;
 }

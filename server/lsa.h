@@ -18,6 +18,7 @@
 
 #define LSA_LINKS_MAX 64           /* links one report can name; more are counted, not named */
 #define LSA_VERSION_MAX 32         /* bytes of a version string, with its NUL */
+#define LSA_OMITTED_MAX 1000000000 /* links a report may say it left out */
 
 /* A link as its end sees it (the values of admin/node.h's enum peer_state). */
 enum lsa_link_state {
@@ -78,7 +79,10 @@ size_t lsa_format(char *buf, size_t size, const struct lsa *a);
  * may say more). False, with the reason in *WHY, for anything else.
  */
 bool lsa_parse(const char *line, size_t len, struct lsa *out, const char **why);
-/* True when report A is newer than B: a later boot, or the same boot and a later SEQ. */
-bool lsa_newer(const struct lsa *a, const struct lsa *b);
+/*
+ * True when the report (BOOT, SEQ) is newer than (THAN_BOOT, THAN_SEQ): a later boot, or
+ * the same boot and a later sequence number.
+ */
+bool lsa_newer(uint64_t boot, uint64_t seq, uint64_t than_boot, uint64_t than_seq);
 
 #endif

@@ -84,9 +84,11 @@ static void peer_update_state(struct peer *p)
 	else if (p->dial != NULL || p->resolving)
 		state = PEER_CONNECTING;
 	if (state != p->state) {
+		/* Reports say connecting too, but a dial to a dead neighbour is no news. */
+		if ((state == PEER_UP) != (p->state == PEER_UP))
+			linkstate_changed();
 		p->state = state;
 		p->since = htime_now();
-		linkstate_changed();
 	}
 }
 
@@ -522,7 +524,6 @@ void peers_reload(struct peers_change *change)
 	free(old);
 	peers = fresh;
 	npeers = self->nneighbours;
-	linkstate_changed();
 }
 
 /* Wipes and frees the herd secret this node holds. */

@@ -18,6 +18,7 @@
 #include "admin.h"
 #include "config.h"
 #include "herdd.h"
+#include "linkstate.h"
 #include "log.h"
 #include "notify.h"
 #include "peer.h"
@@ -259,6 +260,7 @@ void reload_run(const char *path, const char *name, const char *state_dir)
 	}
 	OPENSSL_cleanse(secret, sizeof(secret));
 	peers_reload(&change);
+	linkstate_reload();
 	places_retire(herdd.places);
 	herdd.places = places;
 	table_set_limit(herdd.table, fresh->max_clients);

@@ -102,7 +102,9 @@ const struct node_counter node_counters[] = {
 	    "direction", "received", &stats.sync_records_received },
 	{ "linkstate", "sent", "herd_linkstate_reports_total", NODE_COUNTER,
 	    "Link-state reports: this node's sent, others' stored (newer), stale ones dropped, "
-	    "and refused ones (malformed, or of a node not in the herd).", "kind", "sent",
+	    "refused ones (malformed, of a node not in the herd, a boot ahead of the clock), and "
+	    "ones of this node newer than its own (forged, or from before a clock step).",
+	    "kind", "sent",
 	    &stats.linkstate_sent },
 	{ "linkstate", "stored", "herd_linkstate_reports_total", NODE_COUNTER, NULL, "kind",
 	    "stored", &stats.linkstate_stored },
@@ -110,6 +112,8 @@ const struct node_counter node_counters[] = {
 	    "stale", &stats.linkstate_stale },
 	{ "linkstate", "refused", "herd_linkstate_reports_total", NODE_COUNTER, NULL, "kind",
 	    "refused", &stats.linkstate_refused },
+	{ "linkstate", "own_newer", "herd_linkstate_reports_total", NODE_COUNTER, NULL, "kind",
+	    "own_newer", &stats.linkstate_own_newer },
 	{ "sync", "full", "herd_syncs_total", NODE_COUNTER,
 	    "Link-ups by how the tables were reconciled: whole table, digest walk, or equal.",
 	    "mode", "full", &stats.sync_full },

@@ -35,7 +35,8 @@ struct herd_stats {
 	uint64_t linkstate_sent;        /* reports of this node sent (one per fan-out) */
 	uint64_t linkstate_stored;      /* reports of others that were newer */
 	uint64_t linkstate_stale;       /* reports no newer than held, or this node's own */
-	uint64_t linkstate_refused;     /* malformed, or of a node not in the configuration */
+	uint64_t linkstate_refused;     /* malformed, of a node not in the herd, boot ahead */
+	uint64_t linkstate_own_newer;   /* reports of this node newer than its own (answered) */
 
 	uint64_t clients_refused;       /* new client IDs refused: the table held max_clients */
 	uint64_t peer_records_refused;  /* malformed, unknown node, or too far in the future */

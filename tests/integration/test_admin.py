@@ -734,7 +734,8 @@ class AdminTokenTest(AdminTestCase):
                  "Bearer" + TOKEN, "Basic " + basic(TOKEN), "Basic " + basic("me:" + TOKEN[:-1]),
                  "Basic " + basic("me:" + TOKEN + "x"), "Basic " + basic("me:")[:-1],
                  "Basic !!!!", "Basic ", "Basic" + basic("me:" + TOKEN),
-                 "Bearer " + basic("me:" + TOKEN), "Basic " + basic("me:x:" + TOKEN)]
+                 "Bearer " + basic("me:" + TOKEN), "Basic " + basic("me:x:" + TOKEN),
+                 "Basic QQ==" + basic("x:" + TOKEN), "Basic " + basic("me:" + TOKEN) + "===="]
         for value in wrong:
             self.assertJsonError(self.get(node, "/stats",
                                           headers=["Authorization: " + value]), 401)

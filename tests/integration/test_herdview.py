@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Link state (README "Link state"): /herd on the five-node herd, whole, cut by a dead
 node, and whole again; reports flooded over the peer links and refused when bad."""
-import socket
+import signal
+import time
 import unittest
 
 import herdpeer
@@ -88,7 +89,10 @@ class HerdViewTest(HerdTestCase):
         self.assertEqual(parker["last_heard"], by_name["Parker"]["last_heard"])
         self.assertEqual(links_by_pair(aged)[("Hamilton", "Parker")]["state"], "unknown")
         self.assertEqual(links_by_pair(aged)[("Alford", "Parker")]["state"], "down")
-        self.assertIn(["Alford", "Bolden", "Powell"], aged["partitions"])
+        # Unheard of, they are in no partition: Alford cannot tell where they are.
+        self.assertEqual(aged["partitions"], [["Alford", "Bolden", "Powell"]])
+        self.assertEqual(aged["unheard"], ["Hamilton", "Parker"])
+        self.assertIsNone(parker["partition"])
 
         herd["Parker"].start()
         for node in (hamilton, alford):
@@ -108,6 +112,45 @@ class HerdViewTest(HerdTestCase):
         self.assertEqual(stats["refused"], 0)
         metrics = urllib_text(herd["Powell"], "/metrics")
         self.assertIn('herd_linkstate_reports_total{kind="stored"}', metrics)
+
+
+    def test_a_dead_neighbour_redialled_is_no_news(self):
+        """Dials to neighbours that are down (connecting, down, connecting...) send no
+        reports; only the interval and links going up or down do."""
+        herd = self.make_herd(["Alford", "Bolden", "Hamilton", "Parker"],
+                              peers={"Alford": ("Bolden", "Hamilton", "Parker")},
+                              herd_options={"linkstate_interval": 2, "linkstate_max_age": 6,
+                                            "peer_backoff_max": 1})
+        herd.start("Alford", "Parker")
+        alford = herd["Alford"]
+        wait_until(lambda: nodes_by_name(herd_of(alford))["Parker"]["reachable"],
+                   timeout=herdtest.scaled(5), what="Alford to reach Parker")
+        before = alford.stats()["linkstate"]["sent"]
+        time.sleep(6)
+        sent = alford.stats()["linkstate"]["sent"] - before
+        # Three from the interval (one more at most if the clock lands on the edge);
+        # a report per dial would be dozens.
+        self.assertLessEqual(sent, 4, "Alford sent %d reports in 6 s" % sent)
+        self.assertGreaterEqual(sent, 2)
+
+    def test_reload_changes_the_interval_at_once(self):
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"},
+                              herd_options={"linkstate_interval": 60,
+                                            "linkstate_max_age": 120})
+        herd.start()
+        alford = herd["Alford"]
+        wait_until(lambda: nodes_by_name(herd_of(alford))["Parker"]["reachable"],
+                   timeout=herdtest.scaled(5), what="Alford to reach Parker")
+        herd.options.update(linkstate_interval="1", linkstate_max_age="3")
+        herd.write_config()
+        before = len(alford.log_lines())
+        alford.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: any("event=reloaded" in line for line in alford.log_lines()[before:]),
+                   timeout=herdtest.scaled(5), what="Alford's reload")
+        sent = alford.stats()["linkstate"]["sent"]
+        wait_until(lambda: alford.stats()["linkstate"]["sent"] >= sent + 3,
+                   timeout=herdtest.scaled(4.5), what="a report every second after the reload")
+        self.assertEqual(herd_of(alford)["report_interval_seconds"], 1)
 
 
 class HerdViewPeerTest(herdpeer.HerdCase):
@@ -150,9 +193,47 @@ class HerdViewPeerTest(herdpeer.HerdCase):
         self.assertIn("a link is named twice", log)
         self.assertIn("not a node of the herd", log)
         self.assertFalse(fake.closed_by_node(timeout=0.5))
+        # A boot further ahead than max_clock_skew would outrank every true report.
+        fake.send_line(b"LSA Parker 99999999999999999 1 version=9.9 clients=7 links=Alford:up")
+        fake.send_line(b"PING")
+        self.assertIsNotNone(fake.read_until(lambda line: line == b"PONG"))
+        self.assertEqual(alford.stats()["linkstate"]["refused"], 3)
+        self.assertIn("BOOT is more than max_clock_skew ahead", alford.log())
         # The fake's links stop being believed once it is silent for the ageing time.
         wait_until(lambda: not nodes_by_name(herd_of(alford))["Parker"]["fresh"],
                    timeout=herdtest.scaled(6), what="Parker's report to age out")
+
+
+class ForgedReportTest(herdpeer.HerdCase):
+    """A neighbour that forges reports of other nodes: each node outdoes a report of
+    itself newer than its own, so a forgery lasts one round trip."""
+
+    def test_a_forged_report_is_outdone_by_its_node(self):
+        herd = self.make_herd(["Alford", "Parker", "Powell"],
+                              peers={"Alford": ("Parker", "Powell")}, herd_options=FAST)
+        alford = self.start_for_fakes(herd, "Alford")
+        powell = herd.start("Powell")
+        wait_until(lambda: nodes_by_name(herd_of(alford))["Powell"]["reachable"],
+                   timeout=herdtest.scaled(5), what="Alford to reach Powell")
+        fake = herdpeer.FakePeer.connect(alford.peer_port, "Parker", herdpeer.herd_secret(herd))
+        self.addCleanup(fake.close)
+        self.assertTrue(fake.handshake())
+        boot = (time.time_ns() // 1000) + 1000000
+        fake.send_line(b"LSA Powell %d 1 version=evil clients=12345 links=Alford:down" % boot)
+        # Alford passes it on to Powell, which answers with a newer report of its own.
+        wait_until(lambda: powell.stats()["linkstate"]["own_newer"] == 1,
+                   timeout=herdtest.scaled(5), what="Powell to see the forgery")
+        self.assertIn("event=linkstate_own_report_newer", powell.log())
+        report = wait_until(lambda: (lambda r: r if r["version"] != "evil" else None)(
+            nodes_by_name(herd_of(alford))["Powell"]["report"]), timeout=herdtest.scaled(5),
+            what="Powell's true report back at Alford")
+        self.assertGreaterEqual(report["seq"], 2)
+        self.assertEqual(report["links"], [{"peer": "Alford", "state": "up"}])
+        self.assertTrue(nodes_by_name(herd_of(alford))["Powell"]["reachable"])
+        # The fake sees it too: the newer report has the forged boot and a later number.
+        line = fake.read_until(lambda l: l.startswith(b"LSA Powell %d " % boot) and
+                               b"version=evil" not in l)
+        self.assertIsNotNone(line)
 
 
 def urllib_text(node, path):

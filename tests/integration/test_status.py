@@ -148,7 +148,7 @@ class TestStatus(StatusTestCase):
                       "Hamilton's report of 4 clients at Alford")
         hamilton_pid = herd["Hamilton"].pid
         self.assertEqual(herd["Hamilton"].stop(), 0)
-        self.wait_for(lambda: (view_of(alford)["reachable"] == ["Alford", "Bolden"] and
+        self.wait_for(lambda: (view_of(alford)["unheard"] == ["Hamilton"] and
                                reported(alford, "Bolden").get("client_connections") == 1 and
                                reported(alford, "Bolden").get("clients") == 4),
                       "Alford's view: Hamilton gone, Bolden's connection counted")
@@ -158,8 +158,10 @@ class TestStatus(StatusTestCase):
         self.assertEqual(r.returncode, 1, "exit status with a node down\n" + r.stdout + r.stderr)
         self.assertFits(r)
         words = " ".join(r.stdout.split())
-        self.assertIn("as Alford sees it: 3 nodes, 2 reachable, 1 not; 2 partitions", words)
-        self.assertIn("partitions: [Alford Bolden] [Hamilton]", words)
+        self.assertIn("as Alford sees it: 3 nodes, 2 reachable, 1 not; 1 partition, 1 unheard",
+                      words)
+        self.assertIn("unheard of for 3s or more: Hamilton", words)
+        self.assertNotIn("partitions:", words)
         found = tables(r.stdout)
 
         nodes = {row[0]: row for row in found["NODE STATE"]}

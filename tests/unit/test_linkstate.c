@@ -110,6 +110,9 @@ static void test_parse_rules(void)
 		{ "LSA A 1 2 version=1 links=B:up,", "links= ends with a comma" },
 		{ "LSA A 1 2 version=1 links=,B:up", "a link is not NAME:STATE with a node name" },
 		{ "LSA A 1 2 version=1 links= nokey", "a field is not KEY=VALUE" },
+		{ "LSA A 1 2 version=1 links= omitted=1000000000", NULL },
+		{ "LSA A 1 2 version=1 links= omitted=1000000001",
+		    "omitted= is not a decimal up to 1000000000" },
 		{ "LSA A 1 2 version=1 links= =3", "a field is not KEY=VALUE" },
 		{ "LSB A 1 2 version=1 links=", "not LSA NAME BOOT SEQ ..." },
 	};
@@ -146,12 +149,12 @@ static void test_newer(void)
 	struct lsa a = report("A", 10, 5, NULL), b = report("A", 10, 6, NULL);
 	struct lsa restarted = report("A", 11, 1, NULL);
 
-	CHECK(lsa_newer(&b, &a));
-	CHECK(!lsa_newer(&a, &b));
-	CHECK(!lsa_newer(&a, &a));
+	CHECK(lsa_newer(b.boot, b.seq, a.boot, a.seq));
+	CHECK(!lsa_newer(a.boot, a.seq, b.boot, b.seq));
+	CHECK(!lsa_newer(a.boot, a.seq, a.boot, a.seq));
 	/* A later boot wins whatever its sequence number. */
-	CHECK(lsa_newer(&restarted, &b));
-	CHECK(!lsa_newer(&b, &restarted));
+	CHECK(lsa_newer(restarted.boot, restarted.seq, b.boot, b.seq));
+	CHECK(!lsa_newer(b.boot, b.seq, restarted.boot, restarted.seq));
 }
 
 static bool offer(struct herdmap *m, const struct lsa *a, uint64_t now_ms)
@@ -286,8 +289,12 @@ static void test_view_parker_dead(const struct herd_config *cfg)
 	CHECK_INT(v.links[4].view_a, HERDVIEW_VIEW_UNKNOWN);
 	CHECK_INT(v.links[0].state, HERDVIEW_LINK_DOWN);
 	CHECK_INT(v.links[2].state, HERDVIEW_LINK_DOWN);     /* Bolden-Parker */
-	CHECK_INT(v.npartitions, 3);
-	CHECK(v.nodes[HAMILTON].partition == 1 && v.nodes[PARKER].partition == 2);
+	/* Not heard of, they are in no partition: this node cannot tell where they are. */
+	CHECK_INT(v.npartitions, 1);
+	CHECK_INT(v.nunheard, 2);
+	CHECK(v.nodes[HAMILTON].partition == HERDVIEW_NO_PARTITION &&
+	    v.nodes[PARKER].partition == HERDVIEW_NO_PARTITION);
+	CHECK(v.nodes[POWELL].partition == 0);
 	herdview_free(&v);
 	herdmap_free(&m);
 }
@@ -300,7 +307,8 @@ static void test_view_never_heard(const struct herd_config *cfg)
 
 	herdview_build(&v, cfg, ALFORD, &alford, &m, 1000, MAX_AGE);
 	CHECK_INT(v.nreachable, 1);
-	CHECK_INT(v.npartitions, 5);
+	CHECK_INT(v.npartitions, 1);
+	CHECK_INT(v.nunheard, 4);
 	CHECK(v.nodes[BOLDEN].report == NULL && !v.nodes[BOLDEN].fresh);
 	CHECK_INT(v.links[0].state, HERDVIEW_LINK_HALF);     /* Alford says up, Parker unheard */
 	CHECK_INT(v.links[2].state, HERDVIEW_LINK_UNKNOWN);  /* Bolden-Parker: nobody heard */
