@@ -29,6 +29,9 @@ const struct config_key config_herd_keys[] = {
 	{ "places_timeout", CONFIG_INT, offsetof(struct herd_config, places_timeout), 1, 300 },
 	{ "secret_file", CONFIG_PATH, offsetof(struct herd_config, secret_file), 0, 0 },
 	{ "peer_tls", CONFIG_PEER_TLS, offsetof(struct herd_config, peer_tls), 0, 0 },
+	{ "peer_ca_file", CONFIG_PATH, offsetof(struct herd_config, peer_ca_file), 0, 0 },
+	{ "peer_cert_file", CONFIG_PATH, offsetof(struct herd_config, peer_cert_file), 0, 0 },
+	{ "peer_key_file", CONFIG_PATH, offsetof(struct herd_config, peer_key_file), 0, 0 },
 	{ "log_dir", CONFIG_PATH, offsetof(struct herd_config, log_dir), 0, 0 },
 	{ "state_dir", CONFIG_PATH, offsetof(struct herd_config, state_dir), 0, 0 },
 	{ "admin_token_file", CONFIG_PATH,
@@ -550,6 +553,9 @@ void config_free(struct herd_config *cfg)
 	free(cfg->places_key_file);
 	free(cfg->places_ca_file);
 	free(cfg->secret_file);
+	free(cfg->peer_ca_file);
+	free(cfg->peer_cert_file);
+	free(cfg->peer_key_file);
 	free(cfg->log_dir);
 	free(cfg->state_dir);
 	free(cfg->herd_id);

@@ -62,6 +62,10 @@ struct herd_config {
 	int places_timeout;      /* seconds, default 5 */
 	char *secret_file;       /* NULL: none (allowed only when every peer_listen is loopback) */
 	enum peer_tls peer_tls;  /* default on */
+	/* Peer TLS with certificates of a herd CA in place of the PSK: all three, or none. */
+	char *peer_ca_file;      /* PEM: the CA(s) a neighbour's certificate must chain to */
+	char *peer_cert_file;    /* PEM: this node's certificate (chain), naming the node */
+	char *peer_key_file;     /* PEM: its private key (a credential peer.key comes first) */
 	char *log_dir;           /* NULL: none */
 	char *state_dir;         /* NULL: none */
 	char *herd_id;           /* NULL: derived from the secret, or from the node names */

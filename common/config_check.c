@@ -266,6 +266,22 @@ static void config_check_addrs(struct config_parser *p)
 	free(uses);
 }
 
+/* Peer certificates: the three files together, and only for TLS links. */
+static void config_check_peer_certs(struct config_parser *p)
+{
+	struct herd_config *cfg = p->cfg;
+	int set = (cfg->peer_ca_file != NULL) + (cfg->peer_cert_file != NULL) +
+	    (cfg->peer_key_file != NULL);
+
+	if (set != 0 && set != 3)
+		config_error(p, config_herd_key_line(p, cfg->peer_ca_file == NULL ? "peer_cert_file" :
+		    "peer_ca_file"), "peer_ca_file, peer_cert_file and peer_key_file go together: "
+		    "set all three (certificates in place of the PSK) or none");
+	if (set != 0 && cfg->peer_tls == PEER_TLS_OFF)
+		config_error(p, config_herd_key_line(p, "peer_tls"), "peer_tls = off with peer "
+		    "certificates: certificates are for TLS links");
+}
+
 /*
  * Limits that depend on each other: a neighbour's output queue must hold a sync window
  * and a few of the longest records, or one long record would drop the link on every sync.
@@ -285,6 +301,7 @@ static void config_check_limits(struct config_parser *p)
 		    "it must hold a sync window of %d bytes and %d peer lines of max_line + %d "
 		    "bytes (%zu)", cfg->peer_output_limit, cfg->max_line, CONFIG_PEER_SYNC_WINDOW,
 		    CONFIG_PEER_OUTPUT_LINES, CONFIG_PEER_LINE_EXTRA, need);
+	config_check_peer_certs(p);
 	/* One lost report must not make a node look gone. */
 	if (cfg->linkstate_max_age < 2 * cfg->linkstate_interval)
 		config_error(p, config_herd_key_line(p, "linkstate_max_age"),

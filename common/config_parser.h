@@ -15,7 +15,7 @@
 #define CONFIG_DNS_NAME_LEN 253
 #define CONFIG_DNS_LABEL_LEN 63
 /* The number of [herd] keys: config_herd_keys has one entry each. */
-#define CONFIG_HERD_NKEYS 35
+#define CONFIG_HERD_NKEYS 38
 
 /* How a key's value is read. */
 enum config_type {

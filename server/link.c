@@ -758,15 +758,12 @@ static void link_on_hello(struct link *l, const struct peer_msg *msg)
 		    "across the herd", (int)msg->version.len, msg->version.p, PEERPROTO_VERSION);
 		return;
 	}
-	if (l->raw != NULL && !l->outbound) {
-		const char *keyed = peertls_peer(bufferevent_openssl_get_ssl(l->bev));
-
-		if (keyed == NULL || strlen(keyed) != msg->name.len ||
-		    memcmp(keyed, msg->name.p, msg->name.len) != 0) {
-			link_reject(l, "HELLO names %s but the TLS key was %s's",
-			    log_quote(msg->name.p, msg->name.len), keyed != NULL ? keyed : "no one");
-			return;
-		}
+	if (l->raw != NULL && !peertls_authenticated_as(bufferevent_openssl_get_ssl(l->bev),
+	    msg->name.p, msg->name.len)) {
+		link_reject(l, "HELLO names %s but TLS authenticated another node (%s)",
+		    log_quote(msg->name.p, msg->name.len), peertls_certificates() ?
+		    "its certificate does not name it" : "the PSK was another node's");
+		return;
 	}
 	p = owner->hello(l, msg->name.p, msg->name.len, why, sizeof(why));
 	if (p == NULL) {

@@ -430,6 +430,7 @@ void peers_start(void (*written)(void))
 	const struct config_node *self = herdd.self;
 
 	enum peer_tls want = herdd.config->peer_tls;
+	char why[300];
 
 	if (secret == NULL)
 		log_warnx("event=peer_links_unauthenticated reason=\"no secret_file; allowed "
@@ -438,11 +439,15 @@ void peers_start(void (*written)(void))
 		log_warnx("event=peer_tls_off reason=\"peer_tls is on but there is no herd "
 		    "secret to key TLS with: links are plaintext, allowed because every "
 		    "peer_listen is loopback\"");
-	if (secret != NULL && want == PEER_TLS_ON && !peertls_init(secret, secret_len))
-		fatalx("event=startup_failed what=peer_tls error=\"OpenSSL cannot set up TLS 1.3 "
-		    "with a PSK\"");
+	if (herdd.config->peer_cert_file != NULL && secret == NULL)
+		fatalx("event=startup_failed what=peer_cert_file error=\"peer certificates need "
+		    "a herd secret too (secret_file): the AUTH exchange inside TLS uses it\"");
+	if (secret != NULL && want == PEER_TLS_ON &&
+	    !peertls_init(secret, secret_len, why, sizeof(why)))
+		fatalx("event=startup_failed what=peer_tls error=%s", log_quote(why, strlen(why)));
 	log_info("event=peer_transport tls=%s%s", peertls_enabled() ? "on" : "off",
-	    peertls_enabled() ? " version=TLSv1.3 auth=psk" : "");
+	    !peertls_enabled() ? "" : peertls_certificates() ?
+	    " version=TLSv1.3 auth=certificate" : " version=TLSv1.3 auth=psk");
 	links_start(&peer_link_owner, secret, secret_len);
 	flood_written = written;
 	flood_written_event = xcheck(event_new(herdd.base, -1, 0, peers_flood_written_cb, NULL));

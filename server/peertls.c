@@ -1,6 +1,6 @@
 /*
  * TLS 1.3 on peer links (README "Peer links"), authenticated with an external pre-shared
- * key: no certificates to manage. The dialler offers the identity of its own node name;
+ * key, no certificates to manage, or (peer_cert_file) with certificates of a herd CA. The dialler offers the identity of its own node name;
  * both ends derive the key from the herd secret and the two names, and the HELLO that
  * follows must name the node whose key it was. (Every node holds the secret, so this
  * keeps honest names apart and strangers out; it is no defence against a node of the
@@ -19,10 +19,12 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "config.h"
 #include "herdd.h"
 #include "log.h"
+#include "secret.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -33,6 +35,7 @@
 static const unsigned char aes128gcm_sha256[] = { 0x13, 0x01 };
 
 static SSL_CTX *ctx;
+static bool certificates;
 static const unsigned char *secret;    /* peer.c's, as link.c holds it */
 static size_t secret_len;
 
@@ -105,19 +108,63 @@ static int peertls_find_session(SSL *ssl, const unsigned char *id, size_t idlen,
 	return *sess != NULL;
 }
 
-bool peertls_init(const unsigned char *key, size_t keylen)
+/* WHAT failed: the reason, with OpenSSL's words for it, into WHY. */
+static bool peertls_failed(const char *what, char *why, size_t size)
+{
+	char err[160];
+
+	snprintf(why, size, "%s: %s", what, peertls_reason(ERR_get_error(), err, sizeof(err)));
+	ERR_clear_error();
+	return false;
+}
+
+/*
+ * This node's certificate and key, and the CA a neighbour's must chain to, which both
+ * ends ask for (a dialler's certificate too). The key may be the credential peer.key.
+ */
+static bool peertls_load_certificates(char *why, size_t size)
+{
+	const struct herd_config *cfg = herdd.config;
+	char path[4096];
+	const char *key = secret_source(cfg->peer_key_file, "peer.key", path, sizeof(path));
+
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->peer_cert_file) != 1)
+		return peertls_failed("peer_cert_file", why, size);
+	/* This also checks that the key is the certificate's. */
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+		return peertls_failed("peer_key_file (a PEM key, of peer_cert_file)", why, size);
+	if (SSL_CTX_load_verify_locations(ctx, cfg->peer_ca_file, NULL) != 1)
+		return peertls_failed("peer_ca_file", why, size);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	certificates = true;
+	return true;
+}
+
+bool peertls_init(const unsigned char *key, size_t keylen, char *why, size_t size)
 {
 	ctx = SSL_CTX_new(TLS_method());
 	if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
 	    !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256"))
-		return false;
+		return peertls_failed("OpenSSL cannot set up TLS 1.3", why, size);
 	/* No tickets (a link is one session) and no resumption of anything but the PSK. */
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_psk_use_session_callback(ctx, peertls_use_session);
-	SSL_CTX_set_psk_find_session_callback(ctx, peertls_find_session);
+	if (herdd.config->peer_cert_file != NULL) {
+		if (!peertls_load_certificates(why, size)) {
+			peertls_free();
+			return false;
+		}
+	} else {
+		SSL_CTX_set_psk_use_session_callback(ctx, peertls_use_session);
+		SSL_CTX_set_psk_find_session_callback(ctx, peertls_find_session);
+	}
 	peertls_set_secret(key, keylen);
 	return true;
+}
+
+bool peertls_certificates(void)
+{
+	return certificates;
 }
 
 void peertls_set_secret(const unsigned char *key, size_t keylen)
@@ -143,11 +190,29 @@ SSL *peertls_new(void)
 void peertls_set_peer(SSL *ssl, const char *name)
 {
 	SSL_set_app_data(ssl, (void *)(uintptr_t)name);
+	/* The handshake fails on a certificate for another name (peertls_authenticated_as
+	 * then tells case apart too). */
+	if (certificates && (SSL_set1_host(ssl, name) != 1))
+		fatalx("event=out_of_memory what=\"a peer link's TLS host name\"");
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_WILDCARDS);
 }
 
-const char *peertls_peer(SSL *ssl)
+bool peertls_authenticated_as(SSL *ssl, const char *name, size_t len)
 {
-	return SSL_get_app_data(ssl);
+	const char *keyed = SSL_get_app_data(ssl);
+	X509 *cert;
+	char *matched = NULL;
+	bool same;
+
+	if (!certificates)
+		return keyed != NULL && strlen(keyed) == len && memcmp(keyed, name, len) == 0;
+	cert = SSL_get0_peer_certificate(ssl);
+	if (cert == NULL || SSL_get_verify_result(ssl) != X509_V_OK ||
+	    X509_check_host(cert, name, len, X509_CHECK_FLAG_NO_WILDCARDS, &matched) != 1)
+		return false;
+	same = matched != NULL && strlen(matched) == len && memcmp(matched, name, len) == 0;
+	OPENSSL_free(matched);
+	return same;
 }
 
 bool peertls_binding(SSL *ssl, char out[PEERTLS_BINDING_HEX + 1])
@@ -176,6 +241,7 @@ void peertls_free(void)
 {
 	SSL_CTX_free(ctx);
 	ctx = NULL;
+	certificates = false;
 	secret = NULL;
 	secret_len = 0;
 }

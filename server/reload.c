@@ -102,6 +102,10 @@ static void keep_fixed(struct herd_config *fresh, struct config_node *self)
 	KEEP_NUMBER(fresh, old, admin_max_connections);
 	KEEP_NUMBER(fresh, old, state_fsync_interval);
 	KEEP_NUMBER(fresh, old, peer_tls);
+	/* The TLS context holds them, loaded once. */
+	keep_text("peer_ca_file", &fresh->peer_ca_file, old->peer_ca_file);
+	keep_text("peer_cert_file", &fresh->peer_cert_file, old->peer_cert_file);
+	keep_text("peer_key_file", &fresh->peer_key_file, old->peer_key_file);
 }
 
 /*

@@ -10,6 +10,7 @@ Run: HERDD=build/server/herdd /usr/bin/python3 tests/integration/test_peer_tls.p
 """
 
 import os
+import subprocess
 import re
 import select
 import socket
@@ -212,6 +213,122 @@ class TestRefusals(TlsTestCase):
         log = alford.log()
         self.assertIn("event=peer_tls_off", log)
         self.assertIn("event=peer_transport tls=off", log)
+
+
+def openssl(*args, cwd):
+    done = subprocess.run(["openssl"] + list(args), cwd=cwd, capture_output=True, text=True,
+                          timeout=scaled(30))
+    if done.returncode != 0:
+        raise AssertionError("openssl %s: %s" % (" ".join(args), done.stderr))
+
+
+def make_ca(folder, name):
+    """A CA NAME.pem and NAME.key in FOLDER."""
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", name + ".key", "-out", name + ".pem", "-days", "30",
+            "-subj", "/CN=" + name, cwd=folder)
+
+
+def make_cert(folder, ca, file, dns):
+    """FILE.pem and FILE.key in FOLDER: a certificate of CA for the DNS name DNS."""
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", file + ".key", "-out", file + ".csr", "-subj", "/CN=" + dns, cwd=folder)
+    with open(os.path.join(folder, file + ".ext"), "w") as f:
+        f.write("subjectAltName=DNS:%s\n" % dns)
+    openssl("x509", "-req", "-in", file + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
+            "-CAcreateserial", "-out", file + ".pem", "-days", "30", "-extfile", file + ".ext",
+            cwd=folder)
+    os.chmod(os.path.join(folder, file + ".key"), 0o600)
+
+
+def cert_options(ca, file):
+    return {"peer_ca_file": ca + ".pem", "peer_cert_file": file + ".pem",
+            "peer_key_file": file + ".key"}
+
+
+class TestCertificates(TlsTestCase):
+    """peer_ca_file, peer_cert_file, peer_key_file: certificates of a herd CA in place of
+    the PSK, each naming its node."""
+
+    def pair(self, bolden_ca="herd-ca", bolden_dns="Bolden"):
+        herd, alford, bolden, relay = None, None, None, None
+        folder = os.path.join(self.tmp, "certs")
+        os.makedirs(folder, exist_ok=True)
+        for ca in {"herd-ca", bolden_ca}:
+            make_ca(folder, ca)
+        make_cert(folder, "herd-ca", "alford", "Alford")
+        make_cert(folder, bolden_ca, "bolden", bolden_dns)
+        return self.relayed_pair(
+            alford_options=cert_options(os.path.join(folder, "herd-ca"),
+                                        os.path.join(folder, "alford")),
+            bolden_options=cert_options(os.path.join(folder, "herd-ca"),
+                                        os.path.join(folder, "bolden")))
+
+    def test_certificates_link_and_the_relay_sees_no_record(self):
+        herd, alford, bolden, relay = self.pair()
+        self.wait_up(alford, bolden)
+        self.assertIn("event=peer_transport tls=on version=TLSv1.3 auth=certificate",
+                      alford.log())
+        reply = alford.request(iamat(b"kiwi-cert-5521", b"+34.068930-118.445127",
+                                     b"1700000003.5"))
+        herdtest.wait_until(lambda: stored_line(bolden, b"kiwi-cert-5521") == reply,
+                            what="the record at Bolden")
+        with relay.lock:
+            seen = bytes(relay.recorded)
+        self.assertGreater(len(seen), 200)
+        for clear in (b"kiwi-cert-5521", b"AT Alford", b"HELLO", b"herd/3"):
+            self.assertNotIn(clear, seen)
+
+    def assertNoLink(self, alford, bolden, seconds=2.0):
+        deadline = time.monotonic() + scaled(seconds)
+        while time.monotonic() < deadline:
+            self.assertNotEqual(link_state(alford), "up")
+            self.assertNotEqual(link_state(bolden), "up")
+            time.sleep(0.1)
+
+    def test_a_certificate_of_another_ca_does_not_link(self):
+        herd, alford, bolden, relay = self.pair(bolden_ca="other-ca")
+        self.assertNoLink(alford, bolden)
+        herdtest.wait_until(lambda: "certificate verify failed" in alford.log(),
+                            what="Alford refusing Bolden's certificate")
+
+    def test_a_certificate_for_another_name_does_not_link(self):
+        # Host names compare without case; node names do not.
+        herd, alford, bolden, relay = self.pair(bolden_dns="bolden")
+        self.assertNoLink(alford, bolden)
+        herdtest.wait_until(lambda: "its certificate does not name it" in alford.log(),
+                            what="Alford refusing a certificate for bolden")
+
+    def test_the_three_files_go_together(self):
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"},
+                              herd_options={"peer_cert_file": "alford.pem"})
+        done = herdtest.run_herdd(["-t", "-c", herd.config_path, "-n", "Alford"])
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("peer_ca_file, peer_cert_file and peer_key_file go together",
+                      done.stderr)
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"},
+                              herd_options=dict(cert_options("ca", "alford"), peer_tls="off"))
+        done = herdtest.run_herdd(["-t", "-c", herd.config_path, "-n", "Alford"])
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("certificates are for TLS links", done.stderr)
+
+    def test_a_key_that_is_not_the_certificate_s_stops_the_node(self):
+        folder = os.path.join(self.tmp, "certs")
+        os.makedirs(folder)
+        make_ca(folder, "herd-ca")
+        make_cert(folder, "herd-ca", "alford", "Alford")
+        make_cert(folder, "herd-ca", "bolden", "Bolden")
+        options = cert_options(os.path.join(folder, "herd-ca"), os.path.join(folder, "alford"))
+        options["peer_key_file"] = os.path.join(folder, "bolden.key")
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"},
+                              herd_options=options)
+        node = herd["Alford"]
+        node.start(wait=False)
+        self.assertNotEqual(node.wait(), 0)
+        text = node.stderr_text() + node.log()
+        self.assertIn("what=peer_tls error=\"peer_key_file (a PEM key, of peer_cert_file)",
+                      text)
+        self.assertIn("key values mismatch", text)
 
 if __name__ == "__main__":
     herdtest.main()

@@ -1072,6 +1072,31 @@ test_limits(void)
 	    PATH ":2: client_line_timeout: \"0\" is not an integer from 1 to 3600");
 	expect_errors("peer_output_limit low", "[herd]\npeer_output_limit = 1000\n" ONE_NODE,
 	    PATH ":2: peer_output_limit: \"1000\" is not an integer from 65536 to 1073741824");
+	cfg = expect_valid("link state defaults", ONE_NODE);
+	if (cfg != NULL) {
+		CHECK_INT(cfg->linkstate_interval, 2);
+		CHECK_INT(cfg->linkstate_max_age, 10);
+	}
+	config_free(cfg);
+	expect_errors("link state ages before two reports",
+	    "[herd]\nlinkstate_interval = 5\nlinkstate_max_age = 9\n" ONE_NODE,
+	    PATH ":3: linkstate_max_age 9 must be at least twice linkstate_interval 5");
+	expect_errors("link state interval zero", "[herd]\nlinkstate_interval = 0\n" ONE_NODE,
+	    PATH ":2: linkstate_interval: \"0\" is not an integer from 1 to 3600");
+	cfg = expect_valid("peer certificates", "[herd]\npeer_ca_file = ca.pem\n"
+	    "peer_cert_file = /etc/herd/a.pem\npeer_key_file = a.key\n" ONE_NODE);
+	if (cfg != NULL) {
+		CHECK_STR(cfg->peer_cert_file, "/etc/herd/a.pem");
+		CHECK(cfg->peer_ca_file != NULL && strstr(cfg->peer_ca_file, "ca.pem") != NULL);
+	}
+	config_free(cfg);
+	expect_errors("peer certificate without key and CA",
+	    "[herd]\npeer_cert_file = a.pem\n" ONE_NODE,
+	    PATH ":2: peer_ca_file, peer_cert_file and peer_key_file go together: set all three "
+	    "(certificates in place of the PSK) or none");
+	expect_errors("peer certificates on plaintext links", "[herd]\npeer_tls = off\n"
+	    "peer_ca_file = ca.pem\npeer_cert_file = a.pem\npeer_key_file = a.key\n" ONE_NODE,
+	    PATH ":2: peer_tls = off with peer certificates: certificates are for TLS links");
 }
 
 int
