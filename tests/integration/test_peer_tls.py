@@ -126,6 +126,13 @@ class TlsTestCase(HerdTestCase):
         herd.start()
         return herd, alford, bolden, relay
 
+    def assertNoLink(self, alford, bolden, seconds=2.0):
+        deadline = time.monotonic() + scaled(seconds)
+        while time.monotonic() < deadline:
+            self.assertNotEqual(link_state(alford), "up")
+            self.assertNotEqual(link_state(bolden), "up")
+            time.sleep(0.1)
+
     def wait_up(self, alford, bolden):
         herdtest.wait_until(lambda: link_state(alford) == "up" and link_state(bolden) == "up",
                             what="the link through the relay")
@@ -178,13 +185,6 @@ class TestChannel(TlsTestCase):
 
 
 class TestRefusals(TlsTestCase):
-
-    def assertNoLink(self, alford, bolden, seconds=2.0):
-        deadline = time.monotonic() + scaled(seconds)
-        while time.monotonic() < deadline:
-            self.assertNotEqual(link_state(alford), "up")
-            self.assertNotEqual(link_state(bolden), "up")
-            time.sleep(0.1)
 
     def test_another_secret_does_not_link(self):
         herd, alford, bolden, relay = self.relayed_pair(bolden_secret=os.urandom(32).hex()
@@ -278,13 +278,6 @@ class TestCertificates(TlsTestCase):
         self.assertGreater(len(seen), 200)
         for clear in (b"kiwi-cert-5521", b"AT Alford", b"HELLO", b"herd/3"):
             self.assertNotIn(clear, seen)
-
-    def assertNoLink(self, alford, bolden, seconds=2.0):
-        deadline = time.monotonic() + scaled(seconds)
-        while time.monotonic() < deadline:
-            self.assertNotEqual(link_state(alford), "up")
-            self.assertNotEqual(link_state(bolden), "up")
-            time.sleep(0.1)
 
     def test_a_certificate_of_another_ca_does_not_link(self):
         herd, alford, bolden, relay = self.pair(bolden_ca="other-ca")
