@@ -50,6 +50,8 @@
 #define CLIENT_OUTPUT_HIGH (256 * 1024)
 /* Bytes one read takes at most; a level-triggered loop comes back for the rest. */
 #define CLIENT_READ_SIZE (16 * 1024)
+/* Reads of a client's socket at a stop, for what it sent before (1 MiB). */
+#define CLIENT_STOP_READS 64
 /* Characters of a "? LINE" reply logged: the line itself is in the client_in just before. */
 #define CLIENT_LOG_ECHO_MAX 64
 
@@ -103,6 +105,7 @@ static void (*drained)(void);
 static struct event *drained_event;
 
 static void client_drain(struct client *c);
+static ssize_t client_read(struct client *c);
 static void client_finish_if_done(struct client *c);
 static void client_flush(struct client *c);
 
@@ -188,7 +191,15 @@ void client_drain_all(void (*done)(void))
 	}
 	for (c = TAILQ_FIRST(&clients); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		/* As if it had half-closed: what it sent is answered, then it is closed. */
+		/*
+		 * What it sent before the stop may still be in its socket, unread: take it
+		 * (at most CLIENT_STOP_READS reads), then answer it as if it had half-closed.
+		 */
+		for (int i = 0; i < CLIENT_STOP_READS && !c->closing && !c->eof; i++)
+			if (client_read(c) <= 0)
+				break;
+		if (c->closing || c->eof)
+			continue;
 		c->eof = true;
 		event_del(c->readable);
 		client_drain(c);
@@ -530,34 +541,34 @@ void reply_complete(struct reply *r)
  * usual case), the read goes to one buffer all clients share and the lines run from
  * there; only what is left over is copied into C's input.
  */
-static void client_readable_cb(evutil_socket_t fd, short what, void *arg)
+/* One read of C's socket, and the lines it completes; read()'s result. */
+static ssize_t client_read(struct client *c)
 {
 	static char shared[CLIENT_READ_SIZE];
-	struct client *c = arg;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	ssize_t n = read(fd, shared, sizeof(shared));
+	ssize_t n = read(bufferevent_getfd(c->bev), shared, sizeof(shared));
 	size_t done = 0;
 
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			client_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		return;
+		return n;
 	}
 	if (n == 0) {
 		log_debug("event=client_eof conn=%llu", (unsigned long long)c->id);
 		c->eof = true;
 		event_del(c->readable);
 		client_drain(c);
-		return;
+		return 0;
 	}
 	if (evbuffer_get_length(in) == 0) {
 		done = client_run_lines(c, shared, (size_t)n);
 		if (c->closing)
-			return;
+			return n;
 		if (done == (size_t)n && !client_overloaded(c)) {
 			/* All taken: nothing is kept, nothing else to check. */
 			client_send(c);
-			return;
+			return n;
 		}
 	}
 	/* Kept: only the bytes that came (the bufferevent keeps its input's end frozen). */
@@ -566,6 +577,12 @@ static void client_readable_cb(evutil_socket_t fd, short what, void *arg)
 		fatalx("event=out_of_memory what=\"a client's input\"");
 	evbuffer_freeze(in, 0);
 	client_drain(c);
+	return n;
+}
+
+static void client_readable_cb(evutil_socket_t fd, short what, void *arg)
+{
+	client_read(arg);
 }
 
 /* The socket took all that waited: writes go straight out again. */

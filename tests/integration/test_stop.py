@@ -123,6 +123,28 @@ class TestStop(StopTestCase):
         herdtest.wait_until(lambda: bolden.stats()["clients"] == len(lines), timeout=5)
         self.assertEqual(bolden.stats()["clients"], len(lines))
 
+    def test_lines_waiting_in_the_socket_at_the_stop_are_answered(self):
+        """A client that connected and sent its lines while the node was stopped
+        (SIGSTOP), so that the accept and the SIGTERM come in one pass of the loop, before
+        its socket was ever read: its lines are answered before the node closes."""
+        herd = self.make_herd(["Alford"])
+        herd.start()
+        node = herd["Alford"]
+        lines = [iamat(b"queued%03d" % i, b"+34-118", b"1700000003.%d" % i) for i in range(200)]
+        node.signal(signal.SIGSTOP)
+        try:
+            c = node.client(timeout=10)
+            self.addCleanup(c.close)
+            c.send(b"".join(line + b"\n" for line in lines))
+            time.sleep(0.2)
+            self.sigterm(node)
+        finally:
+            node.signal(signal.SIGCONT)
+        got = c.read_lines(len(lines), timeout=10)
+        self.assertEqual(len(got), len(lines))
+        self.assertTrue(all(line.startswith(b"AT Alford ") for line in got), got[:3])
+        self.assertEqual(self.wait_exit(node, 10)[0], 0)
+
     def test_last_snapshot_is_written(self):
         herd = self.make_herd(["Alford"], herd_options={"state_dir": "state"})
         herd.start()
