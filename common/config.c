@@ -30,8 +30,6 @@ const struct config_key config_herd_keys[] = {
 	{ "secret_file", CONFIG_PATH, offsetof(struct herd_config, secret_file), 0, 0 },
 	{ "peer_tls", CONFIG_PEER_TLS, offsetof(struct herd_config, peer_tls), 0, 0 },
 	{ "peer_ca_file", CONFIG_PATH, offsetof(struct herd_config, peer_ca_file), 0, 0 },
-	{ "peer_cert_file", CONFIG_PATH, offsetof(struct herd_config, peer_cert_file), 0, 0 },
-	{ "peer_key_file", CONFIG_PATH, offsetof(struct herd_config, peer_key_file), 0, 0 },
 	{ "log_dir", CONFIG_PATH, offsetof(struct herd_config, log_dir), 0, 0 },
 	{ "state_dir", CONFIG_PATH, offsetof(struct herd_config, state_dir), 0, 0 },
 	{ "admin_token_file", CONFIG_PATH,
@@ -93,6 +91,8 @@ const struct config_key config_node_keys[CONFIG_NODE_NKEYS] = {
 	{ "peer_listen", CONFIG_ADDR, offsetof(struct config_node, peer_listen), 0, 0 },
 	{ "admin_listen", CONFIG_ADDR, offsetof(struct config_node, admin_listen), 0, 0 },
 	{ "peers", CONFIG_PEERS, 0, 0, 0 },
+	{ "peer_cert_file", CONFIG_PATH, offsetof(struct config_node, peer_cert_file), 0, 0 },
+	{ "peer_key_file", CONFIG_PATH, offsetof(struct config_node, peer_key_file), 0, 0 },
 };
 
 /* White space as in the client protocol; CR counts only as part of a CRLF line end. */
@@ -545,8 +545,11 @@ void config_free(struct herd_config *cfg)
 
 	if (cfg == NULL)
 		return;
-	for (i = 0; i < cfg->nnodes; i++)
+	for (i = 0; i < cfg->nnodes; i++) {
 		free(cfg->nodes[i].neighbours);
+		free(cfg->nodes[i].peer_cert_file);
+		free(cfg->nodes[i].peer_key_file);
+	}
 	free(cfg->nodes);
 	free(cfg->path);
 	free(cfg->places_url);
@@ -554,8 +557,6 @@ void config_free(struct herd_config *cfg)
 	free(cfg->places_ca_file);
 	free(cfg->secret_file);
 	free(cfg->peer_ca_file);
-	free(cfg->peer_cert_file);
-	free(cfg->peer_key_file);
 	free(cfg->log_dir);
 	free(cfg->state_dir);
 	free(cfg->herd_id);

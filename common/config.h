@@ -51,6 +51,10 @@ struct config_node {
 	struct config_addr admin_listen;   /* .set false: no admin endpoint */
 	size_t *neighbours;      /* indexes into config.nodes, symmetric, sorted, no self */
 	size_t nneighbours;
+	/* With peer_ca_file: PEM, its certificate (chain), naming it, and its private key
+	 * (the credential peer.NAME.key comes first). */
+	char *peer_cert_file;
+	char *peer_key_file;
 };
 
 struct herd_config {
@@ -62,10 +66,8 @@ struct herd_config {
 	int places_timeout;      /* seconds, default 5 */
 	char *secret_file;       /* NULL: none (allowed only when every peer_listen is loopback) */
 	enum peer_tls peer_tls;  /* default on */
-	/* Peer TLS with certificates of a herd CA in place of the PSK: all three, or none. */
+	/* Peer TLS with certificates of a herd CA in place of the PSK (each node's own). */
 	char *peer_ca_file;      /* PEM: the CA(s) a neighbour's certificate must chain to */
-	char *peer_cert_file;    /* PEM: this node's certificate (chain), naming the node */
-	char *peer_key_file;     /* PEM: its private key (a credential peer.key comes first) */
 	char *log_dir;           /* NULL: none */
 	char *state_dir;         /* NULL: none */
 	char *herd_id;           /* NULL: derived from the secret, or from the node names */

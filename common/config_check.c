@@ -266,18 +266,28 @@ static void config_check_addrs(struct config_parser *p)
 	free(uses);
 }
 
-/* Peer certificates: the three files together, and only for TLS links. */
+/*
+ * Peer certificates: with peer_ca_file every node names its certificate and key, without
+ * it none does, and they are for TLS links only.
+ */
 static void config_check_peer_certs(struct config_parser *p)
 {
 	struct herd_config *cfg = p->cfg;
-	int set = (cfg->peer_ca_file != NULL) + (cfg->peer_cert_file != NULL) +
-	    (cfg->peer_key_file != NULL);
+	bool ca = cfg->peer_ca_file != NULL;
 
-	if (set != 0 && set != 3)
-		config_error(p, config_herd_key_line(p, cfg->peer_ca_file == NULL ? "peer_cert_file" :
-		    "peer_ca_file"), "peer_ca_file, peer_cert_file and peer_key_file go together: "
-		    "set all three (certificates in place of the PSK) or none");
-	if (set != 0 && cfg->peer_tls == PEER_TLS_OFF)
+	for (size_t i = 0; i < cfg->nnodes; i++) {
+		const struct config_node *node = &cfg->nodes[i];
+		int line = p->extras[i].key_line[node->peer_cert_file != NULL ?
+		    CONFIG_NODE_PEER_CERT_FILE : CONFIG_NODE_PEER_KEY_FILE];
+
+		if (ca && (node->peer_cert_file == NULL || node->peer_key_file == NULL))
+			config_error(p, node->line, "node %s: peer_ca_file is set: the node needs "
+			    "peer_cert_file and peer_key_file", node->name);
+		else if (!ca && (node->peer_cert_file != NULL || node->peer_key_file != NULL))
+			config_error(p, line, "node %s: peer_cert_file and peer_key_file need "
+			    "peer_ca_file in [herd]", node->name);
+	}
+	if (ca && cfg->peer_tls == PEER_TLS_OFF)
 		config_error(p, config_herd_key_line(p, "peer_tls"), "peer_tls = off with peer "
 		    "certificates: certificates are for TLS links");
 }

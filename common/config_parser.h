@@ -15,7 +15,7 @@
 #define CONFIG_DNS_NAME_LEN 253
 #define CONFIG_DNS_LABEL_LEN 63
 /* The number of [herd] keys: config_herd_keys has one entry each. */
-#define CONFIG_HERD_NKEYS 38
+#define CONFIG_HERD_NKEYS 36
 
 /* How a key's value is read. */
 enum config_type {
@@ -45,6 +45,8 @@ enum {
 	CONFIG_NODE_PEER_LISTEN,
 	CONFIG_NODE_ADMIN_LISTEN,
 	CONFIG_NODE_PEERS,
+	CONFIG_NODE_PEER_CERT_FILE,
+	CONFIG_NODE_PEER_KEY_FILE,
 	CONFIG_NODE_NKEYS,
 };
 

@@ -9,8 +9,7 @@
 
 #include <arpa/inet.h>
 
-/* Writes the oldest queued OpenSSL error, or FALLBACK, into BUF, and clears the queue. */
-static void tls_error_text(const char *fallback, char *buf, size_t size)
+void tls_error_text(const char *fallback, char *buf, size_t size)
 {
 	unsigned long err = ERR_peek_error();
 

@@ -25,6 +25,9 @@ SSL_CTX *tls_client_context(const char *ca_file, char *why, size_t size);
  */
 SSL *tls_client_new(SSL_CTX *ctx, const char *host, long *verify_error);
 
+/* Writes the oldest queued OpenSSL error, or FALLBACK, into BUF, and clears the queue. */
+void tls_error_text(const char *fallback, char *buf, size_t size);
+
 /*
  * Why a handshake failed, for logs and error messages: the certificate check's verdict
  * VERIFY_ERROR when there is one, else the OpenSSL error ERR (0 if none).

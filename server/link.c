@@ -1141,8 +1141,10 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 		while (bufferevent_get_openssl_error(bev) != 0)
 			;
 		snprintf(reason, sizeof(reason), "TLS: %s%s", peertls_reason(err, tls, sizeof(tls)),
-		    l->phase == LINK_CONNECTING || l->phase == LINK_HELLO ? " (a plaintext "
-		    "neighbour, peer_tls off there, or another herd secret)" : "");
+		    l->phase != LINK_CONNECTING && l->phase != LINK_HELLO ? "" :
+		    peertls_certificates() ? " (a plaintext neighbour, or its certificate: see "
+		    "peer_certificate_refused)" : " (a plaintext neighbour, peer_tls off there, "
+		    "or another herd secret)");
 	} else if (l->raw != NULL && l->phase == LINK_CONNECTING) {
 		/* The TCP connect or the handshake's first read failed: say which. */
 		int err = EVUTIL_SOCKET_ERROR();

@@ -439,8 +439,8 @@ void peers_start(void (*written)(void))
 		log_warnx("event=peer_tls_off reason=\"peer_tls is on but there is no herd "
 		    "secret to key TLS with: links are plaintext, allowed because every "
 		    "peer_listen is loopback\"");
-	if (herdd.config->peer_cert_file != NULL && secret == NULL)
-		fatalx("event=startup_failed what=peer_cert_file error=\"peer certificates need "
+	if (herdd.config->peer_ca_file != NULL && secret == NULL)
+		fatalx("event=startup_failed what=peer_ca_file error=\"peer certificates need "
 		    "a herd secret too (secret_file): the AUTH exchange inside TLS uses it\"");
 	if (secret != NULL && want == PEER_TLS_ON &&
 	    !peertls_init(secret, secret_len, why, sizeof(why)))

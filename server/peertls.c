@@ -1,11 +1,12 @@
 /*
  * TLS 1.3 on peer links (README "Peer links"), authenticated with an external pre-shared
- * key, no certificates to manage, or (peer_cert_file) with certificates of a herd CA. The dialler offers the identity of its own node name;
+ * key, no certificates to manage. The dialler offers the identity of its own node name;
  * both ends derive the key from the herd secret and the two names, and the HELLO that
  * follows must name the node whose key it was. (Every node holds the secret, so this
  * keeps honest names apart and strangers out; it is no defence against a node of the
- * herd lying about itself.) (EC)DHE is still required
- * (psk_dhe_ke), so a secret that leaks later does not open recorded links.
+ * herd lying about itself.) (EC)DHE is still required (psk_dhe_ke), so a secret that
+ * leaks later does not open recorded links. With peer_ca_file, certificates of a herd CA
+ * take the PSK's place: each node's own, naming it, which the other end verifies.
  */
 #include "peertls.h"
 
@@ -24,7 +25,9 @@
 #include "config.h"
 #include "herdd.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "secret.h"
+#include "tls.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -108,34 +111,65 @@ static int peertls_find_session(SSL *ssl, const unsigned char *id, size_t idlen,
 	return *sess != NULL;
 }
 
+/* Names are matched as DNS names of subjectAltName, never the subject's CN, no wildcard. */
+#define PEERTLS_NAME_FLAGS (X509_CHECK_FLAG_NO_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT)
+
 /* WHAT failed: the reason, with OpenSSL's words for it, into WHY. */
 static bool peertls_failed(const char *what, char *why, size_t size)
 {
 	char err[160];
 
-	snprintf(why, size, "%s: %s", what, peertls_reason(ERR_get_error(), err, sizeof(err)));
-	ERR_clear_error();
+	tls_error_text("no reason given", err, sizeof(err));
+	snprintf(why, size, "%s: %s", what, err);
 	return false;
 }
 
 /*
- * This node's certificate and key, and the CA a neighbour's must chain to, which both
- * ends ask for (a dialler's certificate too). The key may be the credential peer.key.
+ * Logs why a neighbour's certificate was refused (the link's close says only "certificate
+ * verify failed"); at most a few lines per interval, as strangers may try often.
+ */
+static int peertls_verify_cb(int preverify_ok, X509_STORE_CTX *store)
+{
+	static struct ratelimit refusals;
+	X509 *cert = X509_STORE_CTX_get_current_cert(store);
+	char subject[256] = "?";
+	uint64_t held_back;
+	int err;
+
+	if (preverify_ok || !ratelimit_allow(&refusals, htime_mono_ms(), &held_back))
+		return preverify_ok;
+	err = X509_STORE_CTX_get_error(store);
+	if (cert != NULL)
+		X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+	log_warnx("event=peer_certificate_refused depth=%d subject=%s reason=%s "
+	    "suppressed=%llu", X509_STORE_CTX_get_error_depth(store),
+	    log_quote(subject, strlen(subject)), log_quote(X509_verify_cert_error_string(err),
+	    strlen(X509_verify_cert_error_string(err))), (unsigned long long)held_back);
+	return preverify_ok;
+}
+
+/*
+ * This node's certificate and key (its [node] section's), and the CA a neighbour's must
+ * chain to, which both ends ask for (a dialler's certificate too). The key may be the
+ * credential peer.NAME.key.
  */
 static bool peertls_load_certificates(char *why, size_t size)
 {
-	const struct herd_config *cfg = herdd.config;
-	char path[4096];
-	const char *key = secret_source(cfg->peer_key_file, "peer.key", path, sizeof(path));
+	const struct config_node *self = herdd.self;
+	char path[4096], credential[CONFIG_NAME_MAX + 16];
+	const char *key;
 
-	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->peer_cert_file) != 1)
+	snprintf(credential, sizeof(credential), "peer.%s.key", self->name);
+	key = secret_source(self->peer_key_file, credential, path, sizeof(path));
+	if (SSL_CTX_use_certificate_chain_file(ctx, self->peer_cert_file) != 1)
 		return peertls_failed("peer_cert_file", why, size);
 	/* This also checks that the key is the certificate's. */
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
 		return peertls_failed("peer_key_file (a PEM key, of peer_cert_file)", why, size);
-	if (SSL_CTX_load_verify_locations(ctx, cfg->peer_ca_file, NULL) != 1)
+	if (SSL_CTX_load_verify_locations(ctx, herdd.config->peer_ca_file, NULL) != 1)
 		return peertls_failed("peer_ca_file", why, size);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+	    peertls_verify_cb);
 	certificates = true;
 	return true;
 }
@@ -149,7 +183,7 @@ bool peertls_init(const unsigned char *key, size_t keylen, char *why, size_t siz
 	/* No tickets (a link is one session) and no resumption of anything but the PSK. */
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	if (herdd.config->peer_cert_file != NULL) {
+	if (herdd.config->peer_ca_file != NULL) {
 		if (!peertls_load_certificates(why, size)) {
 			peertls_free();
 			return false;
@@ -189,12 +223,19 @@ SSL *peertls_new(void)
 
 void peertls_set_peer(SSL *ssl, const char *name)
 {
+	X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+
 	SSL_set_app_data(ssl, (void *)(uintptr_t)name);
-	/* The handshake fails on a certificate for another name (peertls_authenticated_as
-	 * then tells case apart too). */
-	if (certificates && (SSL_set1_host(ssl, name) != 1))
+	if (!certificates)
+		return;
+	/*
+	 * The handshake fails on a certificate for another name (peertls_authenticated_as
+	 * then tells case apart too). Set as a DNS name even when it looks like an address,
+	 * as SSL_set1_host would not.
+	 */
+	X509_VERIFY_PARAM_set_hostflags(param, PEERTLS_NAME_FLAGS);
+	if (X509_VERIFY_PARAM_set1_host(param, name, 0) != 1)
 		fatalx("event=out_of_memory what=\"a peer link's TLS host name\"");
-	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_WILDCARDS);
 }
 
 bool peertls_authenticated_as(SSL *ssl, const char *name, size_t len)
@@ -208,7 +249,7 @@ bool peertls_authenticated_as(SSL *ssl, const char *name, size_t len)
 		return keyed != NULL && strlen(keyed) == len && memcmp(keyed, name, len) == 0;
 	cert = SSL_get0_peer_certificate(ssl);
 	if (cert == NULL || SSL_get_verify_result(ssl) != X509_V_OK ||
-	    X509_check_host(cert, name, len, X509_CHECK_FLAG_NO_WILDCARDS, &matched) != 1)
+	    X509_check_host(cert, name, len, PEERTLS_NAME_FLAGS, &matched) != 1)
 		return false;
 	same = matched != NULL && strlen(matched) == len && memcmp(matched, name, len) == 0;
 	OPENSSL_free(matched);

@@ -104,8 +104,8 @@ static void keep_fixed(struct herd_config *fresh, struct config_node *self)
 	KEEP_NUMBER(fresh, old, peer_tls);
 	/* The TLS context holds them, loaded once. */
 	keep_text("peer_ca_file", &fresh->peer_ca_file, old->peer_ca_file);
-	keep_text("peer_cert_file", &fresh->peer_cert_file, old->peer_cert_file);
-	keep_text("peer_key_file", &fresh->peer_key_file, old->peer_key_file);
+	keep_text("peer_cert_file", &self->peer_cert_file, herdd.self->peer_cert_file);
+	keep_text("peer_key_file", &self->peer_key_file, herdd.self->peer_key_file);
 }
 
 /*

@@ -14,6 +14,7 @@ import subprocess
 import re
 import select
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -91,16 +92,33 @@ class Relay:
         self.listener.close()
 
 
+def with_node_keys(text, keys):
+    """The configuration TEXT with KEYS[NAME] (a dict) added to each [node NAME]."""
+    for name, pairs in keys.items():
+        text = text.replace("[node %s]\n" % name, "[node %s]\n" % name + "".join(
+            "%s = %s\n" % kv for kv in pairs.items()), 1)
+    return text
+
+
+def write_node_keys(herd, keys):
+    """Writes HERD's file with KEYS[NAME] in each [node NAME]."""
+    with open(herd.config_path, "w") as f:
+        f.write(with_node_keys(herd.config_text(), keys))
+
+
 def link_state(node):
     return node.admin("/peers")[1]["peers"][0]["state"]
 
 
 class TlsTestCase(HerdTestCase):
 
-    def relayed_pair(self, alford_options=None, bolden_options=None, bolden_secret=None):
+    def relayed_pair(self, alford_options=None, bolden_options=None, bolden_secret=None,
+                     herd_options=None, node_options=None):
         """Alford and Bolden linked through a relay; each node reads its own copy of the
-        file, with ALFORD_OPTIONS / BOLDEN_OPTIONS added to [herd]."""
-        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"})
+        file, with ALFORD_OPTIONS / BOLDEN_OPTIONS added to [herd]; HERD_OPTIONS go to both,
+        NODE_OPTIONS[NAME] into both copies' [node NAME]."""
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"},
+                              herd_options=herd_options)
         alford, bolden = herd["Alford"], herd["Bolden"]
         relay = Relay(bolden.peer_port)
         self.addCleanup(relay.close)
@@ -109,6 +127,8 @@ class TlsTestCase(HerdTestCase):
                             "peer_listen = %s:%d" % (HOST, relay.port))
         theirs = text.replace("peer_listen = %s:%d" % (HOST, alford.peer_port),
                               "peer_listen = %s:%d" % (HOST, herdtest.free_port()))
+        mine = with_node_keys(mine, node_options or {})
+        theirs = with_node_keys(theirs, node_options or {})
         if bolden_secret is not None:
             path = os.path.join(herd.dir, "bolden.secret")
             with open(path, "wb") as f:
@@ -229,40 +249,44 @@ def make_ca(folder, name):
             "-subj", "/CN=" + name, cwd=folder)
 
 
-def make_cert(folder, ca, file, dns):
-    """FILE.pem and FILE.key in FOLDER: a certificate of CA for the DNS name DNS."""
+def make_cert(folder, ca, file, dns, ext=None):
+    """FILE.pem and FILE.key in FOLDER: a certificate of CA with CN=DNS and the extensions
+    EXT (default: subjectAltName DNS:DNS)."""
     openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
             "-keyout", file + ".key", "-out", file + ".csr", "-subj", "/CN=" + dns, cwd=folder)
     with open(os.path.join(folder, file + ".ext"), "w") as f:
-        f.write("subjectAltName=DNS:%s\n" % dns)
+        f.write(ext if ext is not None else "subjectAltName=DNS:%s\n" % dns)
     openssl("x509", "-req", "-in", file + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
             "-CAcreateserial", "-out", file + ".pem", "-days", "30", "-extfile", file + ".ext",
             cwd=folder)
     os.chmod(os.path.join(folder, file + ".key"), 0o600)
 
 
-def cert_options(ca, file):
-    return {"peer_ca_file": ca + ".pem", "peer_cert_file": file + ".pem",
-            "peer_key_file": file + ".key"}
-
-
 class TestCertificates(TlsTestCase):
-    """peer_ca_file, peer_cert_file, peer_key_file: certificates of a herd CA in place of
-    the PSK, each naming its node."""
+    """peer_ca_file in [herd], peer_cert_file and peer_key_file in each [node]:
+    certificates of a herd CA in place of the PSK, each naming its node."""
 
-    def pair(self, bolden_ca="herd-ca", bolden_dns="Bolden"):
-        herd, alford, bolden, relay = None, None, None, None
+    def certs(self):
         folder = os.path.join(self.tmp, "certs")
-        os.makedirs(folder, exist_ok=True)
-        for ca in {"herd-ca", bolden_ca}:
-            make_ca(folder, ca)
-        make_cert(folder, "herd-ca", "alford", "Alford")
-        make_cert(folder, bolden_ca, "bolden", bolden_dns)
-        return self.relayed_pair(
-            alford_options=cert_options(os.path.join(folder, "herd-ca"),
-                                        os.path.join(folder, "alford")),
-            bolden_options=cert_options(os.path.join(folder, "herd-ca"),
-                                        os.path.join(folder, "bolden")))
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+            make_ca(folder, "herd-ca")
+            make_ca(folder, "other-ca")
+            make_cert(folder, "herd-ca", "alford", "Alford")
+            make_cert(folder, "herd-ca", "bolden", "Bolden")
+        return folder
+
+    def node_certs(self, folder, bolden="bolden"):
+        return {"Alford": {"peer_cert_file": os.path.join(folder, "alford.pem"),
+                           "peer_key_file": os.path.join(folder, "alford.key")},
+                "Bolden": {"peer_cert_file": os.path.join(folder, bolden + ".pem"),
+                           "peer_key_file": os.path.join(folder, bolden + ".key")}}
+
+    def pair(self, bolden="bolden"):
+        folder = self.certs()
+        return self.relayed_pair(herd_options={"peer_ca_file": os.path.join(folder,
+                                                                           "herd-ca.pem")},
+                                 node_options=self.node_certs(folder, bolden))
 
     def test_certificates_link_and_the_relay_sees_no_record(self):
         herd, alford, bolden, relay = self.pair()
@@ -280,41 +304,98 @@ class TestCertificates(TlsTestCase):
             self.assertNotIn(clear, seen)
 
     def test_a_certificate_of_another_ca_does_not_link(self):
-        herd, alford, bolden, relay = self.pair(bolden_ca="other-ca")
+        make_cert(self.certs(), "other-ca", "bolden-other", "Bolden")
+        herd, alford, bolden, relay = self.pair(bolden="bolden-other")
         self.assertNoLink(alford, bolden)
-        herdtest.wait_until(lambda: "certificate verify failed" in alford.log(),
+        herdtest.wait_until(lambda: "certificate verify failed" in alford.log() and
+                            "event=peer_certificate_refused" in alford.log(),
                             what="Alford refusing Bolden's certificate")
 
     def test_a_certificate_for_another_name_does_not_link(self):
         # Host names compare without case; node names do not.
-        herd, alford, bolden, relay = self.pair(bolden_dns="bolden")
+        make_cert(self.certs(), "herd-ca", "bolden-lower", "bolden")
+        herd, alford, bolden, relay = self.pair(bolden="bolden-lower")
         self.assertNoLink(alford, bolden)
         herdtest.wait_until(lambda: "its certificate does not name it" in alford.log(),
                             what="Alford refusing a certificate for bolden")
 
-    def test_the_three_files_go_together(self):
+    def accepted_by_alford(self, cert=None, hello_as="Bolden"):
+        """Dials Alford's peer port over TLS from Python with CERT (a file stem in the
+        certificate folder, or None for none) and says HELLO as HELLO_AS: the lines Alford
+        sent before the connection ended, and its log."""
+        folder = self.certs()
         herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"},
-                              herd_options={"peer_cert_file": "alford.pem"})
+                              herd_options={"peer_ca_file": os.path.join(folder, "herd-ca.pem"),
+                                            "peer_backoff_max": 60})
+        write_node_keys(herd, self.node_certs(folder))
+        alford = herd.start("Alford")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.load_verify_locations(os.path.join(folder, "herd-ca.pem"))
+        if cert is not None:
+            ctx.load_cert_chain(os.path.join(folder, cert + ".pem"),
+                                os.path.join(folder, cert + ".key"))
+        raw = socket.create_connection((HOST, alford.peer_port), timeout=scaled(5))
+        got, tls = b"", None
+        try:
+            tls = ctx.wrap_socket(raw, server_hostname="Alford")
+            tls.sendall(b"HELLO herd/3 %s %s\n" % (hello_as.encode(), b"ab" * 16))
+            deadline = time.monotonic() + scaled(3)
+            while time.monotonic() < deadline:
+                data = tls.recv(4096)
+                if not data:
+                    break
+                got += data
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            (tls or raw).close()
+        return got, alford
+
+    def test_the_accepting_end_checks_the_dialler_s_certificate(self):
+        folder = self.certs()
+        make_cert(folder, "herd-ca", "carden", "Carden")
+        make_cert(folder, "other-ca", "bolden-other", "Bolden")
+        make_cert(folder, "herd-ca", "bolden-cn", "Bolden", ext="basicConstraints=CA:FALSE\n")
+        make_cert(folder, "herd-ca", "bolden-server", "Bolden",
+                  ext="subjectAltName=DNS:Bolden\nextendedKeyUsage=serverAuth\n")
+        # The control: the right certificate gets Alford's HELLO and AUTH.
+        got, alford = self.accepted_by_alford("bolden")
+        self.assertIn(b"HELLO herd/3 Alford ", got)
+        self.assertIn(b"\nAUTH ", got)
+        cases = [
+            (None, "peer did not return a certificate"),
+            ("bolden-other", "unable to get local issuer certificate"),
+            ("carden", "its certificate does not name it"),
+            ("bolden-cn", "its certificate does not name it"),
+            ("bolden-server", "unsuitable certificate purpose"),
+        ]
+        for cert, reason in cases:
+            got, alford = self.accepted_by_alford(cert)
+            self.assertNotIn(b"AUTH", got, cert)
+            herdtest.wait_until(lambda: reason in alford.log(), timeout=scaled(5),
+                                what="Alford to log %r for %s" % (reason, cert))
+
+    def test_the_files_go_with_the_ca(self):
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"},
+                              herd_options={"peer_ca_file": "ca.pem"})
         done = herdtest.run_herdd(["-t", "-c", herd.config_path, "-n", "Alford"])
         self.assertNotEqual(done.returncode, 0)
-        self.assertIn("peer_ca_file, peer_cert_file and peer_key_file go together",
-                      done.stderr)
+        self.assertIn("node Alford: peer_ca_file is set: the node needs peer_cert_file and "
+                      "peer_key_file", done.stderr)
         herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"},
-                              herd_options=dict(cert_options("ca", "alford"), peer_tls="off"))
+                              herd_options={"peer_ca_file": "ca.pem", "peer_tls": "off"})
         done = herdtest.run_herdd(["-t", "-c", herd.config_path, "-n", "Alford"])
         self.assertNotEqual(done.returncode, 0)
         self.assertIn("certificates are for TLS links", done.stderr)
 
     def test_a_key_that_is_not_the_certificate_s_stops_the_node(self):
-        folder = os.path.join(self.tmp, "certs")
-        os.makedirs(folder)
-        make_ca(folder, "herd-ca")
-        make_cert(folder, "herd-ca", "alford", "Alford")
-        make_cert(folder, "herd-ca", "bolden", "Bolden")
-        options = cert_options(os.path.join(folder, "herd-ca"), os.path.join(folder, "alford"))
-        options["peer_key_file"] = os.path.join(folder, "bolden.key")
+        folder = self.certs()
+        keys = self.node_certs(folder)
+        keys["Alford"]["peer_key_file"] = os.path.join(folder, "bolden.key")
         herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"},
-                              herd_options=options)
+                              herd_options={"peer_ca_file": os.path.join(folder, "herd-ca.pem")})
+        write_node_keys(herd, keys)
         node = herd["Alford"]
         node.start(wait=False)
         self.assertNotEqual(node.wait(), 0)

@@ -1083,19 +1083,24 @@ test_limits(void)
 	    PATH ":3: linkstate_max_age 9 must be at least twice linkstate_interval 5");
 	expect_errors("link state interval zero", "[herd]\nlinkstate_interval = 0\n" ONE_NODE,
 	    PATH ":2: linkstate_interval: \"0\" is not an integer from 1 to 3600");
-	cfg = expect_valid("peer certificates", "[herd]\npeer_ca_file = ca.pem\n"
-	    "peer_cert_file = /etc/herd/a.pem\npeer_key_file = a.key\n" ONE_NODE);
+	cfg = expect_valid("peer certificates", "[herd]\npeer_ca_file = ca.pem\n" ONE_NODE
+	    "peer_cert_file = /etc/herd/a.pem\npeer_key_file = a.key\n");
 	if (cfg != NULL) {
-		CHECK_STR(cfg->peer_cert_file, "/etc/herd/a.pem");
+		CHECK_STR(cfg->nodes[0].peer_cert_file, "/etc/herd/a.pem");
+		CHECK(cfg->nodes[0].peer_key_file != NULL &&
+		    strstr(cfg->nodes[0].peer_key_file, "a.key") != NULL);
 		CHECK(cfg->peer_ca_file != NULL && strstr(cfg->peer_ca_file, "ca.pem") != NULL);
 	}
 	config_free(cfg);
-	expect_errors("peer certificate without key and CA",
-	    "[herd]\npeer_cert_file = a.pem\n" ONE_NODE,
-	    PATH ":2: peer_ca_file, peer_cert_file and peer_key_file go together: set all three "
-	    "(certificates in place of the PSK) or none");
+	expect_errors("peer certificates without a CA", "[herd]\n" ONE_NODE
+	    "peer_cert_file = a.pem\npeer_key_file = a.key\n",
+	    PATH ":5: node A: peer_cert_file and peer_key_file need peer_ca_file in [herd]");
+	expect_errors("a CA, and a node without its key", "[herd]\npeer_ca_file = ca.pem\n"
+	    ONE_NODE "peer_cert_file = a.pem\n",
+	    PATH ":3: node A: peer_ca_file is set: the node needs peer_cert_file and "
+	    "peer_key_file");
 	expect_errors("peer certificates on plaintext links", "[herd]\npeer_tls = off\n"
-	    "peer_ca_file = ca.pem\npeer_cert_file = a.pem\npeer_key_file = a.key\n" ONE_NODE,
+	    "peer_ca_file = ca.pem\n" ONE_NODE "peer_cert_file = a.pem\npeer_key_file = a.key\n",
 	    PATH ":2: peer_tls = off with peer certificates: certificates are for TLS links");
 }
 
