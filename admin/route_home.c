@@ -19,7 +19,7 @@
 #define GRAPH_WIDTH 640
 #define GRAPH_HEIGHT 440
 #define GRAPH_RADIUS 165
-#define NODE_RADIUS 40
+#define NODE_RADIUS 40      /* at most: many nodes share the circle */
 
 static const char page_style[] =
 	"body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}"
@@ -81,6 +81,14 @@ static void node_position(size_t i, size_t n, double *x, double *y)
 	*y = GRAPH_HEIGHT / 2.0 + (n > 1 ? GRAPH_RADIUS * sin(angle) : 0);
 }
 
+/* The radius of N nodes' circles: apart on the big circle, however many there are. */
+static double node_radius(size_t n)
+{
+	double room = n > 1 ? M_PI * GRAPH_RADIUS / (double)n * 0.8 : NODE_RADIUS;
+
+	return room < NODE_RADIUS ? room : NODE_RADIUS;
+}
+
 static const char *view_name(int view)
 {
 	return view == HERDVIEW_VIEW_UNKNOWN ? "not heard" :
@@ -124,9 +132,9 @@ static void graph_node(struct evbuffer *out, const struct herdview *v, size_t i)
 	html_text(out, n->name);
 	evbuffer_add_printf(out, "\"><title>");
 	html_text(out, n->name);
-	evbuffer_add_printf(out, ": %s%s</title><circle cx=\"%.1f\" cy=\"%.1f\" r=\"%d\"/>"
+	evbuffer_add_printf(out, ": %s%s</title><circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\"/>"
 	    "<text x=\"%.1f\" y=\"%.1f\">", state, n->self ? " (this node)" : "", x, y,
-	    NODE_RADIUS, x, y);
+	    node_radius(v->nnodes), x, y);
 	html_text(out, n->name);
 	evbuffer_add_printf(out, "</text></g>\n");
 }
