@@ -16,6 +16,7 @@ Environment:
 import ctypes
 import json
 import os
+import random
 import re
 import resource
 import shlex
@@ -70,15 +71,37 @@ def herdd_command(args):
 _used_ports = set()
 
 
+# Ports handed out lie below the kernel's ephemeral range: a port the kernel picked (bind
+# to 0) can be taken by any outgoing connection before herdd binds it, and the suite
+# makes many. Random, so that tests running side by side seldom try the same one.
+PORT_RANGE = (20000, 32000)
+_port_random = random.Random(os.getpid() ^ time.time_ns())
+
+
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host=HOST):
-    """A loopback TCP port that was free a moment ago and was not handed out before."""
-    for _ in range(200):
+    """A loopback TCP port that was free a moment ago, was not handed out before, and is
+    outside the ephemeral range (where the kernel may give it to a connection)."""
+    low, high = _ephemeral_range()
+    for _ in range(500):
+        port = _port_random.randrange(*PORT_RANGE)
+        if port in _used_ports or low <= port <= high:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
-        if port not in _used_ports:
-            _used_ports.add(port)
-            return port
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _used_ports.add(port)
+        return port
     raise RuntimeError("no free port found")
 
 
