@@ -14,6 +14,7 @@ Environment:
 """
 
 import ctypes
+import fcntl
 import json
 import os
 import random
@@ -87,18 +88,47 @@ def _ephemeral_range():
         return 32768, 60999
 
 
+# Test processes run side by side (meson's parallel jobs): each port handed out is also
+# claimed with a lock file that no other test process can take while this one lives.
+PORT_LOCK_DIR = os.path.join(tempfile.gettempdir(), "herd-test-ports")
+_port_locks = {}
+
+
+def _claim_port(port):
+    """True when this process now holds PORT's lock (the kernel drops it at exit)."""
+    os.makedirs(PORT_LOCK_DIR, exist_ok=True)
+    fd = os.open(os.path.join(PORT_LOCK_DIR, "%d.lock" % port), os.O_CREAT | os.O_RDWR, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _port_locks[port] = fd
+    return True
+
+
+def release_port(port):
+    """Gives PORT back, for this and other test processes (a herd that has stopped)."""
+    fd = _port_locks.pop(port, None)
+    if fd is not None:
+        os.close(fd)
+    _used_ports.discard(port)
+
+
 def free_port(host=HOST):
-    """A loopback TCP port that was free a moment ago, was not handed out before, and is
-    outside the ephemeral range (where the kernel may give it to a connection)."""
+    """A loopback TCP port that was free a moment ago, is not held by this or another
+    test process, and is outside the ephemeral range (where the kernel may give it to a
+    connection)."""
     low, high = _ephemeral_range()
     for _ in range(500):
         port = _port_random.randrange(*PORT_RANGE)
-        if port in _used_ports or low <= port <= high:
+        if port in _used_ports or low <= port <= high or not _claim_port(port):
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))
             except OSError:
+                release_port(port)
                 continue
         _used_ports.add(port)
         return port
@@ -604,8 +634,13 @@ class Herd:
                     pass
 
     def finish(self):
-        """Stops every node; fails if one of them crashed or ended badly on its own."""
+        """Stops every node and gives their ports back; fails if one of them crashed or
+        ended badly on its own."""
         self.stop_all()
+        if all(node.proc is None or node.proc.poll() is not None for node in self):
+            for node in self:
+                for port in (node.client_port, node.peer_port, node.admin_port):
+                    release_port(port)
         if self.problems:
             problems, self.problems = self.problems, []
             raise HerdError("\n".join(problems) + "\n" + self.describe())
