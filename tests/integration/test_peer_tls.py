@@ -329,6 +329,9 @@ class TestCertificates(TlsTestCase):
                                             "peer_backoff_max": 60})
         write_node_keys(herd, self.node_certs(folder))
         alford = herd.start("Alford")
+        # The node opens its client port first; its peer port follows.
+        herdtest.wait_until(lambda: "event=listening what=peer " in alford.log(),
+                            what="Alford's peer port")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         ctx.load_verify_locations(os.path.join(folder, "herd-ca.pem"))
