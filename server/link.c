@@ -297,15 +297,24 @@ static void link_send(struct link *l, enum peer_msg_kind kind, const char *prefi
 	    kind != PEER_MSG_HELLO && kind != PEER_MSG_AUTH && kind != PEER_MSG_LSA)
 		stats.sync_bytes_sent += prefix_len + len + 1;
 	if (l->raw != NULL) {
-		/* One add: a TLS filter that is writing makes a record of each. */
-		static struct evbuffer *line;
+		/*
+		 * One add of the whole line: a TLS filter that is writing makes a record of
+		 * each add, and one that writes at the end of the pass a record of each chain
+		 * of its output, so lines added in place share chains, and records (moving
+		 * an evbuffer's chains in would make a record of every line).
+		 */
+		static char *line;
+		static size_t line_size;
+		size_t n = prefix_len + len + 1;
 
-		if (line == NULL)
-			line = xcheck(evbuffer_new());
-		evbuffer_add(line, prefix, prefix_len);
-		evbuffer_add(line, data, len);
-		evbuffer_add(line, "\n", 1);
-		bufferevent_write_buffer(l->bev, line);
+		if (n > line_size) {
+			line_size = n > 2 * line_size ? n : 2 * line_size;
+			line = xreallocarray(line, line_size, 1);
+		}
+		memcpy(line, prefix, prefix_len);
+		memcpy(line + prefix_len, data, len);
+		line[prefix_len + len] = '\n';
+		bufferevent_write(l->bev, line, n);
 	} else {
 		if (prefix_len > 0)
 			bufferevent_write(l->bev, prefix, prefix_len);
