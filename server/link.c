@@ -35,6 +35,7 @@
 #include "recon.h"
 #include "stats.h"
 #include "table.h"
+#include "tls.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -1144,12 +1145,12 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (l->raw != NULL && (what & BEV_EVENT_ERROR) &&
 	    (tls_err = bufferevent_get_openssl_error(bev)) != 0) {
 		char tls[120];
-		unsigned long err = tls_err;
 
 		/* The first is OpenSSL's reason; libevent may queue its own SSL_ERROR_* after. */
 		while (bufferevent_get_openssl_error(bev) != 0)
 			;
-		snprintf(reason, sizeof(reason), "TLS: %s%s", peertls_reason(err, tls, sizeof(tls)),
+		tls_describe_failure(X509_V_OK, tls_err, tls, sizeof(tls));
+		snprintf(reason, sizeof(reason), "TLS: %s%s", tls,
 		    l->phase != LINK_CONNECTING && l->phase != LINK_HELLO ? "" :
 		    peertls_certificates() ? " (a plaintext neighbour, or its certificate: see "
 		    "peer_certificate_refused)" : " (a plaintext neighbour, peer_tls off there, "

@@ -14,7 +14,6 @@
 #include "node.h"
 #include "stats.h"
 #include "table.h"
-#include "util.h"
 #include "xmalloc.h"
 
 /* Reports on change come at least this far apart, so a flapping link is one report. */

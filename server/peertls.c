@@ -38,7 +38,6 @@
 static const unsigned char aes128gcm_sha256[] = { 0x13, 0x01 };
 
 static SSL_CTX *ctx;
-static bool certificates;
 static const unsigned char *secret;    /* peer.c's, as link.c holds it */
 static size_t secret_len;
 
@@ -170,7 +169,6 @@ static bool peertls_load_certificates(char *why, size_t size)
 		return peertls_failed("peer_ca_file", why, size);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
 	    peertls_verify_cb);
-	certificates = true;
 	return true;
 }
 
@@ -198,7 +196,8 @@ bool peertls_init(const unsigned char *key, size_t keylen, char *why, size_t siz
 
 bool peertls_certificates(void)
 {
-	return certificates;
+	/* A reload keeps peer_ca_file as it was when the context was made. */
+	return ctx != NULL && herdd.config->peer_ca_file != NULL;
 }
 
 void peertls_set_secret(const unsigned char *key, size_t keylen)
@@ -226,7 +225,7 @@ void peertls_set_peer(SSL *ssl, const char *name)
 	X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
 
 	SSL_set_app_data(ssl, (void *)(uintptr_t)name);
-	if (!certificates)
+	if (!peertls_certificates())
 		return;
 	/*
 	 * The handshake fails on a certificate for another name (peertls_authenticated_as
@@ -245,7 +244,7 @@ bool peertls_authenticated_as(SSL *ssl, const char *name, size_t len)
 	char *matched = NULL;
 	bool same;
 
-	if (!certificates)
+	if (!peertls_certificates())
 		return keyed != NULL && strlen(keyed) == len && memcmp(keyed, name, len) == 0;
 	cert = SSL_get0_peer_certificate(ssl);
 	if (cert == NULL || SSL_get_verify_result(ssl) != X509_V_OK ||
@@ -268,21 +267,10 @@ bool peertls_binding(SSL *ssl, char out[PEERTLS_BINDING_HEX + 1])
 	return true;
 }
 
-const char *peertls_reason(unsigned long err, char *buf, size_t size)
-{
-	if (err == 0) {
-		snprintf(buf, size, "the TLS handshake failed");
-		return buf;
-	}
-	ERR_error_string_n(err, buf, size);
-	return buf;
-}
-
 void peertls_free(void)
 {
 	SSL_CTX_free(ctx);
 	ctx = NULL;
-	certificates = false;
 	secret = NULL;
 	secret_len = 0;
 }

@@ -45,8 +45,6 @@ bool peertls_authenticated_as(SSL *ssl, const char *name, size_t len);
  * relay between two channels cannot pass a handshake on. False if OpenSSL cannot.
  */
 bool peertls_binding(SSL *ssl, char out[PEERTLS_BINDING_HEX + 1]);
-/* Words for a TLS error code (bufferevent_get_openssl_error), into BUF. */
-const char *peertls_reason(unsigned long err, char *buf, size_t size);
 void peertls_free(void);
 
 #endif

@@ -153,6 +153,18 @@ class TlsTestCase(HerdTestCase):
             self.assertNotEqual(link_state(bolden), "up")
             time.sleep(0.1)
 
+    def assertRelayedRecordHidden(self, alford, bolden, relay, client_id, more=()):
+        """An IAMAT for CLIENT_ID at Alford reaches Bolden through RELAY, which saw the
+        link's bytes but neither the ID, an AT line, the handshake, nor MORE."""
+        reply = alford.request(iamat(client_id, b"+34.068930-118.445127", b"1700000000.5"))
+        herdtest.wait_until(lambda: stored_line(bolden, client_id) == reply,
+                            what="the record at Bolden")
+        with relay.lock:
+            seen = bytes(relay.recorded)
+        self.assertGreater(len(seen), 200, "the relay passed the link's bytes")
+        for clear in (client_id, b"AT Alford", b"HELLO", b"herd/3") + tuple(more):
+            self.assertNotIn(clear, seen)
+
     def wait_up(self, alford, bolden):
         herdtest.wait_until(lambda: link_state(alford) == "up" and link_state(bolden) == "up",
                             what="the link through the relay")
@@ -163,16 +175,8 @@ class TestChannel(TlsTestCase):
     def test_relay_sees_no_record(self):
         herd, alford, bolden, relay = self.relayed_pair()
         self.wait_up(alford, bolden)
-        reply = alford.request(iamat(b"kiwi-secret-7731", b"+34.068930-118.445127",
-                                     b"1700000000.5"))
-        herdtest.wait_until(lambda: stored_line(bolden, b"kiwi-secret-7731") == reply,
-                            what="the record at Bolden")
-        with relay.lock:
-            seen = bytes(relay.recorded)
-        self.assertGreater(len(seen), 200, "the relay passed the link's bytes")
-        for clear in (b"kiwi-secret-7731", b"AT Alford", b"HELLO", b"AUTH", b"herd/3",
-                      b"+34.068930"):
-            self.assertNotIn(clear, seen)
+        self.assertRelayedRecordHidden(alford, bolden, relay, b"kiwi-secret-7731",
+                                       (b"AUTH", b"+34.068930"))
         self.assertTrue(any("event=peer_transport tls=on" in line
                             for line in alford.log_lines()))
 
@@ -293,15 +297,7 @@ class TestCertificates(TlsTestCase):
         self.wait_up(alford, bolden)
         self.assertIn("event=peer_transport tls=on version=TLSv1.3 auth=certificate",
                       alford.log())
-        reply = alford.request(iamat(b"kiwi-cert-5521", b"+34.068930-118.445127",
-                                     b"1700000003.5"))
-        herdtest.wait_until(lambda: stored_line(bolden, b"kiwi-cert-5521") == reply,
-                            what="the record at Bolden")
-        with relay.lock:
-            seen = bytes(relay.recorded)
-        self.assertGreater(len(seen), 200)
-        for clear in (b"kiwi-cert-5521", b"AT Alford", b"HELLO", b"herd/3"):
-            self.assertNotIn(clear, seen)
+        self.assertRelayedRecordHidden(alford, bolden, relay, b"kiwi-cert-5521")
 
     def test_a_certificate_of_another_ca_does_not_link(self):
         make_cert(self.certs(), "other-ca", "bolden-other", "Bolden")
