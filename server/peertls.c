@@ -181,6 +181,8 @@ bool peertls_init(const unsigned char *key, size_t keylen, char *why, size_t siz
 	/* No tickets (a link is one session) and no resumption of anything but the PSK. */
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* A record is taken from the socket's buffer in one read, not its header then its body. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	if (herdd.config->peer_ca_file != NULL) {
 		if (!peertls_load_certificates(why, size)) {
 			peertls_free();

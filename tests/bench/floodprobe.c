@@ -123,11 +123,11 @@ static void read_until(bool (*match)(const char *line, size_t len, const void *a
 			struct pollfd pfd = { link_fd, POLLIN, 0 };
 			ssize_t n;
 
-			/* TLS may hold decrypted bytes the socket no longer shows. */
-			if ((tls == NULL || SSL_pending(tls) == 0) && poll(&pfd, 1, 500) < 0 &&
+			/* TLS may hold bytes (read ahead) the socket no longer shows. */
+			if ((tls == NULL || !SSL_has_pending(tls)) && poll(&pfd, 1, 500) < 0 &&
 			    errno != EINTR)
 				die("poll");
-			if (!(pfd.revents & POLLIN) && (tls == NULL || SSL_pending(tls) == 0))
+			if (!(pfd.revents & POLLIN) && (tls == NULL || !SSL_has_pending(tls)))
 				continue;
 			if (buflen == sizeof(buf))
 				die("line too long");
@@ -192,6 +192,8 @@ static void tls_accept(void)
 	    !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256"))
 		die("SSL_CTX");
 	SSL_CTX_set_num_tickets(ctx, 0);
+	/* A record in one read(2), as plaintext lines come, not its header and then its body. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_psk_find_session_callback(ctx, psk_find);
 	tls = SSL_new(ctx);
 	if (tls == NULL || !SSL_set_fd(tls, link_fd) || SSL_accept(tls) != 1) {
