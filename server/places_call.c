@@ -62,8 +62,9 @@ static void flight_connection_failed(struct flight *f, struct places_conn *pc, s
 			flight_fail(f, "Places sent an invalid HTTP answer");
 			break;
 		case EVREQ_HTTP_DATA_TOO_LONG:
+			/* evhttp says the same of a chunk size line it cannot read. */
 			flight_fail(f, "Places answer is too large (headers over %d or body over %d "
-			    "bytes)", PLACES_HEADERS_MAX, PLACES_BODY_MAX);
+			    "bytes) or badly chunked", PLACES_HEADERS_MAX, PLACES_BODY_MAX);
 			break;
 		default:
 			flight_fail(f, "Places connection failed");
@@ -109,32 +110,25 @@ static void flight_error_cb(enum evhttp_request_error error, void *arg)
 	f->http_error = error;
 }
 
-/* Counts PC's handshake once: full (verified) or resumed. */
-static void conn_count_handshake(struct places_conn *pc)
-{
-	struct bufferevent *bev = pool_bufferevent(pc);
-	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
-
-	if (pc->counted || ssl == NULL)
-		return;
-	pc->counted = true;
-	if (SSL_session_reused(ssl))
-		stats.places_handshakes_resumed++;
-	else
-		stats.places_handshakes_full++;
-}
-
 /* Headers are in: only a body that can become a reply goes through the filter. */
 static int flight_header_cb(struct evhttp_request *req, void *arg)
 {
 	struct flight *f = arg;
 
 	f->answered = true;
-	if (f->pc != NULL) {
-		f->pc->connected = true;
-		conn_count_handshake(f->pc);
-	}
+	if (f->pc != NULL)
+		f->pc->spoke = true;
 	f->http_code = evhttp_request_get_response_code(req);
+	/*
+	 * An interim answer (100 Continue, 103 Early Hints): evhttp 2.1 would take it for the
+	 * answer (and the real one for the next request's) or wait on it for ever. Nothing
+	 * herd sends asks for one; the search fails and the connection goes.
+	 */
+	if (f->http_code >= 100 && f->http_code < 200) {
+		flight_fail(f, "Places sent an interim answer (HTTP %d), which herd does not take",
+		    f->http_code);
+		return -1;
+	}
 	/* The new API explains its 4xx answers with a JSON error object. */
 	f->feeding = f->http_code == 200 ||
 	    (f->places->api == PLACES_API_NEW && f->http_code >= 400 && f->http_code < 500);
@@ -178,7 +172,7 @@ static bool places_status_is_error(const char *status)
 static void flight_no_answer(struct flight *f, struct places_conn *pc)
 {
 	bool reused = pc->requests > 1;
-	bool up = pc->connected;
+	bool up = pc->spoke;
 
 	pool_close(pc, "the request failed", false);
 	if (f->done)

@@ -54,7 +54,7 @@ struct flight {
 	struct places_conn *pc;           /* the connection it is on (or opening), if any */
 	TAILQ_ENTRY(flight) queue_entry;  /* in places->queue while it waits for one */
 	bool queued;
-	bool answered;                    /* its headers came: it is not retried any more */
+	bool answered;                    /* a byte of its answer came: it is not retried */
 	bool retried;                     /* once, after a reused connection failed under it */
 	size_t addr_tries;                /* addresses its fresh connections tried before */
 	struct places_filter *filter;
@@ -89,7 +89,8 @@ struct places_conn {
 	char address[INET6_ADDRSTRLEN];   /* the address it connects to */
 	unsigned requests;                /* requests sent on it */
 	size_t addr_index;                /* of places->addrs */
-	bool connected;                   /* the server spoke: its TLS hello, or an answer */
+	bool tcp_up;                      /* its TCP connect completed */
+	bool spoke;                       /* the server spoke: its TLS hello, or an answer */
 	bool peer_closed;                 /* evhttp saw it close (even while busy) */
 	bool counted;                     /* its handshake is in the counters */
 };

@@ -19,6 +19,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
@@ -51,8 +52,18 @@ static void pool_tls_info_cb(const SSL *ssl, int where, int ret)
 {
 	struct places_conn *pc = SSL_get_ex_data(ssl, conn_ex_index);
 
-	if (pc != NULL && (where & SSL_CB_LOOP) && SSL_get_state(ssl) == TLS_ST_CR_SRVR_HELLO)
-		pc->connected = true;
+	if (pc == NULL)
+		return;
+	if ((where & SSL_CB_LOOP) && SSL_get_state(ssl) == TLS_ST_CR_SRVR_HELLO)
+		pc->spoke = true;
+	/* Counted as it completes, whether or not an answer follows on the connection. */
+	if ((where & SSL_CB_HANDSHAKE_DONE) && !pc->counted) {
+		pc->counted = true;
+		if (SSL_session_reused(ssl))
+			stats.places_handshakes_resumed++;
+		else
+			stats.places_handshakes_full++;
+	}
 }
 
 /*
@@ -142,7 +153,8 @@ static void pool_free_conn(struct places_conn *pc)
 	if (pc->timer != NULL)
 		event_free(pc->timer);
 	free(pc);
-	stats.places_connections = p->nconns;
+	/* Counted up and down, not set: after a reload two clients hold connections. */
+	stats.places_connections--;
 }
 
 void pool_close(struct places_conn *pc, const char *reason, bool now)
@@ -182,7 +194,11 @@ static void pool_closed_cb(struct evhttp_connection *evcon, void *arg)
 		pool_close(pc, "closed by Places", false);
 }
 
-/* PC's timer: an idle connection retires; a connecting one gets no longer to connect. */
+/*
+ * PC's timer: an idle connection retires. A new one has PLACES_CONNECT_TIMEOUT_MS for its
+ * TCP connect, and as long again for the server's TLS hello, before the flight takes the
+ * next address (at the last address, the flight's deadline ends the wait).
+ */
 static void pool_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct places_conn *pc = arg;
@@ -190,7 +206,7 @@ static void pool_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct bufferevent *bev = pool_bufferevent(pc);
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
-	struct flight *f;
+	struct flight *f = pc->flight;
 
 	/* Outside evhttp's callbacks: PC (and this timer) can go at once. */
 	if (pc->state == PC_IDLE) {
@@ -198,17 +214,32 @@ static void pool_timer_cb(evutil_socket_t fd, short what, void *arg)
 		event_active(p->pool_event, EV_TIMEOUT, 1);
 		return;
 	}
-	if (pc->state != PC_BUSY || pc->connected)
+	if (pc->state != PC_BUSY || pc->spoke || f == NULL)
 		return;
-	if (bev != NULL && bufferevent_getfd(bev) >= 0 &&
+	if (!pc->tcp_up && bev != NULL && bufferevent_getfd(bev) >= 0 &&
 	    getpeername(bufferevent_getfd(bev), (struct sockaddr *)&peer, &len) == 0) {
-		pc->connected = true;
+		struct timeval hello_limit = { PLACES_CONNECT_TIMEOUT_MS / 1000,
+		    (PLACES_CONNECT_TIMEOUT_MS % 1000) * 1000 };
+
+		pc->tcp_up = true;
+		evtimer_add(pc->timer, &hello_limit);
 		return;
 	}
-	f = pc->flight;
-	pool_close(pc, "connect timed out", true);
-	if (f != NULL)
-		flight_connect_failed(f, NULL);
+	if (pc->tcp_up && f->addr_tries + 1 >= p->naddrs)
+		return;
+	pool_close(pc, pc->tcp_up ? "no TLS hello in time" : "connect timed out", true);
+	flight_connect_failed(f, NULL);
+}
+
+/* A byte of an answer came: the server may have acted on the request, which is not
+ * sent again (places_call.c's retry rule), however the answer ends. */
+static void pool_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct places_conn *pc = arg;
+
+	(void)buf;
+	if (info->n_added > 0 && pc->state == PC_BUSY && pc->flight != NULL)
+		pc->flight->answered = true;
 }
 
 /* Connects PC (for its flight) to the address the flight tries next, and sends. */
@@ -257,6 +288,7 @@ static void pool_connect(struct places_conn *pc)
 	evhttp_connection_set_max_body_size(pc->evcon, PLACES_BODY_MAX);
 	evhttp_connection_set_max_headers_size(pc->evcon, PLACES_HEADERS_MAX);
 	evhttp_connection_set_closecb(pc->evcon, pool_closed_cb, pc);
+	evbuffer_add_cb(bufferevent_get_input(bev), pool_input_cb, pc);
 	pc->state = PC_BUSY;
 	stats.places_connections_opened++;
 	log_info("event=places_connection_open conn=%llu address=%s port=%d resume=%s",
@@ -278,7 +310,7 @@ static struct places_conn *pool_new_conn(struct places *p, struct flight *f)
 	f->pc = pc;
 	TAILQ_INSERT_TAIL(&p->conns, pc, entry);
 	p->nconns++;
-	stats.places_connections = p->nconns;
+	stats.places_connections++;
 	return pc;
 }
 
@@ -435,8 +467,13 @@ void pool_release(struct places_conn *pc)
 		pool_close(pc, "closed by Places", false);
 		return;
 	}
+	/* Bytes beyond the answer (a second answer, a body a 204 should not have) would be
+	 * taken for the next request's answer. */
+	if (evbuffer_get_length(bufferevent_get_input(pool_bufferevent(pc))) > 0) {
+		pool_close(pc, "bytes after the answer", false);
+		return;
+	}
 	pc->state = PC_IDLE;
-	pc->connected = true;
 	evtimer_add(pc->timer, &idle);
 	/* The next queued flight takes it from the loop, not inside evhttp's callback. */
 	if (!TAILQ_EMPTY(&p->queue))
