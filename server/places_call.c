@@ -110,6 +110,23 @@ static void flight_error_cb(enum evhttp_request_error error, void *arg)
 	f->http_error = error;
 }
 
+/* False when REQ's answer has Content-Length headers that disagree (RFC 9112, 6.3: the
+ * body's end is unknown); evhttp would take the first. */
+static bool flight_length_agrees(struct evhttp_request *req)
+{
+	const struct evkeyval *h;
+	const char *length = NULL;
+
+	TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
+		if (evutil_ascii_strcasecmp(h->key, "Content-Length") != 0)
+			continue;
+		if (length != NULL && strcmp(length, h->value) != 0)
+			return false;
+		length = h->value;
+	}
+	return true;
+}
+
 /* Headers are in: only a body that can become a reply goes through the filter. */
 static int flight_header_cb(struct evhttp_request *req, void *arg)
 {
@@ -127,6 +144,10 @@ static int flight_header_cb(struct evhttp_request *req, void *arg)
 	if (f->http_code >= 100 && f->http_code < 200) {
 		flight_fail(f, "Places sent an interim answer (HTTP %d), which herd does not take",
 		    f->http_code);
+		return -1;
+	}
+	if (!flight_length_agrees(req)) {
+		flight_fail(f, "Places sent Content-Length headers that disagree");
 		return -1;
 	}
 	/* The new API explains its 4xx answers with a JSON error object. */

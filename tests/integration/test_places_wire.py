@@ -228,6 +228,17 @@ class TestWhatAnAnswerCarries(WireCase):
         self.assertIn("reason=\"bytes after the answer\"", node.log())
         self.assertEqual(self.places(node)["connections_opened"], 2)
 
+    def test_content_lengths_that_disagree_fail_the_search(self):
+        def script(conn, n, query):
+            body = answer_for(query)
+            return (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Length: %d\r\n\r\n"
+                    % (len(body), len(body) + 10) + body, False)
+        server = self.serve(script)
+        node = self.start_node(server.url())
+        _, answer = self.ask(node, 1)
+        self.assertEqual(answer["status"], "UNKNOWN_ERROR")
+        self.assertIn("Content-Length headers that disagree", answer["error_message"])
+
     def test_request_whose_answer_began_is_never_sent_twice(self):
         # The second request, on the kept connection, gets a status line (or part of
         # its headers) and then the connection closes: the server may have acted on it.
