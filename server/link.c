@@ -219,6 +219,11 @@ static void links_reap_cb(evutil_socket_t fd, short what, void *arg)
 	links_reap();
 }
 
+void links_reap_now(void)
+{
+	links_reap();
+}
+
 void link_close(struct link *l, const char *reason)
 {
 	bool live;

@@ -114,6 +114,9 @@ void listen_start(const struct config_addr *addr, const char *what, listen_ready
 /* --- accepting ----------------------------------------------------------------------- */
 
 #define ACCEPT_RETRY_MS 1000
+/* Connections taken in one pass of the loop: a burst of connects waits its turn behind
+ * the connections already open (libevent would accept until the backlog is empty). */
+#define ACCEPT_BATCH 64
 
 struct acceptor {
 	TAILQ_ENTRY(acceptor) entry;
@@ -124,8 +127,11 @@ struct acceptor {
 	acceptor_cb accepted;
 	void *arg;
 	struct event *retry;
+	struct event *batch_end;   /* runs once the pass's accepts are done */
+	size_t batch;              /* connections taken in this pass */
 	bool failing;              /* accept failed and has not worked since */
 	bool full;                 /* at MAX: not accepting */
+	bool batch_full;           /* ACCEPT_BATCH taken in this pass: the next pass goes on */
 	uint64_t paused_ms;        /* when the current pause began */
 	struct ratelimit notes;    /* a cap reached and left over and over is noted now and then */
 };
@@ -136,7 +142,7 @@ static TAILQ_HEAD(, acceptor) acceptors = TAILQ_HEAD_INITIALIZER(acceptors);
 /* Starts or stops accepting as the error pause and the cap say. */
 static void acceptor_update(struct acceptor *a)
 {
-	if (a->full || evtimer_pending(a->retry, NULL))
+	if (a->full || a->batch_full || evtimer_pending(a->retry, NULL))
 		evconnlistener_disable(a->listener);
 	else
 		evconnlistener_enable(a->listener);
@@ -214,13 +220,31 @@ void acceptor_closed(struct acceptor *a)
 	}
 }
 
+/* The pass is over: the next one may take another ACCEPT_BATCH. */
+static void acceptor_batch_end_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct acceptor *a = arg;
+
+	a->batch = 0;
+	if (a->batch_full) {
+		a->batch_full = false;
+		acceptor_update(a);
+	}
+}
+
 static void acceptor_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct acceptor *a = arg;
 
 	acceptor_working(a);
+	if (a->batch++ == 0)
+		event_active(a->batch_end, EV_TIMEOUT, 1);
 	a->accepted(fd, sa, salen, a->arg);
+	if (a->batch >= ACCEPT_BATCH && !a->batch_full) {
+		a->batch_full = true;
+		acceptor_update(a);
+	}
 }
 
 struct acceptor *acceptor_new(evutil_socket_t fd, const char *what, size_t max,
@@ -238,6 +262,7 @@ struct acceptor *acceptor_new(evutil_socket_t fd, const char *what, size_t max,
 	if (a->listener == NULL)
 		fatal("event=listen_failed what=%s error=\"cannot create listener\"", what);
 	a->retry = xcheck(evtimer_new(herdd.base, acceptor_retry_cb, a));
+	a->batch_end = xcheck(event_new(herdd.base, -1, 0, acceptor_batch_end_cb, a));
 	evconnlistener_set_error_cb(a->listener, acceptor_error_cb);
 	TAILQ_INSERT_TAIL(&acceptors, a, entry);
 	return a;
@@ -261,5 +286,6 @@ void acceptor_free(struct acceptor *a)
 	if (a->owns_listener)
 		evconnlistener_free(a->listener);
 	event_free(a->retry);
+	event_free(a->batch_end);
 	free(a);
 }

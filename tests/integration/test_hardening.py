@@ -11,6 +11,7 @@ import os
 import random
 import re
 import select
+import signal
 import socket
 import sys
 import threading
@@ -477,6 +478,61 @@ class TestHandshakeStrangers(HerdCase):
         # Each stranger would cost 4 lines (open, HELLO in and out, close): 8,000.
         self.assertLess(len(lines), 400, "%d log lines for 2000 strangers" % len(lines))
         self.assertEqual(parker_failures(), failures)
+
+
+def peak_memory_kb(node):
+    """NODE's peak resident set so far (VmHWM), in KiB."""
+    with open("/proc/%d/status" % node.pid) as f:
+        return int(re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+def closed_count(socks):
+    """How many of SOCKS the other end has closed (poll: there may be over 1,024)."""
+    poller = select.poll()
+    for s in socks:
+        poller.register(s, select.POLLIN)
+    ready = dict(poller.poll(0))
+    closed = 0
+    for s in socks:
+        if ready.get(s.fileno(), 0) & (select.POLLIN | select.POLLHUP | select.POLLERR):
+            try:
+                closed += s.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            except OSError:
+                closed += 1
+    return closed
+
+
+class TestHandshakeBurst(HerdCase):
+    """A backlog of connects to the peer port (the node busy while they came) costs at
+    most peer_handshake_max handshakes at a time, not a socket and TLS buffers for every
+    connect until the backlog is empty."""
+
+    BURST = 1500
+
+    def test_a_backlog_of_connects_holds_no_more_than_the_handshake_slots(self):
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"})
+        herd.start()
+        self.wait_linked(herd)
+        alford = herd["Alford"]
+        before = peak_memory_kb(alford)
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+        alford.signal(signal.SIGSTOP)
+        try:
+            for _ in range(self.BURST):
+                socks.append(socket.create_connection((HOST, alford.peer_port), timeout=5))
+        finally:
+            alford.signal(signal.SIGCONT)
+        # Every one but the last peer_handshake_max (32) is evicted as the next comes.
+        self.wait_for("the backlog to be taken",
+                      lambda: closed_count(socks) >= self.BURST - 32, timeout=10)
+        grown = peak_memory_kb(alford) - before
+        # A TLS handshake holds some 55 KB: all of them at once would be 80 MB.
+        self.assertLess(grown, 16 * 1024, "peak memory grew by %d KiB" % grown)
+        self.assertGreater(alford.stats()["limits"]["peer_handshakes_evicted"], 0)
+        reply = alford.request(iamat(b"after-the-burst"))
+        self.wait_for("the record at Parker",
+                      lambda: known_line(herd["Parker"], "after-the-burst") == reply)
 
 
 class TestOutOfDescriptors(HerdCase):
