@@ -219,6 +219,16 @@ class TestRefusals(TlsTestCase):
                                                   r"reason=\"(TLS|connect failed)", line)],
                             what="Alford's failed handshakes")
 
+    def test_a_dial_that_connects_but_hears_no_tls_says_so(self):
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"})
+        # Bolden's port takes the connection (the kernel's backlog) and says nothing.
+        silent = socket.create_server((HOST, herd["Bolden"].peer_port))
+        self.addCleanup(silent.close)
+        herd.start("Alford")
+        self.assertIsNotNone(herd["Alford"].wait_log(
+            lambda line: "event=peer_link_close" in line and "peer=Bolden" in line and
+            "reason=\"TLS handshake timeout\"" in line, timeout=10), herd["Alford"].describe())
+
     def test_plaintext_and_tls_do_not_link(self):
         herd, alford, bolden, relay = self.relayed_pair(bolden_options={"peer_tls": "off"})
         self.assertNoLink(alford, bolden)

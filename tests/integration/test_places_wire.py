@@ -290,9 +290,10 @@ class TestCounters(WireCase):
         self.addCleanup(slow.close)
         slow.request(iamat(b"slow", b"+34.100000-118.445127"))
         slow.send(b"WHATSAT slow 10 5\n")
-        node.wait_log(lambda line: "event=places_connection_open" in line, timeout=5)
+        self.assertIsNotNone(node.wait_log(
+            lambda line: "event=places_connection_open" in line, timeout=5))
         node.signal(signal.SIGHUP)
-        node.wait_log(lambda line: "event=reloaded" in line, timeout=5)
+        self.assertIsNotNone(node.wait_log(lambda line: "event=reloaded" in line, timeout=5))
         # The reloaded node's own client opens a second connection meanwhile.
         latitude, answer = self.ask(node, 2)
         self.assertAnswerFor(latitude, answer)
