@@ -48,6 +48,11 @@ class PoolCase(HerdTestCase):
     def places(self, node):
         return node.stats()["places"]
 
+    def wait_logged(self, node, *words, timeout=5):
+        """Waits for a line of NODE's log with every one of WORDS; fails without one."""
+        line = node.wait_log(lambda line: all(w in line for w in words), timeout=timeout)
+        self.assertIsNotNone(line, "no log line with %r" % (words,))
+
 
 class TestReuse(PoolCase):
 
@@ -90,8 +95,7 @@ class TestReuse(PoolCase):
         standin = self.start_standin(key_required=KEY)
         node = self.start_node(standin, places_idle_timeout=1)
         self.assertEqual(self.ask(node, 1)["status"], "OK")
-        node.wait_log(lambda line: "event=places_connection_close" in line and
-                      "places_idle_timeout" in line, timeout=5)
+        self.wait_logged(node, "event=places_connection_close", "places_idle_timeout")
         self.assertEqual(self.ask(node, 2)["status"], "OK")
         got = standin.stats()
         self.assertEqual(got["connections"], 2)
@@ -109,10 +113,10 @@ class TestReuse(PoolCase):
         for c, client_id in ((first, b"gone"), (second, b"stays")):
             c.request(iamat(client_id, b"+34.%06d-118.445127" % len(client_id)))
             c.send(b"WHATSAT %s 10 5\n" % client_id)
-        node.wait_log(lambda line: "event=places_request id=2 " in line, timeout=5)
+        self.wait_logged(node, "event=places_request id=2 ")
         # The first client goes: its call is dropped, and the queued one takes the slot.
         first.close()
-        node.wait_log(lambda line: "event=places_abandoned id=1 " in line, timeout=5)
+        self.wait_logged(node, "event=places_abandoned id=1 ")
         # Answered, not left queued until its deadline (UNKNOWN_ERROR after 5 s).
         raw = read_whatsat_reply(second, timeout=15)
         self.assertEqual(json.loads(raw.split(b"\n", 1)[1])["status"], "OK")
@@ -134,8 +138,7 @@ class TestServerCloses(PoolCase):
         standin = self.start_standin(key_required=KEY, idle_timeout=1)
         node = self.start_node(standin)
         self.assertEqual(self.ask(node, 1)["status"], "OK")
-        node.wait_log(lambda line: "event=places_connection_close" in line and
-                      "closed by Places" in line, timeout=5)
+        self.wait_logged(node, "event=places_connection_close", "closed by Places")
         self.assertEqual(self.places(node)["connections"], 0)
         self.assertEqual(self.ask(node, 2)["status"], "OK")
         p = self.places(node)
