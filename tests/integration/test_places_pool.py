@@ -10,6 +10,8 @@ Run: HERDD=build/server/herdd PLACES_STANDIN=build/tests/standin/places-standin 
 
 import json
 import os
+import socket
+import struct
 import sys
 import time
 
@@ -107,14 +109,17 @@ class TestReuse(PoolCase):
     def test_queued_search_takes_the_slot_an_abandoned_one_frees(self):
         standin = self.start_standin(key_required=KEY)
         node = self.start_node(standin, places_connections=1)
-        standin.control("mode=slow=2")
+        # 3 s an answer: one after the other, the second would pass its 5 s deadline.
+        standin.control("mode=slow=3")
         first, second = node.client(timeout=15), node.client(timeout=15)
         self.addCleanup(second.close)
         for c, client_id in ((first, b"gone"), (second, b"stays")):
             c.request(iamat(client_id, b"+34.%06d-118.445127" % len(client_id)))
             c.send(b"WHATSAT %s 10 5\n" % client_id)
         self.wait_logged(node, "event=places_request id=2 ")
-        # The first client goes: its call is dropped, and the queued one takes the slot.
+        # The first client goes (a reset: a plain close reads as a half-close, which is
+        # still answered): its call is dropped, and the queued one takes the slot.
+        first.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         first.close()
         self.wait_logged(node, "event=places_abandoned id=1 ")
         # Answered, not left queued until its deadline (UNKNOWN_ERROR after 5 s).
