@@ -197,6 +197,9 @@ static void link_log_line(const struct link *l, const char *dir, enum peer_msg_k
 	}
 }
 
+static void link_raw_drained_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg);
+
 /* Frees every closed link; from the loop, so never inside one's own callback. */
 static void links_reap(void)
 {
@@ -209,17 +212,15 @@ static void links_reap(void)
 		if (l->readable != NULL)
 			event_free(l->readable);
 		event_free(l->tick);
+		/* The socket's bufferevent outlives the filter until libevent finalizes it. */
+		if (l->raw != NULL)
+			evbuffer_remove_cb(bufferevent_get_output(l->raw), link_raw_drained_cb, l);
 		bufferevent_free(l->bev);
 		free(l);
 	}
 }
 
 static void links_reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-	links_reap();
-}
-
-void links_reap_now(void)
 {
 	links_reap();
 }
@@ -1196,7 +1197,8 @@ static void link_tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (l->phase != LINK_UP) {
 		if (now - l->opened_ms > (uint64_t)herdd.config->peer_handshake_timeout * 1000)
 			link_close(l, l->phase != LINK_CONNECTING ? "handshake timeout" :
-			    link_tcp_connected(l) ? "TLS handshake timeout" : "connect timeout");
+			    l->raw != NULL && link_tcp_connected(l) ? "TLS handshake timeout" :
+			    "connect timeout");
 		return;
 	}
 	if (now - l->last_in_ms > (uint64_t)herdd.config->peer_heartbeat_timeout * 1000) {

@@ -77,9 +77,6 @@ void link_write_now(struct link *l);
 /* Inbound connections that have not authenticated, and the one open longest (or NULL). */
 size_t links_pending(void);
 struct link *links_oldest_pending(void);
-/* Frees the closed links now, not from the loop: only from outside every link's own
- * callbacks (an accept), so that a burst of them holds no sockets meanwhile. */
-void links_reap_now(void);
 
 uint64_t link_id(const struct link *l);
 /* The other end's address, as logs show it, and its node name ("?" before its HELLO). */

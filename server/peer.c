@@ -327,12 +327,10 @@ static void peer_accept_cb(evutil_socket_t fd, struct sockaddr *sa, int salen, v
 	char addr[ADDR_TEXT_MAX];
 
 	addr_format(sa, (size_t)salen, addr);
-	/* Freed at once: libevent accepts a whole backlog before the loop's reaper runs, and
-	 * each evicted handshake would hold its socket and TLS buffers until then. */
-	if (links_pending() >= herdd.config->peer_handshake_max) {
+	/* The evicted one is freed when the pass ends, after at most ACCEPT_BATCH accepts
+	 * (listen.c), not after libevent has taken the whole backlog. */
+	if (links_pending() >= herdd.config->peer_handshake_max)
 		peer_evict_oldest_pending();
-		links_reap_now();
-	}
 	link_accept(fd, addr);
 }
 

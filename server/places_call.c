@@ -110,6 +110,13 @@ static void flight_error_cb(enum evhttp_request_error error, void *arg)
 	f->http_error = error;
 }
 
+/* The header callback refuses the answer (evhttp then fails the connection): PC goes. */
+static void flight_drop_connection(struct flight *f, const char *reason)
+{
+	if (f->pc != NULL)
+		pool_close(f->pc, reason, false);
+}
+
 /* False when REQ's answer has Content-Length headers that disagree (RFC 9112, 6.3: the
  * body's end is unknown); evhttp would take the first. */
 static bool flight_length_agrees(struct evhttp_request *req)
@@ -144,10 +151,12 @@ static int flight_header_cb(struct evhttp_request *req, void *arg)
 	if (f->http_code >= 100 && f->http_code < 200) {
 		flight_fail(f, "Places sent an interim answer (HTTP %d), which herd does not take",
 		    f->http_code);
+		flight_drop_connection(f, "interim answer");
 		return -1;
 	}
 	if (!flight_length_agrees(req)) {
 		flight_fail(f, "Places sent Content-Length headers that disagree");
+		flight_drop_connection(f, "Content-Length headers disagree");
 		return -1;
 	}
 	/* The new API explains its 4xx answers with a JSON error object. */

@@ -28,7 +28,7 @@
 #define FLIGHT_KEY_MAX 160
 #define FLIGHT_ERROR_MAX 320
 #define PLACES_ADDRS_MAX 8                 /* addresses of the host tried, in turn */
-#define PLACES_CONNECT_TIMEOUT_MS 1000     /* one address's TCP connect, within the deadline */
+#define PLACES_CONNECT_TIMEOUT_MS 1000     /* one address's TCP connect, and its TLS hello */
 #define PLACES_ADDRS_TTL_MS 60000          /* a name is looked up again after this */
 
 struct places_wait {
@@ -84,7 +84,7 @@ struct places_conn {
 	enum places_conn_state state;
 	struct evhttp_connection *evcon;
 	struct flight *flight;            /* PC_RESOLVING, PC_BUSY: the flight it serves */
-	struct event *timer;              /* PC_BUSY: the connect timeout; PC_IDLE: idle */
+	struct event *timer;              /* PC_BUSY: connect, then hello limit; PC_IDLE: idle */
 	long verify_error;                /* X509_V_ERR_* of its handshake, from tls.c */
 	char address[INET6_ADDRSTRLEN];   /* the address it connects to */
 	unsigned requests;                /* requests sent on it */

@@ -36,6 +36,7 @@
 #include "xmalloc.h"
 
 static void pool_event_cb(evutil_socket_t fd, short what, void *arg);
+static void pool_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
 static void pool_lookup_done(int result, struct evutil_addrinfo *res, void *arg);
 
 /* Where an SSL keeps its connection, for the info callback. */
@@ -47,6 +48,7 @@ static int places_ex_index = -1;
 /*
  * The handshake went as far as the server's hello: the server is there and speaks TLS,
  * so a failure from now on is not the address's (no next address, README "Transport").
+ * The handshake's end counts it, full or resumed.
  */
 static void pool_tls_info_cb(const SSL *ssl, int where, int ret)
 {
@@ -143,9 +145,19 @@ struct bufferevent *pool_bufferevent(struct places_conn *pc)
 static void pool_free_conn(struct places_conn *pc)
 {
 	struct places *p = pc->places;
+	struct bufferevent *bev = pool_bufferevent(pc);
 
 	TAILQ_REMOVE(&p->conns, pc, entry);
 	p->nconns--;
+	/* Its bufferevent may outlive it a moment (libevent finalizes it later): nothing of
+	 * it points here any more. */
+	if (bev != NULL) {
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+		evbuffer_remove_cb(bufferevent_get_input(bev), pool_input_cb, pc);
+		if (ssl != NULL)
+			SSL_set_ex_data(ssl, conn_ex_index, NULL);
+	}
 	if (pc->evcon != NULL) {
 		evhttp_connection_set_closecb(pc->evcon, NULL, NULL);
 		evhttp_connection_free(pc->evcon);

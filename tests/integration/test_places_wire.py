@@ -209,6 +209,8 @@ class TestWhatAnAnswerCarries(WireCase):
                 self.assertEqual(first["status"], "UNKNOWN_ERROR")
                 # Not a wait until places_timeout (100), nor "answered HTTP 103".
                 self.assertIn("interim answer (HTTP %d)" % code, first["error_message"])
+                self.assertIn("places_connection_close conn=1 ", node.log())
+                self.assertIn("reason=\"interim answer\"", node.log())
                 # The real answer after it is not the next search's.
                 latitude, second = self.ask(node, 2)
                 self.assertAnswerFor(latitude, second)
@@ -238,6 +240,7 @@ class TestWhatAnAnswerCarries(WireCase):
         _, answer = self.ask(node, 1)
         self.assertEqual(answer["status"], "UNKNOWN_ERROR")
         self.assertIn("Content-Length headers that disagree", answer["error_message"])
+        self.assertIn("reason=\"Content-Length headers disagree\"", node.log())
 
     def test_request_whose_answer_began_is_never_sent_twice(self):
         # The second request, on the kept connection, gets a status line (or part of
