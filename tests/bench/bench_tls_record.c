@@ -9,7 +9,7 @@
  * a walk over EVICT_BYTES of other memory, as when a node wakes for one line while the
  * other processes of a herd have run on its core). A flood hop opens one record and
  * seals one, so the cold pair is what TLS adds to each hop of a flood on an idle herd;
- * tests/bench/README.md ("Peer TLS") compares it with bench_peer_tls's latency figures.
+ * tests/bench/README.md ("What TLS adds to a flood hop") compares it with bench_peer_tls.
  * A measurement: it prints, it has no goal of its own.
  */
 #include <stdio.h>
