@@ -34,6 +34,8 @@
 
 #define ADMIN_MAX_HEADERS_SIZE 8192
 #define ADMIN_MAX_BODY_SIZE 1024
+/* What a connection may have queued unread: a request whole, and some of the next. */
+#define ADMIN_INPUT_MAX (ADMIN_MAX_HEADERS_SIZE + ADMIN_MAX_BODY_SIZE + 4096)
 /*
  * Every method bit, libevent's own "unknown method" bit (1 << 15) included: evhttp
  * answers 501 to methods outside this mask before we see them, and SPEC wants 405.
@@ -234,6 +236,22 @@ static bool method_is_read(enum evhttp_cmd_type method)
 	return method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD;
 }
 
+/*
+ * After the answer to a CONNECT: evhttp 2.1 keeps such a connection open whatever its
+ * Connection header says. Nothing pipelined after it is served; the shutdown makes
+ * evhttp see the connection end and free it from the loop.
+ */
+static void admin_close_after(struct evhttp_request *req, void *arg)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(
+	    evhttp_request_get_connection(req));
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	(void)arg;
+	evbuffer_drain(in, evbuffer_get_length(in));
+	(void)shutdown(bufferevent_getfd(bev), SHUT_RDWR);
+}
+
 void admin_reply(struct admin_request *ar, int code, const char *content_type)
 {
 	struct evkeyvalq *headers = evhttp_request_get_output_headers(ar->req);
@@ -255,6 +273,14 @@ void admin_reply(struct admin_request *ar, int code, const char *content_type)
 		snprintf(text, sizeof(text), "%zu", len);
 		evhttp_add_header(headers, "Content-Length", text);
 		evbuffer_drain(ar->body, len);
+	}
+	/* Nor a length for a CONNECT's answer, nor does it close after one. */
+	if (method == EVHTTP_REQ_CONNECT) {
+		char text[24];
+
+		snprintf(text, sizeof(text), "%zu", len);
+		evhttp_add_header(headers, "Content-Length", text);
+		evhttp_request_set_on_complete_cb(ar->req, admin_close_after, NULL);
 	}
 	evhttp_connection_get_peer(evhttp_request_get_connection(ar->req), &host, &port);
 	log_info("event=admin_request peer=%s:%u method=%s uri=%s status=%d bytes=%zu",
@@ -410,6 +436,8 @@ static struct bufferevent *admin_conn_new(struct event_base *base, void *arg)
 	struct admin_conn *ac = xcalloc(1, sizeof(*ac));
 
 	ac->bev = xcheck(bufferevent_socket_new(base, -1, 0));
+	/* evhttp reads on while it writes an answer nobody reads: bound what it takes in. */
+	bufferevent_setwatermark(ac->bev, EV_READ, 0, ADMIN_INPUT_MAX);
 	ac->timer = xcheck(evtimer_new(base, admin_conn_timer_cb, ac));
 	ac->input_watch = xcheck(evbuffer_add_cb(bufferevent_get_input(ac->bev),
 	    admin_conn_input_cb, ac));

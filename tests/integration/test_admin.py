@@ -498,6 +498,52 @@ class AdminNodeTest(AdminTestCase):
         self.assertTrue(raw.startswith(b"HTTP/1.1 405 "), raw)
         self.assertEqual(raw.count(b"HTTP/1.1 "), 1, raw)
 
+    def test_connect_is_answered_with_a_length_and_the_connection_closed(self):
+        # evhttp 2.1 sends a CONNECT's answer without a length and keeps the connection
+        # open, serving what follows, until admin_timeout (10 s).
+        with socket.create_connection((herdtest.HOST, self.node.admin_port),
+                                      timeout=scaled(5)) as s:
+            s.sendall(b"CONNECT /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            raw = b""
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except ConnectionResetError:
+                    chunk = b""
+                except socket.timeout:
+                    self.fail("the node did not close after the CONNECT: %r" % raw)
+                if not chunk:
+                    break
+                raw += chunk
+        head, _, body = raw.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 405 "), raw)
+        self.assertIn(b"\r\nContent-Length: %d" % len(body), head)
+        self.assertEqual(raw.count(b"HTTP/1.1 "), 1, raw)
+        self.assertEqual(self.get(self.node, "/healthz").status, 200)
+
+    def test_pipelined_requests_nobody_reads_take_bounded_memory(self):
+        # evhttp reads on while it writes an answer: a client that sends and never reads
+        # would have all it sends held in memory.
+        def rss_kib():
+            with open("/proc/%d/status" % self.node.pid) as f:
+                return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))
+        before = rss_kib()
+        request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        chunk = request * 2000
+        sent = 0
+        with socket.create_connection((herdtest.HOST, self.node.admin_port)) as s:
+            s.setblocking(False)
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline and sent < 256 << 20:
+                try:
+                    sent += s.send(chunk)
+                except BlockingIOError:
+                    time.sleep(0.01)
+            grown = rss_kib() - before
+        self.assertLess(grown, 16 * 1024, "RSS grew %d KiB after %d bytes" % (grown, sent))
+        self.assertEqual(self.get(self.node, "/healthz").status, 200)
+
     def test_head_has_headers_and_no_body(self):
         self.iamat("headless")
         get = self.get(self.node, "/clients")
