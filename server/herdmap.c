@@ -28,9 +28,15 @@ bool herdmap_offer(struct herdmap *m, const struct lsa *report, const char *line
     uint64_t now_ms, struct htime now, uint64_t max_age_ms)
 {
 	struct herdmap_entry *e = herdmap_lookup(m, report->origin);
+	uint64_t age = report->age_ms < now_ms ? report->age_ms : now_ms;
 
+	if (report->age_ms >= max_age_ms)
+		return false;
+	/* The same report again (a dead node's last, passed around by greetings) does not
+	 * make its origin heard of anew. */
 	if (e != NULL && !lsa_newer(report->boot, report->seq, e->report.boot, e->report.seq) &&
-	    herdmap_fresh(e, now_ms, max_age_ms))
+	    (herdmap_fresh(e, now_ms, max_age_ms) ||
+	    (report->boot == e->report.boot && report->seq == e->report.seq)))
 		return false;
 	if (e == NULL) {
 		if (m->n == m->cap) {
@@ -46,8 +52,14 @@ bool herdmap_offer(struct herdmap *m, const struct lsa *report, const char *line
 	memcpy(e->line, line, len);
 	e->line[len] = '\0';
 	e->len = len;
-	e->heard_ms = now_ms;
+	e->heard_ms = now_ms - age;
 	e->heard_at = now;
+	e->heard_at.sec -= (int64_t)(age / 1000);
+	e->heard_at.nsec -= (int32_t)(age % 1000) * 1000000;
+	if (e->heard_at.nsec < 0) {
+		e->heard_at.nsec += 1000000000;
+		e->heard_at.sec--;
+	}
 	return true;
 }
 

@@ -30,10 +30,12 @@ struct herdmap {
 };
 
 /*
- * Offers REPORT (its line LINE, LEN bytes), heard at NOW_MS (monotonic) and NOW (wall).
- * It replaces what the map holds from its origin when it is newer (lsa_newer), or when
- * the held one is older than MAX_AGE_MS: a node whose clock stepped back before it
- * restarted is believed again once its old reports have aged out. True when stored.
+ * Offers REPORT (its line LINE, LEN bytes), heard at NOW_MS (monotonic) and NOW (wall),
+ * less its age= (a neighbour's greeting passes on reports it has held that long). It
+ * replaces what the map holds from its origin when it is newer (lsa_newer), or when the
+ * held one is older than MAX_AGE_MS and this is another report: a node whose clock
+ * stepped back before it restarted is believed again once its old reports have aged
+ * out. A report as old as MAX_AGE_MS is not stored. True when stored.
  */
 bool herdmap_offer(struct herdmap *m, const struct lsa *report, const char *line, size_t len,
     uint64_t now_ms, struct htime now, uint64_t max_age_ms);

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "lsa.h"
 #include "node.h"
+#include "ratelimit.h"
 #include "stats.h"
 #include "table.h"
 #include "xmalloc.h"
@@ -30,6 +31,10 @@ static uint64_t boot;
 static uint64_t seq;
 static char *own_line;                  /* the buffer this node's reports are written in */
 static size_t own_size;                 /* max_line + CONFIG_PEER_LINE_EXTRA (kept by reloads) */
+static char *greeting_line;             /* a held report with its age, for a new link */
+static struct ratelimit outdo_notes;    /* forged reports of this node, noted now and then */
+
+static uint64_t linkstate_now_us(void);
 
 static uint64_t linkstate_max_age_ms(void)
 {
@@ -85,11 +90,19 @@ static void linkstate_originate(void)
 {
 	size_t len;
 
+	/* Past LSA_SEQ_MAX (only a forged report gets this node there): a new boot. */
+	if (seq >= LSA_SEQ_MAX) {
+		uint64_t now = linkstate_now_us();
+
+		boot = now > boot ? now : boot + 1;
+		seq = 0;
+	}
 	seq++;
 	evtimer_del(changed_timer);
 	last_sent_ms = htime_mono_ms();
-	/* A report fits any neighbour's line limit, which has room beyond max_line for it. */
-	len = lsa_format(own_line, own_size, linkstate_self());
+	/* A report fits any neighbour's line limit, which has room beyond max_line for it,
+	 * with room left for the age a greeting adds. */
+	len = lsa_format(own_line, own_size - LSA_AGE_ROOM, linkstate_self());
 	if (len == 0) {
 		/* Only a max_line near its least with counters near 2^64 gets here. */
 		log_warnx("event=linkstate_report_too_long limit=%zu reason=\"the report does "
@@ -138,6 +151,7 @@ void linkstate_start(linkstate_fanout_cb cb)
 	boot = linkstate_now_us();
 	own_size = herdd.config->max_line + CONFIG_PEER_LINE_EXTRA;
 	own_line = xmalloc(own_size);
+	greeting_line = xmalloc(own_size);
 	refresh_timer = xcheck(evtimer_new(herdd.base, linkstate_refresh_cb, NULL));
 	changed_timer = xcheck(evtimer_new(herdd.base, linkstate_changed_cb, NULL));
 	linkstate_originate();
@@ -169,18 +183,23 @@ void linkstate_reload(void)
 
 /*
  * A neighbour holds a report of this node newer than any it sent: forged, or from before
- * the node restarted with its clock stepped back. Its next report outdoes it, at once.
+ * the node restarted with its clock stepped back. Its next report outdoes it, within the
+ * hold-down of a change (a stream of forgeries is one report per LINKSTATE_HOLD_MS).
  */
 static void linkstate_outdo(const struct lsa *report)
 {
-	log_warnx("event=linkstate_own_report_newer boot=%llu seq=%llu own_boot=%llu "
-	    "own_seq=%llu note=\"a report of this node newer than its own: sending a newer one\"",
-	    (unsigned long long)report->boot, (unsigned long long)report->seq,
-	    (unsigned long long)boot, (unsigned long long)seq);
+	uint64_t held_back;
+
+	if (ratelimit_allow(&outdo_notes, htime_mono_ms(), &held_back))
+		log_warnx("event=linkstate_own_report_newer boot=%llu seq=%llu own_boot=%llu "
+		    "own_seq=%llu suppressed=%llu note=\"a report of this node newer than its "
+		    "own: sending a newer one\"", (unsigned long long)report->boot,
+		    (unsigned long long)report->seq, (unsigned long long)boot,
+		    (unsigned long long)seq, (unsigned long long)held_back);
 	stats.linkstate_own_newer++;
 	boot = report->boot;
 	seq = report->seq;
-	linkstate_originate();
+	linkstate_changed();
 }
 
 bool linkstate_receive(const struct peer *from, const char *line, size_t len,
@@ -229,9 +248,20 @@ void linkstate_link_up(void (*send)(void *arg, const char *line, size_t len), vo
 	uint64_t now = htime_mono_ms();
 
 	linkstate_changed();
-	for (size_t i = 0; i < map.n; i++)
-		if (herdmap_fresh(&map.entries[i], now, linkstate_max_age_ms()))
-			send(arg, map.entries[i].line, map.entries[i].len);
+	for (size_t i = 0; i < map.n; i++) {
+		const struct herdmap_entry *e = &map.entries[i];
+		size_t len;
+
+		if (!herdmap_fresh(e, now, linkstate_max_age_ms()))
+			continue;
+		/* With its age, so that it goes on ageing there: a dead node's last report
+		 * passed from greeting to greeting stays as old as it is. */
+		len = lsa_with_age(e->line, e->len, now - e->heard_ms, greeting_line, own_size);
+		if (len > 0)
+			send(arg, greeting_line, len);
+		else
+			send(arg, e->line, e->len);
+	}
 }
 
 const struct herdview *node_herd_view(void)
@@ -251,5 +281,6 @@ void linkstate_stop(void)
 	herdmap_free(&map);
 	herdview_free(&view);
 	free(own_line);
-	own_line = NULL;
+	free(greeting_line);
+	own_line = greeting_line = NULL;
 }

@@ -9,7 +9,7 @@
 #include "util.h"
 
 /* The line's fields: LSA, name, boot, seq, then key=value pairs (a few unknown ones too). */
-#define LSA_FIELDS_MAX (4 + 3 + LSA_NCOUNTERS + 16)
+#define LSA_FIELDS_MAX (4 + 4 + LSA_NCOUNTERS + 16)
 
 static const char *const counter_keys[LSA_NCOUNTERS] = {
 	[LSA_UPTIME] = "uptime",
@@ -212,6 +212,12 @@ static bool parse_pair(const struct field *f, struct lsa *out, uint32_t *seen, c
 		}
 		if (!parse_links(value.p, value.len, out, why))
 			return false;
+	} else if (proto_field_is(&key, "age")) {
+		bit = 1u << (LSA_NCOUNTERS + 3);
+		if (*seen & bit || !decimal_parse(value.p, value.len, &out->age_ms)) {
+			*why = (*seen & bit) ? "a key is given twice" : "age= is not a decimal";
+			return false;
+		}
 	} else if (proto_field_is(&key, "omitted")) {
 		uint64_t n;
 
@@ -254,6 +260,10 @@ bool lsa_parse(const char *line, size_t len, struct lsa *out, const char **why)
 		*why = "BOOT and SEQ are not decimals";
 		return false;
 	}
+	if (out->seq > LSA_SEQ_MAX) {
+		*why = "SEQ is over 10^18";
+		return false;
+	}
 	for (size_t i = 4; i < n; i++)
 		if (!parse_pair(&fields[i], out, &seen, why))
 			return false;
@@ -267,4 +277,34 @@ bool lsa_parse(const char *line, size_t len, struct lsa *out, const char **why)
 bool lsa_newer(uint64_t boot, uint64_t seq, uint64_t than_boot, uint64_t than_seq)
 {
 	return boot != than_boot ? boot > than_boot : seq > than_seq;
+}
+
+size_t lsa_with_age(const char *line, size_t len, uint64_t age_ms, char *buf, size_t size)
+{
+	size_t out = 0, at = 0;
+	int n;
+
+	/* Every field but age=, each with the space before it (the first has none). */
+	while (at < len) {
+		const char *sp = memchr(line + at, ' ', len - at);
+		size_t flen = sp != NULL ? (size_t)(sp - (line + at)) : len - at;
+
+		if (!(flen >= 4 && memcmp(line + at, "age=", 4) == 0)) {
+			if (out + (out > 0) + flen >= size)
+				return 0;
+			if (out > 0)
+				buf[out++] = ' ';
+			memcpy(buf + out, line + at, flen);
+			out += flen;
+		}
+		at += flen + 1;
+	}
+	if (age_ms == 0) {
+		buf[out] = '\0';
+		return out;
+	}
+	n = snprintf(buf + out, size - out, " age=%llu", (unsigned long long)age_ms);
+	if (n < 0 || (size_t)n >= size - out)
+		return 0;
+	return out + (size_t)n;
 }

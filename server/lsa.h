@@ -19,6 +19,11 @@
 #define LSA_LINKS_MAX 64           /* links one report can name; more are counted, not named */
 #define LSA_VERSION_MAX 32         /* bytes of a version string, with its NUL */
 #define LSA_OMITTED_MAX 1000000000 /* links a report may say it left out */
+/* The largest SEQ: a node that would pass it starts a new BOOT (a forged report near
+ * 2^64 must not leave its true origin with numbers no node reads). */
+#define LSA_SEQ_MAX 1000000000000000000ULL
+/* Room a report leaves at the end of a line for the " age=MS" a greeting adds. */
+#define LSA_AGE_ROOM 24
 
 /* A link as its end sees it (the values of admin/node.h's enum peer_state). */
 enum lsa_link_state {
@@ -62,6 +67,8 @@ struct lsa {
 	struct lsa_link links[LSA_LINKS_MAX];
 	size_t nlinks;
 	uint64_t links_omitted;    /* links the line had no room (or the struct no slot) for */
+	uint64_t age_ms;           /* age=: how long ago the sender's copy was first heard
+	                              (0: from its origin now); lsa_format never writes it */
 };
 
 /* The key of COUNTER on the line ("uptime", "clients", ...). */
@@ -84,5 +91,11 @@ bool lsa_parse(const char *line, size_t len, struct lsa *out, const char **why);
  * the same boot and a later sequence number.
  */
 bool lsa_newer(uint64_t boot, uint64_t seq, uint64_t than_boot, uint64_t than_seq);
+/*
+ * LINE (LEN bytes, a report) into BUF of SIZE bytes with its age= field, if any, replaced
+ * by AGE_MS (none for 0): how a node passes on a report it has held. Its length, or 0
+ * when that does not fit.
+ */
+size_t lsa_with_age(const char *line, size_t len, uint64_t age_ms, char *buf, size_t size);
 
 #endif

@@ -235,6 +235,94 @@ class ForgedReportTest(herdpeer.HerdCase):
                                b"version=evil" not in l)
         self.assertIsNotNone(line)
 
+    def forging_pair(self):
+        """Alford linked to Powell and to a fake Parker: (alford, powell, fake)."""
+        herd = self.make_herd(["Alford", "Parker", "Powell"],
+                              peers={"Alford": ("Parker", "Powell")}, herd_options=FAST)
+        alford = self.start_for_fakes(herd, "Alford")
+        powell = herd.start("Powell")
+        wait_until(lambda: nodes_by_name(herd_of(alford))["Powell"]["reachable"],
+                   timeout=herdtest.scaled(5), what="Alford to reach Powell")
+        fake = herdpeer.FakePeer.connect(alford.peer_port, "Parker", herdpeer.herd_secret(herd))
+        self.addCleanup(fake.close)
+        self.assertTrue(fake.handshake())
+        return alford, powell, fake
+
+    def test_a_sequence_number_past_the_limit_cannot_silence_a_node(self):
+        alford, powell, fake = self.forging_pair()
+        boot = (time.time_ns() // 1000) + 1000000
+        # Outdone, this would have Powell count past 19 digits, which no node reads.
+        fake.send_line(b"LSA Powell %d 9999999999999999999 version=evil links=" % boot)
+        fake.send_line(b"PING")
+        self.assertIsNotNone(fake.read_until(lambda line: line == b"PONG"))
+        self.assertIn("SEQ is over 10^18", alford.log())
+        # At the limit itself: Powell outdoes it with a new boot, and is heard on.
+        fake.send_line(b"LSA Powell %d 1000000000000000000 version=evil links=" % boot)
+        line = fake.read_until(lambda l: l.startswith(b"LSA Powell ") and
+                               b"version=evil" not in l and int(l.split()[2]) > boot,
+                               timeout=herdtest.scaled(5))
+        self.assertIsNotNone(line)
+        self.assertLess(int(line.split()[3]), 10)
+        time.sleep(herdtest.scaled(FAST["linkstate_max_age"] + 1))
+        powell_there = nodes_by_name(herd_of(alford))["Powell"]
+        self.assertTrue(powell_there["fresh"], powell_there)
+        self.assertNotEqual(powell_there["report"]["version"], "evil")
+        self.assertEqual(powell.stats()["linkstate"]["own_newer"], 1)
+
+    def test_a_stream_of_forged_reports_of_a_node_is_one_report_a_hold_down(self):
+        alford, powell, fake = self.forging_pair()
+        before = alford.stats()["linkstate"]["sent"]
+        started = time.monotonic()
+        boot = (time.time_ns() // 1000) + 1000000
+        fake.sock.sendall(b"".join(b"LSA Alford %d %d version=evil links=\n" % (boot, n)
+                                   for n in range(1, 501)))
+        fake.send_line(b"PING")
+        self.assertIsNotNone(fake.read_until(lambda line: line == b"PONG"))
+        time.sleep(0.5)
+        stats = alford.stats()["linkstate"]
+        self.assertEqual(stats["own_newer"], 500)
+        seconds = time.monotonic() - started
+        # One report every 200 ms at most, and the interval's, not one for each forgery.
+        self.assertLessEqual(stats["sent"] - before, seconds / 0.2 + seconds + 3)
+        notes = [line for line in alford.log_lines()
+                 if "event=linkstate_own_report_newer" in line]
+        self.assertLessEqual(len(notes), 11, notes[-3:])
+
+
+class AgeingTest(HerdTestCase):
+    """A dead node's last report, handed to each neighbour that restarts, stays as old
+    as it is: it is not heard of anew wherever it goes."""
+
+    def test_a_dead_node_stays_unheard_while_others_restart(self):
+        options = {"linkstate_interval": 1, "linkstate_max_age": 4, "peer_backoff_max": 1}
+        herd = self.make_herd(["Alford", "Bolden", "Parker", "Hamilton"],
+                              peers={"Alford": ("Bolden", "Hamilton"), "Bolden": "Parker"},
+                              herd_options=options)
+        herd.start()
+        alford = herd["Alford"]
+        wait_until(lambda: all(n["fresh"] for n in herd_of(alford)["nodes"]),
+                   timeout=herdtest.scaled(10), what="Alford to hear every node")
+        herd["Hamilton"].kill()
+        killed = time.monotonic()
+        # Parker, restarted, hears Hamilton's last report from Bolden's greeting; then
+        # Bolden, restarted, would hear it from Parker's and hand it back to Alford.
+        time.sleep(2)
+        herd["Parker"].kill()
+        herd["Parker"].start()
+        wait_until(lambda: nodes_by_name(herd_of(herd["Parker"]))["Bolden"]["reachable"],
+                   timeout=herdtest.scaled(5), what="Parker to link again")
+        time.sleep(max(0.0, killed + 4.5 - time.monotonic()))
+        herd["Bolden"].kill()
+        herd["Bolden"].start()
+        wait_until(lambda: nodes_by_name(herd_of(alford))["Bolden"]["reachable"] and
+                   nodes_by_name(herd_of(herd["Bolden"]))["Parker"]["reachable"],
+                   timeout=herdtest.scaled(5), what="Bolden to link again")
+        time.sleep(1)
+        view = herd_of(alford)
+        self.assertFalse(nodes_by_name(view)["Hamilton"]["fresh"], view)
+        self.assertIn("Hamilton", view["unheard"])
+        self.assertEqual(links_by_pair(view)[("Alford", "Hamilton")]["state"], "down")
+
 
 def urllib_text(node, path):
     import urllib.request

@@ -115,6 +115,11 @@ static void test_parse_rules(void)
 		    "omitted= is not a decimal up to 1000000000" },
 		{ "LSA A 1 2 version=1 links= =3", "a field is not KEY=VALUE" },
 		{ "LSB A 1 2 version=1 links=", "not LSA NAME BOOT SEQ ..." },
+		{ "LSA A 1 1000000000000000000 version=1 links=", NULL },
+		{ "LSA A 1 1000000000000000001 version=1 links=", "SEQ is over 10^18" },
+		{ "LSA A 1 2 version=1 links= age=1500", NULL },
+		{ "LSA A 1 2 version=1 links= age=x", "age= is not a decimal" },
+		{ "LSA A 1 2 version=1 links= age=1 age=2", "a key is given twice" },
 	};
 	struct lsa a;
 
@@ -142,6 +147,33 @@ static void test_parse_rules(void)
 		CHECK_INT(a.nlinks, LSA_LINKS_MAX);
 		CHECK_INT(a.links_omitted, 3);
 	}
+	{
+		const char *line = "LSA A 1 2 version=1 links= age=1500", *why;
+
+		CHECK(lsa_parse(line, strlen(line), &a, &why));
+		CHECK_INT(a.age_ms, 1500);
+	}
+}
+
+static void test_with_age(void)
+{
+	char buf[128];
+	const char *plain = "LSA A 1 2 version=1 links=B:up";
+	const char *aged = "LSA A 1 2 age=70 version=1 links=B:up";
+	size_t n;
+
+	n = lsa_with_age(plain, strlen(plain), 1500, buf, sizeof(buf));
+	CHECK_STR(buf, "LSA A 1 2 version=1 links=B:up age=1500");
+	CHECK_INT(n, strlen(buf));
+	/* An age= already there is replaced, wherever it stands; 0 writes none. */
+	lsa_with_age(aged, strlen(aged), 2500, buf, sizeof(buf));
+	CHECK_STR(buf, "LSA A 1 2 version=1 links=B:up age=2500");
+	lsa_with_age(aged, strlen(aged), 0, buf, sizeof(buf));
+	CHECK_STR(buf, plain);
+	/* No room: 0, whether for the fields or for the age. */
+	CHECK_INT(lsa_with_age(plain, strlen(plain), 1500, buf, strlen(plain) + 5), 0);
+	CHECK_INT(lsa_with_age(plain, strlen(plain), 0, buf, 10), 0);
+	CHECK_INT(lsa_with_age(plain, strlen(plain), 0, buf, strlen(plain) + 1), strlen(plain));
 }
 
 static void test_newer(void)
@@ -189,6 +221,32 @@ static void test_newest_wins_and_ageing(void)
 	e = herdmap_find(&m, "Parker");
 	CHECK(e != NULL && e->report.boot == 9 && e->heard_ms == 1200 + MAX_AGE);
 	CHECK(herdmap_find(&m, "Alford") == NULL);
+	herdmap_free(&m);
+}
+
+/* A report passed on with its age= is as old where it lands as where it came from. */
+static void test_ages_travel(void)
+{
+	struct herdmap m = { 0 };
+	struct lsa a5 = report("Parker", 10, 5, NULL), b = report("Bolden", 7, 1, NULL);
+	const struct herdmap_entry *e;
+
+	a5.age_ms = 1000;
+	CHECK(offer(&m, &a5, 5000));
+	e = herdmap_find(&m, "Parker");
+	CHECK(e != NULL && e->heard_ms == 4000 && e->heard_at.sec == 4);
+	CHECK(!herdmap_fresh(e, 4000 + MAX_AGE, MAX_AGE));
+	/* Once aged out, the same report again (a greeting passing a dead node's last one
+	 * around) does not make it heard of anew, with or without an age. */
+	a5.age_ms = 0;
+	CHECK(!offer(&m, &a5, 4000 + MAX_AGE));
+	CHECK(!herdmap_fresh(herdmap_find(&m, "Parker"), 4000 + MAX_AGE, MAX_AGE));
+	/* A report as old as the ageing time is not taken at all. */
+	b.age_ms = MAX_AGE;
+	CHECK(!offer(&m, &b, 9000));
+	CHECK(herdmap_find(&m, "Bolden") == NULL);
+	b.age_ms = MAX_AGE - 1;
+	CHECK(offer(&m, &b, 9000));
 	herdmap_free(&m);
 }
 
@@ -327,7 +385,9 @@ int main(void)
 	test_format_and_parse();
 	test_parse_rules();
 	test_newer();
+	test_with_age();
 	test_newest_wins_and_ageing();
+	test_ages_travel();
 	test_view_whole(cfg);
 	test_view_parker_dead(cfg);
 	test_view_never_heard(cfg);
