@@ -209,15 +209,7 @@ class ForgedReportTest(herdpeer.HerdCase):
     itself newer than its own, so a forgery lasts one round trip."""
 
     def test_a_forged_report_is_outdone_by_its_node(self):
-        herd = self.make_herd(["Alford", "Parker", "Powell"],
-                              peers={"Alford": ("Parker", "Powell")}, herd_options=FAST)
-        alford = self.start_for_fakes(herd, "Alford")
-        powell = herd.start("Powell")
-        wait_until(lambda: nodes_by_name(herd_of(alford))["Powell"]["reachable"],
-                   timeout=herdtest.scaled(5), what="Alford to reach Powell")
-        fake = herdpeer.FakePeer.connect(alford.peer_port, "Parker", herdpeer.herd_secret(herd))
-        self.addCleanup(fake.close)
-        self.assertTrue(fake.handshake())
+        alford, powell, fake = self.forging_pair()
         boot = (time.time_ns() // 1000) + 1000000
         fake.send_line(b"LSA Powell %d 1 version=evil clients=12345 links=Alford:down" % boot)
         # Alford passes it on to Powell, which answers with a newer report of its own.
