@@ -417,7 +417,15 @@ int main(int argc, char **argv)
 	struct event *sigint, *sigterm, *sighup;
 	const unsigned char *secret;
 	size_t secret_len;
+	sigset_t handled, before;
 
+	/* Held until libevent handles them: a SIGHUP from logrotate as the node starts is a
+	 * reload once it runs, not the default action's end of the process. */
+	sigemptyset(&handled);
+	sigaddset(&handled, SIGHUP);
+	sigaddset(&handled, SIGINT);
+	sigaddset(&handled, SIGTERM);
+	sigprocmask(SIG_BLOCK, &handled, &before);
 	parse_options(argc, argv, &opts);
 	herdd.config = load_config(&opts);
 	if (opts.list_nodes) {
@@ -453,6 +461,7 @@ int main(int argc, char **argv)
 	if (evsignal_add(sigint, NULL) < 0 || evsignal_add(sigterm, NULL) < 0 ||
 	    evsignal_add(sighup, NULL) < 0)
 		fatalx("event=startup_failed error=\"cannot install signal handlers\"");
+	sigprocmask(SIG_SETMASK, &before, NULL);
 
 	peers_load_secret();
 	secret = peers_secret(&secret_len);

@@ -7,6 +7,7 @@ Run: HERDD=build/server/herdd /usr/bin/python3 tests/integration/test_reload.py 
 
 import os
 import signal
+import subprocess
 import sys
 import time
 import urllib.error
@@ -277,6 +278,42 @@ class TestPlacesSettings(ReloadTestCase):
         self.assertIn(b"cannot connect", reply)
         herd.finish()
 
+
+
+class TestSignalsAtStartUp(HerdTestCase):
+    """A SIGHUP (logrotate's) that comes while a node is still starting is a reload once
+    it runs; it does not end the process (the default action of SIGHUP)."""
+
+    def test_sighup_during_start_up_does_not_stop_the_node(self):
+        herd = self.make_herd(["Alford"])
+        node = herd["Alford"]
+        herd.write_config()
+        for attempt in range(3):
+            log = os.path.join(self.tmp, "a%d.log" % attempt)
+            proc = subprocess.Popen(herdtest.herdd_command(
+                ["-c", herd.config_path, "-n", "Alford", "-l", log]),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.addCleanup(proc.kill)
+            # The log is open: main() runs, and loads the Places CA bundle next (tens of
+            # milliseconds) before libevent takes the signals.
+            started = time.monotonic()
+            while not os.path.exists(log) and time.monotonic() - started < scaled(5):
+                time.sleep(0.0005)
+            delay = time.monotonic() - started
+            proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + scaled(5)
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    with herdtest.Client(node.client_port, timeout=1) as c:
+                        reply = c.request(iamat(b"early"))
+                    break
+                except OSError:
+                    time.sleep(0.02)
+            self.assertIsNone(proc.poll(), "herdd ended (status %s) on a SIGHUP %.3f s "
+                              "after it started" % (proc.returncode, delay))
+            self.assertTrue(reply.startswith(b"AT Alford "), reply)
+            proc.terminate()
+            self.assertEqual(proc.wait(scaled(10)), 0)
 
 if __name__ == "__main__":
     herdtest.main()
