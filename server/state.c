@@ -56,6 +56,14 @@
 #define STATE_COMPACT_BACKOFF_MS 10000
 /* A failed journal write is tried again after this long; replies wait meanwhile. */
 #define STATE_RETRY_MS 100
+/*
+ * What waits for a journal that cannot be written (a full disk while neighbours flood)
+ * is kept up to this much; past it, it is let go and a snapshot of the table, which
+ * holds all of it, must be made before replies go out again.
+ */
+#define STATE_BUF_MAX (8u << 20)
+/* A snapshot that must cover appends let go is tried again this often. */
+#define STATE_LOST_RETRY_MS 1000
 /* How long start-up waits for the lock (a dying snapshot child may still hold it). */
 #define STATE_LOCK_WAIT_MS 3000
 /* How much less CPU the fsync thread and the snapshot child ask for than the loop. */
@@ -115,6 +123,8 @@ static struct {
 	uint64_t child_journal_bytes;
 	uint64_t compact_after_ms;     /* backoff after a failure */
 	bool compact_soon;             /* damage was found at start: rewrite the files */
+	bool lost;                     /* appends were let go unwritten (STATE_BUF_MAX) */
+	uint64_t lost_gen;             /* the generation then: a snapshot after it covers them */
 	int64_t snapshot_time;         /* wall-clock seconds the snapshot was made; 0: none */
 
 	struct state_syncer sync;
@@ -663,11 +673,24 @@ void state_append(const struct record *rec)
 	statefmt_line(state.buf + state.len, record_line(rec), record_len(rec));
 	state.len += need;
 	state.buf_records++;
+	/* The journal cannot take them and they keep coming: the table has them all. */
+	if (state.len > STATE_BUF_MAX && evtimer_pending(state.retry_timer, NULL)) {
+		if (!state.lost)
+			log_warnx("event=state_appends_dropped state_dir=%s bytes=%zu records=%zu "
+			    "note=\"the journal cannot be written: a snapshot of the table must "
+			    "cover them; replies wait for it\"", state.dir, state.len,
+			    state.buf_records);
+		stats.state_records_dropped += state.buf_records;
+		state.lost = true;
+		state.lost_gen = state.gen;
+		state.len = 0;
+		state.buf_records = 0;
+	}
 }
 
 bool state_pending(void)
 {
-	return state.len > 0;
+	return state.len > 0 || state.lost;
 }
 
 static void state_compact(void);
@@ -686,6 +709,29 @@ static bool state_write(void)
 	uint64_t held_back;
 	size_t done = 0;
 
+	/*
+	 * Appends were let go: a snapshot must cover them, tried until one is made. What
+	 * waits now is in the table too, so it goes the same way: written to a journal that
+	 * has just taken the disk's room, it would leave none for the snapshot.
+	 */
+	if (state.lost && state.child == 0 && !state.closing) {
+		uint64_t now = htime_mono_ms();
+
+		if (now >= state.compact_after_ms)
+			state_compact();
+		stats.state_records_dropped += state.buf_records;
+		state.len = 0;
+		state.buf_records = 0;
+		if (state.child == 0) {
+			uint64_t wait = state.compact_after_ms > now ? state.compact_after_ms - now :
+			    STATE_RETRY_MS;
+			struct timeval again = { (time_t)(wait / 1000),
+			    (suseconds_t)(wait % 1000) * 1000 };
+
+			evtimer_add(state.retry_timer, &again);
+		}
+		return true;
+	}
 	if (state.len == 0)
 		return true;
 	while (done < state.len) {
@@ -889,11 +935,23 @@ static void state_child_cb(evutil_socket_t fd, short what, void *arg)
 		state.compact_soon = false;
 		log_info("event=state_snapshot file=%s/%s.snapshot gen=%" PRIu64 " records=%llu "
 		    "bytes=%llu", state.dir, state.name, state.child_gen, records, bytes);
+		/* It holds what was let go: the replies that waited for it may go. */
+		if (state.lost && state.child_gen > state.lost_gen) {
+			state.lost = false;
+			log_info("event=state_appends_covered gen=%" PRIu64, state.child_gen);
+			if (state.len == 0)
+				state.on_written();
+			else
+				event_active(state.flush_event, EV_TIMEOUT, 1);
+		}
 		state_final_done();
 		return;
 	}
 	stats.state_compaction_failures++;
-	state.compact_after_ms = htime_mono_ms() + STATE_COMPACT_BACKOFF_MS;
+	state.compact_after_ms = htime_mono_ms() + (state.lost ? STATE_LOST_RETRY_MS :
+	    STATE_COMPACT_BACKOFF_MS);
+	if (state.lost)
+		(void)state_write();    /* arms the next try */
 	log_warnx("event=state_snapshot_failed state_dir=%s error=\"%s\" status=%d "
 	    "note=\"the journals are kept; tried again in %d s\"", state.dir,
 	    state.child_msg_len > 0 ? state.child_msg : "the child died", status,
@@ -918,7 +976,8 @@ static void state_compact(void)
 	char *buf;
 
 	/* Failures below wait for the backoff; a success does not. */
-	state.compact_after_ms = htime_mono_ms() + STATE_COMPACT_BACKOFF_MS;
+	state.compact_after_ms = htime_mono_ms() + (state.lost ? STATE_LOST_RETRY_MS :
+	    STATE_COMPACT_BACKOFF_MS);
 	pthread_mutex_lock(&s->mu);
 	room = s->nretire < STATE_RETIRE_MAX;
 	pthread_mutex_unlock(&s->mu);
@@ -1004,7 +1063,7 @@ bool state_snapshot_final(void (*done)(void))
 	final_done = done;
 	if (state.child != 0)
 		return true;        /* the snapshot under way is the last one */
-	if (stats.state_journal_records == 0) {
+	if (stats.state_journal_records == 0 && !state.lost) {
 		final_done = NULL;
 		return false;
 	}

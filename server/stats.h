@@ -72,6 +72,7 @@ struct herd_stats {
 	uint64_t state_fsyncs;
 	uint64_t state_fsync_errors;
 	uint64_t state_write_errors;
+	uint64_t state_records_dropped; /* let go unwritten; a snapshot covered them */
 	uint64_t state_compactions;
 	uint64_t state_compaction_failures;
 	uint64_t state_load_ms;

@@ -38,6 +38,24 @@ def state_stats(node):
     return node.stats()["state"]
 
 
+def fill(path):
+    """Writes PATH until its file system is full."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"x" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def rss_kib(node):
+    """NODE's resident memory (VmRSS), in KiB."""
+    with open("/proc/%d/status" % node.pid) as f:
+        return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
 def journals(state_dir, name):
     """NAME's journal files in STATE_DIR, oldest first."""
     files = glob.glob(os.path.join(state_dir, name + ".journal.*"))
@@ -206,14 +224,7 @@ class TestFullDisk(StateCase):
         node.start()
         self.assertAtLine(node.request(iamat("before", now_ns())), client_id="before")
         filler = os.path.join(self.small, "filler")
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            while True:
-                os.write(fd, b"x" * 4096)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        fill(filler)
         # More than the journal's last page still takes (tmpfs allocates by the page).
         count = 200
         base = now_ns()
@@ -234,6 +245,53 @@ class TestFullDisk(StateCase):
         for i, reply in enumerate(replies):
             self.assertAtLine(reply, client_id="held%03d" % i)
             self.assertEqual(have.get("held%03d" % i), reply.decode())
+
+    def test_a_neighbour_flooding_a_full_disk_costs_bounded_memory(self):
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": "Bolden"},
+                              herd_options={"state_dir": self.small})
+        alford, bolden = herd["Alford"], herd["Bolden"]
+        # Bolden keeps nothing: only Alford's disk is full.
+        path = os.path.join(herd.dir, "bolden.conf")
+        with open(path, "w") as f:
+            f.write("".join(line + "\n" for line in herd.config_text().splitlines()
+                            if not line.startswith("state_dir")))
+        bolden.extra_args = ["-c", path]
+        # Under ASan, freed memory is reused (not held in quarantine), as without it.
+        options = [os.environ.get("ASAN_OPTIONS", ""), "quarantine_size_mb=1"]
+        alford.env["ASAN_OPTIONS"] = ":".join(o for o in options if o)
+        herd.start()
+        self.wait_linked(herd)
+        self.assertAtLine(alford.request(iamat("before", now_ns())), client_id="before")
+        fill(os.path.join(self.small, "filler"))
+        before = rss_kib(alford)
+        sent = 0
+        deadline = time.monotonic() + 5
+        with bolden.client(timeout=30) as c:
+            while time.monotonic() < deadline:
+                base = now_ns()
+                c.send(b"".join(iamat("flood%03d" % (i % 400), base + i) + b"\n"
+                                for i in range(5000)))
+                c.read_lines(5000, timeout=30)
+                sent += 5000
+        self.wait_for("the flood at Alford",
+                      lambda: alford.stats()["flood"]["received"] >= sent, timeout=30)
+        grown = rss_kib(alford) - before
+        stats = state_stats(alford)
+        # Some 100 bytes a record: all of them kept would be SENT / 10 KiB.
+        self.assertGreater(sent // 10, 48 * 1024, "too little flooded to tell")
+        self.assertLess(grown, 32 * 1024, "RSS grew %d KiB for %d records" % (grown, sent))
+        self.assertGreater(stats["records_dropped"], 0, stats)
+        self.assertIn("event=state_appends_dropped", alford.log())
+        # Room again: a snapshot covers what was let go, and replies go out.
+        os.remove(os.path.join(self.small, "filler"))
+        reply = alford.request(iamat("after", now_ns()), timeout=15)
+        self.assertAtLine(reply, client_id="after")
+        self.assertIn("event=state_appends_covered", alford.log())
+        alford.kill()
+        alford.start()
+        have = held(alford)
+        self.assertEqual(have.get("after"), reply.decode())
+        self.assertEqual(len([k for k in have if k.startswith("flood")]), 400)
 
 
 class TestFsync(StateCase):
