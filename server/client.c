@@ -52,6 +52,9 @@
 #define CLIENT_READ_SIZE (16 * 1024)
 /* Reads of a client's socket at a stop, for what it sent before (1 MiB). */
 #define CLIENT_STOP_READS 64
+/* Reads the stop's drain takes in one pass of the loop: the stop deadline and a second
+ * signal are heard between passes however many clients have sent a lot. */
+#define CLIENT_STOP_PASS_READS 64
 /* Characters of a "? LINE" reply logged: the line itself is in the client_in just before. */
 #define CLIENT_LOG_ECHO_MAX 64
 
@@ -86,6 +89,8 @@ struct client {
 	bool output_watched;         /* output may be waiting somewhere: check it */
 	bool held;                   /* its output waits for this pass's journal write */
 	TAILQ_ENTRY(client) held_entry;
+	bool stop_queued;            /* in stopping: its unread input is taken at the stop */
+	TAILQ_ENTRY(client) stop_entry;
 };
 
 TAILQ_HEAD(client_list, client);
@@ -93,6 +98,9 @@ static struct client_list clients = TAILQ_HEAD_INITIALIZER(clients);
 static struct client_list closed = TAILQ_HEAD_INITIALIZER(closed);
 /* Clients whose replies may acknowledge records not yet in the journal (state.h). */
 static TAILQ_HEAD(, client) held = TAILQ_HEAD_INITIALIZER(held);
+/* At a stop: clients whose socket may still hold what they sent, taken a few a pass. */
+static TAILQ_HEAD(, client) stopping = TAILQ_HEAD_INITIALIZER(stopping);
+static struct event *stop_step;
 static uint64_t next_client_id = 1;
 static struct acceptor *client_acceptor;
 static struct event *client_sweep;
@@ -161,6 +169,10 @@ static void client_close(struct client *c, const char *reason)
 		TAILQ_REMOVE(&held, c, held_entry);
 		c->held = false;
 	}
+	if (c->stop_queued) {
+		TAILQ_REMOVE(&stopping, c, stop_entry);
+		c->stop_queued = false;
+	}
 	event_del(c->readable);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
@@ -176,26 +188,31 @@ static void client_drained_cb(evutil_socket_t fd, short what, void *arg)
 	drained();
 }
 
-void client_drain_all(void (*done)(void))
+/*
+ * The drain's next pass, after the loop has polled again: an event made active from its
+ * own callback would run in this pass, and signals and timers would wait for the end.
+ */
+static void client_stop_next(void)
 {
-	struct client *c, *next;
+	static const struct timeval now = { 0, 0 };
 
-	draining = true;
-	drained = done;
-	drained_event = xcheck(event_new(herdd.base, -1, 0, client_drained_cb, NULL));
-	acceptor_free(client_acceptor);
-	client_acceptor = NULL;
-	if (TAILQ_EMPTY(&clients)) {
-		event_active(drained_event, EV_TIMEOUT, 1);
-		return;
-	}
-	for (c = TAILQ_FIRST(&clients); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		/*
-		 * What it sent before the stop may still be in its socket, unread: take it
-		 * (at most CLIENT_STOP_READS reads), then answer it as if it had half-closed.
-		 */
-		for (int i = 0; i < CLIENT_STOP_READS && !c->closing && !c->eof; i++)
+	evtimer_add(stop_step, &now);
+}
+
+/*
+ * One pass of the stop's drain: what each client sent before the stop may still be in
+ * its socket, unread; it is taken (at most CLIENT_STOP_READS reads a client), and the
+ * client answered as if it had half-closed. About CLIENT_STOP_PASS_READS reads a pass.
+ */
+static void client_stop_step_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c;
+	int reads = 0;
+
+	while (reads < CLIENT_STOP_PASS_READS && (c = TAILQ_FIRST(&stopping)) != NULL) {
+		TAILQ_REMOVE(&stopping, c, stop_entry);
+		c->stop_queued = false;
+		for (int i = 0; i < CLIENT_STOP_READS && !c->closing && !c->eof; i++, reads++)
 			if (client_read(c) <= 0)
 				break;
 		if (c->closing || c->eof)
@@ -204,6 +221,32 @@ void client_drain_all(void (*done)(void))
 		event_del(c->readable);
 		client_drain(c);
 	}
+	if (!TAILQ_EMPTY(&stopping))
+		client_stop_next();
+}
+
+void client_drain_all(void (*done)(void))
+{
+	struct client *c;
+
+	draining = true;
+	drained = done;
+	drained_event = xcheck(event_new(herdd.base, -1, 0, client_drained_cb, NULL));
+	stop_step = xcheck(evtimer_new(herdd.base, client_stop_step_cb, NULL));
+	acceptor_free(client_acceptor);
+	client_acceptor = NULL;
+	if (TAILQ_EMPTY(&clients)) {
+		event_active(drained_event, EV_TIMEOUT, 1);
+		return;
+	}
+	/* Their read events stay on meanwhile: what they send now is read as before. */
+	TAILQ_FOREACH(c, &clients, entry) {
+		if (c->closing || c->eof)
+			continue;
+		c->stop_queued = true;
+		TAILQ_INSERT_TAIL(&stopping, c, stop_entry);
+	}
+	client_stop_next();
 }
 
 void client_close_all(void)
@@ -227,6 +270,9 @@ void client_close_all(void)
 	if (drained_event != NULL)
 		event_free(drained_event);
 	drained_event = NULL;
+	if (stop_step != NULL)
+		event_free(stop_step);
+	stop_step = NULL;
 }
 
 /* LEN more bytes went to the socket's output: the unread-replies check watches them. */

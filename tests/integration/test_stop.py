@@ -145,6 +145,33 @@ class TestStop(StopTestCase):
         self.assertTrue(all(line.startswith(b"AT Alford ") for line in got), got[:3])
         self.assertEqual(self.wait_exit(node, 10)[0], 0)
 
+    def test_a_second_signal_stops_a_drain_of_much_unread_input(self):
+        """Clients that sent a lot the node has not read yet: taking it all at the stop
+        takes a while, and a second SIGTERM meanwhile stops the node at once."""
+        herd = self.make_herd(["Alford"])
+        node = herd["Alford"]
+        herd.start()
+        payload = b"IAMAT x +1-2 1700000000\n" * 80000       # 1.9 MB a client
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+        # More than the node reads in the second before the stop: most of it waits.
+        for _ in range(150):
+            s = socket.create_connection((herdtest.HOST, node.client_port))
+            s.setblocking(False)
+            try:
+                s.send(payload)
+            except BlockingIOError:
+                pass
+            socks.append(s)
+        time.sleep(0.5)
+        self.sigterm(node)
+        time.sleep(0.5)
+        self.assertIsNone(node.proc.poll(), "the drain was over before the second signal")
+        node.proc.send_signal(signal.SIGTERM)
+        rc, seconds = self.wait_exit(node, 30)
+        self.assertEqual(rc, 0)
+        self.assertLess(seconds, scaled(1.5), "%.1f s after the second SIGTERM" % seconds)
+
     def test_last_snapshot_is_written(self):
         herd = self.make_herd(["Alford"], herd_options={"state_dir": "state"})
         herd.start()
