@@ -605,15 +605,20 @@ void state_open(const unsigned char *secret, size_t secret_len, void (*written)(
 		}
 		if (fstatat(state.dirfd, file, &st, 0) < 0)
 			continue;
+		top = gens[i];
 		if (state_load_file(file, STATEFMT_JOURNAL, &gen, &l)) {
 			if (gen != gens[i])
 				state_refuse(file, "its header says generation %" PRIu64 "; was it "
 				    "renamed?", gen);
+			/* A header and nothing else (a start and a stop with no record, which
+			 * writes no snapshot): it would stay for good, one more each time. */
+			if (l.records == 0 && l.damaged == 0 && l.unknown_node == 0 &&
+			    unlinkat(state.dirfd, file, 0) == 0)
+				continue;
 			stats.state_journal_records += l.records;
 			loaded += l.records;
 		}
 		stats.state_journal_bytes += (uint64_t)st.st_size;
-		top = gens[i];
 	}
 	free(gens);
 

@@ -294,6 +294,25 @@ class TestFullDisk(StateCase):
         self.assertEqual(len([k for k in have if k.startswith("flood")]), 400)
 
 
+class TestEmptyJournals(StateCase):
+
+    def test_starts_and_stops_without_records_leave_no_journals_behind(self):
+        herd = self.durable_herd()
+        node = herd["Alford"]
+        for _ in range(4):
+            node.start()
+            node.stop()
+        # The running node's own journal, and no empty one of each earlier run.
+        node.start()
+        self.assertEqual(len(journals(herd.state_dir, "Alford")), 1)
+        # A journal with records is kept, and loaded.
+        reply = node.request(iamat("kept", now_ns()))
+        node.kill()
+        node.start()
+        self.assertEqual(held(node).get("kept"), reply.decode())
+        self.assertGreaterEqual(len(journals(herd.state_dir, "Alford")), 2)
+
+
 class TestFsync(StateCase):
     """The fsync window: a batch of state_fsync_batch records syncs at once, fewer wait
     for state_fsync_interval."""
