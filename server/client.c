@@ -233,6 +233,9 @@ void client_drain_all(void (*done)(void))
 	drained = done;
 	drained_event = xcheck(event_new(herdd.base, -1, 0, client_drained_cb, NULL));
 	stop_step = xcheck(evtimer_new(herdd.base, client_stop_step_cb, NULL));
+	/* Connected before the stop, perhaps with lines sent: answered like the others. */
+	if (client_acceptor != NULL)
+		acceptor_take_backlog(client_acceptor, herdd.config->max_connections);
 	acceptor_free(client_acceptor);
 	client_acceptor = NULL;
 	if (TAILQ_EMPTY(&clients)) {

@@ -278,6 +278,29 @@ struct acceptor *acceptor_new_for(evutil_socket_t fd, const char *what, size_t m
 	return a;
 }
 
+size_t acceptor_take_backlog(struct acceptor *a, size_t most)
+{
+	evutil_socket_t fd = evconnlistener_get_fd(a->listener);
+	size_t n = 0;
+
+	while (n < most && !a->full && a->accepted != NULL) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		evutil_socket_t conn = accept(fd, (struct sockaddr *)&ss, &len);
+
+		if (conn < 0)
+			break;
+		if (evutil_make_socket_nonblocking(conn) < 0 ||
+		    evutil_make_socket_closeonexec(conn) < 0) {
+			evutil_closesocket(conn);
+			continue;
+		}
+		a->accepted(conn, (struct sockaddr *)&ss, (int)len, a->arg);
+		n++;
+	}
+	return n;
+}
+
 void acceptor_free(struct acceptor *a)
 {
 	if (a == NULL)

@@ -49,6 +49,11 @@ struct acceptor *acceptor_new_for(evutil_socket_t fd, const char *what, size_t m
 /* A connection counted against the cap was opened, or closed. */
 void acceptor_opened(struct acceptor *a);
 void acceptor_closed(struct acceptor *a);
+/*
+ * Accepts what waits in A's backlog now, at most MOST and within A's cap (a stop: each
+ * of them connected and may have sent lines before the listener closes). How many.
+ */
+size_t acceptor_take_backlog(struct acceptor *a, size_t most);
 /* Stops accepting and frees A (and its listener, unless it was handed on). */
 void acceptor_free(struct acceptor *a);
 

@@ -145,6 +145,29 @@ class TestStop(StopTestCase):
         self.assertTrue(all(line.startswith(b"AT Alford ") for line in got), got[:3])
         self.assertEqual(self.wait_exit(node, 10)[0], 0)
 
+    def test_connections_in_the_accept_backlog_at_the_stop_are_answered(self):
+        """300 clients connect and send a line while the node is stopped (SIGSTOP):
+        they wait in the listener's backlog, not yet accepted, when SIGTERM comes."""
+        herd = self.make_herd(["Alford"])
+        herd.start()
+        node = herd["Alford"]
+        clients = []
+        self.addCleanup(lambda: [c.close() for c in clients])
+        node.signal(signal.SIGSTOP)
+        try:
+            for i in range(300):
+                c = node.client(timeout=15)
+                clients.append(c)
+                c.send(iamat(b"backlog%03d" % i, b"+34-118", b"1700000004") + b"\n")
+            self.sigterm(node)
+        finally:
+            node.signal(signal.SIGCONT)
+        for i, c in enumerate(clients):
+            reply = c.read_line(timeout=15)
+            self.assertTrue(reply.startswith(b"AT Alford ") and b" backlog%03d " % i in reply,
+                            (i, reply))
+        self.assertEqual(self.wait_exit(node, 10)[0], 0)
+
     def test_a_second_signal_stops_a_drain_of_much_unread_input(self):
         """Clients that sent a lot the node has not read yet: taking it all at the stop
         takes a while, and a second SIGTERM meanwhile stops the node at once."""
