@@ -238,8 +238,10 @@ static bool method_is_read(enum evhttp_cmd_type method)
 
 /*
  * After the answer to a CONNECT: evhttp 2.1 keeps such a connection open whatever its
- * Connection header says. Nothing pipelined after it is served; the shutdown makes
- * evhttp see the connection end and free it from the loop.
+ * Connection header says. What it has read after the CONNECT is dropped, and the
+ * shutdown ends the connection: evhttp sees its end and frees it from the loop (a
+ * request still in the socket may be read and answered into the shut socket: nothing
+ * of it reaches the client).
  */
 static void admin_close_after(struct evhttp_request *req, void *arg)
 {

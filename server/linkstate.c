@@ -106,7 +106,7 @@ static void linkstate_originate(void)
 	if (len == 0) {
 		/* Only a max_line near its least with counters near 2^64 gets here. */
 		log_warnx("event=linkstate_report_too_long limit=%zu reason=\"the report does "
-		    "not fit a peer line; raise max_line\"", own_size);
+		    "not fit a peer line; raise max_line\"", own_size - LSA_AGE_ROOM);
 		return;
 	}
 	stats.linkstate_sent++;

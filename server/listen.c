@@ -278,7 +278,7 @@ struct acceptor *acceptor_new_for(evutil_socket_t fd, const char *what, size_t m
 	return a;
 }
 
-size_t acceptor_take_backlog(struct acceptor *a, size_t most)
+void acceptor_take_backlog(struct acceptor *a, size_t most)
 {
 	evutil_socket_t fd = evconnlistener_get_fd(a->listener);
 	size_t n = 0;
@@ -298,7 +298,6 @@ size_t acceptor_take_backlog(struct acceptor *a, size_t most)
 		a->accepted(conn, (struct sockaddr *)&ss, (int)len, a->arg);
 		n++;
 	}
-	return n;
 }
 
 void acceptor_free(struct acceptor *a)

@@ -51,9 +51,9 @@ void acceptor_opened(struct acceptor *a);
 void acceptor_closed(struct acceptor *a);
 /*
  * Accepts what waits in A's backlog now, at most MOST and within A's cap (a stop: each
- * of them connected and may have sent lines before the listener closes). How many.
+ * of them connected and may have sent lines before the listener closes).
  */
-size_t acceptor_take_backlog(struct acceptor *a, size_t most);
+void acceptor_take_backlog(struct acceptor *a, size_t most);
 /* Stops accepting and frees A (and its listener, unless it was handed on). */
 void acceptor_free(struct acceptor *a);
 

@@ -281,28 +281,32 @@ bool lsa_newer(uint64_t boot, uint64_t seq, uint64_t than_boot, uint64_t than_se
 
 size_t lsa_with_age(const char *line, size_t len, uint64_t age_ms, char *buf, size_t size)
 {
-	size_t out = 0, at = 0;
+	struct field fields[LSA_FIELDS_MAX];
+	size_t nfields = proto_split(line, len, fields, LSA_FIELDS_MAX), kept = 0, out = 0;
 	int n;
 
-	/* Every field but age=, each with the space before it (the first has none). */
-	while (at < len) {
-		const char *sp = memchr(line + at, ' ', len - at);
-		size_t flen = sp != NULL ? (size_t)(sp - (line + at)) : len - at;
+	if (nfields > LSA_FIELDS_MAX)
+		return 0;
+	/* Every field but age=, joined by single spaces (lsa_parse splits on any). */
+	for (size_t i = 0; i < nfields; i++) {
+		const struct field *f = &fields[i];
 
-		if (!(flen >= 4 && memcmp(line + at, "age=", 4) == 0)) {
-			if (out + (out > 0) + flen >= size)
-				return 0;
-			if (out > 0)
-				buf[out++] = ' ';
-			memcpy(buf + out, line + at, flen);
-			out += flen;
-		}
-		at += flen + 1;
+		if (f->len >= 4 && memcmp(f->p, "age=", 4) == 0)
+			continue;
+		if (out + (out > 0) + f->len >= size)
+			return 0;
+		if (out > 0)
+			buf[out++] = ' ';
+		memcpy(buf + out, f->p, f->len);
+		out += f->len;
+		kept++;
 	}
 	if (age_ms == 0) {
 		buf[out] = '\0';
 		return out;
 	}
+	if (kept + 1 > LSA_FIELDS_MAX)
+		return 0;
 	n = snprintf(buf + out, size - out, " age=%llu", (unsigned long long)age_ms);
 	if (n < 0 || (size_t)n >= size - out)
 		return 0;

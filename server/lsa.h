@@ -93,8 +93,8 @@ bool lsa_parse(const char *line, size_t len, struct lsa *out, const char **why);
 bool lsa_newer(uint64_t boot, uint64_t seq, uint64_t than_boot, uint64_t than_seq);
 /*
  * LINE (LEN bytes, a report) into BUF of SIZE bytes with its age= field, if any, replaced
- * by AGE_MS (none for 0): how a node passes on a report it has held. Its length, or 0
- * when that does not fit.
+ * by AGE_MS (none for 0), its fields joined by single spaces: how a node passes on a
+ * report it has held. Its length, or 0 when that does not fit BUF or the field limit.
  */
 size_t lsa_with_age(const char *line, size_t len, uint64_t age_ms, char *buf, size_t size);
 

@@ -612,7 +612,7 @@ void state_open(const unsigned char *secret, size_t secret_len, void (*written)(
 				    "renamed?", gen);
 			/* A header and nothing else (a start and a stop with no record, which
 			 * writes no snapshot): it would stay for good, one more each time. */
-			if (l.records == 0 && l.damaged == 0 && l.unknown_node == 0 &&
+			if (l.records == 0 && l.damaged == 0 &&
 			    unlinkat(state.dirfd, file, 0) == 0)
 				continue;
 			stats.state_journal_records += l.records;
@@ -688,6 +688,8 @@ void state_append(const struct record *rec)
 		stats.state_records_dropped += state.buf_records;
 		state.lost = true;
 		state.lost_gen = state.gen;
+		if (state.compact_after_ms > htime_mono_ms() + STATE_LOST_RETRY_MS)
+			state.compact_after_ms = htime_mono_ms() + STATE_LOST_RETRY_MS;
 		state.len = 0;
 		state.buf_records = 0;
 	}
@@ -702,7 +704,8 @@ static void state_compact(void);
 
 /*
  * Writes the pass's records in one write. Returns false when that failed (kept, and
- * tried again soon): replies must keep waiting.
+ * tried again soon), or when appends were let go and a snapshot must cover them first:
+ * replies must keep waiting.
  */
 static bool state_write(void)
 {
@@ -735,7 +738,7 @@ static bool state_write(void)
 
 			evtimer_add(state.retry_timer, &again);
 		}
-		return true;
+		return false;           /* replies wait for the snapshot, not for a write */
 	}
 	if (state.len == 0)
 		return true;
@@ -948,6 +951,8 @@ static void state_child_cb(evutil_socket_t fd, short what, void *arg)
 				state.on_written();
 			else
 				event_active(state.flush_event, EV_TIMEOUT, 1);
+		} else if (state.lost) {
+			(void)state_write();    /* it began before the loss: the next one, now */
 		}
 		state_final_done();
 		return;
@@ -960,7 +965,7 @@ static void state_child_cb(evutil_socket_t fd, short what, void *arg)
 	log_warnx("event=state_snapshot_failed state_dir=%s error=\"%s\" status=%d "
 	    "note=\"the journals are kept; tried again in %d s\"", state.dir,
 	    state.child_msg_len > 0 ? state.child_msg : "the child died", status,
-	    STATE_COMPACT_BACKOFF_MS / 1000);
+	    (state.lost ? STATE_LOST_RETRY_MS : STATE_COMPACT_BACKOFF_MS) / 1000);
 	state_final_done();
 }
 

@@ -16,8 +16,9 @@ struct record;
  * journals into the table, and opens a new journal. SECRET is the herd secret (empty
  * for a loopback herd without one), of which the herd ID is derived. Files of another
  * herd or node, and a state_dir the node cannot use, stop the node with a message.
- * WRITTEN is called whenever the records stored so far are in the journal, so the
- * replies held back for them may go out.
+ * WRITTEN is called whenever the records stored so far are in the journal (or, after
+ * appends were let go on a full disk, in a snapshot), so the replies held back for them
+ * may go out.
  */
 void state_open(const unsigned char *secret, size_t secret_len, void (*written)(void));
 /* Shutdown: writes and fsyncs what is left, stops the helpers, unlocks state_dir. */
@@ -33,9 +34,10 @@ void state_close(void);
 /* The table stored REC (new or newer): it goes to the journal in this loop pass. */
 void state_append(const struct record *rec);
 /*
- * True while records are appended and not yet written: replies wait. The first record
- * of a loop pass queues the journal write behind the other callbacks of the pass, so
- * one write takes all of them; then WRITTEN runs.
+ * True while records are appended and not yet written, or let go and not yet in a
+ * snapshot: replies wait. The first record of a loop pass queues the journal write
+ * behind the other callbacks of the pass, so one write takes all of them; then WRITTEN
+ * runs.
  */
 bool state_pending(void);
 

@@ -277,9 +277,11 @@ class TestFullDisk(StateCase):
                       lambda: alford.stats()["flood"]["received"] >= sent, timeout=30)
         grown = rss_kib(alford) - before
         stats = state_stats(alford)
-        # Some 100 bytes a record: all of them kept would be SENT / 10 KiB.
-        self.assertGreater(sent // 10, 48 * 1024, "too little flooded to tell")
-        self.assertLess(grown, 32 * 1024, "RSS grew %d KiB for %d records" % (grown, sent))
+        # Some 100 bytes a record: all of them kept would be SENT / 10 KiB. (Under the
+        # sanitizers the flood is slower and their own memory grows: the drop is checked.)
+        if os.environ.get("HERD_SANITIZE", "none") == "none":
+            self.assertGreater(sent // 10, 48 * 1024, "too little flooded to tell")
+            self.assertLess(grown, 32 * 1024, "RSS grew %d KiB for %d records" % (grown, sent))
         self.assertGreater(stats["records_dropped"], 0, stats)
         self.assertIn("event=state_appends_dropped", alford.log())
         # Room again: a snapshot covers what was let go, and replies go out.

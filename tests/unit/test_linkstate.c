@@ -170,6 +170,9 @@ static void test_with_age(void)
 	CHECK_STR(buf, "LSA A 1 2 version=1 links=B:up age=2500");
 	lsa_with_age(aged, strlen(aged), 0, buf, sizeof(buf));
 	CHECK_STR(buf, plain);
+	/* Fields apart by any white space come out apart by one space, age= and all. */
+	lsa_with_age("LSA A 1 2 age=5\tversion=1  links=B:up", 37, 7, buf, sizeof(buf));
+	CHECK_STR(buf, "LSA A 1 2 version=1 links=B:up age=7");
 	/* No room: 0, whether for the fields or for the age. */
 	CHECK_INT(lsa_with_age(plain, strlen(plain), 1500, buf, strlen(plain) + 5), 0);
 	CHECK_INT(lsa_with_age(plain, strlen(plain), 0, buf, 10), 0);
