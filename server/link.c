@@ -678,6 +678,10 @@ static void link_walk_begin(struct link *l, uint64_t peer_count)
 	l->walk_sent = l->walk_rounds = 0;
 	l->sync_received = l->sync_stored = 0;
 	l->walk_started_ms = htime_mono_ms();
+	/* The count bounds what the walk may queue: no more than this node can hold (a
+	 * count near 2^64 would lift the bound). */
+	if (peer_count > herdd.config->max_clients)
+		peer_count = herdd.config->max_clients;
 	recon_init(&l->walk, herdd.table, table_digest(herdd.table), peer_count);
 }
 

@@ -212,6 +212,40 @@ class TestWalkProtocol(SyncCase):
         self.assertIsNotNone(fake.read_until(lambda line: line == b"ROUND 2"))
         self.assertEqual(len(replies), 3)
 
+    def test_a_count_past_what_a_node_holds_does_not_lift_the_walk_s_bound(self):
+        """DIGEST-BEGIN with a count near 2^64, then LEAF+ lines without end: what the
+        walk queues stays within what max_clients records can take, and the link goes."""
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"},
+                              herd_options={"max_clients": 1000})
+        alford = self.start_for_fakes(herd, "Alford")
+        send_pipelined(alford, [iamat("w%d" % i, now_ns()) for i in range(3)])
+        fake = FakePeer.connect(alford.peer_port, "Parker", herd_secret(herd))
+        self.addCleanup(fake.close)
+        fake.send_hello()
+        fake.read_hello()
+        fake.send_line("AUTH " + fake.my_mac())
+        self.assertIsNotNone(fake.read_auth())
+        self.assertIsNotNone(fake.read_until(lambda line: line.startswith(b"DIGEST-BEGIN ")))
+        differ = " ".join(["f" * 12] * 16)
+        fake.send_line("DIGEST-BEGIN 9999999999999999999 %s %s" % ("f" * 16,
+                                                                  key_id(fake.secret)))
+        fake.send_line("DIGEST 0 0 " + differ)
+        fake.send_line("ROUND 1")
+        self.assertIsNotNone(fake.read_until(lambda line: line == b"ROUND 2", timeout=10))
+        fake.send_line("DIGEST 8 0 " + differ)
+        fake.send_line("ROUND 3")
+        self.assertIsNotNone(fake.read_until(lambda line: line == b"ROUND 4", timeout=10))
+        # Leaf 0 is offered now: sums for it, 48 a line, far more than 1,000 records have.
+        leaf = ("LEAF+ 0 " + " ".join("%08x" % (0x10000000 + i) for i in range(48)) +
+                "\n").encode()
+        try:
+            for _ in range(25):
+                fake.sock.sendall(leaf * 200)
+        except OSError:
+            pass
+        self.assertTrue(fake.closed_by_node(timeout=10))
+        self.wait_log(alford, r"event=peer_protocol_error .*peer=Parker ")
+
 
 class TestUnderLoad(SyncCase):
 
