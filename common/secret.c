@@ -49,13 +49,20 @@ size_t secret_load(const char *what, const char *path, char *buf, char *why, siz
 	const char *quoted = log_quote(path, strlen(path));
 	size_t len = 0;
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Not blocking: opening a FIFO would wait for a writer, and the loop with it. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0) {
 		snprintf(why, size, "cannot open it: %s", strerror(errno));
 		return 0;
 	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, size, "it is not a regular file");
+		close(fd);
+		errno = EINVAL;
+		return secret_fail(buf);
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
 		log_warnx("event=secret_permissions what=%s path=%s mode=%04o "
 		    "note=\"readable by others than its owner\"", what, quoted,
 		    (unsigned)(st.st_mode & 07777));

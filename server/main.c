@@ -376,8 +376,10 @@ static void on_listening(void)
 	notify_ready();
 }
 
-/* SIGHUP (systemctl reload): the log reopened, the configuration read and applied. */
-static void on_hup_signal(evutil_socket_t sig, short what, void *arg)
+static struct event *reload_event;
+
+/* The reload SIGHUPs asked for: once for however many came in one pass of the loop. */
+static void reload_cb(evutil_socket_t fd, short what, void *arg)
 {
 	const struct options *opts = arg;
 
@@ -386,6 +388,17 @@ static void on_hup_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	reload_run(opts->config_path, opts->name, opts->state_dir);
+}
+
+/*
+ * SIGHUP (systemctl reload): the log reopened, the configuration read and applied, from
+ * the loop. libevent calls this once for each signal it caught, all in one pass: a
+ * burst of them is one reload, not one after another with nothing else served.
+ */
+static void on_hup_signal(evutil_socket_t sig, short what, void *arg)
+{
+	if (!event_pending(reload_event, EV_TIMEOUT, NULL))
+		event_active(reload_event, EV_TIMEOUT, 1);
 }
 
 /* A DNS resolver from resolv.conf, or one with no name servers if that is missing. */
@@ -457,7 +470,8 @@ int main(int argc, char **argv)
 	notify_init(herdd.base);
 	sigint = xcheck(evsignal_new(herdd.base, SIGINT, on_stop_signal, NULL));
 	sigterm = xcheck(evsignal_new(herdd.base, SIGTERM, on_stop_signal, NULL));
-	sighup = xcheck(evsignal_new(herdd.base, SIGHUP, on_hup_signal, &opts));
+	sighup = xcheck(evsignal_new(herdd.base, SIGHUP, on_hup_signal, NULL));
+	reload_event = xcheck(event_new(herdd.base, -1, 0, reload_cb, &opts));
 	if (evsignal_add(sigint, NULL) < 0 || evsignal_add(sigterm, NULL) < 0 ||
 	    evsignal_add(sighup, NULL) < 0)
 		fatalx("event=startup_failed error=\"cannot install signal handlers\"");
@@ -491,6 +505,7 @@ int main(int argc, char **argv)
 	event_free(sigint);
 	event_free(sigterm);
 	event_free(sighup);
+	event_free(reload_event);
 	notify_free();
 	evdns_base_free(herdd.dns, 0);
 	state_close();

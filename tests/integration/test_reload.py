@@ -199,6 +199,24 @@ class TestSecrets(ReloadTestCase):
 
 class TestInvalidFile(ReloadTestCase):
 
+    def test_a_secret_file_that_is_a_fifo_is_refused_without_waiting(self):
+        herd = self.make_herd(["Alford"])
+        herd.start()
+        alford = herd["Alford"]
+        path = os.path.join(herd.dir, "herd.secret")
+        os.remove(path)
+        os.mkfifo(path, 0o600)
+        before = len(alford.log_lines())
+        alford.proc.send_signal(signal.SIGHUP)
+        # Opening a FIFO waits for a writer: the node would serve nothing meanwhile.
+        with alford.client(timeout=5) as c:
+            self.assertTrue(c.request(iamat(b"fifo", b"+34-118", b"1700000000.2"))
+                            .startswith(b"AT Alford "))
+        herdtest.wait_until(lambda: any("event=reload_failed" in line
+                                        for line in alford.log_lines()[before:]),
+                            what="reload_failed")
+        self.assertIn("not a regular file", "\n".join(alford.log_lines()[before:]))
+
     def test_invalid_file_changes_nothing(self):
         herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": ["Bolden"]})
         herd.start()
@@ -278,6 +296,30 @@ class TestPlacesSettings(ReloadTestCase):
         self.assertIn(b"cannot connect", reply)
         herd.finish()
 
+
+
+class TestSighupBurst(ReloadTestCase):
+
+    def test_a_burst_of_sighups_is_a_reload_or_a_few(self):
+        herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": ["Bolden"]})
+        herd.start()
+        alford = herd["Alford"]
+        herdtest.wait_until(lambda: peer_states(alford) == {"Bolden": "up"}, what="link up")
+        before = len(alford.log_lines())
+        for _ in range(200):
+            alford.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.002)
+        with alford.client(timeout=10) as c:
+            self.assertTrue(c.request(iamat(b"burst", b"+34-118", b"1700000000.3"))
+                            .startswith(b"AT Alford "))
+        time.sleep(0.5)
+        reloads = [line for line in alford.log_lines()[before:] if "event=reloaded" in line]
+        # One after another, 200 reloads held the node for seconds and dropped links.
+        self.assertGreater(len(reloads), 0)
+        self.assertLess(len(reloads), 100, "%d reloads for 200 SIGHUPs" % len(reloads))
+        self.assertEqual(peer_states(alford), {"Bolden": "up"})
+        self.assertFalse(any("event=peer_down" in line
+                             for line in alford.log_lines()[before:]))
 
 
 class TestSignalsAtStartUp(HerdTestCase):
