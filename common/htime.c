@@ -62,6 +62,17 @@ uint64_t htime_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+struct htime htime_minus_ms(struct htime t, uint64_t ms)
+{
+	t.sec -= (int64_t)(ms / 1000);
+	t.nsec -= (int32_t)(ms % 1000) * 1000000;
+	if (t.nsec < 0) {
+		t.nsec += 1000000000;
+		t.sec--;
+	}
+	return t;
+}
+
 int htime_cmp(struct htime a, struct htime b)
 {
 	if (a.sec != b.sec)

@@ -20,6 +20,8 @@ bool htime_parse(const char *s, size_t len, struct htime *out);
 struct htime htime_now(void);
 /* Milliseconds of a clock that never jumps, for timeouts and rate limits. */
 uint64_t htime_mono_ms(void);
+/* T, MS milliseconds earlier. */
+struct htime htime_minus_ms(struct htime t, uint64_t ms);
 /* -1, 0 or 1 as A is before, equal to, or after B. */
 int htime_cmp(struct htime a, struct htime b);
 /* True when T is more than MAX_AHEAD seconds after NOW (a clock skew no client has). */

@@ -32,6 +32,14 @@ void hex_encode(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
+bool socket_connected(int fd)
+{
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+
+	return fd >= 0 && getpeername(fd, (struct sockaddr *)&peer, &len) == 0;
+}
+
 const char *addr_format(const struct sockaddr *sa, size_t salen, char buf[ADDR_TEXT_MAX])
 {
 	char host[INET6_ADDRSTRLEN], port[8];

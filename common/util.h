@@ -54,5 +54,7 @@ void hex_encode(const unsigned char *in, size_t len, char *out);
 
 /* Writes SA as "host:port" or "[v6addr]:port", numerically, into BUF; "?" if it cannot. */
 const char *addr_format(const struct sockaddr *sa, size_t salen, char buf[ADDR_TEXT_MAX]);
+/* True when FD (-1: none yet) is a socket whose connect has completed. */
+bool socket_connected(int fd);
 
 #endif

@@ -113,6 +113,7 @@ static void (*drained)(void);
 static struct event *drained_event;
 
 static void client_drain(struct client *c);
+static void client_input_ended(struct client *c);
 static ssize_t client_read(struct client *c);
 static void client_finish_if_done(struct client *c);
 static void client_flush(struct client *c);
@@ -215,11 +216,8 @@ static void client_stop_step_cb(evutil_socket_t fd, short what, void *arg)
 		for (int i = 0; i < CLIENT_STOP_READS && !c->closing && !c->eof; i++, reads++)
 			if (client_read(c) <= 0)
 				break;
-		if (c->closing || c->eof)
-			continue;
-		c->eof = true;
-		event_del(c->readable);
-		client_drain(c);
+		if (!c->closing && !c->eof)
+			client_input_ended(c);
 	}
 	if (!TAILQ_EMPTY(&stopping))
 		client_stop_next();
@@ -590,6 +588,15 @@ void reply_complete(struct reply *r)
  * usual case), the read goes to one buffer all clients share and the lines run from
  * there; only what is left over is copied into C's input.
  */
+/* C sends nothing more (it half-closed, or the node stops): what it sent is answered,
+ * then it is closed. */
+static void client_input_ended(struct client *c)
+{
+	c->eof = true;
+	event_del(c->readable);
+	client_drain(c);
+}
+
 /* One read of C's socket, and the lines it completes; read()'s result. */
 static ssize_t client_read(struct client *c)
 {
@@ -605,9 +612,7 @@ static ssize_t client_read(struct client *c)
 	}
 	if (n == 0) {
 		log_debug("event=client_eof conn=%llu", (unsigned long long)c->id);
-		c->eof = true;
-		event_del(c->readable);
-		client_drain(c);
+		client_input_ended(c);
 		return 0;
 	}
 	if (evbuffer_get_length(in) == 0) {

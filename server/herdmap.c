@@ -53,13 +53,7 @@ bool herdmap_offer(struct herdmap *m, const struct lsa *report, const char *line
 	e->line[len] = '\0';
 	e->len = len;
 	e->heard_ms = now_ms - age;
-	e->heard_at = now;
-	e->heard_at.sec -= (int64_t)(age / 1000);
-	e->heard_at.nsec -= (int32_t)(age % 1000) * 1000000;
-	if (e->heard_at.nsec < 0) {
-		e->heard_at.nsec += 1000000000;
-		e->heard_at.sec--;
-	}
+	e->heard_at = htime_minus_ms(now, age);
 	return true;
 }
 

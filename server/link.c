@@ -1181,17 +1181,6 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 	link_close(l, reason);
 }
 
-/* A dialled TLS link stays LINK_CONNECTING until its TLS handshake is done: whether
- * the TCP connect itself had completed. */
-static bool link_tcp_connected(struct link *l)
-{
-	struct sockaddr_storage peer;
-	socklen_t len = sizeof(peer);
-	evutil_socket_t fd = bufferevent_getfd(l->raw != NULL ? l->raw : l->bev);
-
-	return fd >= 0 && getpeername(fd, (struct sockaddr *)&peer, &len) == 0;
-}
-
 /* Heartbeat and timeouts: handshakes must finish, silent links die, idle ones PING. */
 static void link_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1200,9 +1189,10 @@ static void link_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (l->phase != LINK_UP) {
 		if (now - l->opened_ms > (uint64_t)herdd.config->peer_handshake_timeout * 1000)
+			/* A dialled TLS link is LINK_CONNECTING until its handshake is done. */
 			link_close(l, l->phase != LINK_CONNECTING ? "handshake timeout" :
-			    l->raw != NULL && link_tcp_connected(l) ? "TLS handshake timeout" :
-			    "connect timeout");
+			    l->raw != NULL && socket_connected(bufferevent_getfd(l->raw)) ?
+			    "TLS handshake timeout" : "connect timeout");
 		return;
 	}
 	if (now - l->last_in_ms > (uint64_t)herdd.config->peer_heartbeat_timeout * 1000) {

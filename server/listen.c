@@ -131,7 +131,6 @@ struct acceptor {
 	size_t batch;              /* connections taken in this pass */
 	bool failing;              /* accept failed and has not worked since */
 	bool full;                 /* at MAX: not accepting */
-	bool batch_full;           /* ACCEPT_BATCH taken in this pass: the next pass goes on */
 	uint64_t paused_ms;        /* when the current pause began */
 	struct ratelimit notes;    /* a cap reached and left over and over is noted now and then */
 };
@@ -142,7 +141,7 @@ static TAILQ_HEAD(, acceptor) acceptors = TAILQ_HEAD_INITIALIZER(acceptors);
 /* Starts or stops accepting as the error pause and the cap say. */
 static void acceptor_update(struct acceptor *a)
 {
-	if (a->full || a->batch_full || evtimer_pending(a->retry, NULL))
+	if (a->full || a->batch >= ACCEPT_BATCH || evtimer_pending(a->retry, NULL))
 		evconnlistener_disable(a->listener);
 	else
 		evconnlistener_enable(a->listener);
@@ -224,12 +223,11 @@ void acceptor_closed(struct acceptor *a)
 static void acceptor_batch_end_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct acceptor *a = arg;
+	bool paused = a->batch >= ACCEPT_BATCH;
 
 	a->batch = 0;
-	if (a->batch_full) {
-		a->batch_full = false;
+	if (paused)
 		acceptor_update(a);
-	}
 }
 
 static void acceptor_accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
@@ -241,10 +239,8 @@ static void acceptor_accept_cb(struct evconnlistener *listener, evutil_socket_t 
 	if (a->batch++ == 0)
 		event_active(a->batch_end, EV_TIMEOUT, 1);
 	a->accepted(fd, sa, salen, a->arg);
-	if (a->batch >= ACCEPT_BATCH && !a->batch_full) {
-		a->batch_full = true;
+	if (a->batch == ACCEPT_BATCH)
 		acceptor_update(a);
-	}
 }
 
 struct acceptor *acceptor_new(evutil_socket_t fd, const char *what, size_t max,

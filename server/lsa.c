@@ -305,7 +305,7 @@ size_t lsa_with_age(const char *line, size_t len, uint64_t age_ms, char *buf, si
 		buf[out] = '\0';
 		return out;
 	}
-	if (kept + 1 > LSA_FIELDS_MAX)
+	if (kept == LSA_FIELDS_MAX)
 		return 0;
 	n = snprintf(buf + out, size - out, " age=%llu", (unsigned long long)age_ms);
 	if (n < 0 || (size_t)n >= size - out)

@@ -397,8 +397,7 @@ static void reload_cb(evutil_socket_t fd, short what, void *arg)
  */
 static void on_hup_signal(evutil_socket_t sig, short what, void *arg)
 {
-	if (!event_pending(reload_event, EV_TIMEOUT, NULL))
-		event_active(reload_event, EV_TIMEOUT, 1);
+	event_active(reload_event, EV_TIMEOUT, 1);    /* once, however often it is asked */
 }
 
 /* A DNS resolver from resolv.conf, or one with no name servers if that is missing. */

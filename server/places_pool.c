@@ -33,6 +33,7 @@
 #include "places_flight.h"
 #include "stats.h"
 #include "tls.h"
+#include "util.h"
 #include "xmalloc.h"
 
 static void pool_event_cb(evutil_socket_t fd, short what, void *arg);
@@ -216,8 +217,6 @@ static void pool_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct places_conn *pc = arg;
 	struct places *p = pc->places;
 	struct bufferevent *bev = pool_bufferevent(pc);
-	struct sockaddr_storage peer;
-	socklen_t len = sizeof(peer);
 	struct flight *f = pc->flight;
 
 	/* Outside evhttp's callbacks: PC (and this timer) can go at once. */
@@ -228,8 +227,7 @@ static void pool_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (pc->state != PC_BUSY || pc->spoke || f == NULL)
 		return;
-	if (!pc->tcp_up && bev != NULL && bufferevent_getfd(bev) >= 0 &&
-	    getpeername(bufferevent_getfd(bev), (struct sockaddr *)&peer, &len) == 0) {
+	if (!pc->tcp_up && bev != NULL && socket_connected(bufferevent_getfd(bev))) {
 		struct timeval hello_limit = { PLACES_CONNECT_TIMEOUT_MS / 1000,
 		    (PLACES_CONNECT_TIMEOUT_MS % 1000) * 1000 };
 

@@ -657,6 +657,20 @@ void state_open(const unsigned char *secret, size_t secret_len, void (*written)(
 
 /* --- appending -------------------------------------------------------------------- */
 
+/* How long a failed snapshot waits to be tried again: soon when replies wait for it. */
+static int state_compact_backoff_ms(void)
+{
+	return state.lost ? STATE_LOST_RETRY_MS : STATE_COMPACT_BACKOFF_MS;
+}
+
+/* What waits for the journal goes unwritten: the table holds it, a snapshot will too. */
+static void state_drop_pending(void)
+{
+	stats.state_records_dropped += state.buf_records;
+	state.len = 0;
+	state.buf_records = 0;
+}
+
 void state_append(const struct record *rec)
 {
 	size_t need;
@@ -685,13 +699,11 @@ void state_append(const struct record *rec)
 			    "note=\"the journal cannot be written: a snapshot of the table must "
 			    "cover them; replies wait for it\"", state.dir, state.len,
 			    state.buf_records);
-		stats.state_records_dropped += state.buf_records;
+		state_drop_pending();
 		state.lost = true;
 		state.lost_gen = state.gen;
 		if (state.compact_after_ms > htime_mono_ms() + STATE_LOST_RETRY_MS)
 			state.compact_after_ms = htime_mono_ms() + STATE_LOST_RETRY_MS;
-		state.len = 0;
-		state.buf_records = 0;
 	}
 }
 
@@ -727,9 +739,7 @@ static bool state_write(void)
 
 		if (now >= state.compact_after_ms)
 			state_compact();
-		stats.state_records_dropped += state.buf_records;
-		state.len = 0;
-		state.buf_records = 0;
+		state_drop_pending();
 		if (state.child == 0) {
 			uint64_t wait = state.compact_after_ms > now ? state.compact_after_ms - now :
 			    STATE_RETRY_MS;
@@ -958,14 +968,13 @@ static void state_child_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	stats.state_compaction_failures++;
-	state.compact_after_ms = htime_mono_ms() + (state.lost ? STATE_LOST_RETRY_MS :
-	    STATE_COMPACT_BACKOFF_MS);
+	state.compact_after_ms = htime_mono_ms() + state_compact_backoff_ms();
 	if (state.lost)
 		(void)state_write();    /* arms the next try */
 	log_warnx("event=state_snapshot_failed state_dir=%s error=\"%s\" status=%d "
 	    "note=\"the journals are kept; tried again in %d s\"", state.dir,
 	    state.child_msg_len > 0 ? state.child_msg : "the child died", status,
-	    (state.lost ? STATE_LOST_RETRY_MS : STATE_COMPACT_BACKOFF_MS) / 1000);
+	    state_compact_backoff_ms() / 1000);
 	state_final_done();
 }
 
@@ -986,8 +995,7 @@ static void state_compact(void)
 	char *buf;
 
 	/* Failures below wait for the backoff; a success does not. */
-	state.compact_after_ms = htime_mono_ms() + (state.lost ? STATE_LOST_RETRY_MS :
-	    STATE_COMPACT_BACKOFF_MS);
+	state.compact_after_ms = htime_mono_ms() + state_compact_backoff_ms();
 	pthread_mutex_lock(&s->mu);
 	room = s->nretire < STATE_RETIRE_MAX;
 	pthread_mutex_unlock(&s->mu);
