@@ -78,6 +78,8 @@ struct client {
 	TAILQ_HEAD(, reply) replies;
 	size_t nreplies;
 	bool eof;                    /* the client half-closed: answer what is left, then close */
+	bool cut;                    /* a line passed max_line: what came before it is
+					answered, what comes after is read and thrown away */
 	bool paused;                 /* reading stopped until replies drain */
 	bool closing;                /* closed: no I/O, freed from the loop soon */
 	uint64_t last_command_ms;    /* the last command, or the accept */
@@ -385,12 +387,12 @@ static bool client_overloaded(const struct client *c)
 	    c->nreplies >= herdd.config->client_max_pending;
 }
 
-/* Closes a half-closed client once every reply is out. */
+/* Closes a half-closed (or cut) client once every reply is out. */
 static void client_finish_if_done(struct client *c)
 {
-	if (c->eof && c->nreplies == 0 &&
+	if ((c->eof || c->cut) && c->nreplies == 0 &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		client_close(c, "client closed");
+		client_close(c, c->cut ? "line too long" : "client closed");
 }
 
 /* A new slot at the end of C's queue of replies. */
@@ -446,13 +448,17 @@ static void client_line(struct client *c, const char *line, size_t len, struct h
 	c->last_command_ms = now_ms;
 }
 
-/* Closes C for a line of BYTES bytes over max_line (NEWLINE: its LF has come). */
+/*
+ * Ends C at a line of BYTES bytes over max_line (NEWLINE: its LF has come): the lines
+ * before it are answered, nothing after it runs, and C is closed once its replies are out.
+ */
 static void client_line_too_long(struct client *c, size_t bytes, bool newline)
 {
 	log_warnx("event=line_too_long conn=%llu bytes=%zu max_line=%zu%s",
 	    (unsigned long long)c->id, bytes, herdd.config->max_line, newline ? "" :
 	    " newline=no");
-	client_close(c, "line too long");
+	c->cut = true;
+	c->line_started_ms = 0;
 }
 
 /*
@@ -467,7 +473,7 @@ static size_t client_run_lines(struct client *c, const char *buf, size_t len)
 	size_t max_line = herdd.config->max_line, done = 0;
 	const char *nl;
 
-	while (!c->closing && (nl = memchr(buf + done, '\n', len - done)) != NULL) {
+	while (!c->closing && !c->cut && (nl = memchr(buf + done, '\n', len - done)) != NULL) {
 		size_t n = (size_t)(nl - (buf + done));
 
 		if (client_overloaded(c)) {
@@ -506,6 +512,15 @@ static void client_drain(struct client *c)
 			return;
 		evbuffer_drain(in, evbuffer_get_length(in) - left);
 	}
+	if (!c->cut && left > herdd.config->max_line)
+		client_line_too_long(c, left, false);
+	if (c->cut) {
+		evbuffer_drain(in, left);
+		client_send(c);
+		if (!c->closing)
+			client_finish_if_done(c);
+		return;
+	}
 	client_send(c);
 	if (c->closing)
 		return;
@@ -519,10 +534,6 @@ static void client_drain(struct client *c)
 	/* The deadline of a line counts from its first byte. */
 	if (left > 0 && c->line_started_ms == 0)
 		c->line_started_ms = htime_mono_ms();
-	if (left > herdd.config->max_line) {
-		client_line_too_long(c, left, false);
-		return;
-	}
 	if (c->eof && left > 0 && draining) {
 		/* A line still being typed when the node stops is not a command yet. */
 		log_info("event=client_line_dropped conn=%llu bytes=%zu reason=\"node stopping\"",
@@ -615,10 +626,17 @@ static ssize_t client_read(struct client *c)
 		client_input_ended(c);
 		return 0;
 	}
+	/* Read on, so that the close does not find unread bytes and reset the replies. */
+	if (c->cut)
+		return n;
 	if (evbuffer_get_length(in) == 0) {
 		done = client_run_lines(c, shared, (size_t)n);
 		if (c->closing)
 			return n;
+		if (c->cut) {
+			client_drain(c);
+			return n;
+		}
 		if (done == (size_t)n && !client_overloaded(c)) {
 			/* All taken: nothing is kept, nothing else to check. */
 			client_send(c);

@@ -470,6 +470,63 @@ class TestLongLines(ClientTestCase):
             self.assertTrue(c.is_closed_by_peer(timeout=5))
 
 
+    def read_to_close(self, client):
+        """Everything the node sends before it closes (a reset ends it too)."""
+        try:
+            return client.read_until_eof()
+        except ConnectionResetError:
+            self.fail("the node reset the connection instead of closing it")
+
+    def test_lines_read_with_a_long_line_are_answered_before_the_close(self):
+        # The lines and the long one come in one read: their replies had been made and
+        # logged as sent, then the close threw them away.
+        for tail in (b"X" * 5000 + b"\n", b"X" * 5000):
+            with self.subTest(newline=tail.endswith(b"\n")):
+                with self.node.client() as c:
+                    c.send(iamat("same-read", "+1-1", "1700000000") + b"\nbogus\n" + tail)
+                    lines = self.read_to_close(c).split(b"\n")
+                self.assertEqual(len(lines), 3, lines)
+                self.assertAtLine(lines[0], client_id="same-read")
+                self.assertEqual(lines[1:], [b"? bogus", b""])
+        self.assertIsNotNone(self.node.wait_log(
+            lambda l: "event=client_close" in l and 'reason="line too long"' in l))
+
+    def test_pending_whatsat_is_answered_before_the_close(self):
+        self.assertAtLine(self.node.request(iamat("pending", "+1-1", "1700000000")),
+                          client_id="pending")
+        with self.node.client() as c:
+            c.send(b"WHATSAT pending 10 1\n" + b"X" * 5000)
+            raw = self.read_to_close(c)
+        self.assertTrue(raw.startswith(b"AT ") and raw.endswith(b"}\n\n"), raw[:200])
+
+    def test_bytes_after_the_long_line_are_not_run(self):
+        with self.node.client() as c:
+            c.send(b"X" * 5000 + b"\n" + iamat("after-long", "+1-1", "1700000000") + b"\n")
+            self.assertEqual(self.read_to_close(c), b"")
+        with self.node.client() as c:
+            self.assertRejected(c, b"WHATSAT after-long 10 1")
+
+
+class TestHeldRepliesAndLongLines(HerdTestCase):
+    """A reply held for the end of the pass (the IAMAT floods to a neighbour) is sent
+    before the close that an over-long line in the same read brings."""
+
+    def test_held_reply_is_sent(self):
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"})
+        herd.start("Alford", "Parker")
+        alford = herd["Alford"]
+        self.assertIsNotNone(alford.wait_log(lambda l: "event=peer_up peer=Parker" in l,
+                                             timeout=10), "Alford never linked to Parker")
+        with alford.client() as c:
+            c.send(iamat("held", "+1-1", "1700000000") + b"\n" + b"X" * 5000 + b"\n")
+            try:
+                raw = c.read_until_eof()
+            except ConnectionResetError:
+                self.fail("the node reset the connection instead of closing it")
+        self.assertAtLine(raw.rstrip(b"\n"), client_id="held")
+        self.assertTrue(raw.endswith(b"\n") and raw.count(b"\n") == 1, raw)
+
+
 class TestSmallMaxLine(ClientTestCase):
 
     HERD_OPTIONS = {"max_line": 100}
