@@ -241,9 +241,12 @@ void json_time(struct json_out *j, struct htime t)
 	json_string(j, text);
 }
 
+#define UTF8_CUT SIZE_MAX   /* utf8_sequence: the sequence goes on past the end */
+
 /*
- * Length of the well-formed UTF-8 sequence at the start of (P, LEN), or 0 if it is not
- * one (RFC 3629 table 3-7: overlongs, surrogates and values above U+10FFFF are not).
+ * Length of the well-formed UTF-8 sequence at the start of (P, LEN), 0 if it is not one
+ * (RFC 3629 table 3-7: overlongs, surrogates and values above U+10FFFF are not), or
+ * UTF8_CUT if LEN ends inside what would be one.
  */
 static size_t utf8_sequence(const unsigned char *p, size_t len)
 {
@@ -270,27 +273,50 @@ static size_t utf8_sequence(const unsigned char *p, size_t len)
 	} else {
 		return 0;
 	}
-	if (len < need || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < need; i++) {
-		if (p[i] < 0x80 || p[i] > 0xbf)
+	for (size_t i = 1; i < need; i++) {
+		if (i == len)
+			return UTF8_CUT;
+		if (p[i] < lo || p[i] > hi)
 			return 0;
+		lo = 0x80;
+		hi = 0xbf;
 	}
 	return need;
 }
 
-bool utf8_valid(const char *p, size_t len)
+size_t utf8_prefix(const char *p, size_t len, bool *cut)
 {
 	const unsigned char *s = (const unsigned char *)p;
+	size_t i = 0;
 
-	for (size_t i = 0; i < len;) {
-		size_t n = utf8_sequence(s + i, len - i);
+	*cut = false;
+	while (i < len) {
+		uint64_t word;
+		size_t n;
 
-		if (n == 0)
-			return false;
+		/* Eight bytes of ASCII at a time: most of any text is. */
+		if (len - i >= sizeof(word)) {
+			memcpy(&word, s + i, sizeof(word));
+			if ((word & UINT64_C(0x8080808080808080)) == 0) {
+				i += sizeof(word);
+				continue;
+			}
+		}
+		n = utf8_sequence(s + i, len - i);
+		if (n == 0 || n == UTF8_CUT) {
+			*cut = n == UTF8_CUT;
+			return i;
+		}
 		i += n;
 	}
-	return true;
+	return len;
+}
+
+bool utf8_valid(const char *p, size_t len)
+{
+	bool cut;
+
+	return utf8_prefix(p, len, &cut) == len;
 }
 
 void json_string_member(struct json_out *j, const char *key, const char *s)
@@ -315,7 +341,7 @@ static void json_string_replaced(struct json_out *j, const char *p, size_t len)
 	for (size_t i = 0; i < len;) {
 		size_t seq = utf8_sequence(s + i, len - i);
 
-		if (seq == 0) {
+		if (seq == 0 || seq == UTF8_CUT) {
 			memcpy(j->scratch + n, replacement_char, 3);
 			n += 3;
 			i++;
@@ -326,6 +352,24 @@ static void json_string_replaced(struct json_out *j, const char *p, size_t len)
 		}
 	}
 	json_text(j, j->scratch, n);
+}
+
+void json_text_member(struct json_out *j, const char *key, const char *s)
+{
+	size_t len = strlen(s);
+
+	/* A text cut to fit a buffer ends before the sequence it cut. */
+	for (size_t k = 1; k <= 3 && k <= len; k++) {
+		if (utf8_sequence((const unsigned char *)s + len - k, k) == UTF8_CUT) {
+			len -= k;
+			break;
+		}
+	}
+	json_key(j, key);
+	if (utf8_valid(s, len))
+		json_text(j, s, len);
+	else
+		json_string_replaced(j, s, len);
 }
 
 /* Writes (P, LEN) as lower-case hex digits (hex_encode also writes a NUL after them). */

@@ -92,6 +92,12 @@ void json_u64_member(struct json_out *j, const char *key, uint64_t value);
  */
 void json_bytes_member(struct json_out *j, const char *key, const char *p, size_t len);
 /*
+ * Writes KEY with S, a text that came from outside or was cut to fit a buffer, as valid
+ * UTF-8: a sequence cut off at its end is left out, any other invalid byte is written
+ * as U+FFFD.
+ */
+void json_text_member(struct json_out *j, const char *key, const char *s);
+/*
  * Writes KEY with one ISO 6709 degree value ("+034.50", "-118") as a JSON number with
  * the client's exact digits: no '+', no leading zeros. Fails if the text is not such a
  * value.
@@ -100,5 +106,11 @@ void json_degree_member(struct json_out *j, const char *key, const char *p, size
 
 /* True when (P, LEN) is well-formed UTF-8 (RFC 3629: no overlongs, no surrogates). */
 bool utf8_valid(const char *p, size_t len);
+/*
+ * How many bytes at the start of (P, LEN) are well-formed UTF-8; *CUT says whether what
+ * follows them is a sequence that LEN cut short (it may go on in the next piece of a
+ * stream) rather than invalid. Returns LEN when all of it is.
+ */
+size_t utf8_prefix(const char *p, size_t len, bool *cut);
 
 #endif

@@ -178,12 +178,16 @@ struct frame filter_frame_pop(struct places_filter *f)
 	return fr;
 }
 
-/* Copies LEN bytes of S into DST (SIZE bytes), cut if need be, NUL-terminated. */
+/*
+ * Copies LEN bytes of S into DST (SIZE bytes), cut if need be, NUL-terminated; a NUL in
+ * S (an escaped \u0000) becomes '?', as yajl writes what it cannot decode.
+ */
 void filter_copy_text(char *dst, size_t size, const char *s, size_t len)
 {
 	if (len >= size)
 		len = size - 1;
-	memcpy(dst, s, len);
+	for (size_t i = 0; i < len; i++)
+		dst[i] = s[i] != '\0' ? s[i] : '?';
 	dst[len] = '\0';
 }
 
@@ -273,6 +277,8 @@ static void filter_setup(struct places_filter *f, enum places_filter_api api, si
 	f->arena.max = max_input;
 	f->ops = api == PLACES_FILTER_NEW ? &places_new_ops : &places_legacy_ops;
 	f->parser = xcheck(yajl_alloc(&filter_callbacks, NULL, f));
+	/* filter_check_utf8 checks every byte, and more strictly. */
+	yajl_config(f->parser, yajl_dont_validate_strings, 1);
 	if (api == PLACES_FILTER_NEW) {
 		if (f->gen.gen == NULL)
 			json_out_init(&f->gen, JSON_PLACES);
@@ -346,6 +352,99 @@ static bool filter_parse_failed(struct places_filter *f, const unsigned char *da
 	return false;
 }
 
+/*
+ * Checks the answer's bytes as UTF-8 as they come: yajl's own check lets overlongs,
+ * encoded surrogates and values past U+10FFFF through, and a reply is passed on as it
+ * came. A sequence may go on in the next piece.
+ */
+static bool filter_check_utf8(struct places_filter *f, const char *p, size_t len)
+{
+	size_t i = 0, n;
+	bool cut;
+
+	while (f->utf8_len > 0 && i < len) {
+		f->utf8_part[f->utf8_len++] = p[i++];
+		n = utf8_prefix(f->utf8_part, f->utf8_len, &cut);
+		if (n == f->utf8_len)
+			f->utf8_len = 0;
+		else if (!cut)
+			return filter_fail(f, "Places answer is not valid JSON (the bytes at %zu are "
+			    "not UTF-8)", f->input_len + i - f->utf8_len);
+	}
+	if (f->utf8_len > 0)
+		return true;
+	n = i + utf8_prefix(p + i, len - i, &cut);
+	if (n < len && !cut)
+		return filter_fail(f, "Places answer is not valid JSON (byte 0x%02x at %zu is not "
+		    "UTF-8)", (unsigned char)p[n], f->input_len + n);
+	memcpy(f->utf8_part, p + n, len - n);
+	f->utf8_len = len - n;
+	return true;
+}
+
+enum { ESC_TEXT, ESC_BACKSLASH, ESC_HEX };
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+		return (c | 0x20) - 'a' + 10;
+	return -1;
+}
+
+/*
+ * New API: the translation writes strings as yajl decoded them, and yajl decodes the
+ * \u escape of a lone surrogate as '?' or as a wrong character (it pairs a high one
+ * with whatever escape follows), so those escapes are refused as the text streams by.
+ * In JSON a backslash is only ever the start of an escape in a string.
+ */
+static bool filter_check_escapes(struct places_filter *f, const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		const char *next;
+		bool high, low;
+		int digit;
+
+		switch (f->esc_state) {
+		case ESC_TEXT:
+			if (p[i] != '\\' && f->esc_want_low)
+				break;
+			next = memchr(p + i, '\\', len - i);
+			if (next == NULL)
+				return true;
+			i = (size_t)(next - p);
+			f->esc_state = ESC_BACKSLASH;
+			continue;
+		case ESC_BACKSLASH:
+			if (p[i] != 'u' && f->esc_want_low)
+				break;
+			f->esc_state = p[i] == 'u' ? ESC_HEX : ESC_TEXT;
+			f->esc_value = 0;
+			continue;
+		default:     /* ESC_HEX + the digits read so far */
+			digit = hex_value(p[i]);
+			if (digit < 0) {
+				f->esc_state = ESC_TEXT;     /* not JSON: yajl refuses it */
+				continue;
+			}
+			f->esc_value = f->esc_value << 4 | (unsigned)digit;
+			if (++f->esc_state < ESC_HEX + 4)
+				continue;
+			f->esc_state = ESC_TEXT;
+			high = f->esc_value >= 0xd800 && f->esc_value <= 0xdbff;
+			low = f->esc_value >= 0xdc00 && f->esc_value <= 0xdfff;
+			if (low != f->esc_want_low)
+				break;
+			f->esc_want_low = high;
+			continue;
+		}
+		return filter_fail(f, "Places answer has a \\u escape of a lone surrogate (at byte "
+		    "%zu)", f->input_len + i);
+	}
+	return true;
+}
+
 bool places_filter_feed(struct places_filter *f, const void *data, size_t len)
 {
 	if (f->error[0] != '\0' || f->finished)
@@ -354,6 +453,9 @@ bool places_filter_feed(struct places_filter *f, const void *data, size_t len)
 		filter_fail(f, "Places answer is larger than %zu bytes", f->max_input);
 		return false;
 	}
+	if (!filter_check_utf8(f, data, len) ||
+	    (f->api == PLACES_FILTER_NEW && !filter_check_escapes(f, data, len)))
+		return false;
 	f->input_len += len;
 	if (f->api == PLACES_FILTER_LEGACY) {
 		f->chunk_base = f->out.len;
@@ -375,6 +477,10 @@ bool places_filter_finish(struct places_filter *f)
 	f->finished = true;
 	if (f->input_len == 0) {
 		filter_fail(f, "Places answer is empty");
+		return false;
+	}
+	if (f->utf8_len > 0) {
+		filter_fail(f, "Places answer is not valid JSON (it ends inside a UTF-8 sequence)");
 		return false;
 	}
 	f->chunk_base = f->out.len;     /* yajl ends by parsing a space of its own */

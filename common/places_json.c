@@ -41,7 +41,7 @@ char *places_json_error(const char *message, size_t *len)
 	json_array_open(&j);
 	json_array_close(&j);
 	json_string_member(&j, "status", "UNKNOWN_ERROR");
-	json_string_member(&j, "error_message", message);
+	json_text_member(&j, "error_message", message);
 	json_map_close(&j);
 	out = json_out_take(&j, len);
 	json_out_free(&j);

@@ -231,35 +231,34 @@ static void new_gen_tail(struct places_filter *f)
 	    field_set(f, F_ERROR_STATUS);
 	const char *status = f->kept > 0 ? "OK" : "ZERO_RESULTS";
 	char message[MESSAGE_SIZE] = "";
-	size_t len = 0;
-	const char *text;
+	size_t len = 0, rpc_len = 0;
+	const char *text, *rpc;
+	char number[24] = "";
 	long code = -1;
 
 	if (has_error) {
 		if (field_set(f, F_ERROR_CODE)) {
-			char number[24];
-
 			text = field_text(f, F_ERROR_CODE, &len);
 			filter_copy_text(number, sizeof(number), text, len);
 			code = strtol(number, NULL, 10);
 		}
-		text = field_set(f, F_ERROR_STATUS) ? field_text(f, F_ERROR_STATUS, &len) : NULL;
-		status = new_legacy_status(text, len, code);
+		rpc = field_set(f, F_ERROR_STATUS) ? field_text(f, F_ERROR_STATUS, &rpc_len) : NULL;
+		status = new_legacy_status(rpc, rpc_len, code);
 		if (field_set(f, F_ERROR_MESSAGE)) {
 			text = field_text(f, F_ERROR_MESSAGE, &len);
 			filter_copy_text(message, sizeof(message), text, len);
 		}
+		/* Its code as Google wrote it, and its status: "Places answered error 429". */
 		if (message[0] == '\0')
-			snprintf(message, sizeof(message), "Places answered error %ld %.*s", code,
-			    field_set(f, F_ERROR_STATUS) ? (int)f->fields[F_ERROR_STATUS].len : 0,
-			    field_set(f, F_ERROR_STATUS) ?
-			    f->arena.p + f->fields[F_ERROR_STATUS].off : "");
+			snprintf(message, sizeof(message), "Places answered error%s%s%s%.*s",
+			    number[0] != '\0' ? " " : "", number, rpc_len > 0 ? " " : "",
+			    (int)rpc_len, rpc != NULL ? rpc : "");
 	}
 	f->results_close = f->out.len;
 	json_array_close(&f->gen);
 	json_string_member(&f->gen, "status", status);
 	if (message[0] != '\0')
-		json_string_member(&f->gen, "error_message", message);
+		json_text_member(&f->gen, "error_message", message);
 	json_map_close(&f->gen);
 	filter_copy_text(f->status, sizeof(f->status), status, strlen(status));
 }

@@ -94,6 +94,12 @@ struct places_filter {
 	size_t chunk_base;               /* legacy: offset in OUT of the piece being parsed */
 	bool odd_space;                  /* legacy: the answer has a carriage return, a
 					    vertical tab or a form feed (filter_plain_space) */
+	char utf8_part[4];               /* a UTF-8 sequence the last piece cut short */
+	size_t utf8_len;
+	/* New API: the \u escape being read (filter_check_escapes). */
+	int esc_state;
+	unsigned esc_value;
+	bool esc_want_low;               /* a high surrogate's escape came: a low one must */
 
 	struct frame frames[PLACES_FILTER_DEPTH_MAX];
 	size_t depth;
@@ -148,7 +154,8 @@ bool filter_value_begin(struct places_filter *f, bool container);
 bool filter_frame_push(struct places_filter *f, bool is_array, const char *results_key);
 /* Closes the innermost container; the path goes back to the container's own. */
 struct frame filter_frame_pop(struct places_filter *f);
-/* Copies LEN bytes of S into DST (SIZE bytes), cut if need be, NUL-terminated. */
+/* Copies LEN bytes of S into DST (SIZE bytes), cut if need be, NUL-terminated; a NUL
+ * in S becomes '?'. */
 void filter_copy_text(char *dst, size_t size, const char *s, size_t len);
 
 /*

@@ -59,7 +59,9 @@ static void flight_connection_failed(struct flight *f, struct places_conn *pc, s
 			flight_fail(f, "Places closed the connection before answering in full");
 			break;
 		case EVREQ_HTTP_INVALID_HEADER:
-			flight_fail(f, "Places sent an invalid HTTP answer");
+			/* evhttp says the same of headers over its limit. */
+			flight_fail(f, "Places sent an invalid HTTP answer (or headers over %d bytes)",
+			    PLACES_HEADERS_MAX);
 			break;
 		case EVREQ_HTTP_DATA_TOO_LONG:
 			/* evhttp says the same of a chunk size line it cannot read. */
@@ -138,6 +140,7 @@ static bool flight_length_agrees(struct evhttp_request *req)
 static int flight_header_cb(struct evhttp_request *req, void *arg)
 {
 	struct flight *f = arg;
+	const char *encoding;
 
 	f->answered = true;
 	if (f->pc != NULL)
@@ -162,7 +165,24 @@ static int flight_header_cb(struct evhttp_request *req, void *arg)
 	/* The new API explains its 4xx answers with a JSON error object. */
 	f->feeding = f->http_code == 200 ||
 	    (f->places->api == PLACES_API_NEW && f->http_code >= 400 && f->http_code < 500);
+	/* Asked for identity (flight_send), Places could still compress: say so. */
+	encoding = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Encoding");
+	if (f->feeding && encoding != NULL && evutil_ascii_strcasecmp(encoding, "identity") != 0) {
+		flight_fail(f, "Places sent its answer encoded (Content-Encoding: %s), which herd "
+		    "does not decode", encoding);
+		flight_drop_connection(f, "encoded answer");
+		return -1;
+	}
 	return 0;
+}
+
+/* "Places answered HTTP 503 Service Unavailable", the reason phrase if it has one. */
+static void flight_fail_http(struct flight *f, struct evhttp_request *req, int code)
+{
+	const char *reason = evhttp_request_get_response_code_line(req);
+	bool said = reason != NULL && *reason != '\0';
+
+	flight_fail(f, "Places answered HTTP %d%s%s", code, said ? " " : "", said ? reason : "");
 }
 
 /* Streams the body into the filter as it arrives. */
@@ -181,7 +201,7 @@ static void flight_chunk_cb(struct evhttp_request *req, void *arg)
 			if (f->http_code == 200)
 				flight_fail(f, "%s", places_filter_error(f->filter));
 			else
-				flight_fail(f, "Places answered HTTP %d", f->http_code);
+				flight_fail_http(f, req, f->http_code);
 			return;
 		}
 		evbuffer_drain(body, v.iov_len);
@@ -229,7 +249,6 @@ static void flight_done_cb(struct evhttp_request *req, void *arg)
 	struct flight *f = arg;
 	struct places_conn *pc = f->pc;
 	int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
-	const char *reason;
 
 	if (pc == NULL || f->done)
 		return;
@@ -249,9 +268,7 @@ static void flight_done_cb(struct evhttp_request *req, void *arg)
 		flight_fail(f, "%s", places_filter_error(f->filter));
 		return;
 	}
-	reason = evhttp_request_get_response_code_line(req);
-	flight_fail(f, "Places answered HTTP %d%s%s", code, reason != NULL ? " " : "",
-	    reason != NULL ? reason : "");
+	flight_fail_http(f, req, code);
 }
 
 /* --- starting a flight -------------------------------------------------------------- */
@@ -298,6 +315,7 @@ static bool flight_fill_request(struct flight *f, struct evhttp_request *hreq,
 	/* HTTP/1.1 keeps the connection alive for the next request. */
 	ok = evhttp_add_header(headers, "Host", p->host_header) == 0 &&
 	    evhttp_add_header(headers, "Accept", "application/json") == 0 &&
+	    evhttp_add_header(headers, "Accept-Encoding", "identity") == 0 &&
 	    evhttp_add_header(headers, "User-Agent", "herd/" HERD_VERSION) == 0;
 	if (!ok || p->api == PLACES_API_LEGACY)
 		return ok;

@@ -1,7 +1,7 @@
 /*
  * libFuzzer target: any bytes through the streaming Places filter, both APIs, fed in two
  * pieces, through one filter reset between inputs. Never a crash or a leak, and an
- * accepted answer keeps the filter's promises.
+ * accepted answer keeps the filter's promises (UTF-8 by RFC 3629 among them).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,6 +11,7 @@
 
 #include <yajl/yajl_tree.h>
 
+#include "json_out.h"
 #include "places_filter.h"
 
 #define FUZZ_MAX_INPUT 4096
@@ -59,7 +60,8 @@ static void fuzz_one(enum places_filter_api api, size_t bound, const uint8_t *da
 			long n;
 
 			if (json == NULL || len == 0 || strlen(json) != len ||
-			    strstr(json, "\n\n") != NULL || json[len - 1] == '\n')
+			    strstr(json, "\n\n") != NULL || json[len - 1] == '\n' ||
+			    !utf8_valid(json, len))
 				__builtin_trap();
 			n = results_of(json);
 			if (n > (long)b || (api == PLACES_FILTER_NEW && n < 0))

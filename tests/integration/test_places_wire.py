@@ -49,6 +49,7 @@ class ScriptedPlaces:
     def __init__(self, certs, script, host=herdtest.HOST, port=0):
         self.script = script
         self.requests = []
+        self.heads = []
         self.handshakes = 0
         self.open = 0
         self.lock = threading.Lock()
@@ -91,6 +92,8 @@ class ScriptedPlaces:
                         return
                     buf += data
                 head, buf = buf.split(b"\r\n\r\n", 1)
+                with self.lock:
+                    self.heads.append(head)
                 target = head.split(b"\r\n")[0].split(b" ")[1].decode()
                 query = "&".join(kv for kv in target.partition("?")[2].split("&")
                                  if not kv.startswith("key="))
@@ -241,6 +244,58 @@ class TestWhatAnAnswerCarries(WireCase):
         self.assertEqual(answer["status"], "UNKNOWN_ERROR")
         self.assertIn("Content-Length headers that disagree", answer["error_message"])
         self.assertIn("reason=\"Content-Length headers disagree\"", node.log())
+
+    def test_answer_that_is_not_utf8_fails_the_search(self):
+        # yajl took these for UTF-8 (an overlong "/", an encoded surrogate, a value past
+        # U+10FFFF), and the reply passed them on: no JSON parser would read it.
+        for bad in (b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80"):
+            with self.subTest(bad=bad):
+                def script(conn, n, query):
+                    return http_ok(b'{"results": [{"name": "a%sb"}], "status": "OK"}'
+                                   % bad), False
+                server = self.serve(script)
+                node = self.start_node(server.url())
+                _, answer = self.ask(node, 1)
+                self.assertEqual(answer["status"], "UNKNOWN_ERROR")
+                self.assertIn("is not UTF-8", answer["error_message"])
+                self.herd.stop_all()
+
+    def test_error_message_from_the_reason_phrase_is_utf8(self):
+        # A reason phrase may hold any byte (RFC 9112 obs-text), and a long one was cut
+        # inside a character: both made the reply something no JSON parser reads.
+        cases = ((b"500 Server \xff Error", "Places answered HTTP 500 Server \ufffd Error"),
+                 (b"500 x" + "\u00e9".encode() * 300, None),
+                 (b"500 ", "Places answered HTTP 500"),
+                 (b"500", "Places answered HTTP 500"))
+        for status, want in cases:
+            with self.subTest(status=status[:20]):
+                def script(conn, n, query):
+                    return (b"HTTP/1.1 %s\r\nContent-Length: 2\r\n\r\n{}" % status,
+                            False)
+                server = self.serve(script)
+                node = self.start_node(server.url())
+                _, answer = self.ask(node, 1)
+                self.assertEqual(answer["status"], "UNKNOWN_ERROR")
+                message = answer["error_message"]
+                if want is not None:
+                    self.assertEqual(message, want)
+                else:
+                    self.assertTrue(message.startswith("Places answered HTTP 500 x\u00e9"))
+                    self.assertTrue(message.endswith("\u00e9"), message[-20:])
+                self.herd.stop_all()
+
+    def test_encoded_answer_is_refused_and_identity_asked_for(self):
+        def script(conn, n, query):
+            body = b"\x1f\x8b\x08\x00 not really gzip"
+            return (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(body) + body, False)
+        server = self.serve(script)
+        node = self.start_node(server.url())
+        _, answer = self.ask(node, 1)
+        self.assertEqual(answer["status"], "UNKNOWN_ERROR")
+        self.assertIn("Content-Encoding: gzip", answer["error_message"])
+        self.assertIn(b"\r\nAccept-Encoding: identity", server.heads[0])
+        self.assertIn("reason=\"encoded answer\"", node.log())
 
     def test_request_whose_answer_began_is_never_sent_twice(self):
         # The second request, on the kept connection, gets a status line (or part of

@@ -6,6 +6,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "check.h"
+#include "json_out.h"
 #include "places_filter.h"
 #include "places_json.h"
 
@@ -53,6 +54,38 @@ static void test_error(void)
 		yajl_tree_free(tree);
 	}
 	free(json);
+}
+
+/* Error texts come from outside (a reason phrase) or were cut to fit: valid UTF-8 out. */
+static void test_error_utf8(void)
+{
+	static const struct {
+		const char *message;
+		const char *want;
+	} cases[] = {
+		{ "Places answered HTTP 500 x\xff", "Places answered HTTP 500 x\xef\xbf\xbd" },
+		{ "cut \xc3\xa9\xc3", "cut \xc3\xa9" },
+		{ "cut \xe2\x82", "cut " },
+		{ "\xed\xa0\x80!", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd!" },
+	};
+	const char *message_path[] = { "error_message", NULL };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = 0;
+		char *json = places_json_error(cases[i].message, &len);
+		yajl_val tree;
+
+		CHECK(json != NULL && utf8_valid(json, len));
+		tree = json != NULL ? yajl_tree_parse(json, NULL, 0) : NULL;
+		CHECK(tree != NULL);
+		if (tree != NULL) {
+			yajl_val v = yajl_tree_get(tree, message_path, yajl_t_string);
+
+			CHECK_STR(v != NULL ? v->u.string : NULL, cases[i].want);
+			yajl_tree_free(tree);
+		}
+		free(json);
+	}
 }
 
 /* A legacy answer with COUNT results, as Google formats it (blank line included). */
@@ -288,12 +321,17 @@ static void test_legacy_verbatim(void)
 	free(got);
 }
 
-/* The reason a filter gives for refusing TEXT; "" when it accepted it. */
-static void check_refused(enum places_filter_api api, const char *text, size_t max_input,
-    const char *reason)
+/* A filter refuses TEXT, fed in pieces of STEP bytes, for REASON. */
+static void check_refused_in_pieces(enum places_filter_api api, const char *text,
+    size_t max_input, size_t step, const char *reason)
 {
 	struct places_filter *f = places_filter_new(api, 5, max_input);
-	bool ok = places_filter_feed(f, text, strlen(text)) && places_filter_finish(f);
+	size_t len = strlen(text);
+	bool ok = true;
+
+	for (size_t i = 0; ok && i < len; i += step)
+		ok = places_filter_feed(f, text + i, len - i < step ? len - i : step);
+	ok = ok && places_filter_finish(f);
 
 	CHECK(!ok);
 	if (strstr(places_filter_error(f), reason) == NULL) {
@@ -304,6 +342,89 @@ static void check_refused(enum places_filter_api api, const char *text, size_t m
 	CHECK(places_filter_json(f, 5, &(size_t){ 0 }) == NULL);
 	CHECK_STR(places_filter_status(f), "");
 	places_filter_free(f);
+}
+
+static void check_refused(enum places_filter_api api, const char *text, size_t max_input,
+    const char *reason)
+{
+	check_refused_in_pieces(api, text, max_input, strlen(text) + 1, reason);
+}
+
+/*
+ * Every byte of an answer is checked as UTF-8 (RFC 3629), wherever the pieces split it:
+ * yajl's own check let overlongs, encoded surrogates and values past U+10FFFF through,
+ * and a legacy reply passes the text on as it came.
+ */
+static void test_utf8(void)
+{
+	static const char *const bad[] = {
+		"\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xed\xbf\xbf", "\xf4\x90\x80\x80",
+		"\xf7\xbf\xbf\xbf", "\xff", "\x80", "\xc3(", "\xe2\x82(",
+	};
+	static const char good[] = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf";
+	static const size_t steps[] = { 1, 2, 3, 5, 4096 };
+	char text[256];
+
+	for (int api = PLACES_FILTER_LEGACY; api <= PLACES_FILTER_NEW; api++) {
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(text, sizeof(text), "{\"%s\": [{\"id\": \"a%sb\"}]}",
+			    api == PLACES_FILTER_NEW ? "places" : "results", bad[i]);
+			for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++)
+				check_refused_in_pieces(api, text, BODY_MAX, steps[k], "not UTF-8");
+		}
+		check_refused(api, "{\"a\": \"\xe2\x82", BODY_MAX, "not valid JSON");
+	}
+	snprintf(text, sizeof(text), "{\"results\": [\"%s\"], \"status\": \"OK\"}", good);
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		char *got = filter_text(text, 5, steps[k]);
+
+		CHECK_STR(got, text);
+		free(got);
+	}
+}
+
+/* The new API decodes strings: a \u escape of a lone surrogate is refused, pairs are fine. */
+static void test_new_escapes(void)
+{
+	static const char *const lone[] = {
+		"\\udc00", "\\uDFFF", "\\ud800", "\\ud800\\u0041", "\\ud800\\ud800", "\\ud800x",
+		"\\ud800\\n", "\\uDBFF\\\\",
+	};
+	static const size_t steps[] = { 1, 2, 7, 4096 };
+	const char *place_id[] = { "results", NULL };
+	char text[256];
+	struct places_filter *f;
+	yajl_val tree, r0, v;
+
+	for (size_t i = 0; i < sizeof(lone) / sizeof(lone[0]); i++) {
+		snprintf(text, sizeof(text), "{\"places\": [{\"id\": \"a%sb\"}]}", lone[i]);
+		for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++)
+			check_refused_in_pieces(PLACES_FILTER_NEW, text, BODY_MAX, steps[k],
+			    "lone surrogate");
+	}
+	/* A pair decodes to its character; an escaped backslash before "ud800" is no escape. */
+	f = filter_run(PLACES_FILTER_NEW, 5, "{\"places\": [{\"id\": \"\\ud83d\\ude00 "
+	    "\\\\ud800\"}]}", 3, BODY_MAX);
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	tree = filter_tree(f, 5);
+	if (tree != NULL) {
+		r0 = yajl_tree_get(tree, place_id, yajl_t_array);
+		r0 = r0 != NULL && YAJL_GET_ARRAY(r0)->len > 0 ? YAJL_GET_ARRAY(r0)->values[0] : NULL;
+		v = r0 != NULL ? yajl_tree_get(r0, (const char *[]){ "place_id", NULL },
+		    yajl_t_string) : NULL;
+		CHECK_STR(v != NULL ? YAJL_GET_STRING(v) : NULL, "\xf0\x9f\x98\x80 \\ud800");
+		yajl_tree_free(tree);
+	}
+	places_filter_free(f);
+	/* Legacy answers are passed on as written: the escape stays an escape. */
+	{
+		char *got = filter_text("{\"results\": [\"\\ud800\"]}", 5, 2);
+
+		CHECK_STR(got, "{\"results\": [\"\\ud800\"]}");
+		free(got);
+	}
 }
 
 static void test_refusals(void)
@@ -537,7 +658,34 @@ static void test_new_statuses(void)
 	check_new_status("{\"error\": {\"code\": 500, \"message\": \"Oops.\", "
 	    "\"status\": \"INTERNAL\"}}", "UNKNOWN_ERROR", "Oops.");
 	check_new_status("{\"error\": {\"code\": 429}}", "OVER_QUERY_LIMIT",
-	    "Places answered error 429 ");
+	    "Places answered error 429");
+	check_new_status("{\"error\": {\"code\": 1e400, \"status\": \"PERMISSION_DENIED\"}}",
+	    "REQUEST_DENIED", "Places answered error 1e400 PERMISSION_DENIED");
+	check_new_status("{\"error\": {\"status\": \"UNAUTHENTICATED\"}}", "REQUEST_DENIED",
+	    "Places answered error UNAUTHENTICATED");
+	check_new_status("{\"error\": {\"code\": 400, \"message\": \"before\\u0000after\"}}",
+	    "INVALID_REQUEST", "before?after");
+}
+
+/* Google's message, cut to fit, still ends on a whole character. */
+static void test_new_long_message(void)
+{
+	char body[2048], want[512];
+	size_t n = (size_t)snprintf(body, sizeof(body), "{\"error\": {\"code\": 400, "
+	    "\"message\": \"");
+	size_t w = 0;
+
+	for (int i = 0; i < 600; i++) {
+		memcpy(body + n, "\xc3\xa9", 2);
+		n += 2;
+		if (w + 2 < sizeof(want)) {
+			memcpy(want + w, "\xc3\xa9", 2);
+			w += 2;
+		}
+	}
+	want[w] = '\0';
+	snprintf(body + n, sizeof(body) - n, "\"}}");
+	check_new_status(body, "INVALID_REQUEST", want);
 }
 
 static void test_decimal(void)
@@ -614,14 +762,18 @@ int main(void)
 {
 	test_collapse();
 	test_error();
+	test_error_utf8();
 	test_legacy_trim();
 	test_legacy_trim_equivalence();
 	test_legacy_zero_results();
 	test_legacy_verbatim();
 	test_refusals();
+	test_utf8();
+	test_new_escapes();
 	test_depth_limit();
 	test_new_translation();
 	test_new_statuses();
+	test_new_long_message();
 	test_filter_reset();
 	test_decimal();
 	test_new_request();
