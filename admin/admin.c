@@ -104,14 +104,10 @@ static bool admin_load_token(const struct herd_config *cfg, char *path, size_t p
 	len = secret_load("admin_token_file", path, token, why, size);
 	if (len == 0)
 		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)token[i];
-
-		if (c <= ' ' || c == 0x7f) {
-			snprintf(why, size, "the token has white space or control characters");
-			OPENSSL_cleanse(token, sizeof(token));
-			return false;
-		}
+	if (!secret_is_word(token, len)) {
+		snprintf(why, size, "the token is not one word of printable ASCII");
+		OPENSSL_cleanse(token, sizeof(token));
+		return false;
 	}
 	token_digest_len = admin_digest(token, len, token_digest);
 	OPENSSL_cleanse(token, sizeof(token));

@@ -6,11 +6,14 @@
  * line (config_error) and the list is sorted by line at the end.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "config_parser.h"
@@ -336,14 +339,15 @@ static void config_parse_key(struct config_parser *p, const char *name, size_t n
 		}
 		return;
 	}
+	/* A key with an empty value is as if it were not there (herd.conf(5)). */
+	if (*value == '\0')
+		return;
 	if (key_line[i] != 0) {
 		config_error(p, line, "duplicate key \"%s\" (first at line %d)", keys[i].name,
 		    key_line[i]);
 		return;
 	}
 	key_line[i] = line;
-	if (*value == '\0')
-		return;
 	if (node != NULL) {
 		if (!config_set(p, &keys[i], node, extra, value, line))
 			extra->key_bad[i] = true;
@@ -514,13 +518,23 @@ out:
 struct herd_config *config_load(const char *path, struct config_errors *errs)
 {
 	struct herd_config *cfg;
+	struct stat st;
 	FILE *f;
 	char *text;
 	size_t len;
 	int error;
+	/* Not blocking: opening a FIFO would wait for a writer (at a reload, the loop too). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
-	if ((f = fopen(path, "rb")) == NULL) {
-		config_read_error(errs, path, errno);
+	if (fd < 0) {
+		config_read_error(errs, path, strerror(errno));
+		return NULL;
+	}
+	errno = 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (f = fdopen(fd, "rb")) == NULL) {
+		error = errno;
+		config_read_error(errs, path, error != 0 ? strerror(error) : "not a regular file");
+		close(fd);
 		return NULL;
 	}
 	/* One byte more than allowed tells a file at the limit from a larger one. */
@@ -530,7 +544,7 @@ struct herd_config *config_load(const char *path, struct config_errors *errs)
 	error = ferror(f) ? (errno != 0 ? errno : EIO) : 0;
 	fclose(f);
 	if (error != 0) {
-		config_read_error(errs, path, error);
+		config_read_error(errs, path, strerror(error));
 		free(text);
 		return NULL;
 	}

@@ -362,13 +362,13 @@ void config_check(struct config_parser *p)
 	}
 }
 
-void config_read_error(struct config_errors *errs, const char *path, int errnum)
+void config_read_error(struct config_errors *errs, const char *path, const char *why)
 {
 	struct config_parser p;
 
 	memset(&p, 0, sizeof(p));
 	p.path = path;
-	config_error(&p, 0, "cannot read: %s", strerror(errnum));
+	config_error(&p, 0, "cannot read: %s", why);
 	config_errors_flush(&p, errs);
 }
 

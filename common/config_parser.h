@@ -93,7 +93,7 @@ void config_error(struct config_parser *p, int line, const char *fmt, ...)
 /* Sorts the errors into file order and hands them to ERRS (or drops them). */
 void config_errors_flush(struct config_parser *p, struct config_errors *errs);
 /* Adds "FILE:0: cannot read: ..." to ERRS, for a file that gave no text to parse. */
-void config_read_error(struct config_errors *errs, const char *path, int errnum);
+void config_read_error(struct config_errors *errs, const char *path, const char *why);
 /* The checks that need the whole file: limits, required keys, peers, addresses, secrets. */
 void config_check(struct config_parser *p);
 /* The line of [herd] key NAME, 0 when the file does not set it. */

@@ -52,10 +52,24 @@ static const char *level_names[] = {
 	[LOG_LEVEL_DEBUG + 1] = "debug",
 };
 
-/* Opens PATH for appending; -1 on failure with errno set. */
+/*
+ * Opens PATH for appending; -1 on failure with errno set. Not blocking while it opens: a
+ * FIFO with no reader would hold the node (ENXIO instead); writes block as a file's do.
+ */
 static int log_open(const char *path)
 {
-	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
+	int flags;
+
+	if (fd >= 0 && ((flags = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
 }
 
 void log_flush(void)

@@ -114,3 +114,14 @@ size_t secret_read(const char *what, const char *path, char *buf)
 		    log_quote(path, strlen(path)), why);
 	return len;
 }
+
+bool secret_is_word(const char *s, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] > '~')
+			return false;
+	}
+	return true;
+}

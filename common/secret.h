@@ -7,6 +7,7 @@
 #ifndef HERD_SECRET_H
 #define HERD_SECRET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define SECRET_MAX 4096
@@ -32,5 +33,8 @@ size_t secret_read(const char *what, const char *path, char *buf);
  * cannot be read, is empty or is too long.
  */
 size_t secret_load(const char *what, const char *path, char *buf, char *why, size_t size);
+/* True when (S, LEN) is one word of printable ASCII: what a header or a URL query takes
+ * as it is (tokens and API keys). */
+bool secret_is_word(const char *s, size_t len);
 
 #endif

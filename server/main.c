@@ -46,10 +46,13 @@ struct options {
 static void usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: herdd -c FILE -n NAME [-l LOGFILE] [-s DIR] [-t] [-v] [-h] [-V]\n"
-	    "       herdd -c FILE --list-nodes\n"
+	    "usage: herdd [-c FILE] -n NAME [-l LOGFILE] [-s DIR] [-v]\n"
+	    "       herdd [-c FILE] [-n NAME] -t\n"
+	    "       herdd [-c FILE] --list-nodes\n"
+	    "       herdd -h | -V\n"
 	    "  -c, --config FILE   herd configuration (default: " DEFAULT_CONFIG ")\n"
-	    "  -n, --name NAME     which [node NAME] of the file this process is (required)\n"
+	    "  -n, --name NAME     which [node NAME] of the file this process is (required but\n"
+	    "                      with -t and --list-nodes)\n"
 	    "  -l, --log-file F    log to F (default: log_dir/NAME.log if log_dir is set, else stderr)\n"
 	    "  -s, --state-dir DIR keep the table in DIR, in place of the file's state_dir\n"
 	    "  -t, --check         parse and validate the configuration, print \"configuration OK\"\n"
@@ -126,18 +129,19 @@ static void parse_options(int argc, char **argv, struct options *opts)
 static struct herd_config *load_config(const struct options *opts)
 {
 	struct config_errors errs = { NULL, 0 };
-	struct herd_config *cfg = config_load(opts->config_path, &errs);
+	struct herd_config *cfg;
 
+	/* A usage error is one before anything is read. */
+	if (opts->name == NULL && !opts->check) {
+		fprintf(stderr, "herdd: -n NAME is required\n");
+		exit(2);
+	}
+	cfg = config_load(opts->config_path, &errs);
 	if (cfg == NULL) {
 		for (size_t i = 0; i < errs.count; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
 		config_errors_clear(&errs);
 		exit(1);
-	}
-	if (opts->name == NULL && !opts->check) {
-		fprintf(stderr, "herdd: -n NAME is required\n");
-		config_free(cfg);
-		exit(2);
 	}
 	if (opts->name != NULL && config_find_node(cfg, opts->name) == NULL) {
 		fprintf(stderr, "%s:0: no [node %s] in this file\n", opts->config_path, opts->name);
@@ -446,6 +450,15 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (opts.check) {
+		const char *what = "places";
+		char why[4200];
+
+		/* What the start would refuse, -t refuses too. */
+		if (!places_check(herdd.config, &what, why, sizeof(why))) {
+			fprintf(stderr, "%s: %s: %s\n", opts.config_path, what, why);
+			config_free(herdd.config);
+			return 1;
+		}
 		printf("configuration OK\n");
 		config_free(herdd.config);
 		return 0;

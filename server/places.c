@@ -55,18 +55,6 @@ static double seconds_since(const struct timespec *start)
 
 /* --- start-up ------------------------------------------------------------------------ */
 
-/* True when KEY can go into a URL query and an HTTP header as it is. */
-static bool places_key_valid(const char *key)
-{
-	if (*key == '\0')
-		return false;
-	for (const char *c = key; *c != '\0'; c++) {
-		if (*c <= ' ' || *c > '~')
-			return false;
-	}
-	return true;
-}
-
 /*
  * The API key: a systemd credential places.key or places_key_file (read at start-up and
  * on reload), else HERD_PLACES_KEY, else none (*KEY NULL). False, with WHAT and WHY, when
@@ -97,7 +85,7 @@ static bool places_load_key(const struct herd_config *config, char **key_out,
 	} else if (key == NULL || *key == '\0') {
 		return true;
 	}
-	if (!places_key_valid(key)) {
+	if (!secret_is_word(key, strlen(key))) {
 		snprintf(why, size, "not one word of printable ASCII");
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return false;
@@ -111,7 +99,7 @@ static bool places_load_key(const struct herd_config *config, char **key_out,
 static bool places_parse_url(struct places *p, const char *url)
 {
 	struct evhttp_uri *uri = evhttp_uri_parse(url);
-	const char *host, *path, *query;
+	const char *host, *path, *query, *port_text;
 	size_t hostlen;
 	char header[300];
 
@@ -125,6 +113,13 @@ static bool places_parse_url(struct places *p, const char *url)
 		p->host = xstrndup(host + 1, hostlen - 2);
 	} else {
 		p->host = xstrdup(host);
+	}
+	/* evhttp takes "host:" and "host:0" for no port at all: neither is one. */
+	port_text = strchr(url + strlen("https://"), '/');
+	port_text = port_text != NULL ? port_text : url + strlen(url);
+	if (evhttp_uri_get_port(uri) == 0 || port_text[-1] == ':') {
+		evhttp_uri_free(uri);
+		return false;
 	}
 	p->port = evhttp_uri_get_port(uri) > 0 ? evhttp_uri_get_port(uri) : 443;
 	if (p->port == 443)
@@ -142,6 +137,30 @@ static bool places_parse_url(struct places *p, const char *url)
 	else
 		p->path = xstrdup(path);
 	evhttp_uri_free(uri);
+	return true;
+}
+
+bool places_check(const struct herd_config *config, const char **what, char *why,
+    size_t size)
+{
+	struct places scratch = { 0 };
+	bool parsed = places_parse_url(&scratch, config->places_url);
+	SSL_CTX *tls;
+
+	free(scratch.host);
+	free(scratch.host_header);
+	free(scratch.path);
+	if (!parsed) {
+		*what = "places_url";
+		snprintf(why, size, "cannot parse %s", config->places_url);
+		return false;
+	}
+	tls = tls_client_context(config->places_ca_file, why, size);
+	if (tls == NULL) {
+		*what = "places_ca_file";
+		return false;
+	}
+	SSL_CTX_free(tls);
 	return true;
 }
 

@@ -831,7 +831,11 @@ class AdminTokenTest(AdminTestCase):
         self.assertRefusesToStart(herd, "admin.token")
 
     def test_token_with_white_space_is_refused(self):
-        self.assertRefusesToStart(self.make_token_herd("two words\n"), "white space")
+        self.assertRefusesToStart(self.make_token_herd("two words\n"), "printable ASCII")
+
+    def test_token_that_is_not_ascii_is_refused(self):
+        # herd.conf(5): one word of printable ASCII; "t\u00f6k" was taken, and worked.
+        self.assertRefusesToStart(self.make_token_herd("t\u00f6k\n"), "printable ASCII")
 
 
 class AdminHerdTest(AdminTestCase):

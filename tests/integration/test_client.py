@@ -643,6 +643,35 @@ class TestCommandLine(HerdTestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("configuration OK", r.stdout + r.stderr)
 
+    def test_usage_errors_exit_2_before_any_file_is_read(self):
+        # herdd(8) EXIT STATUS: 2 for a usage error, no -n among them. Without -n the
+        # default configuration was read first: "cannot read", exit 1.
+        for args in ([], ["-c", os.path.join(self.tmp, "none.conf")], ["-x"],
+                     ["-n", "Alford", "extra"]):
+            with self.subTest(args=args):
+                r = herdtest.run_herdd(args)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertNotIn("cannot read", r.stderr)
+
+    def test_check_refuses_what_the_start_refuses(self):
+        # -t said "configuration OK" for places_url ports the start then refused (the
+        # unit's ExecStartPre passed, ExecStart failed and restarted for ever), and ports
+        # 0 and "" became 443.
+        for url in ("https://127.0.0.1:99999/x", "https://127.0.0.1:0/x",
+                    "https://127.0.0.1:/x", "https://h%zz/x"):
+            with self.subTest(url=url):
+                herd = self.make_herd(["Alford"], herd_options={"places_url": url})
+                r = herdtest.run_herdd(["-c", herd.config_path, "-t"], cwd=herd.dir)
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIn("places_url: cannot parse", r.stderr)
+                r = herdtest.run_herdd(["-c", herd.config_path, "-n", "Alford"], cwd=herd.dir)
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        herd = self.make_herd(["Alford"], herd_options={
+            "places_ca_file": os.path.join(self.tmp, "no-such-ca.pem")})
+        r = herdtest.run_herdd(["-c", herd.config_path, "-t"], cwd=herd.dir)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("places_ca_file", r.stderr)
+
     def test_list_nodes_prints_each_node_as_herdd_reads_it(self):
         path = os.path.join(self.tmp, "list.conf")
         ports = [herdtest.free_port() for _ in range(7)]

@@ -217,6 +217,36 @@ class TestInvalidFile(ReloadTestCase):
                             what="reload_failed")
         self.assertIn("not a regular file", "\n".join(alford.log_lines()[before:]))
 
+    def test_a_config_file_that_is_a_fifo_is_refused_without_waiting(self):
+        herd = self.make_herd(["Alford"])
+        herd.start()
+        alford = herd["Alford"]
+        os.rename(herd.config_path, herd.config_path + ".real")
+        os.mkfifo(herd.config_path, 0o600)
+        before = len(alford.log_lines())
+        alford.proc.send_signal(signal.SIGHUP)
+        # Opening it waited for a writer: the node served nothing, SIGTERM included.
+        with alford.client(timeout=5) as c:
+            self.assertTrue(c.request(iamat(b"fifo-conf", b"+34-118", b"1700000000.2"))
+                            .startswith(b"AT Alford "))
+        herdtest.wait_until(lambda: any("event=reload_failed" in line
+                                        for line in alford.log_lines()[before:]),
+                            what="reload_failed")
+        self.assertIn("not a regular file", "\n".join(alford.log_lines()[before:]))
+        # At the start too: refused at once, not a wait that SIGTERM cannot end.
+        r = herdtest.run_herdd(["-c", herd.config_path, "-t"], timeout=10)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("not a regular file", r.stderr)
+
+    def test_a_log_file_that_is_a_fifo_without_reader_is_refused(self):
+        herd = self.make_herd(["Alford"])
+        fifo = os.path.join(herd.dir, "log.fifo")
+        os.mkfifo(fifo, 0o600)
+        r = herdtest.run_herdd(["-c", herd.config_path, "-n", "Alford", "-l", fifo],
+                               timeout=10)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("log.fifo", r.stderr)
+
     def test_invalid_file_changes_nothing(self):
         herd = self.make_herd(["Alford", "Bolden"], peers={"Alford": ["Bolden"]})
         herd.start()

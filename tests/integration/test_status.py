@@ -296,6 +296,24 @@ class TestStatus(StatusTestCase):
         self.assertEqual(len(links), 2, r.stdout)
         self.assertEqual([row[2:] for row in links], [["up", "up", "up"]] * 2, r.stdout)
 
+        # A byte order mark, which herdd skips, hid [herd] and so the token: every node
+        # answered 401.
+        with open(herd.config_path, "rb") as f:
+            text = f.read()
+        self.assertTrue(text.startswith(b"; generated"), text[:40])
+        with open(herd.config_path, "wb") as f:
+            f.write(b"\xef\xbb\xbf" + text.split(b"\n", 1)[1])
+        r = herd_status(run_dir)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+        # Stopped, with its herd.conf gone: no herd runs (3), not a herd in trouble (1),
+        # which made ./herd up refuse to start.
+        herd.stop_all()
+        os.remove(herd.config_path)
+        r = herd_status(run_dir)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("no running herd", r.stderr)
+
     def test_no_herd(self):
         """A folder without a herd: said so, exit status 3, nothing on standard output."""
         r = herd_status(os.path.join(self.tmp, "nothing-here"))

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "check.h"
 #include "config.h"
 
@@ -598,6 +600,8 @@ test_comments(void)
 static void
 test_syntax_errors(void)
 {
+	struct herd_config *cfg;
+
 	expect_errors("unknown section", ONE_NODE "[nodes B]\nlisten = 127.0.0.1:9\n",
 	    PATH ":4: unknown section [nodes B]");
 	expect_errors("unknown section, case", "[Herd]\n" ONE_NODE,
@@ -632,16 +636,20 @@ test_syntax_errors(void)
 	    PATH ":5: unknown key \"places_api\" in [node A]");
 	expect_errors("key with space", "[herd]\nmax line = 5\n" ONE_NODE,
 	    PATH ":2: unknown key \"max line\" in [herd]");
+	/* An empty value is as if the key were not there (herd.conf(5)), not a duplicate. */
 	expect_errors("duplicate herd key",
 	    "[herd]\nplaces_timeout = 5\nplaces_timeout = 6\nplaces_timeout =\n" ONE_NODE,
-	    PATH ":3: duplicate key \"places_timeout\" (first at line 2)",
-	    PATH ":4: duplicate key \"places_timeout\" (first at line 2)");
+	    PATH ":3: duplicate key \"places_timeout\" (first at line 2)");
 	expect_errors("duplicate node key", ONE_NODE "listen = 127.0.0.1:1000\n",
 	    PATH ":4: duplicate key \"listen\" (first at line 2)");
-	expect_errors("duplicate empty key", "[node A]\nlisten =\nlisten = 127.0.0.1:1\n"
-	    "peer_listen = 127.0.0.1:2\n",
-	    PATH ":1: node A: missing listen",
-	    PATH ":3: duplicate key \"listen\" (first at line 2)");
+	cfg = expect_valid("empty key, then the key", "[herd]\nmax_line =\nmax_line = 100\n"
+	    "[node A]\nlisten =\nlisten = 127.0.0.1:1\npeer_listen = 127.0.0.1:2\n"
+	    "peer_listen =\n");
+	CHECK(cfg != NULL && cfg->max_line == 100 && cfg->nodes[0].listen.port == 1 &&
+	    cfg->nodes[0].peer_listen.port == 2);
+	config_free(cfg);
+	expect_errors("empty key alone", "[node A]\nlisten =\npeer_listen = 127.0.0.1:2\n",
+	    PATH ":1: node A: missing listen");
 	expect_errors("duplicate herd section",
 	    "[herd]\nmax_line = 100\n" ONE_NODE "[herd]\nmax_line = 200\nlog_dir = /l\n",
 	    PATH ":6: duplicate section [herd] (first at line 1)",
@@ -948,11 +956,26 @@ test_load(void)
 	if (errs.count == 1) {
 		bad = malloc(strlen(dir) + 64);
 		if (bad != NULL) {
-			sprintf(bad, "%s:0: cannot read: Is a directory", dir);
+			sprintf(bad, "%s:0: cannot read: not a regular file", dir);
 			CHECK_STR(errs.msgs[0], bad);
 			free(bad);
 		}
 	}
+	config_errors_clear(&errs);
+
+	/* A FIFO is refused, not opened to wait for a writer (at a reload, the node waited). */
+	snprintf(path, sizeof path, "%s/fifo.conf", dir);
+	CHECK(mkfifo(path, 0600) == 0);
+	cfg = config_load(path, &errs);
+	CHECK(cfg == NULL);
+	CHECK_INT(errs.count, 1);
+	bad = malloc(strlen(path) + 64);
+	if (errs.count == 1 && bad != NULL) {
+		sprintf(bad, "%s:0: cannot read: not a regular file", path);
+		CHECK_STR(errs.msgs[0], bad);
+	}
+	free(bad);
+	unlink(path);
 	config_errors_clear(&errs);
 
 	snprintf(path, sizeof path, "%s/herd.conf", dir);
