@@ -199,16 +199,18 @@ class TestSecrets(ReloadTestCase):
 
 class TestInvalidFile(ReloadTestCase):
 
-    def test_a_secret_file_that_is_a_fifo_is_refused_without_waiting(self):
+    def assertFifoReloadRefused(self, fifo_at):
+        """A reload, with the file at FIFO_AT(herd) made a FIFO, fails at once: opening
+        it would wait for a writer, and the node would serve nothing meanwhile (nor
+        hear a SIGTERM). Returns the herd."""
         herd = self.make_herd(["Alford"])
         herd.start()
         alford = herd["Alford"]
-        path = os.path.join(herd.dir, "herd.secret")
-        os.remove(path)
+        path = fifo_at(herd)
+        os.rename(path, path + ".real")
         os.mkfifo(path, 0o600)
         before = len(alford.log_lines())
         alford.proc.send_signal(signal.SIGHUP)
-        # Opening a FIFO waits for a writer: the node would serve nothing meanwhile.
         with alford.client(timeout=5) as c:
             self.assertTrue(c.request(iamat(b"fifo", b"+34-118", b"1700000000.2"))
                             .startswith(b"AT Alford "))
@@ -216,23 +218,13 @@ class TestInvalidFile(ReloadTestCase):
                                         for line in alford.log_lines()[before:]),
                             what="reload_failed")
         self.assertIn("not a regular file", "\n".join(alford.log_lines()[before:]))
+        return herd
+
+    def test_a_secret_file_that_is_a_fifo_is_refused_without_waiting(self):
+        self.assertFifoReloadRefused(lambda herd: os.path.join(herd.dir, "herd.secret"))
 
     def test_a_config_file_that_is_a_fifo_is_refused_without_waiting(self):
-        herd = self.make_herd(["Alford"])
-        herd.start()
-        alford = herd["Alford"]
-        os.rename(herd.config_path, herd.config_path + ".real")
-        os.mkfifo(herd.config_path, 0o600)
-        before = len(alford.log_lines())
-        alford.proc.send_signal(signal.SIGHUP)
-        # Opening it waited for a writer: the node served nothing, SIGTERM included.
-        with alford.client(timeout=5) as c:
-            self.assertTrue(c.request(iamat(b"fifo-conf", b"+34-118", b"1700000000.2"))
-                            .startswith(b"AT Alford "))
-        herdtest.wait_until(lambda: any("event=reload_failed" in line
-                                        for line in alford.log_lines()[before:]),
-                            what="reload_failed")
-        self.assertIn("not a regular file", "\n".join(alford.log_lines()[before:]))
+        herd = self.assertFifoReloadRefused(lambda herd: herd.config_path)
         # At the start too: refused at once, not a wait that SIGTERM cannot end.
         r = herdtest.run_herdd(["-c", herd.config_path, "-t"], timeout=10)
         self.assertEqual(r.returncode, 1, r.stderr)
