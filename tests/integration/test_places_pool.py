@@ -208,8 +208,14 @@ class TestAddresses(PoolCase):
         self.assertIn("2 addresses tried", answer["error_message"])
 
     def test_unreadable_hosts_file_stops_the_node(self):
-        r = herdtest.run_herdd(["-c", "/dev/null", "-n", "x"], env={"HERD_HOSTS_FILE": "/nope"})
-        self.assertNotEqual(r.returncode, 0)
+        # A configuration that starts, so that the hosts file is what stops it.
+        herd = self.make_herd(["Alford"])
+        nope = os.path.join(self.tmp, "no-such-hosts")
+        r = herdtest.run_herdd(["-c", herd.config_path, "-n", "Alford"],
+                               env={"HERD_HOSTS_FILE": nope})
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("what=HERD_HOSTS_FILE", r.stderr)
+        self.assertIn("no-such-hosts", r.stderr)
 
 
 if __name__ == "__main__":
