@@ -46,6 +46,8 @@
 
 /* How often every connection's deadlines are looked at. */
 #define CLIENT_SWEEP_MS 1000
+/* A cut client (a line over max_line) that has its replies is read this long for its EOF. */
+#define CLIENT_LINGER_MS 2000
 /* Stop reading a client whose replies pile up, le-proxy style; resume once they drain. */
 #define CLIENT_OUTPUT_HIGH (256 * 1024)
 /* Bytes one read takes at most; a level-triggered loop comes back for the rest. */
@@ -80,6 +82,8 @@ struct client {
 	bool eof;                    /* the client half-closed: answer what is left, then close */
 	bool cut;                    /* a line passed max_line: what came before it is
 					answered, what comes after is read and thrown away */
+	uint64_t linger_until_ms;    /* cut, its replies out, shut for writing: closed at
+					its EOF or then */
 	bool paused;                 /* reading stopped until replies drain */
 	bool closing;                /* closed: no I/O, freed from the loop soon */
 	uint64_t last_command_ms;    /* the last command, or the accept */
@@ -387,12 +391,25 @@ static bool client_overloaded(const struct client *c)
 	    c->nreplies >= herdd.config->client_max_pending;
 }
 
-/* Closes a half-closed (or cut) client once every reply is out. */
+/*
+ * Closes a half-closed (or cut) client once every reply is out. A cut one may still be
+ * sending: bytes that reach a closed socket make the kernel reset the connection, and
+ * the replies still on their way with it. It is shut for writing and read until its
+ * EOF, for at most CLIENT_LINGER_MS (client_sweep_cb).
+ */
 static void client_finish_if_done(struct client *c)
 {
-	if ((c->eof || c->cut) && c->nreplies == 0 &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		client_close(c, c->cut ? "line too long" : "client closed");
+	if (!(c->eof || c->cut) || c->nreplies > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return;
+	if (!c->eof) {
+		if (c->linger_until_ms == 0) {
+			(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+			c->linger_until_ms = htime_mono_ms() + CLIENT_LINGER_MS;
+		}
+		return;
+	}
+	client_close(c, c->cut ? "line too long" : "client closed");
 }
 
 /* A new slot at the end of C's queue of replies. */
@@ -512,7 +529,8 @@ static void client_drain(struct client *c)
 			return;
 		evbuffer_drain(in, evbuffer_get_length(in) - left);
 	}
-	if (!c->cut && left > herdd.config->max_line)
+	/* Only a line still being typed is left, unless a pause left whole lines. */
+	if (!c->cut && left > herdd.config->max_line && !client_overloaded(c))
 		client_line_too_long(c, left, false);
 	if (c->cut) {
 		evbuffer_drain(in, left);
@@ -626,7 +644,7 @@ static ssize_t client_read(struct client *c)
 		client_input_ended(c);
 		return 0;
 	}
-	/* Read on, so that the close does not find unread bytes and reset the replies. */
+	/* Read on, so that the close does not find unread bytes (client_finish_if_done). */
 	if (c->cut)
 		return n;
 	if (evbuffer_get_length(in) == 0) {
@@ -734,6 +752,10 @@ static void client_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		const char *why = client_expired(c, now);
 
 		next = TAILQ_NEXT(c, entry);
+		if (c->linger_until_ms != 0 && now >= c->linger_until_ms) {
+			client_close(c, "line too long");
+			continue;
+		}
 		if (why != NULL) {
 			stats.clients_timed_out++;
 			client_close(c, why);

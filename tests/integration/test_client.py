@@ -499,6 +499,44 @@ class TestLongLines(ClientTestCase):
             raw = self.read_to_close(c)
         self.assertTrue(raw.startswith(b"AT ") and raw.endswith(b"}\n\n"), raw[:200])
 
+    def test_lines_waiting_behind_a_pause_are_not_a_long_line(self):
+        # Behind a pending WHATSAT the replies pile up and reading pauses: the whole lines
+        # not yet run (10 KB of them) were taken for one line over max_line and cut.
+        self.assertAtLine(self.node.request(iamat("paused", "+1-1", "1700000000")),
+                          client_id="paused")
+        lines = [b"BOGUS%04d" % i for i in range(1000)]
+        with self.node.client(timeout=20) as c:
+            c.send(b"WHATSAT paused 10 1\n" + b"\n".join(lines) + b"\n")
+            read_whatsat_reply(c, timeout=20)
+            self.assertEqual(c.read_lines(len(lines), timeout=20), [b"? " + l for l in lines])
+        self.assertNotIn("event=line_too_long", self.node.log())
+
+    def test_a_client_still_sending_gets_every_reply(self):
+        # The close came once the replies were in the kernel's hands: the bytes the
+        # client still sent then made the kernel reset the connection, and the replies
+        # not yet delivered went with it. Now it is shut for writing and read to its EOF.
+        count = 150
+        c = socket.socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        c.connect((herdtest.HOST, self.node.client_port))
+        got = b""
+        try:
+            c.sendall(b"".join(iamat("still%03d" % i, "+1-1", "1700000000") + b"\n"
+                               for i in range(count)) + b"X" * 5000)
+            time.sleep(1)
+            c.sendall(b"Y" * 1000)
+            c.settimeout(10)
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    break
+                got += data
+        except ConnectionResetError:
+            self.fail("reset after %d bytes of replies" % len(got))
+        finally:
+            c.close()
+        self.assertEqual(got.count(b"\n"), count, got[-200:])
+
     def test_bytes_after_the_long_line_are_not_run(self):
         with self.node.client() as c:
             c.send(b"X" * 5000 + b"\n" + iamat("after-long", "+1-1", "1700000000") + b"\n")
