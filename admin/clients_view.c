@@ -7,17 +7,6 @@
 
 #include "util.h"
 
-/* The value of one hex digit, or -1. */
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 bool percent_decode(const char *s, size_t len, char *out, size_t size, size_t *out_len)
 {

@@ -6,7 +6,6 @@
  * line (config_error) and the list is sorted by line at the end.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 
 #include "config.h"
 #include "config_parser.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define CONFIG_DEFAULT_URL_LEGACY \
@@ -197,6 +197,10 @@ static bool config_set(struct config_parser *p, const struct config_key *key, vo
 		if (strpbrk(value, " \t\f\v") != NULL) {
 			config_error(p, line, "%s: \"%s\" contains white space", key->name,
 			    value);
+			return false;
+		}
+		if (!config_url_check(value, &why)) {
+			config_error(p, line, "%s: \"%s\": %s", key->name, value, why);
 			return false;
 		}
 		free(*(char **)(void *)field);
@@ -518,23 +522,19 @@ out:
 struct herd_config *config_load(const char *path, struct config_errors *errs)
 {
 	struct herd_config *cfg;
-	struct stat st;
+	struct stat st = { 0 };
 	FILE *f;
 	char *text;
 	size_t len;
 	int error;
-	/* Not blocking: opening a FIFO would wait for a writer (at a reload, the loop too). */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	int fd = file_open_regular(path, &st);
 
-	if (fd < 0) {
-		config_read_error(errs, path, strerror(errno));
-		return NULL;
-	}
-	errno = 0;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (f = fdopen(fd, "rb")) == NULL) {
+	if (fd < 0 || (f = fdopen(fd, "rb")) == NULL) {
 		error = errno;
-		config_read_error(errs, path, error != 0 ? strerror(error) : "not a regular file");
-		close(fd);
+		config_read_error(errs, path, error == EINVAL ? "not a regular file" :
+		    strerror(error));
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
 	/* One byte more than allowed tells a file at the limit from a larger one. */

@@ -142,5 +142,14 @@ const char *config_addr_format(const struct config_addr *addr, char *buf, size_t
  * returns false and, when WHY is not NULL, points it at a static reason.
  */
 bool config_addr_parse(const char *text, struct config_addr *addr, const char **why);
+/* The longest host and port of a URL: a host of config_addr, brackets, ":65535". */
+#define CONFIG_URL_AUTHORITY_MAX (sizeof(((struct config_addr *)0)->host) + 8)
+/*
+ * True when URL, which begins "https://", is one the Places client can use: a host as
+ * an address of the file has it (a DNS name, an IPv4 address, [an IPv6 one]), a port
+ * from 1 to 65535 if any, and path, query and fragment of URL characters (RFC 3986,
+ * %XX escapes). On failure WHY points at a static reason.
+ */
+bool config_url_check(const char *url, const char **why);
 
 #endif

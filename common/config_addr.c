@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "config_parser.h"
+#include "util.h"
 
 bool config_dns_name_valid(const char *s)
 {
@@ -121,6 +122,44 @@ bool config_addr_parse(const char *text, struct config_addr *addr, const char **
 		break;
 	}
 	addr->set = true;
+	return true;
+}
+
+/* True for what RFC 3986 lets a path, a query or a fragment hold as it is. */
+static bool url_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) ||
+	    (c != '\0' && strchr("-._~!$&'()*+,;=:@/?#", c) != NULL);
+}
+
+bool config_url_check(const char *url, const char **why)
+{
+	const char *authority = url + strlen("https://");
+	size_t len = strcspn(authority, "/?#");
+	const char *close = authority[0] == '[' ? memchr(authority, ']', len) : NULL;
+	bool has_port = close != NULL ? close + 1 < authority + len :
+	    memchr(authority, ':', len) != NULL;
+	char text[CONFIG_URL_AUTHORITY_MAX + sizeof(":443")];
+	struct config_addr addr;
+
+	if (memchr(authority, '@', len) != NULL) {
+		*why = "a user name in the URL";
+		return false;
+	}
+	if (len >= CONFIG_URL_AUTHORITY_MAX) {
+		*why = "host too long";
+		return false;
+	}
+	/* The host and port as an address of the file is written; 443 when it has none. */
+	snprintf(text, sizeof(text), "%.*s%s", (int)len, authority, has_port ? "" : ":443");
+	if (!config_addr_parse(text, &addr, why))
+		return false;
+	for (const char *p = authority + len; *p != '\0'; p++) {
+		if (*p == '%' ? hex_value(p[1]) < 0 || hex_value(p[2]) < 0 : !url_char(*p)) {
+			*why = "a character a URL cannot hold as it is (percent-encode it)";
+			return false;
+		}
+	}
 	return true;
 }
 

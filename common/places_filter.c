@@ -16,6 +16,7 @@
 
 #include "places_json.h"
 #include "places_stream.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define OUTPUT_FACTOR 4                   /* output cap: this many times the input cap... */
@@ -368,8 +369,9 @@ static bool filter_check_utf8(struct places_filter *f, const char *p, size_t len
 		if (n == f->utf8_len)
 			f->utf8_len = 0;
 		else if (!cut)
-			return filter_fail(f, "Places answer is not valid JSON (the bytes at %zu are "
-			    "not UTF-8)", f->input_len + i - f->utf8_len);
+			return filter_fail(f, "Places answer is not valid JSON (byte 0x%02x at %zu "
+			    "is not UTF-8)", (unsigned char)f->utf8_part[0],
+			    f->input_len + i - f->utf8_len);
 	}
 	if (f->utf8_len > 0)
 		return true;
@@ -383,15 +385,6 @@ static bool filter_check_utf8(struct places_filter *f, const char *p, size_t len
 }
 
 enum { ESC_TEXT, ESC_BACKSLASH, ESC_HEX };
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-		return (c | 0x20) - 'a' + 10;
-	return -1;
-}
 
 /*
  * New API: the translation writes strings as yajl decoded them, and yajl decodes the

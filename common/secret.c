@@ -2,7 +2,6 @@
 #include "secret.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "log.h"
+#include "util.h"
 
 const char *secret_source(const char *path, const char *credential, char *buf, size_t size)
 {
@@ -48,19 +48,16 @@ size_t secret_load(const char *what, const char *path, char *buf, char *why, siz
 {
 	const char *quoted = log_quote(path, strlen(path));
 	size_t len = 0;
-	struct stat st;
-	/* Not blocking: opening a FIFO would wait for a writer, and the loop with it. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st = { 0 };
+	int fd = file_open_regular(path, &st);
 
+	if (fd < 0 && errno == EINVAL) {
+		snprintf(why, size, "it is not a regular file");
+		return secret_fail(buf);
+	}
 	if (fd < 0) {
 		snprintf(why, size, "cannot open it: %s", strerror(errno));
 		return 0;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(why, size, "it is not a regular file");
-		close(fd);
-		errno = EINVAL;
-		return secret_fail(buf);
 	}
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
 		log_warnx("event=secret_permissions what=%s path=%s mode=%04o "

@@ -1,10 +1,14 @@
-/* Hex and address formatting. */
+/* Hex and address formatting, numbers, files. */
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 bool decimal_parse(const char *p, size_t len, uint64_t *out)
 {
@@ -52,4 +56,20 @@ const char *addr_format(const struct sockaddr *sa, size_t salen, char buf[ADDR_T
 	else
 		snprintf(buf, ADDR_TEXT_MAX, "%s:%s", host, port);
 	return buf;
+}
+
+int file_open_regular(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		int saved = S_ISREG(st->st_mode) ? errno : EINVAL;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
 }

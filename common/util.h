@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 struct sockaddr;
+struct stat;
 
 /* The number of elements of the array A. */
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
@@ -46,6 +47,18 @@ static inline bool is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
+/* The value of one ASCII hex digit, or -1. */
+static inline int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Parses 1 to 19 ASCII digits (so any of them fits) into *OUT; false for anything else. */
 bool decimal_parse(const char *p, size_t len, uint64_t *out);
 
@@ -54,6 +67,12 @@ void hex_encode(const unsigned char *in, size_t len, char *out);
 
 /* Writes SA as "host:port" or "[v6addr]:port", numerically, into BUF; "?" if it cannot. */
 const char *addr_format(const struct sockaddr *sa, size_t salen, char buf[ADDR_TEXT_MAX]);
+/*
+ * Opens PATH for reading without waiting (a FIFO would wait for a writer, and the loop
+ * with it), and fills *ST: the descriptor, or -1 with errno set, EINVAL when PATH is
+ * not a regular file.
+ */
+int file_open_regular(const char *path, struct stat *st);
 /* True when FD (-1: none yet) is a socket whose connect has completed. */
 bool socket_connected(int fd);
 

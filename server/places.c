@@ -67,7 +67,7 @@ static bool places_load_key(const struct herd_config *config, char **key_out,
 	const char *path = secret_source(config->places_key_file, "places.key", source,
 	    sizeof(source));
 	const char *key = getenv("HERD_PLACES_KEY");
-	size_t start = 0;
+	size_t start = 0, len;
 
 	*key_out = NULL;
 	*from = path == NULL ? "environment" : path == source ? "credential" : "file";
@@ -75,17 +75,22 @@ static bool places_load_key(const struct herd_config *config, char **key_out,
 	if (path != NULL) {
 		char reason[256];
 
-		if (secret_load("places_key_file", path, buf, reason, sizeof(reason)) == 0) {
+		len = secret_load("places_key_file", path, buf, reason, sizeof(reason));
+		if (len == 0) {
 			snprintf(why, size, "%s: %s", path, reason);
 			return false;
 		}
-		while (buf[start] == ' ' || buf[start] == '\t')
+		while (start < len && (buf[start] == ' ' || buf[start] == '\t'))
 			start++;
 		key = buf + start;
+		len -= start;
 	} else if (key == NULL || *key == '\0') {
 		return true;
+	} else {
+		len = strlen(key);
 	}
-	if (!secret_is_word(key, strlen(key))) {
+	/* Its whole length: a NUL inside is not the end of the key but a bad byte of it. */
+	if (!secret_is_word(key, len)) {
 		snprintf(why, size, "not one word of printable ASCII");
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return false;
@@ -99,7 +104,7 @@ static bool places_load_key(const struct herd_config *config, char **key_out,
 static bool places_parse_url(struct places *p, const char *url)
 {
 	struct evhttp_uri *uri = evhttp_uri_parse(url);
-	const char *host, *path, *query, *port_text;
+	const char *host, *path, *query;
 	size_t hostlen;
 	char header[300];
 
@@ -113,13 +118,6 @@ static bool places_parse_url(struct places *p, const char *url)
 		p->host = xstrndup(host + 1, hostlen - 2);
 	} else {
 		p->host = xstrdup(host);
-	}
-	/* evhttp takes "host:" and "host:0" for no port at all: neither is one. */
-	port_text = strchr(url + strlen("https://"), '/');
-	port_text = port_text != NULL ? port_text : url + strlen(url);
-	if (evhttp_uri_get_port(uri) == 0 || port_text[-1] == ':') {
-		evhttp_uri_free(uri);
-		return false;
 	}
 	p->port = evhttp_uri_get_port(uri) > 0 ? evhttp_uri_get_port(uri) : 443;
 	if (p->port == 443)
@@ -137,30 +135,6 @@ static bool places_parse_url(struct places *p, const char *url)
 	else
 		p->path = xstrdup(path);
 	evhttp_uri_free(uri);
-	return true;
-}
-
-bool places_check(const struct herd_config *config, const char **what, char *why,
-    size_t size)
-{
-	struct places scratch = { 0 };
-	bool parsed = places_parse_url(&scratch, config->places_url);
-	SSL_CTX *tls;
-
-	free(scratch.host);
-	free(scratch.host_header);
-	free(scratch.path);
-	if (!parsed) {
-		*what = "places_url";
-		snprintf(why, size, "cannot parse %s", config->places_url);
-		return false;
-	}
-	tls = tls_client_context(config->places_ca_file, why, size);
-	if (tls == NULL) {
-		*what = "places_ca_file";
-		return false;
-	}
-	SSL_CTX_free(tls);
 	return true;
 }
 

@@ -35,12 +35,6 @@ struct places *places_new(struct event_base *base, struct evdns_base *dns,
 struct places *places_open(struct event_base *base, struct evdns_base *dns,
     const struct herd_config *config, const char **what, char *why, size_t size);
 /*
- * What places_open checks of the configuration (the URL, the CA file), for herdd -t:
- * false, with the key in *WHAT and the reason in WHY, when it would refuse it.
- */
-bool places_check(const struct herd_config *config, const char **what, char *why,
-    size_t size);
-/*
  * A reload replaced P: it takes no new searches (they go to its successor), answers the
  * ones it has, then frees itself and its connections.
  */

@@ -686,6 +686,51 @@ test_value_errors(void)
 	    PATH ":2: places_url: \"https:///x\" is not an https:// URL");
 	expect_errors("places_url space", "[herd]\nplaces_url = https://a b\n" ONE_NODE,
 	    PATH ":2: places_url: \"https://a b\" contains white space");
+	/* What the Places client would refuse at start, with the line, for -t too. */
+	{
+		static const struct {
+			const char *url;
+			const char *why;
+		} bad[] = {
+			{ "https://127.0.0.1:99999/x", "port is not a number from 1 to 65535" },
+			{ "https://127.0.0.1:0/x", "port is not a number from 1 to 65535" },
+			{ "https://127.0.0.1:/x", "port is not a number from 1 to 65535" },
+			{ "https://127.0.0.1:?x", "port is not a number from 1 to 65535" },
+			{ "https://h:#f", "port is not a number from 1 to 65535" },
+			{ "https://127.0.0.1:12ab/x", "port is not a number from 1 to 65535" },
+			{ "https://h%zz/x", "bad host name" },
+			{ "https://[::1/x", "missing ']' after the IPv6 address" },
+			{ "https://[fe80::1%eth0]/x", "bad IPv6 address" },
+			{ "https://user@h/x", "a user name in the URL" },
+			{ "https://h/a\"b", "a character a URL cannot hold as it is "
+			    "(percent-encode it)" },
+			{ "https://h/a%zzb", "a character a URL cannot hold as it is "
+			    "(percent-encode it)" },
+			{ "https://h/a%4", "a character a URL cannot hold as it is "
+			    "(percent-encode it)" },
+		};
+		static const char *const good[] = {
+			"https://h", "https://h:1", "https://[::1]:8443/v1/places:searchNearby",
+			"https://1.2.3.4/a%20b?x=1&y=~#frag;x", "https://example.com:65535/",
+		};
+		char text[256], want[256];
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(text, sizeof(text), "[herd]\nplaces_url = %s\n" ONE_NODE,
+			    bad[i].url);
+			snprintf(want, sizeof(want), PATH ":2: places_url: \"%s\": %s", bad[i].url,
+			    bad[i].why);
+			expect_errors(bad[i].url, text, want);
+		}
+		for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+			struct herd_config *cfg;
+
+			snprintf(text, sizeof(text), "[herd]\nplaces_url = %s\n" ONE_NODE,
+			    good[i]);
+			cfg = expect_valid(good[i], text);
+			config_free(cfg);
+		}
+	}
 	expect_errors("places_timeout",
 	    "[herd]\nplaces_timeout = 0\n[node A]\nlisten = 127.0.0.1:1\n"
 	    "peer_listen = 127.0.0.1:2\n",
