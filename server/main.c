@@ -303,6 +303,7 @@ static void open_table(const unsigned char *secret, size_t secret_len)
 #define STOP_GRACE_S 2                /* beyond places_timeout */
 
 static struct event *stop_deadline, *stop_poll;
+static int stop_deadline_s;
 static bool stop_begun;
 static struct timespec stop_started;
 
@@ -349,13 +350,13 @@ static void stop_clients_drained(void)
 static void stop_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	log_warnx("event=stop_deadline seconds=%d note=\"stopping with work left\"",
-	    herdd.config->places_timeout + STOP_GRACE_S);
+	    stop_deadline_s);
 	event_base_loopbreak(herdd.base);
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
-	const struct timeval deadline = { herdd.config->places_timeout + STOP_GRACE_S, 0 };
+	struct timeval deadline = { 0, 0 };
 
 	if (stop_begun) {
 		log_info("event=stopping signal=%d note=\"a second signal: stopping now\"",
@@ -369,6 +370,8 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	notify_stopping();
 	stop_deadline = xcheck(evtimer_new(herdd.base, stop_deadline_cb, NULL));
 	stop_poll = xcheck(evtimer_new(herdd.base, stop_poll_cb, NULL));
+	stop_deadline_s = places_timeout_longest(herdd.places) + STOP_GRACE_S;
+	deadline.tv_sec = stop_deadline_s;
 	evtimer_add(stop_deadline, &deadline);
 	client_drain_all(stop_clients_drained);
 }

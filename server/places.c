@@ -261,6 +261,18 @@ static void places_free_soon(struct places *p)
 		fatalx("event=bug where=places_free_soon error=\"cannot schedule\"");
 }
 
+int places_timeout_longest(const struct places *p)
+{
+	int longest = p->timeout;
+	const struct places *r;
+
+	TAILQ_FOREACH(r, &retired, retired_entry) {
+		if (r->nflights > 0 && r->timeout > longest)
+			longest = r->timeout;
+	}
+	return longest;
+}
+
 void places_retire(struct places *p)
 {
 	p->retired = true;

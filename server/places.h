@@ -39,6 +39,11 @@ struct places *places_open(struct event_base *base, struct evdns_base *dns,
  * ones it has, then frees itself and its connections.
  */
 void places_retire(struct places *p);
+/*
+ * The longest places_timeout a call may still be waiting under: P's, or a longer one of
+ * a client a reload replaced (a reload that shortened it leaves the old calls theirs).
+ */
+int places_timeout_longest(const struct places *p);
 /* Frees the clients reloads replaced that still had flights (shutdown). */
 void places_free_retired(void);
 void places_free(struct places *p);

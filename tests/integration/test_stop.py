@@ -81,6 +81,34 @@ class TestStop(StopTestCase):
         self.assertEqual(rc, 0)
         self.assertLess(time.monotonic() - started, scaled(2 + 3))
 
+    def test_whatsat_on_a_client_a_reload_replaced_keeps_its_timeout(self):
+        # A reload that shortened places_timeout (5 to 1 s), then SIGTERM: the deadline
+        # was the new timeout's, and the call, still under the old one, got no reply.
+        standin, herd, node = self.places_node(timeout=5)
+        standin.control("mode=slow=30")
+        calls = standin.stats()["requests"]
+        with node.client(timeout=15) as c:
+            c.send(b"WHATSAT kiwi 10 2\n")
+            herdtest.wait_until(lambda: standin.stats()["requests"] > calls, timeout=5)
+            before = len(node.log_lines())
+            with open(herd.config_path) as f:
+                text = f.read()
+            self.assertIn("places_timeout = 5\n", text)
+            with open(herd.config_path, "w") as f:
+                f.write(text.replace("places_timeout = 5\n", "places_timeout = 1\n"))
+            node.proc.send_signal(signal.SIGHUP)
+            herdtest.wait_until(lambda: any("event=reloaded" in line
+                                            for line in node.log_lines()[before:]),
+                                what="the reload")
+            self.sigterm(node)
+            first = c.read_line(timeout=10)
+            rest = c.read_until(b"\n\n", timeout=10)
+        self.assertTrue(first.startswith(b"AT Alford "), first)
+        self.assertIn(b"did not answer within 5 s", rest)
+        rc, _ = self.wait_exit(node, 10)
+        self.assertEqual(rc, 0)
+        self.assertFalse(any("event=stop_deadline" in line for line in node.log_lines()))
+
     def test_sent_lines_are_answered_and_a_partial_one_dropped(self):
         herd = self.make_herd(["Alford"])
         herd.start()
