@@ -905,14 +905,26 @@ static void state_child_close_fds(int report)
 /* The child's report arrives; at its end, the child is gone. */
 /* The stop's last snapshot: called when the child is done (or could not start). */
 static void (*final_done)(void);
+/* The stop found a snapshot under way: what was journaled since its fork needs one more. */
+static bool final_again;
 
-static void state_final_done(void)
+/* The child is done (SNAPSHOT_OK: it wrote its snapshot), or could not start. */
+static void state_final_done(bool snapshot_ok)
 {
 	void (*done)(void) = final_done;
 
+	if (done == NULL)
+		return;
+	if (final_again && snapshot_ok && stats.state_journal_records > 0) {
+		final_again = false;
+		(void)state_write();
+		state_compact();
+		if (state.child != 0)
+			return;         /* its end comes back here */
+	}
+	final_again = false;
 	final_done = NULL;
-	if (done != NULL)
-		done();
+	done();
 }
 
 static void state_child_cb(evutil_socket_t fd, short what, void *arg)
@@ -964,7 +976,7 @@ static void state_child_cb(evutil_socket_t fd, short what, void *arg)
 		} else if (state.lost) {
 			(void)state_write();    /* it began before the loss: the next one, now */
 		}
-		state_final_done();
+		state_final_done(true);
 		return;
 	}
 	stats.state_compaction_failures++;
@@ -975,7 +987,7 @@ static void state_child_cb(evutil_socket_t fd, short what, void *arg)
 	    "note=\"the journals are kept; tried again in %d s\"", state.dir,
 	    state.child_msg_len > 0 ? state.child_msg : "the child died", status,
 	    state_compact_backoff_ms() / 1000);
-	state_final_done();
+	state_final_done(false);
 }
 
 /*
@@ -1079,8 +1091,10 @@ bool state_snapshot_final(void (*done)(void))
 		return false;
 	(void)state_write();
 	final_done = done;
-	if (state.child != 0)
-		return true;        /* the snapshot under way is the last one */
+	if (state.child != 0) {
+		final_again = true;     /* after the one under way, one of what came since */
+		return true;
+	}
 	if (stats.state_journal_records == 0 && !state.lost) {
 		final_done = NULL;
 		return false;
