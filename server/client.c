@@ -82,8 +82,9 @@ struct client {
 	bool eof;                    /* the client half-closed: answer what is left, then close */
 	bool cut;                    /* a line passed max_line: what came before it is
 					answered, what comes after is read and thrown away */
-	uint64_t linger_until_ms;    /* cut, its replies out, shut for writing: closed at
-					its EOF or then */
+	bool shut;                   /* its replies are out: shut for writing */
+	uint64_t linger_until_ms;    /* cut and shut: closed at its EOF or then */
+	bool abort;                  /* closed with a reset: it would not take what is left */
 	bool paused;                 /* reading stopped until replies drain */
 	bool closing;                /* closed: no I/O, freed from the loop soon */
 	uint64_t last_command_ms;    /* the last command, or the accept */
@@ -138,6 +139,12 @@ static void client_reap(void)
 
 	while ((c = TAILQ_FIRST(&closed)) != NULL) {
 		TAILQ_REMOVE(&closed, c, entry);
+		if (c->abort) {
+			const struct linger reset = { 1, 0 };
+
+			(void)setsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_LINGER, &reset,
+			    sizeof(reset));
+		}
 		event_free(c->readable);
 		bufferevent_free(c->bev);
 		free(c);
@@ -392,23 +399,36 @@ static bool client_overloaded(const struct client *c)
 }
 
 /*
- * Closes a half-closed (or cut) client once every reply is out. A cut one may still be
- * sending: bytes that reach a closed socket make the kernel reset the connection, and
- * the replies still on their way with it. It is shut for writing and read until its
- * EOF, for at most CLIENT_LINGER_MS (client_sweep_cb).
+ * Closes a half-closed (or cut) client once every reply is out: shut for writing as soon
+ * as the node has handed over the last one (the client sees its EOF after them), closed
+ * once the kernel has delivered them. Until then it stays a connection of the node's,
+ * under client_write_timeout: the kernel keeps what a closed socket still has to send,
+ * for a client that does not read as long as it keeps the connection, outside every
+ * limit of the node's. A cut client may still be sending: bytes that reach a closed
+ * socket make the kernel reset the connection, and the replies on their way with it; it
+ * is read until its EOF, for at most CLIENT_LINGER_MS. The sweep looks again each second.
  */
 static void client_finish_if_done(struct client *c)
 {
+	int fd = bufferevent_getfd(c->bev), unsent = 0;
+
 	if (!(c->eof || c->cut) || c->nreplies > 0 ||
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 		return;
-	if (!c->eof) {
-		if (c->linger_until_ms == 0) {
-			(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	if (!c->shut) {
+		(void)shutdown(fd, SHUT_WR);
+		c->shut = true;
+		if (!c->eof) {
 			c->linger_until_ms = htime_mono_ms() + CLIENT_LINGER_MS;
+			/* Read again, now that its replies are out (client_line_too_long). */
+			event_add(c->readable, NULL);
 		}
-		return;
 	}
+	if (!c->eof)
+		return;
+	/* At a stop the node goes whatever the kernel still holds. */
+	if (!draining && ioctl(fd, SIOCOUTQ, &unsent) == 0 && unsent > 0)
+		return;
 	client_close(c, c->cut ? "line too long" : "client closed");
 }
 
@@ -476,6 +496,8 @@ static void client_line_too_long(struct client *c, size_t bytes, bool newline)
 	    " newline=no");
 	c->cut = true;
 	c->line_started_ms = 0;
+	/* Not read while its replies are made: it could make the node read at any speed. */
+	event_del(c->readable);
 }
 
 /*
@@ -725,6 +747,10 @@ static bool client_not_reading(struct client *c, uint64_t now)
 	return now - c->read_progress_ms > (uint64_t)herdd.config->client_write_timeout * 1000;
 }
 
+/* client_expired's reason for a client that does not read: it is closed with a reset. */
+static const char client_write_timed_out[] =
+    "write timeout: replies unread for client_write_timeout";
+
 /* The reason C has run out of time, or NULL. */
 static const char *client_expired(struct client *c, uint64_t now)
 {
@@ -734,7 +760,7 @@ static const char *client_expired(struct client *c, uint64_t now)
 	    now - c->line_started_ms > (uint64_t)cfg->client_line_timeout * 1000)
 		return "line timeout: a line took longer than client_line_timeout";
 	if (c->output_watched && client_not_reading(c, now))
-		return "write timeout: replies unread for client_write_timeout";
+		return client_write_timed_out;
 	/* A client waiting for a slow WHATSAT, or reading a long reply, is not idle. */
 	if (c->nreplies == 0 && !c->output_watched &&
 	    now - c->last_command_ms > (uint64_t)cfg->client_idle_timeout * 1000)
@@ -749,14 +775,22 @@ static void client_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	struct client *c, *next;
 
 	for (c = TAILQ_FIRST(&clients); c != NULL; c = next) {
-		const char *why = client_expired(c, now);
+		const char *why;
 
 		next = TAILQ_NEXT(c, entry);
 		if (c->linger_until_ms != 0 && now >= c->linger_until_ms) {
 			client_close(c, "line too long");
 			continue;
 		}
+		if (c->shut) {
+			client_finish_if_done(c);
+			if (c->closing)
+				continue;
+		}
+		why = client_expired(c, now);
 		if (why != NULL) {
+			/* What it would not take goes, in the kernel too. */
+			c->abort = why == client_write_timed_out;
 			stats.clients_timed_out++;
 			client_close(c, why);
 		}

@@ -693,6 +693,39 @@ class TestAdminDeadline(HerdTestCase):
         self.assertEqual(node.stats()["limits"]["admin_timeouts"], 0)
 
 
+class TestCutClient(HerdTestCase):
+    """A client that sent a line over max_line while a WHATSAT of its waits on Places."""
+
+    def test_it_is_not_read_while_its_replies_are_made(self):
+        # It was read and its bytes dropped at any speed until the WHATSAT was answered:
+        # one connection made the node read gigabytes a second, a core at full use.
+        standin = self.start_standin()
+        standin.control("mode=slow=2")
+        herd = self.make_herd(["Alford"], herd_options=standin.herd_options("legacy", 5))
+        herd.start()
+        node = herd["Alford"]
+        node.request(iamat("cut", "+34.068930-118.445127", "1700000000"))
+        s = socket.create_connection((HOST, node.client_port))
+        self.addCleanup(s.close)
+        s.sendall(b"WHATSAT cut 10 1\n" + b"X" * 5000 + b"\n")
+        s.setblocking(False)
+        sent, start, chunk = 0, time.monotonic(), b"Y" * 65536
+        while time.monotonic() - start < 1.5:
+            try:
+                sent += s.send(chunk)
+            except BlockingIOError:
+                time.sleep(0.01)
+        self.assertLess(sent, 32 << 20, "the node took %d MB in 1.5 s" % (sent >> 20))
+        s.setblocking(True)
+        s.settimeout(10)
+        reply = b""
+        while not reply.endswith(b"\n\n"):
+            data = s.recv(65536)
+            self.assertTrue(data, "closed before the WHATSAT's reply: %r" % reply[:200])
+            reply += data
+        self.assertTrue(reply.startswith(b"AT Alford "), reply[:200])
+
+
 class TestClientDeadlines(HerdTestCase):
     """The line, idle and write deadlines (README "Limits")."""
 
@@ -800,6 +833,29 @@ class TestClientDeadlines(HerdTestCase):
         while sum(1 for line in self.node.log_lines() if "write timeout" in line) == closes:
             self.assertLess(time.monotonic() - start, scaled(5), "not closed")
             time.sleep(0.05)
+
+    def test_half_closed_client_that_does_not_read_stays_under_the_write_deadline(self):
+        # Closed once its replies were handed to the kernel, it left the node's count at
+        # once while the kernel kept what it had to send (an orphan socket, in no limit
+        # of the node's, alive as long as the client kept its end open). Now it is shut
+        # for writing, counted until the kernel has delivered, and reset at the deadline.
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        s.connect((HOST, self.node.client_port))
+        self.addCleanup(s.close)
+        s.sendall(b"".join(iamat("orphan%04d" % i, "+1-1", "1700000000") + b"\n"
+                           for i in range(500)))
+        s.shutdown(socket.SHUT_WR)
+        time.sleep(scaled(1))
+        self.assertEqual(self.node.stats()["client_connections"]["current"], 1)
+        me = "peer=%s:%d " % s.getsockname()
+        self.assertFalse(any(me in line and "event=client_close" in line
+                             for line in self.node.log_lines()))
+        self.wait_reason("write timeout")
+        s.settimeout(5)
+        with self.assertRaises(ConnectionResetError):
+            while s.recv(65536):
+                pass
 
     def test_slow_reader_is_not_closed(self):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
