@@ -55,6 +55,7 @@ static enum cmd_retval cmd_whatsat_exec(struct cmd_conn *conn, const struct fiel
 	req.longitude = longitude;
 	req.radius_metres = whatsat.radius_metres;
 	req.bound = whatsat.bound;
+	req.requester = conn->id;
 	search = places_search(herdd.places, &req, whatsat_done, slot);
 	reply_set_cancel(slot, whatsat_cancel, search);
 	return CMD_WAIT;

@@ -413,6 +413,7 @@ static struct flight *flight_new(struct places *p, const char *key,
 
 	f->places = p;
 	f->id = p->next_flight_id++;
+	f->requester = req->requester;
 	snprintf(f->key, sizeof(f->key), "%s", key);
 	TAILQ_INIT(&f->waiters);
 	clock_gettime(CLOCK_MONOTONIC, &f->started);
@@ -455,6 +456,7 @@ struct places_wait *places_search(struct places *p, const struct places_request 
 		log_debug("event=places_coalesced id=%llu waiters=%zu", (unsigned long long)f->id,
 		    f->nwaiters);
 	} else if (p->nflights > p->max_flights) {
+		stats.places_refused++;
 		flight_fail(f, "too many Places requests in flight (places_max_requests %zu)",
 		    p->max_flights);
 	} else {

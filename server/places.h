@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct evdns_base;
@@ -21,6 +22,8 @@ struct places_request {
 	const char *longitude;
 	const char *radius_metres;   /* exact decimal metres, e.g. "10000" */
 	int bound;                   /* 1..20 */
+	uint64_t requester;          /* the client connection asking: queued calls take turns
+					by it (places_pool.c) */
 };
 
 /* JSON of LEN bytes, valid only during the call. */

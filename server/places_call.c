@@ -334,7 +334,8 @@ static bool flight_fill_request(struct flight *f, struct evhttp_request *hreq,
 /* F's search as a places_request again (its texts are the flight's copies). */
 static struct places_request flight_request(const struct flight *f)
 {
-	struct places_request req = { f->latitude, f->longitude, f->radius_metres, f->bound };
+	struct places_request req = { f->latitude, f->longitude, f->radius_metres, f->bound,
+	    f->requester };
 
 	return req;
 }

@@ -39,6 +39,9 @@ struct places_wait {
 	void *arg;
 };
 
+/* Clients remembered for the queue's turns: more than take turns at once. */
+#define PLACES_TURNS 64
+
 struct flight {
 	TAILQ_ENTRY(flight) entry;
 	struct places *places;
@@ -51,6 +54,7 @@ struct flight {
 	/* What the request is made of, kept for a retry on another connection. */
 	char *latitude, *longitude, *radius_metres;
 	int bound;
+	uint64_t requester;               /* the client connection that asked first */
 	struct places_conn *pc;           /* the connection it is on (or opening), if any */
 	TAILQ_ENTRY(flight) queue_entry;  /* in places->queue while it waits for one */
 	bool queued;
@@ -119,6 +123,12 @@ struct places {
 	size_t nconns, max_conns;         /* places_connections */
 	int idle_timeout;                 /* places_idle_timeout, seconds */
 	TAILQ_HEAD(, flight) queue;       /* flights waiting for a connection, in order */
+	/* The clients whose queued flights went last, and when (pool_next_queued). */
+	struct places_turn {
+		uint64_t requester;
+		uint64_t turn;
+	} turns[PLACES_TURNS];
+	uint64_t turn;
 	struct event *pool_event;         /* frees closed connections, serves the queue */
 	uint64_t next_conn_id;
 	struct sockaddr_storage addrs[PLACES_ADDRS_MAX];   /* the host's, in the order tried */

@@ -431,6 +431,33 @@ static void pool_reuse(struct places_conn *pc, struct flight *f)
 	flight_send(f, pc);
 }
 
+/* When REQUESTER's last flight took a connection (0: not lately). */
+static uint64_t pool_turn_of(const struct places *p, uint64_t requester)
+{
+	for (size_t i = 0; i < PLACES_TURNS; i++) {
+		if (p->turns[i].turn != 0 && p->turns[i].requester == requester)
+			return p->turns[i].turn;
+	}
+	return 0;
+}
+
+/* A flight of REQUESTER's takes a connection now: its slot, or the oldest one's. */
+static void pool_take_turn(struct places *p, uint64_t requester)
+{
+	size_t at = 0;
+
+	for (size_t i = 0; i < PLACES_TURNS; i++) {
+		if (p->turns[i].requester == requester) {
+			at = i;
+			break;
+		}
+		if (p->turns[i].turn < p->turns[at].turn)
+			at = i;
+	}
+	p->turns[at].requester = requester;
+	p->turns[at].turn = ++p->turn;
+}
+
 /* Gives F an idle connection, a new one, or its place at the end of the queue. */
 static void pool_take(struct places *p, struct flight *f)
 {
@@ -438,11 +465,13 @@ static void pool_take(struct places *p, struct flight *f)
 
 	TAILQ_FOREACH(pc, &p->conns, entry) {
 		if (pc->state == PC_IDLE) {
+			pool_take_turn(p, f->requester);
 			pool_reuse(pc, f);
 			return;
 		}
 	}
 	if (p->nconns < p->max_conns) {
+		pool_take_turn(p, f->requester);
 		pool_open(p, f);
 		return;
 	}
@@ -509,6 +538,30 @@ void pool_forget(struct flight *f)
 	}
 }
 
+/*
+ * The queued flight to go next: the oldest of those whose client's last turn is the
+ * longest ago. A client that pipelines many searches gets one turn in each round, not
+ * the whole queue before anyone else's (first come, first served let one connection
+ * keep the others waiting past places_timeout).
+ */
+static struct flight *pool_next_queued(struct places *p)
+{
+	struct flight *f, *best = NULL;
+	uint64_t best_turn = UINT64_MAX;
+
+	TAILQ_FOREACH(f, &p->queue, queue_entry) {
+		uint64_t turn = pool_turn_of(p, f->requester);
+
+		if (turn < best_turn) {
+			best = f;
+			best_turn = turn;
+			if (turn == 0)
+				break;
+		}
+	}
+	return best;
+}
+
 /* Frees closed connections, then gives free connections and slots to queued flights. */
 static void pool_event_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -521,7 +574,7 @@ static void pool_event_cb(evutil_socket_t fd, short what, void *arg)
 		if (pc->state == PC_CLOSED)
 			pool_free_conn(pc);
 	}
-	while ((f = TAILQ_FIRST(&p->queue)) != NULL) {
+	while ((f = pool_next_queued(p)) != NULL) {
 		bool idle = false;
 
 		TAILQ_FOREACH(pc, &p->conns, entry)

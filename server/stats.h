@@ -39,6 +39,7 @@ struct herd_stats {
 	uint64_t linkstate_own_newer;   /* reports of this node newer than its own (answered) */
 
 	uint64_t clients_refused;       /* new client IDs refused: the table held max_clients */
+	uint64_t places_refused;        /* WHATSATs refused: places_max_requests in flight */
 	uint64_t peer_records_refused;  /* malformed, unknown node, or too far in the future */
 	uint64_t accept_pauses;         /* a listener stopped: accept failed, or at its cap */
 	uint64_t clients_timed_out;     /* connections closed by a line, idle or write deadline */

@@ -137,6 +137,45 @@ class TestReuse(PoolCase):
         self.assertEqual(self.places(node)["connections_opened"], 1)
 
 
+class TestTurns(PoolCase):
+
+    def test_a_client_that_pipelines_searches_does_not_keep_the_others_waiting(self):
+        # One connection, one Places connection, searches that take 1 s: eight pipelined
+        # WHATSATs queued first kept a later one from another client waiting past
+        # places_timeout (5 s), first come, first served.
+        standin = self.start_standin()
+        standin.control("mode=slow=1")
+        node = self.start_node(standin, places_connections=1)
+        node.request(iamat(b"greedy", b"+34.068930-118.445127"))
+        node.request(iamat(b"other", b"+34.168930-118.445127"))
+        with node.client(timeout=20) as greedy, node.client(timeout=20) as other:
+            greedy.send(b"".join(b"WHATSAT greedy %d 5\n" % km for km in range(1, 9)))
+            calls = standin.stats()["requests"]
+            herdtest.wait_until(lambda: standin.stats()["requests"] > calls - 1, timeout=5)
+            time.sleep(0.2)
+            started = time.monotonic()
+            other.send(b"WHATSAT other 10 5\n")
+            raw = read_whatsat_reply(other, timeout=20)
+            took = time.monotonic() - started
+            answer = json.loads(raw.split(b"\n", 1)[1].decode())
+            self.assertEqual(answer["status"], "OK", answer)
+            self.assertLess(took, 3.5)
+            for _ in range(8):
+                read_whatsat_reply(greedy, timeout=20)
+
+    def test_searches_refused_at_places_max_requests_are_counted(self):
+        standin = self.start_standin()
+        standin.control("mode=slow=1")
+        node = self.start_node(standin, places_max_requests=1, places_connections=1)
+        node.request(iamat(b"many", b"+34.068930-118.445127"))
+        with node.client(timeout=20) as c:
+            c.send(b"WHATSAT many 1 5\nWHATSAT many 2 5\n")
+            read_whatsat_reply(c, timeout=20)
+            second = read_whatsat_reply(c, timeout=20)
+        self.assertIn(b"too many Places requests in flight", second)
+        self.assertEqual(node.stats()["limits"]["places_refused"], 1)
+
+
 class TestServerCloses(PoolCase):
 
     def test_connection_the_server_closes_while_idle_is_let_go(self):
