@@ -437,12 +437,13 @@ class TestDamagedFiles(StateCase):
             f.write(bytes(data))
 
         node.start()
-        log = node.log()
-        self.assertRegex(log, r"event=state_line_skipped file=\S+%s offset=%d "
-                              r"reason=\"checksum mismatch\"" % (re.escape(os.path.basename(path)),
-                                                                  flipped_at))
-        self.assertRegex(log, r"event=state_line_skipped file=\S+ offset=%d "
-                              r"reason=\"the last line is cut short" % torn_at)
+        # The start's lines reach the log with the loop's first pass, maybe after ready.
+        flipped = re.compile(r"event=state_line_skipped file=\S+%s offset=%d reason=\"checksum "
+                             r"mismatch\"" % (re.escape(os.path.basename(path)), flipped_at))
+        torn = re.compile(r"event=state_line_skipped file=\S+ offset=%d reason=\"the last "
+                          r"line is cut short" % torn_at)
+        self.wait_for("both damaged lines logged", lambda: flipped.search(node.log()) and
+                      torn.search(node.log()))
         have = held(node)
         want = {("dmg%02d" % i): replies[i].decode() for i in range(50) if i not in (9, 49)}
         self.assertEqual(have, want)
