@@ -141,6 +141,8 @@ bool config_url_check(const char *url, const char **why)
 	    memchr(authority, ':', len) != NULL;
 	char text[CONFIG_URL_AUTHORITY_MAX + sizeof(":443")];
 	struct config_addr addr;
+	const char *fragment;
+	char *dot;
 
 	if (memchr(authority, '@', len) != NULL) {
 		*why = "a user name in the URL";
@@ -152,10 +154,15 @@ bool config_url_check(const char *url, const char **why)
 	}
 	/* The host and port as an address of the file is written; 443 when it has none. */
 	snprintf(text, sizeof(text), "%.*s%s", (int)len, authority, has_port ? "" : ":443");
+	/* A name may end in the root's dot (evhttp takes it): the address does not. */
+	if (text[0] != '[' && (dot = strstr(text, ".:")) != NULL)
+		memmove(dot, dot + 1, strlen(dot + 1) + 1);
 	if (!config_addr_parse(text, &addr, why))
 		return false;
+	fragment = strchr(authority + len, '#');
 	for (const char *p = authority + len; *p != '\0'; p++) {
-		if (*p == '%' ? hex_value(p[1]) < 0 || hex_value(p[2]) < 0 : !url_char(*p)) {
+		if (*p == '%' ? hex_value(p[1]) < 0 || hex_value(p[2]) < 0 :
+		    !url_char(*p) || (*p == '#' && p != fragment)) {
 			*why = "a character a URL cannot hold as it is (percent-encode it)";
 			return false;
 		}

@@ -61,15 +61,17 @@ const char *addr_format(const struct sockaddr *sa, size_t salen, char buf[ADDR_T
 int file_open_regular(const char *path, struct stat *st)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	int error;
 
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
-		int saved = S_ISREG(st->st_mode) ? errno : EINVAL;
-
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
+	if (fstat(fd, st) < 0)
+		error = errno;
+	else if (!S_ISREG(st->st_mode))
+		error = EINVAL;
+	else
+		return fd;
+	close(fd);
+	errno = error;
+	return -1;
 }

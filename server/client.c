@@ -238,7 +238,7 @@ static void client_stop_step_cb(evutil_socket_t fd, short what, void *arg)
 
 void client_drain_all(void (*done)(void))
 {
-	struct client *c;
+	struct client *c, *next;
 
 	draining = true;
 	drained = done;
@@ -254,7 +254,11 @@ void client_drain_all(void (*done)(void))
 		return;
 	}
 	/* Their read events stay on meanwhile: what they send now is read as before. */
-	TAILQ_FOREACH(c, &clients, entry) {
+	for (c = TAILQ_FIRST(&clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		/* Half-closed and answered, it waited for the kernel: no longer. */
+		if (c->shut)
+			client_finish_if_done(c);
 		if (c->closing || c->eof)
 			continue;
 		c->stop_queued = true;
@@ -411,6 +415,7 @@ static bool client_overloaded(const struct client *c)
 static void client_finish_if_done(struct client *c)
 {
 	int fd = bufferevent_getfd(c->bev), unsent = 0;
+	struct tcp_info info;
 
 	if (!(c->eof || c->cut) || c->nreplies > 0 ||
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
@@ -426,8 +431,14 @@ static void client_finish_if_done(struct client *c)
 	}
 	if (!c->eof)
 		return;
-	/* At a stop the node goes whatever the kernel still holds. */
-	if (!draining && ioctl(fd, SIOCOUTQ, &unsent) == 0 && unsent > 0)
+	/*
+	 * SIOCOUTQ counts the FIN too until it is acknowledged, so this is mostly the
+	 * sweep's to see. At a stop the node goes whatever the kernel still holds; a client
+	 * that reset the connection has nothing more coming.
+	 */
+	if (!draining && ioctl(fd, SIOCOUTQ, &unsent) == 0 && unsent > 0 &&
+	    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &(socklen_t){ sizeof(info) }) == 0 &&
+	    info.tcpi_state != TCP_CLOSE)
 		return;
 	client_close(c, c->cut ? "line too long" : "client closed");
 }
@@ -582,6 +593,7 @@ static void client_drain(struct client *c)
 	} else if (c->eof && left > 0) {
 		client_line(c, (char *)evbuffer_pullup(in, -1), left, htime_now(), htime_mono_ms());
 		evbuffer_drain(in, left);
+		c->line_started_ms = 0;
 		client_send(c);
 	}
 	client_finish_if_done(c);

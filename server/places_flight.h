@@ -55,6 +55,7 @@ struct flight {
 	char *latitude, *longitude, *radius_metres;
 	int bound;
 	uint64_t requester;               /* the client connection that asked first */
+	uint64_t queued_turn;             /* places->turn when it was queued */
 	struct places_conn *pc;           /* the connection it is on (or opening), if any */
 	TAILQ_ENTRY(flight) queue_entry;  /* in places->queue while it waits for one */
 	bool queued;

@@ -476,6 +476,7 @@ static void pool_take(struct places *p, struct flight *f)
 		return;
 	}
 	f->queued = true;
+	f->queued_turn = p->turn;
 	TAILQ_INSERT_TAIL(&p->queue, f, queue_entry);
 }
 
@@ -484,6 +485,7 @@ void pool_acquire(struct places *p, struct flight *f)
 	/* First come, first served: while others wait, F waits behind them. */
 	if (!TAILQ_EMPTY(&p->queue)) {
 		f->queued = true;
+		f->queued_turn = p->turn;
 		TAILQ_INSERT_TAIL(&p->queue, f, queue_entry);
 		event_active(p->pool_event, EV_TIMEOUT, 1);
 		return;
@@ -539,25 +541,29 @@ void pool_forget(struct flight *f)
 }
 
 /*
- * The queued flight to go next: the oldest of those whose client's last turn is the
- * longest ago. A client that pipelines many searches gets one turn in each round, not
- * the whole queue before anyone else's (first come, first served let one connection
- * keep the others waiting past places_timeout).
+ * The queued flight to go next. Each of the oldest PLACES_TURNS is due the turn after its
+ * client's last, or at the turn it was queued if that is later (a client new to the
+ * queue does not go before those that waited); the earliest due goes, the oldest of
+ * equals. A client
+ * that pipelines many searches gets one turn in each round: first come, first served
+ * let one connection keep the others waiting past places_timeout.
  */
 static struct flight *pool_next_queued(struct places *p)
 {
 	struct flight *f, *best = NULL;
-	uint64_t best_turn = UINT64_MAX;
+	uint64_t best_due = UINT64_MAX;
+	size_t looked = 0;
 
 	TAILQ_FOREACH(f, &p->queue, queue_entry) {
-		uint64_t turn = pool_turn_of(p, f->requester);
+		uint64_t after = pool_turn_of(p, f->requester) + 1;
+		uint64_t due = after > f->queued_turn ? after : f->queued_turn;
 
-		if (turn < best_turn) {
+		if (due < best_due) {
 			best = f;
-			best_turn = turn;
-			if (turn == 0)
-				break;
+			best_due = due;
 		}
+		if (++looked == PLACES_TURNS)
+			break;
 	}
 	return best;
 }
@@ -574,13 +580,14 @@ static void pool_event_cb(evutil_socket_t fd, short what, void *arg)
 		if (pc->state == PC_CLOSED)
 			pool_free_conn(pc);
 	}
-	while ((f = pool_next_queued(p)) != NULL) {
+	while (!TAILQ_EMPTY(&p->queue)) {
 		bool idle = false;
 
 		TAILQ_FOREACH(pc, &p->conns, entry)
 			idle = idle || pc->state == PC_IDLE;
 		if (!idle && p->nconns >= p->max_conns)
 			break;
+		f = pool_next_queued(p);
 		TAILQ_REMOVE(&p->queue, f, queue_entry);
 		f->queued = false;
 		pool_take(p, f);

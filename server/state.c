@@ -915,13 +915,16 @@ static void state_final_done(bool snapshot_ok)
 
 	if (done == NULL)
 		return;
-	if (final_again && snapshot_ok && stats.state_journal_records > 0) {
+	if (final_again && snapshot_ok) {
 		final_again = false;
-		(void)state_write();
-		state_compact();
-		if (state.child != 0)
-			return;         /* its end comes back here */
+		(void)state_write();            /* it may start one itself */
+		if (state.child == 0 && stats.state_journal_records > 0)
+			state_compact();
 	}
+	/* A child under way (that one, or one the write or the lost mode started): its end
+	 * comes back here. */
+	if (state.child != 0)
+		return;
 	final_again = false;
 	final_done = NULL;
 	done();
@@ -1087,12 +1090,15 @@ static void state_compact(void)
 
 bool state_snapshot_final(void (*done)(void))
 {
+	bool running = state.child != 0;
+
 	if (!state.enabled)
 		return false;
 	(void)state_write();
 	final_done = done;
 	if (state.child != 0) {
-		final_again = true;     /* after the one under way, one of what came since */
+		/* One under way before the write: then one of what came since its fork. */
+		final_again = running;
 		return true;
 	}
 	if (stats.state_journal_records == 0 && !state.lost) {

@@ -14,6 +14,7 @@ import resource
 import select
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -726,6 +727,44 @@ class TestCutClient(HerdTestCase):
         self.assertTrue(reply.startswith(b"AT Alford "), reply[:200])
 
 
+class TestHalfClosedClients(HerdTestCase):
+
+    def test_a_last_line_without_newline_is_not_timed_as_a_line_in_progress(self):
+        # The unterminated last line ran at the half-close, but its start stayed the
+        # start of a line still being typed: client_line_timeout closed the connection
+        # while its WHATSAT waited on Places, and the reply never came.
+        standin = self.start_standin()
+        standin.control("mode=slow=3")
+        options = dict(standin.herd_options("legacy", 8), client_line_timeout=1)
+        herd = self.make_herd(["Alford"], herd_options=options)
+        herd.start()
+        node = herd["Alford"]
+        node.request(iamat("eofline", "+34.068930-118.445127", "1700000000"))
+        with node.client(timeout=15) as c:
+            c.send(b"WHATSAT eofline 10 1")
+            c.shutdown_write()
+            raw = c.read_until_eof(timeout=15)
+        self.assertTrue(raw.startswith(b"AT Alford ") and raw.endswith(b"}\n\n"), raw[:200])
+
+    def test_one_that_resets_while_its_replies_wait_in_the_kernel_is_let_go(self):
+        # Shut and waiting for the kernel to deliver, it was kept until
+        # client_write_timeout (30 s) after the client had reset the connection.
+        node = self.start_node("Alford")
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        s.connect((HOST, node.client_port))
+        me = "peer=%s:%d " % s.getsockname()
+        s.sendall(b"".join(iamat("reset%04d" % i, "+1-1", "1700000000") + b"\n"
+                           for i in range(500)))
+        s.shutdown(socket.SHUT_WR)
+        time.sleep(0.5)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        line = node.wait_log(lambda l: me in l and "event=client_close" in l, timeout=5)
+        self.assertIsNotNone(line, "still held 5 s after the reset")
+        self.assertIn('reason="client closed"', line)
+
+
 class TestClientDeadlines(HerdTestCase):
     """The line, idle and write deadlines (README "Limits")."""
 
@@ -846,7 +885,7 @@ class TestClientDeadlines(HerdTestCase):
         s.sendall(b"".join(iamat("orphan%04d" % i, "+1-1", "1700000000") + b"\n"
                            for i in range(500)))
         s.shutdown(socket.SHUT_WR)
-        time.sleep(scaled(1))
+        time.sleep(0.5)         # well inside the 2 s deadline, however slow the machine
         self.assertEqual(self.node.stats()["client_connections"]["current"], 1)
         me = "peer=%s:%d " % s.getsockname()
         self.assertFalse(any(me in line and "event=client_close" in line

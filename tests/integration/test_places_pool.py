@@ -149,9 +149,10 @@ class TestTurns(PoolCase):
         node.request(iamat(b"greedy", b"+34.068930-118.445127"))
         node.request(iamat(b"other", b"+34.168930-118.445127"))
         with node.client(timeout=20) as greedy, node.client(timeout=20) as other:
-            greedy.send(b"".join(b"WHATSAT greedy %d 5\n" % km for km in range(1, 9)))
             calls = standin.stats()["requests"]
-            herdtest.wait_until(lambda: standin.stats()["requests"] > calls - 1, timeout=5)
+            greedy.send(b"".join(b"WHATSAT greedy %d 5\n" % km for km in range(1, 9)))
+            # The first is at the stand-in, the other seven queued behind it.
+            herdtest.wait_until(lambda: standin.stats()["requests"] > calls, timeout=5)
             time.sleep(0.2)
             started = time.monotonic()
             other.send(b"WHATSAT other 10 5\n")

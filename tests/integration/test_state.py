@@ -399,6 +399,11 @@ class TestStopDuringSnapshot(StateCase):
         self.assertEqual(node.wait(timeout=30), 0, node.describe())
         log = node.log()
         self.assertNotIn("event=stop_deadline", log)
+        # The stop came while the snapshot ran (else the test would show nothing): the
+        # snapshot started last before it ended after it.
+        stopping = log.index("event=stopping")
+        started = log.rindex("event=state_snapshot_started", 0, stopping)
+        self.assertNotIn("event=state_snapshot ", log[started:stopping])
         self.assertEqual(log.count("event=state_snapshot_started"),
                          log.count("event=state_snapshot "), log[-2000:])
         before = len(node.log_lines())

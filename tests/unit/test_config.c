@@ -708,10 +708,14 @@ test_value_errors(void)
 			    "(percent-encode it)" },
 			{ "https://h/a%4", "a character a URL cannot hold as it is "
 			    "(percent-encode it)" },
+			{ "https://h/a#b#c", "a character a URL cannot hold as it is "
+			    "(percent-encode it)" },
+			{ "https://h..:1/x", "bad host name" },
 		};
 		static const char *const good[] = {
 			"https://h", "https://h:1", "https://[::1]:8443/v1/places:searchNearby",
 			"https://1.2.3.4/a%20b?x=1&y=~#frag;x", "https://example.com:65535/",
+			"https://places.example.com./x", "https://places.example.com.:443/x",
 		};
 		char text[256], want[256];
 
