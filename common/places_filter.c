@@ -369,8 +369,8 @@ static bool filter_check_utf8(struct places_filter *f, const char *p, size_t len
 		if (n == f->utf8_len)
 			f->utf8_len = 0;
 		else if (!cut)
-			return filter_fail(f, "Places answer is not valid JSON (byte 0x%02x at %zu "
-			    "is not UTF-8)", (unsigned char)f->utf8_part[0],
+			return filter_fail(f, "Places answer is not valid JSON (byte 0x%02x at "
+			    "%zu is not UTF-8)", (unsigned char)f->utf8_part[0],
 			    f->input_len + i - f->utf8_len);
 	}
 	if (f->utf8_len > 0)
@@ -432,8 +432,8 @@ static bool filter_check_escapes(struct places_filter *f, const char *p, size_t 
 			f->esc_want_low = high;
 			continue;
 		}
-		return filter_fail(f, "Places answer has a \\u escape of a lone surrogate (at byte "
-		    "%zu)", f->input_len + i);
+		return filter_fail(f, "Places answer has a \\u escape of a lone surrogate (at "
+		    "byte %zu)", f->input_len + i);
 	}
 	return true;
 }
@@ -473,7 +473,8 @@ bool places_filter_finish(struct places_filter *f)
 		return false;
 	}
 	if (f->utf8_len > 0) {
-		filter_fail(f, "Places answer is not valid JSON (it ends inside a UTF-8 sequence)");
+		filter_fail(f, "Places answer is not valid JSON (it ends inside a UTF-8 "
+		    "sequence)");
 		return false;
 	}
 	f->chunk_base = f->out.len;     /* yajl ends by parsing a space of its own */

@@ -242,7 +242,8 @@ static void new_gen_tail(struct places_filter *f)
 			filter_copy_text(number, sizeof(number), text, len);
 			code = strtol(number, NULL, 10);
 		}
-		rpc = field_set(f, F_ERROR_STATUS) ? field_text(f, F_ERROR_STATUS, &rpc_len) : NULL;
+		rpc = field_set(f, F_ERROR_STATUS) ? field_text(f, F_ERROR_STATUS, &rpc_len) :
+		    NULL;
 		status = new_legacy_status(rpc, rpc_len, code);
 		if (field_set(f, F_ERROR_MESSAGE)) {
 			text = field_text(f, F_ERROR_MESSAGE, &len);

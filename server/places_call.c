@@ -60,8 +60,8 @@ static void flight_connection_failed(struct flight *f, struct places_conn *pc, s
 			break;
 		case EVREQ_HTTP_INVALID_HEADER:
 			/* evhttp says the same of headers over its limit. */
-			flight_fail(f, "Places sent an invalid HTTP answer (or headers over %d bytes)",
-			    PLACES_HEADERS_MAX);
+			flight_fail(f, "Places sent an invalid HTTP answer (or headers over %d "
+			    "bytes)", PLACES_HEADERS_MAX);
 			break;
 		case EVREQ_HTTP_DATA_TOO_LONG:
 			/* evhttp says the same of a chunk size line it cannot read. */

@@ -482,7 +482,7 @@ static void pool_take(struct places *p, struct flight *f)
 
 void pool_acquire(struct places *p, struct flight *f)
 {
-	/* First come, first served: while others wait, F waits behind them. */
+	/* While others wait, F waits with them, for its turn (pool_next_queued). */
 	if (!TAILQ_EMPTY(&p->queue)) {
 		f->queued = true;
 		f->queued_turn = p->turn;
@@ -544,9 +544,8 @@ void pool_forget(struct flight *f)
  * The queued flight to go next. Each of the oldest PLACES_TURNS is due the turn after its
  * client's last, or at the turn it was queued if that is later (a client new to the
  * queue does not go before those that waited); the earliest due goes, the oldest of
- * equals. A client
- * that pipelines many searches gets one turn in each round: first come, first served
- * let one connection keep the others waiting past places_timeout.
+ * equals. A client that pipelines many searches gets one turn in each round: first
+ * come, first served let one connection keep the others waiting past places_timeout.
  */
 static struct flight *pool_next_queued(struct places *p)
 {

@@ -370,7 +370,8 @@ static void test_utf8(void)
 			snprintf(text, sizeof(text), "{\"%s\": [{\"id\": \"a%sb\"}]}",
 			    api == PLACES_FILTER_NEW ? "places" : "results", bad[i]);
 			for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++)
-				check_refused_in_pieces(api, text, BODY_MAX, steps[k], "not UTF-8");
+				check_refused_in_pieces(api, text, BODY_MAX, steps[k],
+				    "not UTF-8");
 		}
 		check_refused(api, "{\"a\": \"\xe2\x82", BODY_MAX, "ends inside a UTF-8 sequence");
 	}
@@ -411,7 +412,8 @@ static void test_new_escapes(void)
 	tree = filter_tree(f, 5);
 	if (tree != NULL) {
 		r0 = yajl_tree_get(tree, place_id, yajl_t_array);
-		r0 = r0 != NULL && YAJL_GET_ARRAY(r0)->len > 0 ? YAJL_GET_ARRAY(r0)->values[0] : NULL;
+		r0 = r0 != NULL && YAJL_GET_ARRAY(r0)->len > 0 ? YAJL_GET_ARRAY(r0)->values[0] :
+		    NULL;
 		v = r0 != NULL ? yajl_tree_get(r0, (const char *[]){ "place_id", NULL },
 		    yajl_t_string) : NULL;
 		CHECK_STR(v != NULL ? YAJL_GET_STRING(v) : NULL, "\xf0\x9f\x98\x80 \\ud800");
