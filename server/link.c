@@ -951,8 +951,10 @@ static void link_on_message(struct link *l, const struct peer_msg *msg, const ch
 	case PEER_MSG_INVALID:
 		break;
 	}
+	/* An AUTH out of turn is logged as every AUTH is (link_log_line): not its MAC. */
 	log_warnx("event=peer_protocol_error link=%llu peer=%s line=%s",
-	    (unsigned long long)l->id, link_name(l), log_quote(line, len));
+	    (unsigned long long)l->id, link_name(l),
+	    msg->kind == PEER_MSG_AUTH ? "\"AUTH (mac)\"" : log_quote(line, len));
 	link_close(l, "protocol error");
 }
 

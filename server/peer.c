@@ -33,6 +33,9 @@
 #include "util.h"
 #include "xmalloc.h"
 
+/* A link up this long has held: the next loss retries from the shortest backoff. */
+#define PEER_STABLE_MS 5000
+
 /* A configured neighbour and what this node knows of its link. */
 struct peer {
 	const struct config_node *node;
@@ -45,7 +48,8 @@ struct peer {
 	struct evdns_getaddrinfo_request *lookup;
 	struct peer_lookup *asked;   /* the lookup's context, while one is under way */
 	struct event *retry;
-	unsigned attempt;            /* reconnects scheduled since the link was last up */
+	unsigned attempt;            /* reconnects scheduled since a link last held */
+	uint64_t up_ms;              /* when the live link came up */
 	enum peer_state state;
 	struct htime since;
 	/* Records over links that have closed; the live link's are added when asked. */
@@ -173,7 +177,7 @@ static void peer_link_up(struct link *l, struct peer *p)
 		link_close(old, "duplicate link: replaced by the new one");
 	}
 	p->up = l;
-	p->attempt = 0;
+	p->up_ms = htime_mono_ms();
 	evtimer_del(p->retry);
 	p->connects++;
 	peer_update_state(p);
@@ -192,8 +196,12 @@ static bool peer_link_detach(struct link *l, struct peer *p)
 	if (p == NULL)
 		return false;
 	live = p->up == l;
-	if (live)
+	if (live) {
 		p->up = NULL;
+		/* A link that falls at once (a line over this node's limit, say) backs off. */
+		if (htime_mono_ms() - p->up_ms >= PEER_STABLE_MS)
+			p->attempt = 0;
+	}
 	/* Our dial that never authenticated: a failed attempt. */
 	if (p->dial == l) {
 		p->dial = NULL;

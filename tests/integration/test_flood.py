@@ -82,6 +82,30 @@ class TestTwoNodes(FloodTestCase):
         self.assertEqual(wait_stored(herd["Parker"], "missed", at, timeout=10), at)
 
 
+class TestFlappingLink(FloodTestCase):
+
+    def test_a_link_that_falls_at_once_backs_off(self):
+        # Alford takes longer lines than Parker (a rolling restart after raising
+        # max_line): each link Parker took fell at the first record, and the attempt
+        # count went back to 0 with every link up: 45 links in 6 s, a sync each.
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"})
+        longer = os.path.join(herd.dir, "longer.conf")
+        with open(longer, "w") as f:
+            f.write(herd.config_text().replace("[herd]\n", "[herd]\nmax_line = 16384\n", 1))
+        herd["Parker"].start()
+        herd["Alford"].start(args=["-c", longer])
+        parker = herd["Parker"]
+        self.assertIsNotNone(parker.wait_log(lambda l: "event=peer_up peer=Alford" in l,
+                                             timeout=10))
+        herd["Alford"].request(iamat(b"long", b"+34." + b"1" * 8000 + b"-118.4"))
+        time.sleep(6)
+        ups = [l for l in parker.log_lines() if "event=peer_up peer=Alford" in l]
+        self.assertLess(len(ups), 12, "%d links in 6 s" % len(ups))
+        attempts = [int(l.split(" attempt=")[1].split()[0]) for node in herd
+                    for l in node.log_lines() if "event=peer_retry peer=" in l]
+        self.assertGreaterEqual(max(attempts), 3, attempts)
+
+
 class TestDefaultHerd(FloodTestCase):
 
     def setUp(self):

@@ -369,6 +369,17 @@ class TestAuthentication(HerdCase):
         self.assertTrue(replay.closed_by_node())
         self.assertRejected("bad MAC")
 
+    def test_auth_after_the_handshake_is_logged_without_its_mac(self):
+        # README: AUTH lines are logged as "AUTH (mac)". The protocol error for an AUTH
+        # out of turn logged all 64 hex digits.
+        peer = self.fake()
+        self.assertTrue(peer.handshake())
+        mac = peer.my_mac()
+        peer.send_line("AUTH " + mac)
+        self.assertTrue(peer.closed_by_node())
+        self.wait_log(self.alford, r"event=peer_protocol_error .*line=\"AUTH \(mac\)\"")
+        self.assertFalse(any(mac in l for l in current_log(self.alford)))
+
     def test_silent_connection_is_dropped(self):
         peer = self.fake()
         self.assertTrue(peer.closed_by_node(timeout=20.0))
