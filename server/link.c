@@ -95,6 +95,7 @@ struct link {
 	struct pendset floods;
 	/* The whole table this node sends (the other end was empty), resumed as it drains. */
 	bool syncing;
+	bool sync_open;              /* the neighbour's SYNC-BEGIN came, its SYNC-END not yet */
 	struct table_iter sync_it;
 	uint64_t sync_sent;
 	/* The digest walk (recon.h): whose turn it is, its round, lines of the turn so far. */
@@ -904,8 +905,19 @@ static void link_on_message(struct link *l, const struct peer_msg *msg, const ch
 	const char *why;
 
 	switch (msg->kind) {
-	case PEER_MSG_AT:
 	case PEER_MSG_SYNC:
+		/*
+		 * Only inside a whole-table sync or the neighbour's turn of a walk: sync records
+		 * are logged at debug, so one that came at any other time was stored with no
+		 * trace in the log.
+		 */
+		if (!l->sync_open && l->turn != WALK_THEIRS) {
+			link_protocol_error(l, "SYNC record outside a sync");
+			return;
+		}
+		link_on_record(l, msg, line, len);
+		return;
+	case PEER_MSG_AT:
 		link_on_record(l, msg, line, len);
 		return;
 	case PEER_MSG_SYNC_BEGIN:
@@ -913,6 +925,7 @@ static void link_on_message(struct link *l, const struct peer_msg *msg, const ch
 			link_protocol_error(l, "SYNC-BEGIN during a walk");
 			return;
 		}
+		l->sync_open = true;
 		l->sync_received = 0;
 		l->sync_stored = 0;
 		return;
@@ -928,6 +941,7 @@ static void link_on_message(struct link *l, const struct peer_msg *msg, const ch
 		link_on_round(l, msg);
 		return;
 	case PEER_MSG_SYNC_END:
+		l->sync_open = false;
 		log_info("event=peer_sync_done link=%llu peer=%s mode=full received=%llu "
 		    "stored=%llu",
 		    (unsigned long long)l->id, link_name(l),

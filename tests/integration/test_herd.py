@@ -369,6 +369,27 @@ class TestAuthentication(HerdCase):
         self.assertTrue(replay.closed_by_node())
         self.assertRejected("bad MAC")
 
+    def test_sync_record_outside_a_sync_is_refused(self):
+        # Sync records are logged at debug only: one sent at any time was stored and
+        # served with no line about it in the log.
+        t = b"%d.000000000" % (time.time() - 10)
+        peer = self.fake()
+        self.assertTrue(peer.handshake())
+        peer.read_sync()
+        peer.send_line(b"SYNC AT Parker +0.100000000 outside " + LOCATION + b" " + t)
+        self.assertTrue(peer.closed_by_node())
+        self.wait_log(self.alford, r"event=peer_protocol_error .*SYNC record outside a sync")
+        self.assertUnknown("outside")
+        # Inside one it is a record like any other.
+        peer = self.fake()
+        self.assertTrue(peer.handshake())
+        peer.read_sync()
+        peer.send_line(b"SYNC-BEGIN 1")
+        peer.send_line(b"SYNC AT Parker +0.100000000 inside " + LOCATION + b" " + t)
+        peer.send_line(b"SYNC-END 1")
+        herdtest.wait_until(lambda: known_line(self.alford, "inside") is not None,
+                            what="the synced record")
+
     def test_auth_after_the_handshake_is_logged_without_its_mac(self):
         # README: AUTH lines are logged as "AUTH (mac)". The protocol error for an AUTH
         # out of turn logged all 64 hex digits.
