@@ -79,7 +79,8 @@ struct client {
 	char addr[ADDR_TEXT_MAX];
 	TAILQ_HEAD(, reply) replies;
 	size_t nreplies;
-	bool eof;                    /* the client half-closed: answer what is left, then close */
+	bool eof;                    /* no more input: answer what is left, then close */
+	bool half_closed;            /* the client's own EOF came (not only the stop's end) */
 	bool cut;                    /* a line passed max_line: what came before it is
 					answered, what comes after is read and thrown away */
 	bool shut;                   /* its replies are out: shut for writing */
@@ -423,6 +424,9 @@ static void client_finish_if_done(struct client *c)
 	if (!c->shut) {
 		(void)shutdown(fd, SHUT_WR);
 		c->shut = true;
+		/* Its FIN waits on its window too: the write deadline watches from here. */
+		c->output_watched = true;
+		c->read_progress_ms = htime_mono_ms();
 		if (!c->eof) {
 			c->linger_until_ms = htime_mono_ms() + CLIENT_LINGER_MS;
 			/* Read again, now that its replies are out (client_line_too_long). */
@@ -585,7 +589,7 @@ static void client_drain(struct client *c)
 	/* The deadline of a line counts from its first byte. */
 	if (left > 0 && c->line_started_ms == 0)
 		c->line_started_ms = htime_mono_ms();
-	if (c->eof && left > 0 && draining) {
+	if (c->eof && left > 0 && draining && !c->half_closed) {
 		/* A line still being typed when the node stops is not a command yet. */
 		log_info("event=client_line_dropped conn=%llu bytes=%zu reason=\"node stopping\"",
 		    (unsigned long long)c->id, left);
@@ -675,6 +679,7 @@ static ssize_t client_read(struct client *c)
 	}
 	if (n == 0) {
 		log_debug("event=client_eof conn=%llu", (unsigned long long)c->id);
+		c->half_closed = true;
 		client_input_ended(c);
 		return 0;
 	}
@@ -791,6 +796,11 @@ static void client_sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 		next = TAILQ_NEXT(c, entry);
 		if (c->linger_until_ms != 0 && now >= c->linger_until_ms) {
+			int unsent = 0;
+
+			/* Replies the kernel still holds would outlive a plain close. */
+			c->abort = ioctl(bufferevent_getfd(c->bev), SIOCOUTQ, &unsent) == 0 &&
+			    unsent > 0;
 			client_close(c, "line too long");
 			continue;
 		}

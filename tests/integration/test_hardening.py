@@ -746,6 +746,27 @@ class TestHalfClosedClients(HerdTestCase):
             raw = c.read_until_eof(timeout=15)
         self.assertTrue(raw.startswith(b"AT Alford ") and raw.endswith(b"}\n\n"), raw[:200])
 
+    def test_a_stop_answers_the_last_line_of_one_that_half_closed(self):
+        # The stop's drain took the client's own EOF for the stop's end of its input,
+        # and dropped its last line without LF as one still being typed.
+        standin = self.start_standin()
+        standin.control("mode=slow=2")
+        options = dict(standin.herd_options("legacy", 5), client_max_pending=4)
+        herd = self.make_herd(["Alford"], herd_options=options)
+        herd.start()
+        node = herd["Alford"]
+        node.request(iamat("k", "+34.068930-118.445127", "1700000000"))
+        with node.client(timeout=15) as c:
+            c.send(b"WHATSAT k 10 1\n" * 6 + b"bad1\npartial")
+            c.shutdown_write()
+            time.sleep(0.3)
+            node.proc.send_signal(signal.SIGTERM)
+            node.exit_checked = False
+            raw = c.read_until_eof(timeout=15)
+        self.assertTrue(raw.endswith(b"? bad1\n? partial\n"), raw[-200:])
+        self.assertEqual(node.proc.wait(timeout=15), 0)
+        node.exit_checked = True
+
     def test_one_that_resets_while_its_replies_wait_in_the_kernel_is_let_go(self):
         # Shut and waiting for the kernel to deliver, it was kept until
         # client_write_timeout (30 s) after the client had reset the connection.
@@ -763,6 +784,66 @@ class TestHalfClosedClients(HerdTestCase):
         line = node.wait_log(lambda l: me in l and "event=client_close" in l, timeout=5)
         self.assertIsNotNone(line, "still held 5 s after the reset")
         self.assertIn('reason="client closed"', line)
+
+
+def node_socket_states(local_port, remote_port):
+    """The TCP states (/proc/net/tcp, hex) of sockets from LOCAL_PORT to REMOTE_PORT."""
+    states = []
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1].split(":")[1], fields[2].split(":")[1]
+            if int(local, 16) == local_port and int(remote, 16) == remote_port:
+                states.append(fields[3])
+    return states
+
+
+class TestCutClientsThatDoNotRead(HerdTestCase):
+
+    def test_no_socket_is_left_holding_replies(self):
+        # Its replies all in the kernel, a cut client was shut, lingered 2 s and was
+        # closed plainly: the kernel kept the socket (FIN_WAIT1) with the replies for as
+        # long as the client kept its end, in no limit of the node's. Now it is reset.
+        node = self.start_node("Alford")
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect((HOST, node.client_port))
+        self.addCleanup(s.close)
+        me = s.getsockname()[1]
+        s.setblocking(False)
+        data = b"X" * 4000 + b"\n"
+        data = data * 40 + b"Y" * 5000
+        sent, start = 0, time.monotonic()
+        while sent < len(data) and time.monotonic() - start < 5:
+            try:
+                sent += s.send(data[sent:])
+            except BlockingIOError:
+                time.sleep(0.01)
+        self.assertEqual(sent, len(data))
+        self.assertIsNotNone(node.wait_log(lambda l: "peer=%s:%d " % (HOST, me) in l and
+                                           'reason="line too long"' in l, timeout=10))
+        time.sleep(0.5)
+        self.assertEqual(node_socket_states(node.client_port, me), [])
+
+
+class TestHalfClosedFullWindow(HerdTestCase):
+
+    def test_a_fin_the_window_holds_back_is_under_the_write_deadline(self):
+        # Its replies all acknowledged, its window full: the FIN could not go, and only
+        # the idle timeout (300 s by default) closed it, plainly, leaving the socket.
+        node = self.start_node("Alford", herd_options={"client_write_timeout": 2,
+                                                       "client_idle_timeout": 30})
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        s.connect((HOST, node.client_port))
+        self.addCleanup(s.close)
+        me = "peer=%s:%d " % s.getsockname()
+        s.sendall(b"Z" * 2045 + b"\n")
+        time.sleep(1.5)
+        s.shutdown(socket.SHUT_WR)
+        line = node.wait_log(lambda l: me in l and "event=client_close" in l, timeout=8)
+        self.assertIsNotNone(line, "not closed 8 s after the half-close")
+        self.assertNotIn("idle timeout", line)
 
 
 class TestClientDeadlines(HerdTestCase):
