@@ -786,6 +786,15 @@ class TestHalfClosedClients(HerdTestCase):
         self.assertIn('reason="client closed"', line)
 
 
+def small_window_client(test, port, rcvbuf):
+    """A connection to PORT with a receive buffer of RCVBUF bytes, closed after TEST."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect((HOST, port))
+    test.addCleanup(s.close)
+    return s
+
+
 def node_socket_states(local_port, remote_port):
     """The TCP states (/proc/net/tcp, hex) of sockets from LOCAL_PORT to REMOTE_PORT."""
     states = []
@@ -805,10 +814,7 @@ class TestCutClientsThatDoNotRead(HerdTestCase):
         # closed plainly: the kernel kept the socket (FIN_WAIT1) with the replies for as
         # long as the client kept its end, in no limit of the node's. Now it is reset.
         node = self.start_node("Alford")
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.connect((HOST, node.client_port))
-        self.addCleanup(s.close)
+        s = small_window_client(self, node.client_port, 4096)
         me = s.getsockname()[1]
         s.setblocking(False)
         data = b"X" * 4000 + b"\n"
@@ -833,10 +839,7 @@ class TestHalfClosedFullWindow(HerdTestCase):
         # the idle timeout (300 s by default) closed it, plainly, leaving the socket.
         node = self.start_node("Alford", herd_options={"client_write_timeout": 2,
                                                        "client_idle_timeout": 30})
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
-        s.connect((HOST, node.client_port))
-        self.addCleanup(s.close)
+        s = small_window_client(self, node.client_port, 2048)
         me = "peer=%s:%d " % s.getsockname()
         s.sendall(b"Z" * 2045 + b"\n")
         time.sleep(1.5)
@@ -934,10 +937,7 @@ class TestClientDeadlines(HerdTestCase):
                 self.never_read(count)
 
     def never_read(self, count):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.connect((HOST, self.node.client_port))
-        self.addCleanup(s.close)
+        s = small_window_client(self, self.node.client_port, 4096)
         s.setblocking(False)
         closes = sum(1 for line in self.node.log_lines() if "write timeout" in line)
         data = b"".join(self.big_iamat(i) + b"\n" for i in range(count))
@@ -959,10 +959,7 @@ class TestClientDeadlines(HerdTestCase):
         # once while the kernel kept what it had to send (an orphan socket, in no limit
         # of the node's, alive as long as the client kept its end open). Now it is shut
         # for writing, counted until the kernel has delivered, and reset at the deadline.
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
-        s.connect((HOST, self.node.client_port))
-        self.addCleanup(s.close)
+        s = small_window_client(self, self.node.client_port, 2048)
         s.sendall(b"".join(iamat("orphan%04d" % i, "+1-1", "1700000000") + b"\n"
                            for i in range(500)))
         s.shutdown(socket.SHUT_WR)
@@ -978,10 +975,7 @@ class TestClientDeadlines(HerdTestCase):
                 pass
 
     def test_slow_reader_is_not_closed(self):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.connect((HOST, self.node.client_port))
-        self.addCleanup(s.close)
+        s = small_window_client(self, self.node.client_port, 4096)
         lines = [self.big_iamat(i) for i in range(60)]
         sender = threading.Thread(target=lambda: s.sendall(b"".join(l + b"\n" for l in lines)))
         sender.start()
