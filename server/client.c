@@ -403,6 +403,14 @@ static bool client_overloaded(const struct client *c)
 	    c->nreplies >= herdd.config->client_max_pending;
 }
 
+/* Bytes of C's replies the kernel has not had acknowledged (its FIN too); 0 if unknown. */
+static int client_unsent(const struct client *c)
+{
+	int unsent = 0;
+
+	return ioctl(bufferevent_getfd(c->bev), SIOCOUTQ, &unsent) == 0 ? unsent : 0;
+}
+
 /*
  * Closes a half-closed (or cut) client once every reply is out: shut for writing as soon
  * as the node has handed over the last one (the client sees its EOF after them), closed
@@ -415,7 +423,7 @@ static bool client_overloaded(const struct client *c)
  */
 static void client_finish_if_done(struct client *c)
 {
-	int fd = bufferevent_getfd(c->bev), unsent = 0;
+	int fd = bufferevent_getfd(c->bev);
 	struct tcp_info info;
 
 	if (!(c->eof || c->cut) || c->nreplies > 0 ||
@@ -440,7 +448,7 @@ static void client_finish_if_done(struct client *c)
 	 * sweep's to see. At a stop the node goes whatever the kernel still holds; a client
 	 * that reset the connection has nothing more coming.
 	 */
-	if (!draining && ioctl(fd, SIOCOUTQ, &unsent) == 0 && unsent > 0 &&
+	if (!draining && client_unsent(c) > 0 &&
 	    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &(socklen_t){ sizeof(info) }) == 0 &&
 	    info.tcpi_state != TCP_CLOSE)
 		return;
@@ -690,10 +698,6 @@ static ssize_t client_read(struct client *c)
 		done = client_run_lines(c, shared, (size_t)n);
 		if (c->closing)
 			return n;
-		if (c->cut) {
-			client_drain(c);
-			return n;
-		}
 		if (done == (size_t)n && !client_overloaded(c)) {
 			/* All taken: nothing is kept, nothing else to check. */
 			client_send(c);
@@ -740,7 +744,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
  */
 static bool client_not_reading(struct client *c, uint64_t now)
 {
-	int unacked = 0;
+	int unacked;
 	uint64_t in_kernel, acked;
 	size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
 
@@ -749,8 +753,7 @@ static bool client_not_reading(struct client *c, uint64_t now)
 		c->read_progress_ms = now;
 		return false;
 	}
-	if (ioctl(bufferevent_getfd(c->bev), SIOCOUTQ, &unacked) < 0)
-		unacked = 0;
+	unacked = client_unsent(c);
 	in_kernel = c->bytes_out - queued;
 	acked = unacked >= 0 && (uint64_t)unacked <= in_kernel ? in_kernel - (uint64_t)unacked : 0;
 	if (acked > c->bytes_acked) {
@@ -796,11 +799,8 @@ static void client_sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 		next = TAILQ_NEXT(c, entry);
 		if (c->linger_until_ms != 0 && now >= c->linger_until_ms) {
-			int unsent = 0;
-
 			/* Replies the kernel still holds would outlive a plain close. */
-			c->abort = ioctl(bufferevent_getfd(c->bev), SIOCOUTQ, &unsent) == 0 &&
-			    unsent > 0;
+			c->abort = client_unsent(c) > 0;
 			client_close(c, "line too long");
 			continue;
 		}

@@ -694,18 +694,25 @@ class TestAdminDeadline(HerdTestCase):
         self.assertEqual(node.stats()["limits"]["admin_timeouts"], 0)
 
 
+def slow_places_node(test, slow, client_id, places_timeout=5, **options):
+    """Alford alone, its Places stand-in answering after SLOW s, and CLIENT_ID known."""
+    standin = test.start_standin()
+    standin.control("mode=slow=%d" % slow)
+    herd = test.make_herd(["Alford"], herd_options=dict(
+        standin.herd_options("legacy", places_timeout), **options))
+    herd.start()
+    node = herd["Alford"]
+    node.request(iamat(client_id, "+34.068930-118.445127", "1700000000"))
+    return node
+
+
 class TestCutClient(HerdTestCase):
     """A client that sent a line over max_line while a WHATSAT of its waits on Places."""
 
     def test_it_is_not_read_while_its_replies_are_made(self):
         # It was read and its bytes dropped at any speed until the WHATSAT was answered:
         # one connection made the node read gigabytes a second, a core at full use.
-        standin = self.start_standin()
-        standin.control("mode=slow=2")
-        herd = self.make_herd(["Alford"], herd_options=standin.herd_options("legacy", 5))
-        herd.start()
-        node = herd["Alford"]
-        node.request(iamat("cut", "+34.068930-118.445127", "1700000000"))
+        node = slow_places_node(self, 2, "cut")
         s = socket.create_connection((HOST, node.client_port))
         self.addCleanup(s.close)
         s.sendall(b"WHATSAT cut 10 1\n" + b"X" * 5000 + b"\n")
@@ -733,13 +740,7 @@ class TestHalfClosedClients(HerdTestCase):
         # The unterminated last line ran at the half-close, but its start stayed the
         # start of a line still being typed: client_line_timeout closed the connection
         # while its WHATSAT waited on Places, and the reply never came.
-        standin = self.start_standin()
-        standin.control("mode=slow=3")
-        options = dict(standin.herd_options("legacy", 8), client_line_timeout=1)
-        herd = self.make_herd(["Alford"], herd_options=options)
-        herd.start()
-        node = herd["Alford"]
-        node.request(iamat("eofline", "+34.068930-118.445127", "1700000000"))
+        node = slow_places_node(self, 3, "eofline", places_timeout=8, client_line_timeout=1)
         with node.client(timeout=15) as c:
             c.send(b"WHATSAT eofline 10 1")
             c.shutdown_write()
@@ -749,13 +750,7 @@ class TestHalfClosedClients(HerdTestCase):
     def test_a_stop_answers_the_last_line_of_one_that_half_closed(self):
         # The stop's drain took the client's own EOF for the stop's end of its input,
         # and dropped its last line without LF as one still being typed.
-        standin = self.start_standin()
-        standin.control("mode=slow=2")
-        options = dict(standin.herd_options("legacy", 5), client_max_pending=4)
-        herd = self.make_herd(["Alford"], herd_options=options)
-        herd.start()
-        node = herd["Alford"]
-        node.request(iamat("k", "+34.068930-118.445127", "1700000000"))
+        node = slow_places_node(self, 2, "k", client_max_pending=4)
         with node.client(timeout=15) as c:
             c.send(b"WHATSAT k 10 1\n" * 6 + b"bad1\npartial")
             c.shutdown_write()

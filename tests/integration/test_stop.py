@@ -28,6 +28,12 @@ class StopTestCase(HerdTestCase):
         node.request(iamat(b"kiwi", b"+34.068930-118.445127", b"1700000000.5"))
         return standin, herd, node
 
+    def whatsat_at_places(self, standin, c):
+        """Sends C's WHATSAT for kiwi and waits until the stand-in has the call."""
+        calls = standin.stats()["requests"]
+        c.send(b"WHATSAT kiwi 10 2\n")
+        herdtest.wait_until(lambda: standin.stats()["requests"] > calls, timeout=5)
+
     def sigterm(self, node):
         node.proc.send_signal(signal.SIGTERM)
         node.exit_checked = False
@@ -45,10 +51,8 @@ class TestStop(StopTestCase):
     def test_whatsat_in_flight_gets_its_answer(self):
         standin, herd, node = self.places_node(timeout=5)
         standin.control("mode=slow=1")
-        calls = standin.stats()["requests"]
         with node.client(timeout=10) as c:
-            c.send(b"WHATSAT kiwi 10 2\n")
-            herdtest.wait_until(lambda: standin.stats()["requests"] > calls, timeout=5)
+            self.whatsat_at_places(standin, c)
             self.sigterm(node)
             # The node no longer accepts while it drains.
             time.sleep(scaled(0.2))
@@ -67,11 +71,9 @@ class TestStop(StopTestCase):
     def test_whatsat_slower_than_places_timeout_gets_its_error(self):
         standin, herd, node = self.places_node(timeout=2)
         standin.control("mode=slow=30")
-        calls = standin.stats()["requests"]
         started = time.monotonic()
         with node.client(timeout=15) as c:
-            c.send(b"WHATSAT kiwi 10 2\n")
-            herdtest.wait_until(lambda: standin.stats()["requests"] > calls, timeout=5)
+            self.whatsat_at_places(standin, c)
             self.sigterm(node)
             c.read_line(timeout=10)
             rest = c.read_until(b"\n\n", timeout=10)
@@ -86,10 +88,8 @@ class TestStop(StopTestCase):
         # was the new timeout's, and the call, still under the old one, got no reply.
         standin, herd, node = self.places_node(timeout=5)
         standin.control("mode=slow=30")
-        calls = standin.stats()["requests"]
         with node.client(timeout=15) as c:
-            c.send(b"WHATSAT kiwi 10 2\n")
-            herdtest.wait_until(lambda: standin.stats()["requests"] > calls, timeout=5)
+            self.whatsat_at_places(standin, c)
             before = len(node.log_lines())
             with open(herd.config_path) as f:
                 text = f.read()
