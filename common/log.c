@@ -25,6 +25,8 @@
 #define LOG_BUF_SIZE (64 * 1024)
 /* Longest line; a longer message is cut. */
 #define LOG_LINE_MAX 4096
+/* How far behind the last line a caller's earlier reading may be and still take its time. */
+#define LOG_STAMP_BEHIND_MAX_NS 1000000000
 
 static int log_fd = -1;
 static char *log_path;
@@ -44,6 +46,8 @@ static bool log_no_hook;
 /* The "YYYY-MM-DDTHH:MM:SS" of the second LOG_STAMP_SEC, formatted once per second. */
 static time_t log_stamp_sec = -1;
 static char log_stamp[24];
+/* The time of the line written last: a caller's earlier reading does not go behind it. */
+static struct timespec log_last;
 
 static const char *level_names[] = {
 	[LOG_LEVEL_FATAL + 1] = "fatal",
@@ -53,12 +57,13 @@ static const char *level_names[] = {
 };
 
 /*
- * Opens PATH for appending; -1 on failure with errno set. Not blocking while it opens: a
+ * Opens PATH for appending, created readable by its owner and group only (it holds every
+ * client's ID and place); -1 on failure with errno set. Not blocking while it opens: a
  * FIFO with no reader would hold the node (ENXIO instead); writes block as a file's do.
  */
 static int log_open(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0640);
 	int flags;
 
 	if (fd >= 0 && ((flags = fcntl(fd, F_GETFL)) < 0 ||
@@ -187,7 +192,18 @@ static char *log_room(void)
 	return log_buf + log_len;
 }
 
-/* The line's start: time AT (NULL: now), level and node at P (the buffer); its end. */
+/* Nanoseconds from A to B (negative when B is earlier). */
+static int64_t log_ts_diff(const struct timespec *a, const struct timespec *b)
+{
+	return ((int64_t)b->tv_sec - (int64_t)a->tv_sec) * 1000000000 + (b->tv_nsec - a->tv_nsec);
+}
+
+/*
+ * The line's start: time AT (NULL: now), level and node at P (the buffer); its end. AT
+ * is a reading the caller made earlier (a pass's, a read's), so it may be behind a line
+ * already written with a fresh one: such a line takes that line's time, and the file's
+ * times never go back by it. A fresh reading is taken as it is, a step of the clock too.
+ */
 static char *log_prefix(char *p, enum log_level level, const struct htime *at)
 {
 	struct timespec ts;
@@ -196,11 +212,17 @@ static char *log_prefix(char *p, enum log_level level, const struct htime *at)
 	size_t len;
 
 	if (at != NULL) {
+		int64_t behind;
+
 		ts.tv_sec = (time_t)at->sec;
 		ts.tv_nsec = at->nsec;
+		behind = log_ts_diff(&ts, &log_last);
+		if (behind > 0 && behind < LOG_STAMP_BEHIND_MAX_NS)
+			ts = log_last;
 	} else {
 		clock_gettime(CLOCK_REALTIME, &ts);
 	}
+	log_last = ts;
 	if (ts.tv_sec != log_stamp_sec) {
 		struct tm tm;
 

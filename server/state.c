@@ -136,6 +136,30 @@ static void state_journal_name(char *buf, size_t size, uint64_t gen)
 	snprintf(buf, size, "%s.journal.%" PRIu64, state.name, gen);
 }
 
+/* STATE.DIR, quoted for a log field. */
+static const char *state_dir_q(void)
+{
+	return log_quote(state.dir, strlen(state.dir));
+}
+
+/* The path of FILE in state_dir, quoted for a log field. */
+static const char *state_file_q(const char *file)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s/%s", state.dir, file);
+
+	return log_quote(path, n < 0 ? 0 : (size_t)n < sizeof(path) ? (size_t)n : sizeof(path) - 1);
+}
+
+/* The path of journal GEN, quoted for a log field. */
+static const char *state_journal_q(uint64_t gen)
+{
+	char file[NAME_MAX + 1];
+
+	state_journal_name(file, sizeof(file), gen);
+	return state_file_q(file);
+}
+
 /* Stops the node at start-up over FILE (in state_dir; NULL: the folder itself). */
 static void __attribute__((noreturn, format(printf, 2, 3)))
 state_refuse(const char *file, const char *fmt, ...)
@@ -146,8 +170,11 @@ state_refuse(const char *file, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fatalx("event=startup_failed state_dir=%s%s%s error=\"%s\"", state.dir,
-	    file != NULL ? " file=" : "", file != NULL ? file : "", msg);
+	if (file != NULL)
+		fatalx("event=startup_failed file=%s error=%s", state_file_q(file),
+		    log_quote(msg, strlen(msg)));
+	fatalx("event=startup_failed state_dir=%s error=%s", state_dir_q(), log_quote(msg,
+	    strlen(msg)));
 }
 
 /* --- the fsync helper ------------------------------------------------------------- */
@@ -224,9 +251,9 @@ static void state_kick(void)
 	pthread_mutex_unlock(&s->mu);
 	state.kicked = state.written;
 	if (errors > s->errors_logged) {
-		log_warnx("event=state_fsync_failed file=%s/%s.journal.%" PRIu64 " failures=%" PRIu64
-		    " error=\"%s\" note=\"a crash of the machine may lose records\"", state.dir,
-		    state.name, state.gen, errors - s->errors_logged, strerror(err));
+		log_warnx("event=state_fsync_failed file=%s failures=%" PRIu64
+		    " error=\"%s\" note=\"a crash of the machine may lose records\"",
+		    state_journal_q(state.gen), errors - s->errors_logged, strerror(err));
 		s->errors_logged = errors;
 		state.compact_soon = true;
 	}
@@ -264,8 +291,8 @@ struct state_load {
 static void state_damage(struct state_load *l, size_t offset, const char *why)
 {
 	if (l->damaged++ < STATE_DAMAGE_REPORTS)
-		log_warnx("event=state_line_skipped file=%s/%s offset=%zu reason=\"%s\"",
-		    state.dir, l->file, offset, why);
+		log_warnx("event=state_line_skipped file=%s offset=%zu reason=\"%s\"",
+		    state_file_q(l->file), offset, why);
 }
 
 /* Offers the AT line of a record line at OFFSET to the table. */
@@ -332,7 +359,7 @@ static bool state_load_file(const char *file, enum statefmt_kind kind, uint64_t 
 		state_refuse(file, "cannot read it: %s", strerror(errno));
 	if (st.st_size == 0) {
 		close(fd);
-		log_warnx("event=state_file_empty file=%s/%s", state.dir, file);
+		log_warnx("event=state_file_empty file=%s", state_file_q(file));
 		return false;
 	}
 	data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -348,8 +375,8 @@ static bool state_load_file(const char *file, enum statefmt_kind kind, uint64_t 
 	p = memchr(data, '\n', (size_t)st.st_size);
 	if (p == NULL) {
 		munmap((void *)data, (size_t)st.st_size);
-		log_warnx("event=state_line_skipped file=%s/%s offset=0 reason=\"the header is "
-		    "cut short: the file was being made\"", state.dir, file);
+		log_warnx("event=state_line_skipped file=%s offset=0 reason=\"the header is "
+		    "cut short: the file was being made\"", state_file_q(file));
 		return false;
 	}
 	if (statefmt_parse(data, (size_t)(p - data), &payload, &h, &records) !=
@@ -392,23 +419,23 @@ static bool state_load_file(const char *file, enum statefmt_kind kind, uint64_t 
 	}
 	munmap((void *)data, (size_t)st.st_size);
 	if (kind == STATEFMT_SNAPSHOT && !l->has_end)
-		log_warnx("event=state_snapshot_incomplete file=%s/%s records=%" PRIu64
-		    " note=\"no END line: loaded what is there\"", state.dir, file, l->records);
+		log_warnx("event=state_snapshot_incomplete file=%s records=%" PRIu64
+		    " note=\"no END line: loaded what is there\"", state_file_q(file), l->records);
 	else if (kind == STATEFMT_SNAPSHOT && l->end_records != l->records + l->damaged)
-		log_warnx("event=state_snapshot_incomplete file=%s/%s records=%" PRIu64
-		    " expected=%" PRIu64, state.dir, file, l->records, l->end_records);
+		log_warnx("event=state_snapshot_incomplete file=%s records=%" PRIu64
+		    " expected=%" PRIu64, state_file_q(file), l->records, l->end_records);
 	if (l->damaged > 0)
-		log_warnx("event=state_damage file=%s/%s lines_skipped=%" PRIu64, state.dir, file,
+		log_warnx("event=state_damage file=%s lines_skipped=%" PRIu64, state_file_q(file),
 		    l->damaged);
 	if (l->unknown_node > 0)
-		log_info("event=state_records_dropped file=%s/%s records=%" PRIu64 " reason=\"written "
-		    "by nodes no longer in the configuration\"", state.dir, file, l->unknown_node);
+		log_info("event=state_records_dropped file=%s records=%" PRIu64 " reason=\"written "
+		    "by nodes no longer in the configuration\"", state_file_q(file), l->unknown_node);
 	if (l->too_long > 0)
-		log_warnx("event=state_records_dropped file=%s/%s records=%" PRIu64 " reason=\"longer "
-		    "than max_line allows\"", state.dir, file, l->too_long);
+		log_warnx("event=state_records_dropped file=%s records=%" PRIu64 " reason=\"longer "
+		    "than max_line allows\"", state_file_q(file), l->too_long);
 	if (l->refused > 0)
-		log_warnx("event=state_records_dropped file=%s/%s records=%" PRIu64 " reason=\"new "
-		    "clients past max_clients\"", state.dir, file, l->refused);
+		log_warnx("event=state_records_dropped file=%s records=%" PRIu64 " reason=\"new "
+		    "clients past max_clients\"", state_file_q(file), l->refused);
 	stats.state_damaged_lines += l->damaged;
 	if (l->damaged > 0)
 		state.compact_soon = true;
@@ -444,8 +471,8 @@ static size_t state_list_journals(uint64_t **gens)
 		if (strncmp(de->d_name, prefix, plen) != 0)
 			continue;
 		if (!statefmt_number(de->d_name + plen, &v)) {
-			log_warnx("event=state_file_ignored file=%s/%s reason=\"not a journal name "
-			    "this node writes\"", state.dir, de->d_name);
+			log_warnx("event=state_file_ignored file=%s reason=\"not a journal name "
+			    "this node writes\"", state_file_q(de->d_name));
 			continue;
 		}
 		if (n == cap) {
@@ -636,7 +663,7 @@ void state_open(const unsigned char *secret, size_t secret_len, void (*written)(
 	stats.state_loaded_records = loaded;
 	log_info("event=state_loaded state_dir=%s herd=%s records=%" PRIu64 " clients=%zu "
 	    "damaged_lines=%" PRIu64 " load_ms=%" PRIu64 " journal=%s.journal.%" PRIu64,
-	    state.dir, state.herd, loaded, table_count(herdd.table), stats.state_damaged_lines,
+	    state_dir_q(), state.herd, loaded, table_count(herdd.table), stats.state_damaged_lines,
 	    stats.state_load_ms, state.name, state.gen);
 
 	state.cap = 64 * 1024;
@@ -697,7 +724,7 @@ void state_append(const struct record *rec)
 		if (!state.lost)
 			log_warnx("event=state_appends_dropped state_dir=%s bytes=%zu records=%zu "
 			    "note=\"the journal cannot be written: a snapshot of the table must "
-			    "cover them; replies wait for it\"", state.dir, state.len,
+			    "cover them; replies wait for it\"", state_dir_q(), state.len,
 			    state.buf_records);
 		state_drop_pending();
 		state.lost = true;
@@ -764,9 +791,9 @@ static bool state_write(void)
 			stats.state_journal_bytes += done;
 			stats.state_write_errors++;
 			if (ratelimit_allow(&state.write_warnings, htime_mono_ms(), &held_back))
-				log_warnx("event=state_write_failed file=%s/%s.journal.%" PRIu64
-				    " error=\"%s\" suppressed=%" PRIu64 " note=\"replies wait until "
-				    "it can be written\"", state.dir, state.name, state.gen,
+				log_warnx("event=state_write_failed file=%s error=\"%s\" suppressed=%" PRIu64
+				    " note=\"replies wait until it can be written\"",
+				    state_journal_q(state.gen),
 				    n < 0 ? strerror(errno) : "wrote nothing", held_back);
 			evtimer_add(state.retry_timer, &retry);
 			return false;
@@ -966,8 +993,11 @@ static void state_child_cb(evutil_socket_t fd, short what, void *arg)
 		stats.state_journal_bytes -= state.child_journal_bytes;
 		state.snapshot_time = htime_now().sec;
 		state.compact_soon = false;
-		log_info("event=state_snapshot file=%s/%s.snapshot gen=%" PRIu64 " records=%llu "
-		    "bytes=%llu", state.dir, state.name, state.child_gen, records, bytes);
+		char file[NAME_MAX + 1];
+
+		snprintf(file, sizeof(file), "%s.snapshot", state.name);
+		log_info("event=state_snapshot file=%s gen=%" PRIu64 " records=%llu bytes=%llu",
+		    state_file_q(file), state.child_gen, records, bytes);
 		/* It holds what was let go: the replies that waited for it may go. */
 		if (state.lost && state.child_gen > state.lost_gen) {
 			state.lost = false;
@@ -987,7 +1017,7 @@ static void state_child_cb(evutil_socket_t fd, short what, void *arg)
 	if (state.lost)
 		(void)state_write();    /* arms the next try */
 	log_warnx("event=state_snapshot_failed state_dir=%s error=\"%s\" status=%d "
-	    "note=\"the journals are kept; tried again in %d s\"", state.dir,
+	    "note=\"the journals are kept; tried again in %d s\"", state_dir_q(),
 	    state.child_msg_len > 0 ? state.child_msg : "the child died", status,
 	    state_compact_backoff_ms() / 1000);
 	state_final_done(false);
@@ -1018,7 +1048,7 @@ static void state_compact(void)
 		return;
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		stats.state_compaction_failures++;
-		log_warn("event=state_snapshot_failed state_dir=%s what=pipe", state.dir);
+		log_warn("event=state_snapshot_failed state_dir=%s what=pipe", state_dir_q());
 		return;
 	}
 	/* The snapshot replaces every journal so far. */
@@ -1028,7 +1058,7 @@ static void state_compact(void)
 	if (fd < 0) {
 		stats.state_compaction_failures++;
 		log_warn("event=state_snapshot_failed state_dir=%s what=\"create journal %" PRIu64
-		    "\"", state.dir, gen);
+		    "\"", state_dir_q(), gen);
 		close(fds[0]);
 		close(fds[1]);
 		return;
@@ -1070,7 +1100,7 @@ static void state_compact(void)
 	if (pid < 0) {
 		close(fds[0]);
 		stats.state_compaction_failures++;
-		log_warn("event=state_snapshot_failed state_dir=%s what=fork", state.dir);
+		log_warn("event=state_snapshot_failed state_dir=%s what=fork", state_dir_q());
 		return;
 	}
 	state.compact_after_ms = 0;

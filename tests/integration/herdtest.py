@@ -156,6 +156,25 @@ def parse_diff(text):
     return -value if m.group(1) == "-" else value
 
 
+_LOG_FIELD = re.compile(r'([a-z_][a-z0-9_]*)=("(?:[^"\\]|\\.)*"|[^"\s]*)(?:\s+|$)')
+
+
+def log_fields(line):
+    """The key=value fields of a log line after its time stamp, as a dict of the raw values
+    (quoted ones with their quotes); raises ValueError for a line that does not parse."""
+    stamp, _, rest = line.rstrip("\n").partition(" ")
+    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp):
+        raise ValueError("no time stamp: %r" % line)
+    fields, pos = {}, 0
+    while pos < len(rest):
+        m = _LOG_FIELD.match(rest, pos)
+        if m is None:
+            raise ValueError("not key=value at %d: %r" % (pos, line))
+        fields[m.group(1)] = m.group(2)
+        pos = m.end()
+    return fields
+
+
 def parse_time(text):
     """A client time ("1700000000.5") as integer nanoseconds."""
     if isinstance(text, bytes):

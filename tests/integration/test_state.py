@@ -534,7 +534,7 @@ class TestUnusableStateDir(StateCase):
         node = herd["Alford"]
         node.start(wait=False)
         self.assertEqual(node.wait(), 1)
-        self.assertRegex(node.log(), r"event=startup_failed state_dir=%s error=\".*Not a "
+        self.assertRegex(node.log(), r"event=startup_failed state_dir=\"%s\" error=\".*Not a "
                                      r"directory" % re.escape(path))
 
     def test_read_only_state_dir(self):
@@ -543,8 +543,21 @@ class TestUnusableStateDir(StateCase):
         node = herd["Alford"]
         node.start(wait=False)
         self.assertEqual(node.wait(), 1)
-        self.assertRegex(node.log(), r"event=startup_failed state_dir=%s file=Alford.lock "
+        self.assertRegex(node.log(), r"event=startup_failed file=\"%s/Alford.lock\" "
                                      r"error=\".*Read-only file system" % re.escape(path))
+
+    def test_a_path_with_spaces_and_quotes_is_logged_quoted(self):
+        path = os.path.join(self.tmp, 'st ate "dir"')
+        herd = self.make_herd(["Alford"], herd_options={"state_dir": path})
+        node = herd["Alford"]
+        node.start()
+        self.assertAtLine(node.request(iamat("quoted-dir", now_ns())), client_id="quoted-dir")
+        loaded = node.wait_log(lambda l: "event=state_loaded" in l)
+        self.assertIsNotNone(loaded)
+        self.assertEqual(herdtest.log_fields(loaded)["state_dir"],
+                         '"%s"' % path.replace('"', '\\"'))
+        for line in node.log_lines():
+            herdtest.log_fields(line)
 
     @herdtest.unittest.skipIf(os.geteuid() == 0, "root writes to any folder")
     def test_state_dir_without_write_permission(self):

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -146,6 +147,52 @@ static void test_hand_formatted_lines(void)
 	    strlen("2023-11-14T22:13:20.123456Z level=info node=T event=peer_out ")) == 0);
 }
 
+/* The stamp (YYYY-MM-DDTHH:MM:SS.UUUUUU) of the last line of the log holding WHAT, or "". */
+static const char *stamp_of(const char *what)
+{
+	static char stamp[32];
+	char line[1024];
+	FILE *f = fopen(path, "r");
+
+	stamp[0] = '\0';
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, what) != NULL)
+			snprintf(stamp, sizeof(stamp), "%.26s", line);
+	if (f != NULL)
+		fclose(f);
+	return stamp;
+}
+
+/*
+ * A line stamped with a reading made a moment earlier (a pass's time) never goes behind a
+ * line written before it with a fresh one; a reading further back is the caller's to give.
+ */
+static void test_stamps_do_not_go_back(void)
+{
+	struct timespec now;
+	struct htime earlier;
+	char fresh[32];
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	earlier.sec = (int64_t)now.tv_sec - 1;  /* 0.8 s before now */
+	earlier.nsec = (int32_t)now.tv_nsec + 200000000;
+	if (earlier.nsec >= 1000000000) {
+		earlier.sec++;
+		earlier.nsec -= 1000000000;
+	}
+	log_info("event=fresh_line");
+	log_link_line(LOG_LEVEL_INFO, "peer_in", 1, "Parker", "PING 1", 6, &earlier);
+	log_flush();
+	snprintf(fresh, sizeof(fresh), "%s", stamp_of("event=fresh_line"));
+	CHECK(fresh[0] != '\0');
+	CHECK_STR(stamp_of("event=peer_in link=1 "), fresh);
+
+	earlier.sec -= 5;
+	log_link_line(LOG_LEVEL_INFO, "peer_in", 2, "Parker", "PING 2", 6, &earlier);
+	log_flush();
+	CHECK(strcmp(stamp_of("event=peer_in link=2 "), fresh) < 0);
+}
+
 int main(void)
 {
 	int fd = mkstemp(path);
@@ -158,6 +205,7 @@ int main(void)
 	test_library_messages_once_per_cause();
 	test_quote_matches_reference();
 	test_hand_formatted_lines();
+	test_stamps_do_not_go_back();
 	log_close();
 	unlink(path);
 	return check_done("log");
