@@ -25,7 +25,7 @@
 #define LOG_BUF_SIZE (64 * 1024)
 /* Longest line; a longer message is cut. */
 #define LOG_LINE_MAX 4096
-/* How far behind the last line a caller's earlier reading may be and still take its time. */
+/* How far behind the line before a line's time may be and still take that line's time. */
 #define LOG_STAMP_BEHIND_MAX_NS 1000000000
 
 static int log_fd = -1;
@@ -46,7 +46,7 @@ static bool log_no_hook;
 /* The "YYYY-MM-DDTHH:MM:SS" of the second LOG_STAMP_SEC, formatted once per second. */
 static time_t log_stamp_sec = -1;
 static char log_stamp[24];
-/* The time of the line written last: a caller's earlier reading does not go behind it. */
+/* The time of the line written last: the next goes behind it only with a step of the clock. */
 static struct timespec log_last;
 
 static const char *level_names[] = {
@@ -200,9 +200,11 @@ static int64_t log_ts_diff(const struct timespec *a, const struct timespec *b)
 
 /*
  * The line's start: time AT (NULL: now), level and node at P (the buffer); its end. AT
- * is a reading the caller made earlier (a pass's, a read's), so it may be behind a line
- * already written with a fresh one: such a line takes that line's time, and the file's
- * times never go back by it. A fresh reading is taken as it is, a step of the clock too.
+ * is a reading the caller made before (a read's) or derived (libevent's cached pass time
+ * runs off the monotonic clock and may be ahead of a fresh reading), so times from the
+ * two sources interleave out of order by a little: a line behind the line before it by
+ * less than a second takes that line's time, and a file's times do not go back. A step
+ * of the clock by more is shown as it is.
  */
 static char *log_prefix(char *p, enum log_level level, const struct htime *at)
 {
@@ -210,18 +212,17 @@ static char *log_prefix(char *p, enum log_level level, const struct htime *at)
 	uint32_t us;
 	const char *name = level_names[level + 1];
 	size_t len;
+	int64_t behind;
 
 	if (at != NULL) {
-		int64_t behind;
-
 		ts.tv_sec = (time_t)at->sec;
 		ts.tv_nsec = at->nsec;
-		behind = log_ts_diff(&ts, &log_last);
-		if (behind > 0 && behind < LOG_STAMP_BEHIND_MAX_NS)
-			ts = log_last;
 	} else {
 		clock_gettime(CLOCK_REALTIME, &ts);
 	}
+	behind = log_ts_diff(&ts, &log_last);
+	if (behind > 0 && behind < LOG_STAMP_BEHIND_MAX_NS)
+		ts = log_last;
 	log_last = ts;
 	if (ts.tv_sec != log_stamp_sec) {
 		struct tm tm;

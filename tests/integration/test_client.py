@@ -616,8 +616,10 @@ class TestLog(ClientTestCase):
         lines = [l for l in self.node.log_lines() if l.strip()]
         self.assertTrue(lines)
         for l in lines:
-            self.assertRegex(l, r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d")
-            self.assertRegex(l, r"\b[a-z_]+=")
+            fields = herdtest.log_fields(l)
+            self.assertIn(fields["level"], ("fatal", "warn", "info", "debug"))
+            self.assertEqual(fields["node"], "Alford")
+            self.assertIn("event", fields)
 
     def test_connection_open_and_close_logged(self):
         port_line_count = len(self.node.log_lines())
@@ -887,6 +889,9 @@ class TestLogDestination(HerdTestCase):
         node.request(iamat("in-log-dir"))
         self.assertIsNotNone(node.wait_log(lambda l: "in-log-dir" in l),
                              "nothing about the IAMAT in %s" % node.log_path)
+        # It holds every client's place: nothing for others, no writing for the group.
+        self.assertEqual(os.stat(node.log_path).st_mode & 0o037, 0,
+                         oct(os.stat(node.log_path).st_mode))
 
     def test_verbose_flag_is_accepted(self):
         herd = self.make_herd(["Alford"])

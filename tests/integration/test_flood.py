@@ -56,6 +56,21 @@ class TestTwoNodes(FloodTestCase):
         self.assertAtLine(at, server="Alford", client_id="roamer")
         self.assertEqual(wait_stored(herd["Parker"], "roamer", at), at)
 
+    def test_log_times_never_go_back(self):
+        """Peer lines are stamped with their pass's time; no line goes behind the one before."""
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": ["Parker"]})
+        herd.start()
+        alford, parker = herd["Alford"], herd["Parker"]
+        with alford.client() as c:
+            for i in range(30):
+                at = c.request(iamat("stamps-%d" % i))
+        self.assertEqual(wait_stored(parker, "stamps-29", at), at)
+        for node in (alford, parker):
+            stamps = [l[:27] for l in node.log_lines() if l.strip()]
+            self.assertGreater(len(stamps), 40)
+            back = [(a, b) for a, b in zip(stamps, stamps[1:]) if b < a]
+            self.assertEqual(back, [], node.name + " " + node.log_path)
+
     def test_older_record_from_a_neighbour_does_not_win(self):
         herd = self.make_herd(["Alford", "Parker"], peers={"Alford": ["Parker"]})
         herd.start()

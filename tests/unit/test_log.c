@@ -164,8 +164,9 @@ static const char *stamp_of(const char *what)
 }
 
 /*
- * A line stamped with a reading made a moment earlier (a pass's time) never goes behind a
- * line written before it with a fresh one; a reading further back is the caller's to give.
+ * A line stamped with a reading made a moment earlier never goes behind a line written
+ * before it with a fresh one, nor a fresh one behind a reading a moment ahead (libevent's
+ * cached time can be); a time further back is shown as it is.
  */
 static void test_stamps_do_not_go_back(void)
 {
@@ -191,6 +192,13 @@ static void test_stamps_do_not_go_back(void)
 	log_link_line(LOG_LEVEL_INFO, "peer_in", 2, "Parker", "PING 2", 6, &earlier);
 	log_flush();
 	CHECK(strcmp(stamp_of("event=peer_in link=2 "), fresh) < 0);
+
+	earlier.sec += 5 + 1;                   /* 0.2 s ahead of now */
+	log_link_line(LOG_LEVEL_INFO, "peer_in", 3, "Parker", "PING 3", 6, &earlier);
+	log_info("event=fresh_after_ahead");
+	log_flush();
+	snprintf(fresh, sizeof(fresh), "%s", stamp_of("event=peer_in link=3 "));
+	CHECK_STR(stamp_of("event=fresh_after_ahead"), fresh);
 }
 
 int main(void)
