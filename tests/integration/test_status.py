@@ -202,8 +202,10 @@ class TestStatus(StatusTestCase):
         self.assertIn("no such node", r.stderr)
         r = herd_status(run_dir, "--from", "Hamilton")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertIn("no node of", r.stderr)
-        self.assertIn("connection refused", r.stderr)
+        # Only the node asked for is said not to answer, the others do.
+        said = " ".join(r.stderr.split())
+        self.assertIn("herd: Hamilton does not answer /herd", said)
+        self.assertIn("connection refused", said)
 
         held.close()
         herd.stop_all()
@@ -229,11 +231,24 @@ class TestStatus(StatusTestCase):
         self.addCleanup(herd["Bolden"].signal, signal.SIGCONT)
         herd["Parker"].signal(signal.SIGSTOP)
         self.addCleanup(herd["Parker"].signal, signal.SIGCONT)
-        self.wait_for(lambda: view_of(alford)["reachable"] == ["Alford"],
-                      "Alford's links to the stopped nodes to time out")
         run_dir = write_run_folder(herd, {"Bolden": herd["Bolden"].pid,
                                           "Parker": herd["Parker"].pid,
                                           "Hamilton": os.getpid()})
+
+        # At once, while Alford still counts them: said to be silent, not healthy.
+        r = herd_status(run_dir, "--timeout", "1")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("no answer from the admin endpoint of: Bolden Hamilton Parker",
+                      " ".join(r.stdout.split()))
+        nodes = {row[0]: row for row in tables(r.stdout)["NODE STATE"]}
+        for name in ("Bolden", "Parker"):
+            if nodes[name][1] == "up":
+                why = " ".join(nodes[name][3:])
+                self.assertIn("its admin endpoint does not answer", why)
+                self.assertIn("pid %d is stopped" % herd[name].pid, why)
+
+        self.wait_for(lambda: view_of(alford)["reachable"] == ["Alford"],
+                      "Alford's links to the stopped nodes to time out")
 
         start = time.monotonic()
         r = herd_status(run_dir, "--timeout", "2")
@@ -320,6 +335,13 @@ class TestStatus(StatusTestCase):
         self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
         self.assertEqual(r.stdout, "")
         self.assertIn("no running herd", r.stderr)
+
+    def test_paths_are_not_split_to_wrap(self):
+        """A path in a message stays on one line, so that it can be copied."""
+        run_dir = os.path.join(self.tmp, "a-folder-with-a-name-long-enough-to-wrap-" * 2)
+        r = herd_status(run_dir)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn(os.path.join(run_dir, "nodes"), r.stderr)
 
 
 if __name__ == "__main__":
