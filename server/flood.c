@@ -72,6 +72,16 @@ enum flood_result flood_receive(const struct peer *from, const char *line, size_
 	return FLOOD_FULL;
 }
 
+enum flood_result flood_receive_too_long(bool sync)
+{
+	if (sync)
+		stats.sync_records_received++;
+	else
+		stats.flood_received++;
+	stats.peer_records_refused++;
+	return FLOOD_TOO_LONG;
+}
+
 const char *flood_refusal(enum flood_result result)
 {
 	switch (result) {

@@ -41,6 +41,12 @@ void flood_originate(const struct record *rec);
 enum flood_result flood_receive(const struct peer *from, const char *line, size_t len,
     bool sync, struct htime now);
 
+/*
+ * A record the link could not take whole, longer than its line limit (a neighbour with a
+ * larger max_line): counted as flood_receive counts one that is too long; FLOOD_TOO_LONG.
+ */
+enum flood_result flood_receive_too_long(bool sync);
+
 /* Why a record was refused, for logs; NULL for FLOOD_STORED and FLOOD_STALE. */
 const char *flood_refusal(enum flood_result result);
 

@@ -96,6 +96,7 @@ struct link {
 	/* The whole table this node sends (the other end was empty), resumed as it drains. */
 	bool syncing;
 	bool sync_open;              /* the neighbour's SYNC-BEGIN came, its SYNC-END not yet */
+	bool skipping;               /* the rest of a record refused as too long, up to its LF */
 	struct table_iter sync_it;
 	uint64_t sync_sent;
 	/* The digest walk (recon.h): whose turn it is, its round, lines of the turn so far. */
@@ -850,6 +851,24 @@ static void link_warn_line(struct link *l, const char *event, const char *reason
 	    log_quote(line, len), (unsigned long long)held_back);
 }
 
+/* What the link counts of a record from the neighbour, flooded or synced (SYNC), and the
+ * warning when flood_receive refused it (RESULT); LINE (LEN bytes) is what is logged. */
+static void link_count_record(struct link *l, bool sync, enum flood_result result,
+    const char *line, size_t len)
+{
+	l->records_received++;
+	if (sync) {
+		l->sync_received++;
+		if (result == FLOOD_STORED)
+			l->sync_stored++;
+		if (l->turn == WALK_THEIRS)
+			l->round_in++;
+	}
+	if (flood_refusal(result) != NULL)
+		link_warn_line(l, result == FLOOD_FULL ? "peer_record_refused" : "peer_bad_record",
+		    flood_refusal(result), line, len);
+}
+
 /* A record from the neighbour, flooded or synced. */
 static void link_on_record(struct link *l, const struct peer_msg *msg, const char *line,
     size_t len)
@@ -861,18 +880,49 @@ static void link_on_record(struct link *l, const struct peer_msg *msg, const cha
 		log_debug("event=peer_sync_in link=%llu peer=%s record=%s",
 		    (unsigned long long)l->id, link_name(l),
 		    log_quote(msg->record.p, msg->record.len));
-	l->records_received++;
 	result = flood_receive(l->peer, msg->record.p, msg->record.len, sync, link_pass_time());
-	if (sync) {
-		l->sync_received++;
-		if (result == FLOOD_STORED)
-			l->sync_stored++;
-		if (l->turn == WALK_THEIRS)
-			l->round_in++;
+	link_count_record(l, sync, result, line, len);
+}
+
+/* A SYNC record may come only inside a whole-table sync or the neighbour's walk turn. */
+static bool link_sync_expected(const struct link *l)
+{
+	return l->sync_open || l->turn == WALK_THEIRS;
+}
+
+/*
+ * A line of the neighbour's longer than this node takes, of which HEAD (LEN bytes) is
+ * here. A record (a neighbour with a larger max_line, during a rolling change) is refused
+ * as too long, the rest of it skipped, and the link kept: ending it would drop what
+ * follows, and every walk would send the record again. Anything else, or before the link
+ * is up, ends the link. False when the link is ended.
+ */
+static bool link_on_long_line(struct link *l, const char *head, size_t len)
+{
+	bool sync = len >= 5 && memcmp(head, "SYNC ", 5) == 0;
+
+	if (l->phase != LINK_UP || (!sync && !(len >= 3 && memcmp(head, "AT ", 3) == 0))) {
+		link_reject(l, "line of more than %zu bytes", line_max);
+		return false;
 	}
-	if (flood_refusal(result) != NULL)
-		link_warn_line(l, result == FLOOD_FULL ? "peer_record_refused" : "peer_bad_record",
-		    flood_refusal(result), line, len);
+	if (sync && !link_sync_expected(l)) {
+		link_protocol_error(l, "SYNC record outside a sync");
+		return false;
+	}
+	link_count_record(l, sync, flood_receive_too_long(sync), head,
+	    len < LOG_QUOTE_MAX ? len : LOG_QUOTE_MAX);
+	return true;
+}
+
+/* The link's input IN holds more than a line's limit and no LF: refused, or skipped. */
+static void link_input_too_long(struct link *l, struct evbuffer *in)
+{
+	size_t len = evbuffer_get_length(in);
+
+	if (!link_on_long_line(l, (const char *)evbuffer_pullup(in, LOG_QUOTE_MAX), len))
+		return;
+	evbuffer_drain(in, len);
+	l->skipping = true;
 }
 
 /* DIGEST, LEAF or WANT: part of the neighbour's turn of the walk. */
@@ -911,7 +961,7 @@ static void link_on_message(struct link *l, const struct peer_msg *msg, const ch
 		 * are logged at debug, so one that came at any other time was stored with no
 		 * trace in the log.
 		 */
-		if (!l->sync_open && l->turn != WALK_THEIRS) {
+		if (!link_sync_expected(l)) {
 			link_protocol_error(l, "SYNC record outside a sync");
 			return;
 		}
@@ -1014,14 +1064,22 @@ static size_t link_run_lines(struct link *l, const char *data, size_t len)
 		const char *nl = memchr(data + done, '\n', len - done);
 		size_t n;
 
+		if (l->skipping) {
+			if (nl == NULL)
+				return len;
+			l->skipping = false;
+			done = (size_t)(nl - data) + 1;
+			continue;
+		}
 		if (nl == NULL)
 			break;
 		n = (size_t)(nl - (data + done));
 		if (n > line_max) {
-			link_reject(l, "line of %zu bytes, limit %zu", n, line_max);
-			break;
+			if (!link_on_long_line(l, data + done, n))
+				break;
+		} else {
+			link_line(l, data + done, n);
 		}
-		link_line(l, data + done, n);
 		done += n + 1;
 	}
 	return done;
@@ -1068,11 +1126,11 @@ static void link_readable_cb(evutil_socket_t fd, short what, void *arg)
 		if (nl != NULL) {
 			size_t len = evbuffer_get_length(in);
 
-			if (len - 1 > line_max) {
-				link_reject(l, "line of %zu bytes, limit %zu", len - 1, line_max);
+			if (len - 1 <= line_max)
+				link_line(l, (const char *)evbuffer_pullup(in, -1), len - 1);
+			else if (!link_on_long_line(l, (const char *)evbuffer_pullup(in,
+			    LOG_QUOTE_MAX), len - 1))
 				return;
-			}
-			link_line(l, (const char *)evbuffer_pullup(in, -1), len - 1);
 			evbuffer_drain(in, len);
 		}
 	}
@@ -1085,7 +1143,7 @@ static void link_readable_cb(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	if (!l->closing && evbuffer_get_length(in) > line_max)
-		link_reject(l, "line of more than %zu bytes", line_max);
+		link_input_too_long(l, in);
 }
 
 /*
@@ -1106,7 +1164,7 @@ static void link_tls_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	evbuffer_drain(in, done);
 	if (evbuffer_get_length(in) > line_max)
-		link_reject(l, "line of more than %zu bytes", line_max);
+		link_input_too_long(l, in);
 }
 
 /* Output drained below LINK_LOW: what the link owes goes next; when all is out, direct

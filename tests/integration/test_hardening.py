@@ -219,6 +219,38 @@ class TestOverlongPeerRecord(FakeNeighbourCase):
         self.assertTrue(self.parker.is_open())
 
 
+class TestRecordLongerThanTheLinkTakes(FakeNeighbourCase):
+    """A neighbour with a larger max_line (a rolling change) sends a record longer than
+    this node's line limit: that record is refused and skipped, the link stays, and what
+    follows it arrives. It used to end the link, losing what followed, again on every walk."""
+
+    def record(self, client_id, length):
+        head = b"AT Parker +0.000000000 " + client_id.encode() + b" +"
+        tail = b"34.5-118.25 " + format_time(now_ns()).encode()
+        return head + b"0" * (length - len(head) - len(tail)) + tail
+
+    def test_record_is_skipped_and_the_link_kept(self):
+        # Over 4096 + 512: in a write of its own, and cut across writes.
+        for n, length in enumerate((4096 + 512 + 1, 20000, 200000)):
+            self.assertDropped(self.record("toolong%d" % n, length), "toolong%d" % n,
+                               "longer than any node writes")
+            self.assertTrue(self.parker.is_open())
+        # Many at once, each with an ordinary record behind it.
+        lines = []
+        for i in range(20):
+            lines += [self.record("big%d" % i, 9000), self.record("small%d" % i, 60)]
+        self.parker.send_line(b"\n".join(lines))
+        self.wait_for("the records behind the long ones",
+                      lambda: all(self.client("small%d" % i) for i in range(20)))
+        self.assertTrue(all(self.client("big%d" % i) is None for i in range(20)))
+        self.assertTrue(self.parker.is_open())
+        self.assertNotIn("event=peer_down", self.alford.log())
+
+    def test_a_long_line_that_is_no_record_still_ends_the_link(self):
+        self.parker.send_line(b"PING " + b"x" * 10000)
+        self.wait_log(self.alford, r"event=peer_down peer=Parker .*line of more than")
+
+
 class TestRelayedHandshake(HerdCase):
     """Someone without the secret who reaches both peer ports hands each node the other's
     HELLO and AUTH: each MAC was made as the accepting end, so neither verifies."""
