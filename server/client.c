@@ -386,10 +386,12 @@ void client_release(void)
 {
 	struct client *c;
 
-	/* The journal's write and the links' are both ends of a pass: the later one releases. */
-	if (state_pending() || peers_pending())
-		return;
-	while ((c = TAILQ_FIRST(&held)) != NULL) {
+	/*
+	 * The journal's write and the links' are both ends of a pass: the later one releases.
+	 * Looked at for each client: one resumed by its flush runs the lines it kept, and
+	 * holds the rest (itself too) for the write of what they appended.
+	 */
+	while (!(state_pending() || peers_pending()) && (c = TAILQ_FIRST(&held)) != NULL) {
 		TAILQ_REMOVE(&held, c, held_entry);
 		c->held = false;
 		client_flush(c);

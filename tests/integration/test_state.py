@@ -12,7 +12,9 @@ import random
 import re
 import shutil
 import signal
+import socket
 import sys
+import threading
 import time
 import urllib.request
 
@@ -164,6 +166,70 @@ class TestReplyOrder(StateCase):
         self.assertEqual(early, [], "replies written before their journal write")
         self.assertEqual(len(journaled), total)
         self.assertLess(journal_writes, total / self.BATCH, "records are not batched")
+
+
+class TestReplyOrderOfAPausedClient(StateCase):
+    """A client that pipelines more than it reads is paused with whole lines kept; when its
+    replies go out and it is resumed, the lines it then runs are journaled before their
+    replies too. Resumed inside the release of the held clients, it was released again in
+    the same loop, before the journal write of what it had just run."""
+
+    LINES = 100000
+
+    def test_lines_run_on_resume_wait_for_their_journal_write(self):
+        herd = self.durable_herd()
+        node = herd["Alford"]
+        trace = os.path.join(self.tmp, "trace.txt")
+        self.start_under_strace(node, trace, "write,writev")
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.connect((HOST, node.client_port))
+        self.addCleanup(c.close)
+        base = now_ns()
+        lines = b"".join(iamat("p%d" % i, base + i) + b"\n" for i in range(self.LINES))
+        sender = threading.Thread(target=c.sendall, args=(lines,), daemon=True)
+        sender.start()
+        # Read in bursts: between them the node's output for the client passes its high
+        # mark and the client is paused with lines kept; each burst empties the socket, so
+        # the next write takes enough to resume it.
+        replies = 0
+        deadline = time.monotonic() + herdtest.scaled(60)
+        c.setblocking(False)
+        while replies < self.LINES and time.monotonic() < deadline:
+            time.sleep(0.005)
+            try:
+                while True:
+                    data = c.recv(1 << 20)
+                    self.assertTrue(data, "the node closed after %d replies" % replies)
+                    replies += data.count(b"\n")
+            except BlockingIOError:
+                pass
+        self.assertEqual(replies, self.LINES)
+        sender.join(10)
+        c.close()
+        self.stop_under_strace(node)
+
+        journaled, early, count, stream = set(), [], 0, {}
+        record = re.compile(r"AT Alford \S+ (p\d+) ")
+        with open(trace) as f:
+            for line in f:
+                written = written_text(line)
+                if written is None or "level=" in written[1]:
+                    continue
+                if re.search(r"[0-9a-f]{8} AT Alford ", written[1]):
+                    journaled.update(record.findall(written[1]))
+                    continue
+                # What the call wrote (its result), not all it was given: a socket that
+                # took part of it is given the rest again. A reply counts once whole.
+                done = re.search(r"\) = (\d+)$", line.rstrip())
+                text = written[1].replace("\\n", "\n")[:int(done.group(1)) if done else 0]
+                whole, _, stream[written[0]] = (stream.get(written[0], "") + text).rpartition(
+                    "\n")
+                ids = record.findall(whole)
+                count += len(ids)
+                early += [i for i in ids if i not in journaled]
+        self.assertEqual(count, self.LINES)
+        self.assertEqual(early[:5], [], "%d replies written before their journal write" %
+                         len(early))
 
 
 class TestFloodBeforeReply(StateCase):
