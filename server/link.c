@@ -975,6 +975,10 @@ static void link_on_message(struct link *l, const struct peer_msg *msg, const ch
 			link_protocol_error(l, "SYNC-BEGIN during a walk");
 			return;
 		}
+		if (l->sync_open) {
+			link_protocol_error(l, "SYNC-BEGIN inside a sync");
+			return;
+		}
 		l->sync_open = true;
 		l->sync_received = 0;
 		l->sync_stored = 0;
@@ -991,6 +995,10 @@ static void link_on_message(struct link *l, const struct peer_msg *msg, const ch
 		link_on_round(l, msg);
 		return;
 	case PEER_MSG_SYNC_END:
+		if (!l->sync_open) {
+			link_protocol_error(l, "SYNC-END outside a sync");
+			return;
+		}
 		l->sync_open = false;
 		log_info("event=peer_sync_done link=%llu peer=%s mode=full received=%llu "
 		    "stored=%llu",

@@ -6,13 +6,15 @@ Run: HERDD=build/server/herdd /usr/bin/python3 tests/integration/test_flood.py -
 
 import json
 import os
+import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import herdtest  # noqa: E402
-from herdtest import HerdTestCase, iamat, scaled  # noqa: E402
+from herdtest import HOST, HerdTestCase, iamat, scaled, stored_line  # noqa: E402
+from herdpeer import FakePeer, HerdCase, herd_secret  # noqa: E402
 
 
 def whatsat_first_line(node, client_id):
@@ -97,12 +99,37 @@ class TestTwoNodes(FloodTestCase):
         self.assertEqual(wait_stored(herd["Parker"], "missed", at, timeout=10), at)
 
 
-class TestFlappingLink(FloodTestCase):
+class TestFlappingLink(FloodTestCase, HerdCase):
 
     def test_a_link_that_falls_at_once_backs_off(self):
+        """A neighbour that ends every link right after its handshake: a link coming up
+        does not reset the attempt count (it used to: 45 links in 6 s, a sync each)."""
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"})
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(listener.close)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((HOST, herd["Parker"].peer_port))
+        listener.listen(8)
+        alford = self.start_for_fakes(herd, "Alford")
+        links, deadline = 0, time.monotonic() + 6
+        while time.monotonic() < deadline:
+            try:
+                fake = FakePeer.accept(listener, "Parker", herd_secret(herd),
+                                       timeout=max(deadline - time.monotonic(), 0.01))
+            except socket.timeout:
+                break
+            links += fake.handshake()
+            fake.close()
+        self.assertGreater(links, 1)
+        self.assertLess(links, 12, "%d links in 6 s" % links)
+        attempts = [int(l.split(" attempt=")[1].split()[0]) for l in alford.log_lines()
+                    if "event=peer_retry peer=" in l]
+        self.assertGreaterEqual(max(attempts), 3, attempts)
+
+    def test_a_record_longer_than_the_neighbour_takes_does_not_end_the_link(self):
         # Alford takes longer lines than Parker (a rolling restart after raising
-        # max_line): each link Parker took fell at the first record, and the attempt
-        # count went back to 0 with every link up: 45 links in 6 s, a sync each.
+        # max_line): the long record is refused at Parker, the link stays, and the
+        # records behind it arrive. Each link used to fall at the long record.
         herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"})
         longer = os.path.join(herd.dir, "longer.conf")
         with open(longer, "w") as f:
@@ -113,12 +140,14 @@ class TestFlappingLink(FloodTestCase):
         self.assertIsNotNone(parker.wait_log(lambda l: "event=peer_up peer=Alford" in l,
                                              timeout=10))
         herd["Alford"].request(iamat(b"long", b"+34." + b"1" * 8000 + b"-118.4"))
-        time.sleep(6)
+        ats = [herd["Alford"].request(iamat("after%d" % i)) for i in range(50)]
+        for i, at in enumerate(ats):
+            self.assertEqual(wait_stored(parker, "after%d" % i, at), at)
+        self.assertIsNotNone(parker.wait_log(
+            lambda l: "event=peer_bad_record" in l and "longer than any node writes" in l))
+        self.assertIsNone(stored_line(parker, b"long"))
         ups = [l for l in parker.log_lines() if "event=peer_up peer=Alford" in l]
-        self.assertLess(len(ups), 12, "%d links in 6 s" % len(ups))
-        attempts = [int(l.split(" attempt=")[1].split()[0]) for node in herd
-                    for l in node.log_lines() if "event=peer_retry peer=" in l]
-        self.assertGreaterEqual(max(attempts), 3, attempts)
+        self.assertEqual(len(ups), 1, ups)
 
 
 class TestDefaultHerd(FloodTestCase):

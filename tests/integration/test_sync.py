@@ -170,6 +170,23 @@ class TestWalkProtocol(SyncCase):
         self.assertTrue(fake.closed_by_node())
         self.wait_log(alford, r"event=peer_protocol_error .*reason=\"ROUND out of turn\"")
 
+    def test_sync_end_outside_a_sync_ends_the_link(self):
+        alford, fake = self.fake_parker()
+        self.assertTrue(fake.handshake())
+        fake.read_sync()
+        fake.send_line("SYNC-END 0")
+        self.assertTrue(fake.closed_by_node())
+        self.wait_log(alford, r"event=peer_protocol_error .*reason=\"SYNC-END outside a sync\"")
+
+    def test_sync_begin_inside_a_sync_ends_the_link(self):
+        alford, fake = self.fake_parker()
+        self.assertTrue(fake.handshake())
+        fake.read_sync()
+        fake.send_line("SYNC-BEGIN 2")
+        fake.send_line("SYNC-BEGIN 2")
+        self.assertTrue(fake.closed_by_node())
+        self.wait_log(alford, r"event=peer_protocol_error .*reason=\"SYNC-BEGIN inside a sync\"")
+
     def test_malformed_digest_line_ends_the_link(self):
         alford, fake = self.fake_parker()
         self.assertTrue(fake.handshake())
