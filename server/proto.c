@@ -116,6 +116,12 @@ static bool radius_parse(const struct field *f, struct whatsat *out)
 		fraction[nfraction++] = '0';
 	while (nfraction > 3 && fraction[nfraction - 1] == '0')
 		nfraction--;
+	/* Above 0 but below the finest metres kept: the finest, as 0 would be no radius. */
+	if (nwhole == 0 && nfraction == 3 && memcmp(fraction, "000", 3) == 0) {
+		memset(fraction, '0', sizeof(fraction));
+		fraction[sizeof(fraction) - 1] = '1';
+		nfraction = sizeof(fraction);
+	}
 
 	/* metres = whole digits followed by the first three fraction digits */
 	memcpy(out->radius_metres, whole, nwhole);

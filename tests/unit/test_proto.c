@@ -313,8 +313,13 @@ static void test_whatsat(void)
 	CHECK_STR(w.radius_metres, "7250");
 	CHECK(whatsat("0.000000000000000000000001", "1", &w));
 	CHECK_STR(w.radius_metres, "0.000000000000000000001");
+	/* Finer than the metres kept: the smallest kept, never 0 (SPEC: 0 < r). */
 	CHECK(whatsat("0.0000000000000000000000001", "1", &w));
-	CHECK_STR(w.radius_metres, "0");
+	CHECK_STR(w.radius_metres, "0.000000000000000000001");
+	CHECK(whatsat("0.000000000000000000000000000000000000009", "1", &w));
+	CHECK_STR(w.radius_metres, "0.000000000000000000001");
+	CHECK(whatsat("0.0000000000000000000000019", "1", &w));
+	CHECK_STR(w.radius_metres, "0.000000000000000000001");
 	CHECK(!whatsat("0", "5", &w));
 	CHECK(!whatsat("0.000", "5", &w));
 	CHECK(!whatsat("50.1", "5", &w));
