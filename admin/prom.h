@@ -11,7 +11,7 @@
 
 struct evbuffer;
 
-#define PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define PROM_CONTENT_TYPE "text/plain; version=0.0.4"
 
 struct prom_label {
 	const char *name;

@@ -315,7 +315,7 @@ class AdminTestCase(HerdTestCase):
     def metrics(self, node):
         r = self.get(node, "/metrics")
         self.assertEqual(r.status, 200, r)
-        self.assertTrue(r.header("Content-Type").startswith("text/plain; version=0.0.4"), r)
+        self.assertEqual(r.header("Content-Type"), "text/plain; version=0.0.4", r)
         return parse_prometheus(r.body.decode("utf-8"))
 
     def start(self, herd, *names):
