@@ -71,7 +71,9 @@ bool clients_query_parse(const char *query, struct clients_query *out, const cha
 			continue;
 		}
 		if (key_is(p, key_len, "limit")) {
-			if (have_limit || !limit_parse(value, value_len, &out->limit)) {
+			/* Empty, as SPEC writes it (?limit=&after=): the default, as after= is. */
+			if (have_limit || eq == NULL ||
+			    (value_len > 0 && !limit_parse(value, value_len, &out->limit))) {
 				*why = "limit must be given once, as an integer from 1 to 1000";
 				return false;
 			}

@@ -232,12 +232,16 @@ static void test_query(void)
 	CHECK_INT(q.limit, 3);
 	CHECK(clients_query_parse("after=", &q, &why));
 	CHECK_INT(q.after_len, 0);
+	/* SPEC's own spelling, both empty: the first page at the default size. */
+	CHECK(clients_query_parse("limit=&after=", &q, &why));
+	CHECK_INT(q.limit, CLIENTS_LIMIT_DEFAULT);
+	CHECK_INT(q.after_len, 0);
 
 	CHECK(!clients_query_parse("limit=0", &q, &why));
 	CHECK(why != NULL && strstr(why, "limit") != NULL);
 	CHECK(!clients_query_parse("limit=1001", &q, &why));
-	CHECK(!clients_query_parse("limit=", &q, &why));
 	CHECK(!clients_query_parse("limit", &q, &why));
+	CHECK(!clients_query_parse("limit=&limit=5", &q, &why));
 	CHECK(!clients_query_parse("limit=+5", &q, &why));
 	CHECK(!clients_query_parse("limit=5x", &q, &why));
 	CHECK(!clients_query_parse("limit=99999999999999999999", &q, &why));
