@@ -167,9 +167,8 @@ const char *link_name(const struct link *l)
 }
 
 /*
- * Logs one line in or out. Heartbeats and link-state reports on an authenticated link
- * are debug level (sync records are logged as peer_sync_in/out, also debug); everything
- * else is info.
+ * Logs one line in or out, at info as SPEC 7 asks of every line on a peer connection:
+ * heartbeats, link-state reports, the walk's lines and sync records too.
  */
 static void link_log_line(const struct link *l, const char *dir, enum peer_msg_kind kind,
     const char *line, size_t len)
@@ -178,14 +177,6 @@ static void link_log_line(const struct link *l, const char *dir, enum peer_msg_k
 
 	if (link_log_quiet(l))
 		return;
-	if (l->phase == LINK_UP && (kind == PEER_MSG_PING || kind == PEER_MSG_PONG ||
-	    kind == PEER_MSG_LSA || kind == PEER_MSG_DIGEST || kind == PEER_MSG_LEAF ||
-	    kind == PEER_MSG_WANT)) {
-		if (log_verbosity() >= LOG_LEVEL_DEBUG)
-			log_debug("event=peer_%s link=%llu peer=%s line=%s", dir,
-			    (unsigned long long)l->id, link_name(l), log_quote(line, len));
-		return;
-	}
 	/* A MAC is no secret, but it is all an offline guess at a weak secret would need. */
 	if (kind == PEER_MSG_AUTH) {
 		line = auth_redacted;
@@ -300,17 +291,16 @@ static void link_send(struct link *l, enum peer_msg_kind kind, const char *prefi
 		link_close(l, "output limit exceeded: neighbour not reading");
 		return;
 	}
-	if (prefix_len == 0)
-		link_log_line(l, "out", kind, data, len);
 	if (kind != PEER_MSG_AT && kind != PEER_MSG_PING && kind != PEER_MSG_PONG &&
 	    kind != PEER_MSG_HELLO && kind != PEER_MSG_AUTH && kind != PEER_MSG_LSA)
 		stats.sync_bytes_sent += prefix_len + len + 1;
-	if (l->raw != NULL) {
+	if (l->raw != NULL || prefix_len > 0) {
 		/*
 		 * One add of the whole line: a TLS filter that is writing makes a record of
 		 * each add, and one that writes at the end of the pass a record of each chain
 		 * of its output, so lines added in place share chains, and records (moving
-		 * an evbuffer's chains in would make a record of every line).
+		 * an evbuffer's chains in would make a record of every line). A prefixed line
+		 * (SYNC) is logged whole too.
 		 */
 		static char *line;
 		static size_t line_size;
@@ -323,10 +313,10 @@ static void link_send(struct link *l, enum peer_msg_kind kind, const char *prefi
 		memcpy(line, prefix, prefix_len);
 		memcpy(line + prefix_len, data, len);
 		line[prefix_len + len] = '\n';
+		link_log_line(l, "out", kind, line, n - 1);
 		bufferevent_write(l->bev, line, n);
 	} else {
-		if (prefix_len > 0)
-			bufferevent_write(l->bev, prefix, prefix_len);
+		link_log_line(l, "out", kind, data, len);
 		bufferevent_write(l->bev, data, len);
 		bufferevent_write(l->bev, "\n", 1);
 	}
@@ -546,10 +536,6 @@ static void link_end_turn(struct link *l)
 /* Sends REC as a SYNC line (of a whole-table sync or a walk); true unless L is closing. */
 static bool link_send_sync_record(struct link *l, const struct record *rec)
 {
-	if (log_verbosity() >= LOG_LEVEL_DEBUG)
-		log_debug("event=peer_sync_out link=%llu peer=%s record=%s",
-		    (unsigned long long)l->id, link_name(l),
-		    log_quote(record_line(rec), record_len(rec)));
 	link_send(l, PEER_MSG_SYNC, "SYNC ", record_line(rec), record_len(rec));
 	if (l->closing)
 		return false;
@@ -876,10 +862,6 @@ static void link_on_record(struct link *l, const struct peer_msg *msg, const cha
 	bool sync = msg->kind == PEER_MSG_SYNC;
 	enum flood_result result;
 
-	if (sync && log_verbosity() >= LOG_LEVEL_DEBUG)
-		log_debug("event=peer_sync_in link=%llu peer=%s record=%s",
-		    (unsigned long long)l->id, link_name(l),
-		    log_quote(msg->record.p, msg->record.len));
 	result = flood_receive(l->peer, msg->record.p, msg->record.len, sync, link_pass_time());
 	link_count_record(l, sync, result, line, len);
 }
@@ -1045,8 +1027,7 @@ static void link_line(struct link *l, const char *line, size_t len)
 	struct peer_msg msg;
 
 	peerproto_parse(line, len, &msg);
-	if (l->phase != LINK_UP || msg.kind != PEER_MSG_SYNC)
-		link_log_line(l, "in", msg.kind, line, len);
+	link_log_line(l, "in", msg.kind, line, len);
 	switch (l->phase) {
 	case LINK_HELLO:
 		link_on_hello(l, &msg);

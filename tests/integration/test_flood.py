@@ -6,6 +6,7 @@ Run: HERDD=build/server/herdd /usr/bin/python3 tests/integration/test_flood.py -
 
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -57,6 +58,30 @@ class TestTwoNodes(FloodTestCase):
         at = herd["Alford"].request(iamat("roamer", "+34-118", "1700000000.5"))
         self.assertAtLine(at, server="Alford", client_id="roamer")
         self.assertEqual(wait_stored(herd["Parker"], "roamer", at), at)
+
+    def test_every_peer_line_is_logged_at_info(self):
+        """SPEC 7: every line in and out on peer connections, sync records, the walk,
+        link-state reports and heartbeats too, at the default level."""
+        herd = self.make_herd(["Alford", "Parker"], peers={"Alford": ["Parker"]})
+        alford, parker = herd["Alford"], herd["Parker"]
+        alford.start()
+        ats = [alford.request(iamat("synced%d" % i)) for i in range(3)]
+        parker.start()
+        for i, at in enumerate(ats):
+            self.assertEqual(wait_stored(parker, "synced%d" % i, at), at)
+        time.sleep(2.5)
+        for node, sent in ((alford, "peer_out"), (parker, "peer_in")):
+            log = node.log()
+            for i, at in enumerate(ats):
+                self.assertRegex(log, r"level=info node=%s event=%s link=\d+ peer=\w+ "
+                                      r"line=\"SYNC %s\"" % (node.name, sent,
+                                                            re.escape(at.decode())))
+        for node in (alford, parker):
+            log = node.log()
+            for word in ("DIGEST-BEGIN", "PING", "PONG", "LSA"):
+                for way in ("peer_in", "peer_out"):
+                    self.assertRegex(log, r"level=info node=\w+ event=%s link=\d+ peer=\w+ "
+                                          r"line=\"%s\b" % (way, word))
 
     def test_log_times_never_go_back(self):
         """Peer lines are stamped with their pass's time; no line goes behind the one before."""

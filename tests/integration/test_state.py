@@ -509,10 +509,10 @@ class TestDamagedFiles(StateCase):
 
         node.start()
         # The start's lines reach the log with the loop's first pass, maybe after ready.
-        flipped = re.compile(r"event=state_line_skipped file=\S+%s offset=%d reason=\"checksum "
-                             r"mismatch\"" % (re.escape(os.path.basename(path)), flipped_at))
-        torn = re.compile(r"event=state_line_skipped file=\S+ offset=%d reason=\"the last "
-                          r"line is cut short" % torn_at)
+        flipped = re.compile(r"event=state_line_skipped file=\"%s\" offset=%d reason=\"checksum "
+                             r"mismatch\"" % (re.escape(path), flipped_at))
+        torn = re.compile(r"event=state_line_skipped file=\"%s\" offset=%d reason=\"the last "
+                          r"line is cut short" % (re.escape(path), torn_at))
         self.wait_for("both damaged lines logged", lambda: flipped.search(node.log()) and
                       torn.search(node.log()))
         have = held(node)
