@@ -343,8 +343,11 @@ static void config_parse_key(struct config_parser *p, const char *name, size_t n
 		}
 		return;
 	}
-	/* A key with an empty value is as if it were not there (herd.conf(5)). */
-	if (*value == '\0')
+	/*
+	 * A key with an empty value is as if it were not there (herd.conf(5)), unless it was
+	 * set before: the empty one does not take it back to its default.
+	 */
+	if (*value == '\0' && key_line[i] == 0)
 		return;
 	if (key_line[i] != 0) {
 		config_error(p, line, "duplicate key \"%s\" (first at line %d)", keys[i].name,

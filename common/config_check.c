@@ -314,9 +314,12 @@ static void config_check_limits(struct config_parser *p)
 	config_check_peer_certs(p);
 	/* One lost report must not make a node look gone. */
 	if (cfg->linkstate_max_age < 2 * cfg->linkstate_interval)
-		config_error(p, config_herd_key_line(p, "linkstate_max_age"),
-		    "linkstate_max_age %d must be at least twice linkstate_interval %d",
-		    cfg->linkstate_max_age, cfg->linkstate_interval);
+		config_error(p, config_herd_key_line(p, "linkstate_max_age") != 0 ?
+		    config_herd_key_line(p, "linkstate_max_age") :
+		    config_herd_key_line(p, "linkstate_interval"),
+		    "linkstate_max_age %d%s must be at least twice linkstate_interval %d",
+		    cfg->linkstate_max_age, config_herd_key_line(p, "linkstate_max_age") != 0 ?
+		    "" : " (its default)", cfg->linkstate_interval);
 }
 
 void config_check(struct config_parser *p)
@@ -325,7 +328,7 @@ void config_check(struct config_parser *p)
 	struct config_node *node;
 	char buf[300];
 	size_t i;
-	bool peer_open = false, admin_open = false;
+	bool peer_open = false, admin_open = false, tls_off_open = false;
 
 	config_check_limits(p);
 	if (cfg->nnodes == 0) {
@@ -351,6 +354,16 @@ void config_check(struct config_parser *p)
 			    "peer_listen %s is not loopback: secret_file is required",
 			    config_addr_format(&node->peer_listen, buf, sizeof(buf)));
 			peer_open = true;
+		}
+		/* SPEC 4: links are TLS whenever a secret is set; off is for loopback herds. */
+		if (cfg->peer_tls == PEER_TLS_OFF && !tls_off_open && node->peer_listen.set &&
+		    !config_addr_is_loopback(&node->peer_listen)) {
+			config_error(p, config_herd_key_line(p, "peer_tls"),
+			    "peer_tls = off, but peer_listen %s of node %s is not loopback: "
+			    "records would cross the network in the clear; off is for herds on "
+			    "one machine", config_addr_format(&node->peer_listen, buf, sizeof(buf)),
+			    node->name);
+			tls_off_open = true;
 		}
 		if (cfg->admin_token_file == NULL && !admin_open && node->admin_listen.set &&
 		    !config_addr_is_loopback(&node->admin_listen)) {

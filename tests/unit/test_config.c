@@ -636,15 +636,21 @@ test_syntax_errors(void)
 	    PATH ":5: unknown key \"places_api\" in [node A]");
 	expect_errors("key with space", "[herd]\nmax line = 5\n" ONE_NODE,
 	    PATH ":2: unknown key \"max line\" in [herd]");
-	/* An empty value is as if the key were not there (herd.conf(5)), not a duplicate. */
+	/*
+	 * An empty value is as if the key were not there (herd.conf(5)); after a value it is a
+	 * duplicate, since it does not take the key back to its default.
+	 */
 	expect_errors("duplicate herd key",
 	    "[herd]\nplaces_timeout = 5\nplaces_timeout = 6\nplaces_timeout =\n" ONE_NODE,
-	    PATH ":3: duplicate key \"places_timeout\" (first at line 2)");
+	    PATH ":3: duplicate key \"places_timeout\" (first at line 2)",
+	    PATH ":4: duplicate key \"places_timeout\" (first at line 2)");
+	expect_errors("empty after a value", "[herd]\nmax_line = 100\nmax_line =\n" ONE_NODE,
+	    PATH ":3: duplicate key \"max_line\" (first at line 2)");
 	expect_errors("duplicate node key", ONE_NODE "listen = 127.0.0.1:1000\n",
 	    PATH ":4: duplicate key \"listen\" (first at line 2)");
 	cfg = expect_valid("empty key, then the key", "[herd]\nmax_line =\nmax_line = 100\n"
-	    "[node A]\nlisten =\nlisten = 127.0.0.1:1\npeer_listen = 127.0.0.1:2\n"
-	    "peer_listen =\n");
+	    "[node A]\nlisten =\nlisten = 127.0.0.1:1\npeer_listen =\n"
+	    "peer_listen = 127.0.0.1:2\n");
 	CHECK(cfg != NULL && cfg->max_line == 100 && cfg->nodes[0].listen.port == 1 &&
 	    cfg->nodes[0].peer_listen.port == 2);
 	config_free(cfg);
@@ -1153,6 +1159,11 @@ test_limits(void)
 	expect_errors("link state ages before two reports",
 	    "[herd]\nlinkstate_interval = 5\nlinkstate_max_age = 9\n" ONE_NODE,
 	    PATH ":3: linkstate_max_age 9 must be at least twice linkstate_interval 5");
+	/* The line that set what is wrong, not "line 0" for the key left at its default. */
+	expect_errors("link state interval past the default age",
+	    "[herd]\nlinkstate_interval = 10\n" ONE_NODE,
+	    PATH ":2: linkstate_max_age 10 (its default) must be at least twice "
+	    "linkstate_interval 10");
 	expect_errors("link state interval zero", "[herd]\nlinkstate_interval = 0\n" ONE_NODE,
 	    PATH ":2: linkstate_interval: \"0\" is not an integer from 1 to 3600");
 	cfg = expect_valid("peer certificates", "[herd]\npeer_ca_file = ca.pem\n" ONE_NODE
@@ -1174,6 +1185,13 @@ test_limits(void)
 	expect_errors("peer certificates on plaintext links", "[herd]\npeer_tls = off\n"
 	    "peer_ca_file = ca.pem\n" ONE_NODE "peer_cert_file = a.pem\npeer_key_file = a.key\n",
 	    PATH ":2: peer_tls = off with peer certificates: certificates are for TLS links");
+	/* SPEC 4: a secret means TLS links; off only where no link leaves the machine. */
+	cfg = expect_valid("plaintext links on loopback", "[herd]\npeer_tls = off\n" ONE_NODE);
+	config_free(cfg);
+	expect_errors("plaintext links off loopback", "[herd]\npeer_tls = off\n"
+	    "secret_file = s\n[node A]\nlisten = 127.0.0.1:1\npeer_listen = 10.1.2.3:2\n",
+	    PATH ":2: peer_tls = off, but peer_listen 10.1.2.3:2 of node A is not loopback: "
+	    "records would cross the network in the clear; off is for herds on one machine");
 }
 
 int
