@@ -508,6 +508,10 @@ struct herd_config *config_parse(const char *path, const char *text, size_t len,
 		cfg->places_url = xstrndup(s, strlen(s));
 	}
 	config_check(&p);
+	cfg->key_lines = xmemdup(p.herd_key_line, sizeof(p.herd_key_line));
+	for (i = 0; i < cfg->nnodes; i++)
+		cfg->nodes[i].key_lines = xmemdup(p.extras[i].key_line,
+		    sizeof(p.extras[i].key_line));
 
 out:
 	for (i = 0; i < cfg->nnodes; i++)
@@ -566,7 +570,9 @@ void config_free(struct herd_config *cfg)
 		free(cfg->nodes[i].neighbours);
 		free(cfg->nodes[i].peer_cert_file);
 		free(cfg->nodes[i].peer_key_file);
+		free(cfg->nodes[i].key_lines);
 	}
+	free(cfg->key_lines);
 	free(cfg->nodes);
 	free(cfg->path);
 	free(cfg->places_url);
@@ -621,6 +627,20 @@ bool config_are_neighbours(const struct herd_config *cfg, size_t a, size_t b)
 			hi = mid;
 	}
 	return false;
+}
+
+int config_key_line(const struct herd_config *cfg, const struct config_node *node,
+    const char *key)
+{
+	const int *lines = node != NULL ? node->key_lines : cfg->key_lines;
+	const struct config_key *keys = node != NULL ? config_node_keys : config_herd_keys;
+	size_t nkeys = node != NULL ? CONFIG_NODE_NKEYS : CONFIG_HERD_NKEYS;
+
+	for (size_t i = 0; lines != NULL && i < nkeys; i++) {
+		if (strcmp(keys[i].name, key) == 0)
+			return lines[i];
+	}
+	return 0;
 }
 
 int config_herd_key_line(const struct config_parser *p, const char *name)

@@ -55,6 +55,7 @@ struct config_node {
 	 * (the credential peer.NAME.key comes first). */
 	char *peer_cert_file;
 	char *peer_key_file;
+	int *key_lines;          /* the line of each of its keys, 0 when not set */
 };
 
 struct herd_config {
@@ -105,6 +106,7 @@ struct herd_config {
 
 	struct config_node *nodes;
 	size_t nnodes;
+	int *key_lines;          /* the line of each [herd] key, 0 when not set */
 };
 
 /* Errors collected while loading, each "FILE:LINE: message" (LINE may be 0 for the file). */
@@ -133,6 +135,18 @@ const struct config_node *config_find_node(const struct herd_config *cfg, const 
 const struct config_node *config_find_node_len(const struct herd_config *cfg, const char *name,
     size_t len);
 bool config_are_neighbours(const struct herd_config *cfg, size_t a, size_t b);
+/* The line that set KEY of NODE (NULL: of [herd]), 0 when the file does not set it. */
+int config_key_line(const struct herd_config *cfg, const struct config_node *node,
+    const char *key);
+/*
+ * The files and folders CFG names, looked at without reading them, as node SELF opens
+ * them when it starts: each must be there, of its kind, and readable (a systemd
+ * credential in a file's place counts, secret.h). SELF's own certificate and key are
+ * looked at only with SELF. Appends "FILE:LINE: message" to ERRS for each that is not;
+ * returns how many.
+ */
+size_t config_check_files(const struct herd_config *cfg, const struct config_node *self,
+    struct config_errors *errs);
 /* True when ADDR names the loopback interface (127.0.0.0/8, ::1, "localhost"). */
 bool config_addr_is_loopback(const struct config_addr *addr);
 /* "host:port" or "[v6]:port" into BUF; returns BUF. */

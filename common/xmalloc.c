@@ -58,6 +58,14 @@ char *xstrndup(const char *s, size_t len)
 	return copy;
 }
 
+void *xmemdup(const void *p, size_t size)
+{
+	void *copy = xmalloc(size);
+
+	memcpy(copy, p, size);
+	return copy;
+}
+
 char *xvasprintf(const char *fmt, va_list ap)
 {
 	char first[256];

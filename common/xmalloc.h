@@ -15,6 +15,8 @@ void *xreallocarray(void *ptr, size_t nmemb, size_t size);
 char *xstrdup(const char *s);
 /* A NUL-ended copy of the first LEN bytes of S. */
 char *xstrndup(const char *s, size_t len);
+/* A copy of the SIZE bytes at P. */
+void *xmemdup(const void *p, size_t size);
 /* A formatted string in allocated memory. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));

@@ -152,6 +152,15 @@ static struct herd_config *load_config(const struct options *opts)
 		free(cfg->state_dir);
 		cfg->state_dir = xstrdup(opts->state_dir);
 	}
+	/* As the node would start: every file it would find missing, at once (-t too). */
+	if (opts->name != NULL &&
+	    config_check_files(cfg, config_find_node(cfg, opts->name), &errs) > 0) {
+		for (size_t i = 0; i < errs.count; i++)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		config_errors_clear(&errs);
+		config_free(cfg);
+		exit(1);
+	}
 	return cfg;
 }
 

@@ -475,7 +475,7 @@ class AdminNodeTest(AdminTestCase):
         self.assertJsonError(self.get(self.node, "/clients/" + "x" * 256), 400)
 
     def test_bad_paging_parameters(self):
-        for query in ("limit=0", "limit=1001", "limit=abc", "limit=", "limit=-1",
+        for query in ("limit=0", "limit=1001", "limit=abc", "limit", "limit=-1",
                       "limit=1&limit=2", "after=%zz", "after=" + "x" * 256, "offset=3"):
             self.assertJsonError(self.get(self.node, "/clients?" + query), 400)
         self.get_json(self.node, "/clients?limit=1000&after=")

@@ -781,11 +781,47 @@ class TestCommandLine(HerdTestCase):
         self.assertRegex(out, r"(?m)^" + re.escape(path) + r":\d+: \S")
 
     def test_fatal_errors_log_level_fatal(self):
-        herd = self.make_herd(["Alford"], herd_options={"secret_file": "missing.secret"})
+        herd = self.make_herd(["Alford"], herd_options={"secret_file": "empty.secret"})
+        with open(os.path.join(herd.dir, "empty.secret"), "w"):
+            pass
         node = herd["Alford"]
         node.start(wait=False)
         self.assertEqual(node.wait(), 1)
         self.assertRegex(node.log(), r"level=fatal node=Alford event=startup_failed")
+
+    def test_every_missing_file_is_reported_at_its_line(self):
+        """-n NAME -t, and a start, look at every file and folder the node would open: all
+        that are missing or unusable are reported at once, each as FILE:LINE."""
+        herd = self.make_herd(["Alford"], herd_options={
+            "secret_file": "missing.secret", "places_key_file": "missing.key",
+            "admin_token_file": "/", "places_ca_file": "missing-ca.pem",
+            "log_dir": "no-such-logs", "state_dir": "no/such/state"})
+        lines = herd.config_text().splitlines()
+
+        def at(key):
+            return [i + 1 for i, l in enumerate(lines) if l.startswith(key + " ")][0]
+        d = herd.dir
+        want = ["%s:%d: secret_file %s/missing.secret: no such file or folder"
+                % (herd.config_path, at("secret_file"), d),
+                "%s:%d: places_key_file %s/missing.key: no such file or folder"
+                % (herd.config_path, at("places_key_file"), d),
+                "%s:%d: admin_token_file /: not a regular file"
+                % (herd.config_path, at("admin_token_file")),
+                "%s:%d: places_ca_file %s/missing-ca.pem: no such file or folder"
+                % (herd.config_path, at("places_ca_file"), d),
+                "%s:%d: log_dir %s/no-such-logs: no such file or folder"
+                % (herd.config_path, at("log_dir"), d),
+                "%s:%d: state_dir %s/no/such/state: cannot be made here: its folder: no "
+                "such file or folder" % (herd.config_path, at("state_dir"), d)]
+        want.sort(key=lambda m: int(m.split(":")[1]))
+        for args in (["-t"], []):
+            r = herdtest.run_herdd(["-c", herd.config_path, "-n", "Alford"] + args, cwd=d)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertEqual(r.stderr.splitlines(), want)
+            self.assertNotIn("configuration OK", r.stdout)
+        # Without -n, the file alone is checked, as before: the files are each node's.
+        r = herdtest.run_herdd(["-c", herd.config_path, "-t"], cwd=d)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_missing_config_file_fails(self):
         r = herdtest.run_herdd(["-c", os.path.join(self.tmp, "none.conf"), "-n", "Alford"],

@@ -507,9 +507,14 @@ class TestSecret(HerdCase):
         self._start_fails(herd, r"event=startup_failed what=secret_file .*error=\"empty\"")
 
     def test_unreadable_secret_file_is_refused(self):
+        # Found with the configuration's other problems, at its line, before the start.
         herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"})
         os.unlink(herd.secret_path)
-        self._start_fails(herd, r"event=startup_failed what=secret_file .*No such file")
+        node = herd["Alford"]
+        node.start(wait=False)
+        self.assertEqual(node.wait(), 1)
+        self.assertRegex(node.stderr_text(), r"(?m)^%s:\d+: secret_file %s: no such file" % (
+            re.escape(herd.config_path), re.escape(herd.secret_path)))
 
     def test_secret_is_never_logged(self):
         herd = self.make_herd(["Alford", "Parker"], peers={"Alford": "Parker"})

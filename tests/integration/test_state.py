@@ -600,8 +600,9 @@ class TestUnusableStateDir(StateCase):
         node = herd["Alford"]
         node.start(wait=False)
         self.assertEqual(node.wait(), 1)
-        self.assertRegex(node.log(), r"event=startup_failed state_dir=\"%s\" error=\".*Not a "
-                                     r"directory" % re.escape(path))
+        # Found with the configuration, at its line, before anything starts.
+        self.assertRegex(node.stderr_text(), r"(?m)^%s:\d+: state_dir %s: not a folder$" % (
+            re.escape(herd.config_path), re.escape(path)))
 
     def test_read_only_state_dir(self):
         path = self.small_tmpfs("ro", "ro,size=1m")
@@ -609,8 +610,9 @@ class TestUnusableStateDir(StateCase):
         node = herd["Alford"]
         node.start(wait=False)
         self.assertEqual(node.wait(), 1)
-        self.assertRegex(node.log(), r"event=startup_failed file=\"%s/Alford.lock\" "
-                                     r"error=\".*Read-only file system" % re.escape(path))
+        self.assertRegex(node.stderr_text(), r"(?m)^%s:\d+: state_dir %s: Read-only file "
+                                             r"system$" % (re.escape(herd.config_path),
+                                                           re.escape(path)))
 
     def test_a_path_with_spaces_and_quotes_is_logged_quoted(self):
         path = os.path.join(self.tmp, 'st ate "dir"')

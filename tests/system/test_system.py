@@ -472,19 +472,21 @@ class TestSystem(unittest.TestCase):
         os.rename(s.box.path(SECRET), away)
         try:
             # As shipped: the unit loads the folder /etc/herd/credentials, so a file
-            # missing from it is no error to systemd; herdd then reads secret_file (the
-            # same path) itself, and names it in the journal that systemctl start
-            # points to (journalctl -xeu UNIT). systemctl status does not show it: it
-            # shows the lines since the unit's last state change, and the auto-restarts
-            # (Restart=on-failure) come later.
+            # missing from it is no error to systemd; herdd --check (ExecStartPre) then
+            # looks for secret_file (the same path) itself, and names it, at its line of
+            # herd.conf, in the journal that systemctl start points to (journalctl -xeu
+            # UNIT). systemctl status does not show it: it shows the lines since the
+            # unit's last state change, and the auto-restarts (Restart=on-failure) come
+            # later.
             cursor = s.cursor(unit)
             result = s.systemctl("start", unit, check=False)
             self.assertNotEqual(result.returncode, 0)
             self.assertIn("journalctl -xeu %s" % unit, result.stderr)
-            line = s.wait_journal(unit, r"^.*event=startup_failed.*$", after=cursor)
+            line = s.wait_journal(unit, r"^.*: secret_file %s: .*$" % re.escape(SECRET),
+                                  after=cursor)
             # The node's user cannot look into root's folder: it says so, naming the file.
-            self.assertRegex(line, r'what=secret_file path="%s" error="(No such file or '
-                             r'directory|Permission denied)"' % re.escape(SECRET))
+            self.assertRegex(line, r"/etc/herd/herd\.conf:\d+: secret_file %s: (no such file "
+                             r"or folder|Permission denied)$" % re.escape(SECRET))
             self.assertIn(line, s.box.run(["journalctl", "--no-pager", "-xeu", unit]).stdout)
         finally:
             s.systemctl("stop", unit, check=False)

@@ -1,0 +1,158 @@
+/*
+ * The files and folders a configuration names, looked at (stat, access) before a node
+ * starts, so that -t and a start report every one that cannot be used, each at its line,
+ * where the start itself would stop at the first.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "secret.h"
+#include "xmalloc.h"
+
+/* A problem found, kept until all are sorted into file order. */
+struct files_problem {
+	int line;
+	char *msg;
+};
+
+struct files_found {
+	struct files_problem *list;
+	size_t count;
+};
+
+/* Records a problem at LINE. */
+static void files_error(struct files_found *found, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void files_error(struct files_found *found, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	found->list = xreallocarray(found->list, found->count + 1, sizeof(*found->list));
+	found->list[found->count].line = line;
+	va_start(ap, fmt);
+	found->list[found->count++].msg = xvasprintf(fmt, ap);
+	va_end(ap);
+}
+
+static int files_problem_cmp(const void *a, const void *b)
+{
+	const struct files_problem *x = a, *y = b;
+
+	return (x->line > y->line) - (x->line < y->line);
+}
+
+/*
+ * Why PATH cannot be opened for reading as a regular file (a folder when FOLDER), or
+ * NULL when it can. WHY has room for the reason.
+ */
+static const char *files_unusable(const char *path, bool folder, char *why, size_t size)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		snprintf(why, size, "%s", errno == ENOENT ? "no such file or folder" :
+		    strerror(errno));
+	else if (folder && !S_ISDIR(st.st_mode))
+		snprintf(why, size, "not a folder");
+	else if (!folder && !S_ISREG(st.st_mode))
+		snprintf(why, size, "not a regular file");
+	else if (access(path, folder ? W_OK | X_OK : R_OK) < 0)
+		snprintf(why, size, "%s", strerror(errno));
+	else
+		return NULL;
+	return why;
+}
+
+/*
+ * Checks the file of KEY (of NODE, NULL: [herd]) at PATH, unless a systemd credential
+ * CREDENTIAL (NULL: none) stands in for it; counts and reports a problem.
+ */
+static void files_check_one(const struct herd_config *cfg, const struct config_node *node,
+    const char *key, const char *path, const char *credential, struct files_found *found)
+{
+	char source[PATH_MAX], why[256];
+
+	if (path == NULL)
+		return;
+	if (credential != NULL && secret_source(path, credential, source, sizeof(source)) !=
+	    path)
+		return;
+	if (files_unusable(path, false, why, sizeof(why)) != NULL)
+		files_error(found, config_key_line(cfg, node, key), "%s %s: %s", key, path, why);
+}
+
+/* state_dir: a folder, or one the node can make (its parent is there). */
+static void files_check_state_dir(const struct herd_config *cfg, struct files_found *found)
+{
+	char parent[PATH_MAX], why[256], reason[200];
+	const char *slash, *bad;
+	struct stat st;
+
+	if (cfg->state_dir == NULL)
+		return;
+	if (stat(cfg->state_dir, &st) == 0) {
+		bad = files_unusable(cfg->state_dir, true, why, sizeof(why));
+	} else {
+		slash = strrchr(cfg->state_dir, '/');
+		snprintf(parent, sizeof(parent), "%.*s", slash == NULL ? 1 :
+		    slash == cfg->state_dir ? 1 : (int)(slash - cfg->state_dir),
+		    slash == NULL ? "." : cfg->state_dir);
+		bad = files_unusable(parent, true, reason, sizeof(reason));
+		if (bad != NULL)
+			snprintf(why, sizeof(why), "cannot be made here: its folder: %s", reason);
+	}
+	if (bad != NULL)
+		files_error(found, config_key_line(cfg, NULL, "state_dir"), "state_dir %s: %s",
+		    cfg->state_dir, why);
+}
+
+size_t config_check_files(const struct herd_config *cfg, const struct config_node *self,
+    struct config_errors *errs)
+{
+	char credential[CONFIG_NAME_MAX + 16], why[256];
+	struct files_found found = { NULL, 0 };
+	size_t n;
+
+	files_check_one(cfg, NULL, "secret_file", cfg->secret_file, "herd.secret", &found);
+	files_check_one(cfg, NULL, "admin_token_file", cfg->admin_token_file, "admin.token",
+	    &found);
+	files_check_one(cfg, NULL, "places_key_file", cfg->places_key_file, "places.key",
+	    &found);
+	files_check_one(cfg, NULL, "places_ca_file", cfg->places_ca_file, NULL, &found);
+	files_check_one(cfg, NULL, "peer_ca_file", cfg->peer_ca_file, NULL, &found);
+	if (self != NULL) {
+		snprintf(credential, sizeof(credential), "peer.%s.key", self->name);
+		files_check_one(cfg, self, "peer_cert_file", self->peer_cert_file, NULL, &found);
+		files_check_one(cfg, self, "peer_key_file", self->peer_key_file, credential,
+		    &found);
+	}
+	if (cfg->log_dir != NULL && files_unusable(cfg->log_dir, true, why, sizeof(why)) !=
+	    NULL)
+		files_error(&found, config_key_line(cfg, NULL, "log_dir"), "log_dir %s: %s",
+		    cfg->log_dir, why);
+	files_check_state_dir(cfg, &found);
+
+	if (found.count > 1)
+		qsort(found.list, found.count, sizeof(*found.list), files_problem_cmp);
+	if (found.count > 0)
+		errs->msgs = xreallocarray(errs->msgs, errs->count + found.count,
+		    sizeof(*errs->msgs));
+	for (size_t i = 0; i < found.count; i++) {
+		errs->msgs[errs->count++] = xasprintf("%s:%d: %s", cfg->path, found.list[i].line,
+		    found.list[i].msg);
+		free(found.list[i].msg);
+	}
+	n = found.count;
+	free(found.list);
+	return n;
+}
