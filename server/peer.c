@@ -140,6 +140,8 @@ static struct peer *peer_link_hello(struct link *l, const char *name, size_t len
 			p = peers[i];
 	}
 	if (p == NULL) {
+		/* A node of the herd: its name in the refusal's log line (peer=). */
+		link_set_name(l, node->name);
 		snprintf(why, size, "%s is not a neighbour", node->name);
 		return NULL;
 	}

@@ -314,6 +314,9 @@ class TestAuthentication(HerdCase):
         peer.read_hello()
         self.assertTrue(peer.closed_by_node())
         self.assertRejected("Hamilton is not a neighbour")
+        # A node of the herd: named in the refusal, not as "?".
+        self.wait_log(self.alford, r"event=peer_reject link=\d+ address=\S+ peer=Hamilton "
+                                   r"reason=\"Hamilton is not a neighbour\"")
 
     def test_node_cannot_claim_to_be_alford(self):
         peer = self.fake(name="Alford")
