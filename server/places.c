@@ -456,7 +456,9 @@ struct places_wait *places_search(struct places *p, const struct places_request 
 		log_debug("event=places_coalesced id=%llu waiters=%zu", (unsigned long long)f->id,
 		    f->nwaiters);
 	} else if (p->nflights > p->max_flights) {
+		/* Refused: a twin of this search is refused too, not joined to it. */
 		stats.places_refused++;
+		flight_detach(f);
 		flight_fail(f, "too many Places requests in flight (places_max_requests %zu)",
 		    p->max_flights);
 	} else {

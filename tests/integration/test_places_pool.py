@@ -170,11 +170,16 @@ class TestTurns(PoolCase):
         node = self.start_node(standin, places_max_requests=1, places_connections=1)
         node.request(iamat(b"many", b"+34.068930-118.445127"))
         with node.client(timeout=20) as c:
-            c.send(b"WHATSAT many 1 5\nWHATSAT many 2 5\n")
+            # The third is the second's twin: refused too, not counted as sharing a call.
+            c.send(b"WHATSAT many 1 5\nWHATSAT many 2 5\nWHATSAT many 2 5\n")
             read_whatsat_reply(c, timeout=20)
             second = read_whatsat_reply(c, timeout=20)
+            third = read_whatsat_reply(c, timeout=20)
         self.assertIn(b"too many Places requests in flight", second)
-        self.assertEqual(node.stats()["limits"]["places_refused"], 1)
+        self.assertIn(b"too many Places requests in flight", third)
+        stats = node.stats()
+        self.assertEqual(stats["limits"]["places_refused"], 2)
+        self.assertEqual(stats["places"]["coalesced"], 0)
 
 
 class TestServerCloses(PoolCase):
