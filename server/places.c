@@ -476,6 +476,9 @@ void places_cancel(struct places_wait *w)
 	free(w);
 	/* Nobody waits any more: stop the upstream call rather than finish it for no one. */
 	if (f->nwaiters == 0 && !f->handing_out) {
+		/* Sent, so counted in places_requests: neither answered nor failed. */
+		if (f->upstream)
+			stats.places_abandoned++;
 		log_info("event=places_abandoned id=%llu seconds=%.3f", (unsigned long long)f->id,
 		    seconds_since(&f->started));
 		flight_free(f);

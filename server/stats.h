@@ -50,6 +50,7 @@ struct herd_stats {
 	uint64_t places_requests;       /* upstream calls made */
 	uint64_t places_errors;         /* upstream calls that ended in UNKNOWN_ERROR */
 	uint64_t places_coalesced;      /* WHATSATs served by a call already in flight */
+	uint64_t places_abandoned;      /* calls sent, then dropped: nobody waited any more */
 	uint64_t places_connections;    /* connections to Places open now (a gauge) */
 	uint64_t places_connections_opened;
 	uint64_t places_requests_reused;    /* calls sent on a kept-alive connection */

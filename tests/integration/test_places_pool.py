@@ -125,6 +125,10 @@ class TestReuse(PoolCase):
         # Answered, not left queued until its deadline (UNKNOWN_ERROR after 5 s).
         raw = read_whatsat_reply(second, timeout=15)
         self.assertEqual(json.loads(raw.split(b"\n", 1)[1])["status"], "OK")
+        # Every call sent is answered (latency counted, errors among them) or abandoned.
+        stats = node.stats()["places"]
+        self.assertEqual(stats["abandoned"], 1)
+        self.assertEqual(stats["requests"], stats["latency"]["count"] + stats["abandoned"])
 
     def test_idle_connection_is_kept_for_places_idle_timeout(self):
         standin = self.start_standin(key_required=KEY)
