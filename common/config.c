@@ -556,7 +556,12 @@ struct herd_config *config_load(const char *path, struct config_errors *errs)
 		return NULL;
 	}
 	cfg = config_parse(path, text, len, errs);
-	free(text);
+	if (cfg != NULL) {
+		cfg->text = xreallocarray(text, len + 1, 1);
+		cfg->text_len = len;
+	} else {
+		free(text);
+	}
 	return cfg;
 }
 
@@ -575,6 +580,7 @@ void config_free(struct herd_config *cfg)
 	free(cfg->key_lines);
 	free(cfg->nodes);
 	free(cfg->path);
+	free(cfg->text);
 	free(cfg->places_url);
 	free(cfg->places_key_file);
 	free(cfg->places_ca_file);

@@ -60,6 +60,8 @@ struct config_node {
 
 struct herd_config {
 	char *path;
+	char *text;              /* the file's bytes as parsed (a reload of the same keeps this) */
+	size_t text_len;
 	enum places_api places_api;
 	char *places_url;        /* default depends on places_api */
 	char *places_key_file;   /* NULL: HERD_PLACES_KEY from the environment */

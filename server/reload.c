@@ -171,6 +171,13 @@ static bool reload_rules(const struct herd_config *fresh, const struct config_no
 	return true;
 }
 
+/* Frees a configuration a refused reload read, unless it is the one in force. */
+static void reload_drop(struct herd_config *fresh)
+{
+	if (fresh != herdd.config)
+		config_free(fresh);
+}
+
 void reload_run(const char *path, const char *name, const char *state_dir)
 {
 	struct config_errors errs = { NULL, 0 };
@@ -200,6 +207,17 @@ void reload_run(const char *path, const char *name, const char *state_dir)
 		config_errors_clear(&errs);
 		return;
 	}
+	/*
+	 * The same bytes as the file in force (a reload for the log, the secrets or the key,
+	 * or by a tool that reloads on a timer): that configuration stays, and no other is
+	 * retired to live until the node stops.
+	 */
+	if (fresh->text_len == herdd.config->text_len && herdd.config->text != NULL &&
+	    memcmp(fresh->text, herdd.config->text, fresh->text_len) == 0 &&
+	    strcmp(fresh->path, herdd.config->path) == 0) {
+		config_free(fresh);
+		fresh = herdd.config;
+	}
 	for (size_t i = 0; i < fresh->nnodes; i++) {
 		if (strcmp(fresh->nodes[i].name, name) == 0)
 			self = &fresh->nodes[i];
@@ -207,25 +225,27 @@ void reload_run(const char *path, const char *name, const char *state_dir)
 	if (self == NULL) {
 		snprintf(why, sizeof(why), "%s:0: no [node %s] in this file", path, name);
 		reload_refuse(1, why);
-		config_free(fresh);
+		reload_drop(fresh);
 		return;
 	}
-	if (state_dir != NULL) {
-		free(fresh->state_dir);
-		fresh->state_dir = xstrdup(state_dir);
+	if (fresh != herdd.config) {
+		if (state_dir != NULL) {
+			free(fresh->state_dir);
+			fresh->state_dir = xstrdup(state_dir);
+		}
+		keep_fixed(fresh, self);
 	}
-	keep_fixed(fresh, self);
 
 	/* Everything that can fail, before anything changes. */
 	if (!reload_rules(fresh, self, why, sizeof(why))) {
 		reload_refuse(1, why);
-		config_free(fresh);
+		reload_drop(fresh);
 		return;
 	}
 	if (!reload_secret(fresh, secret, &secret_len, why, sizeof(why))) {
 		reload_refuse(1, why);
 		OPENSSL_cleanse(secret, sizeof(secret));
-		config_free(fresh);
+		reload_drop(fresh);
 		return;
 	}
 	places = places_open(herdd.base, herdd.dns, fresh, &what, why, sizeof(why));
@@ -233,7 +253,7 @@ void reload_run(const char *path, const char *name, const char *state_dir)
 		log_warnx("event=reload_error what=%s error=%s", what, log_quote(why, strlen(why)));
 		reload_refuse(1, NULL);
 		OPENSSL_cleanse(secret, sizeof(secret));
-		config_free(fresh);
+		reload_drop(fresh);
 		return;
 	}
 	if (self->admin_listen.set && !admin_reload(fresh, why, sizeof(why))) {
@@ -242,14 +262,16 @@ void reload_run(const char *path, const char *name, const char *state_dir)
 		reload_refuse(1, NULL);
 		places_free(places);
 		OPENSSL_cleanse(secret, sizeof(secret));
-		config_free(fresh);
+		reload_drop(fresh);
 		return;
 	}
 
 	/* The new configuration is in force from here. */
-	retired = xreallocarray(retired, nretired + 1, sizeof(*retired));
-	retired[nretired++] = herdd.config;
-	herdd.config = fresh;
+	if (fresh != herdd.config) {
+		retired = xreallocarray(retired, nretired + 1, sizeof(*retired));
+		retired[nretired++] = herdd.config;
+		herdd.config = fresh;
+	}
 	herdd.self = self;
 	herdd.self_index = (size_t)(self - fresh->nodes);
 
