@@ -986,6 +986,9 @@ class TestClientDeadlines(HerdTestCase):
         # once while the kernel kept what it had to send (an orphan socket, in no limit
         # of the node's, alive as long as the client kept its end open). Now it is shut
         # for writing, counted until the kernel has delivered, and reset at the deadline.
+        # The earlier tests' clients may still be closing on a busy machine: none left.
+        herdtest.wait_until(lambda: self.node.stats()["client_connections"]["current"] == 0,
+                            what="the earlier tests' clients gone")
         s = small_window_client(self, self.node.client_port, 2048)
         s.sendall(b"".join(iamat("orphan%04d" % i, "+1-1", "1700000000") + b"\n"
                            for i in range(500)))
