@@ -140,15 +140,20 @@ bool config_are_neighbours(const struct herd_config *cfg, size_t a, size_t b);
 /* The line that set KEY of NODE (NULL: of [herd]), 0 when the file does not set it. */
 int config_key_line(const struct herd_config *cfg, const struct config_node *node,
     const char *key);
+/* What the command line put in the place of the file's keys, for config_check_files. */
+struct config_files_given {
+	bool log_file;           /* -l: log_dir is not used */
+	bool state_dir;          /* --state-dir: cfg->state_dir is that, not the file's */
+};
+
 /*
  * The files and folders CFG names, looked at without reading them, as node SELF opens
  * them when it starts: each must be there, of its kind, and readable (a systemd
- * credential in a file's place counts, secret.h). SELF's own certificate and key are
- * looked at only with SELF. Appends "FILE:LINE: message" to ERRS for each that is not;
- * returns how many.
+ * credential in a file's place counts, secret.h). GIVEN says which the command line
+ * replaced. Appends "FILE:LINE: message" to ERRS for each that is not; returns how many.
  */
 size_t config_check_files(const struct herd_config *cfg, const struct config_node *self,
-    struct config_errors *errs);
+    const struct config_files_given *given, struct config_errors *errs);
 /* True when ADDR names the loopback interface (127.0.0.0/8, ::1, "localhost"). */
 bool config_addr_is_loopback(const struct config_addr *addr);
 /* "host:port" or "[v6]:port" into BUF; returns BUF. */

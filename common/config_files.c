@@ -91,41 +91,51 @@ static void files_check_one(const struct herd_config *cfg, const struct config_n
 		files_error(found, config_key_line(cfg, node, key), "%s %s: %s", key, path, why);
 }
 
-/* state_dir: a folder, or one the node can make (its parent is there). */
-static void files_check_state_dir(const struct herd_config *cfg, struct files_found *found)
+/* state_dir: a folder, or one the node can make (its parent is there); FROM_CLI: -s. */
+static void files_check_state_dir(const struct herd_config *cfg, bool from_cli,
+    struct files_found *found)
 {
 	char parent[PATH_MAX], why[256], reason[200];
-	const char *slash, *bad;
-	struct stat st;
+	const char *bad;
+	size_t len;
 
 	if (cfg->state_dir == NULL)
 		return;
-	if (stat(cfg->state_dir, &st) == 0) {
+	if (access(cfg->state_dir, F_OK) == 0) {
 		bad = files_unusable(cfg->state_dir, true, why, sizeof(why));
 	} else {
-		slash = strrchr(cfg->state_dir, '/');
-		snprintf(parent, sizeof(parent), "%.*s", slash == NULL ? 1 :
-		    slash == cfg->state_dir ? 1 : (int)(slash - cfg->state_dir),
-		    slash == NULL ? "." : cfg->state_dir);
+		/* The folder it would be made in: what comes before its last name. */
+		snprintf(parent, sizeof(parent), "%s", cfg->state_dir);
+		len = strlen(parent);
+		while (len > 1 && parent[len - 1] == '/')
+			parent[--len] = '\0';
+		while (len > 0 && parent[len - 1] != '/')
+			parent[--len] = '\0';
+		while (len > 1 && parent[len - 1] == '/')
+			parent[--len] = '\0';
+		if (len == 0)
+			snprintf(parent, sizeof(parent), ".");
 		bad = files_unusable(parent, true, reason, sizeof(reason));
 		if (bad != NULL)
 			snprintf(why, sizeof(why), "cannot be made here: its folder: %s", reason);
 	}
 	if (bad != NULL)
-		files_error(found, config_key_line(cfg, NULL, "state_dir"), "state_dir %s: %s",
-		    cfg->state_dir, why);
+		files_error(found, from_cli ? 0 : config_key_line(cfg, NULL, "state_dir"), "%s %s: %s",
+		    from_cli ? "--state-dir" : "state_dir", cfg->state_dir, why);
 }
 
 size_t config_check_files(const struct herd_config *cfg, const struct config_node *self,
-    struct config_errors *errs)
+    const struct config_files_given *given, struct config_errors *errs)
 {
 	char credential[CONFIG_NAME_MAX + 16], why[256];
 	struct files_found found = { NULL, 0 };
 	size_t n;
 
 	files_check_one(cfg, NULL, "secret_file", cfg->secret_file, "herd.secret", &found);
-	files_check_one(cfg, NULL, "admin_token_file", cfg->admin_token_file, "admin.token",
-	    &found);
+	/* Read by the admin endpoint only. */
+	if (self == NULL || self->admin_listen.set)
+		files_check_one(cfg, NULL, "admin_token_file", cfg->admin_token_file,
+		    "admin.token", &found);
 	files_check_one(cfg, NULL, "places_key_file", cfg->places_key_file, "places.key",
 	    &found);
 	files_check_one(cfg, NULL, "places_ca_file", cfg->places_ca_file, NULL, &found);
@@ -136,11 +146,11 @@ size_t config_check_files(const struct herd_config *cfg, const struct config_nod
 		files_check_one(cfg, self, "peer_key_file", self->peer_key_file, credential,
 		    &found);
 	}
-	if (cfg->log_dir != NULL && files_unusable(cfg->log_dir, true, why, sizeof(why)) !=
-	    NULL)
+	if (cfg->log_dir != NULL && !given->log_file &&
+	    files_unusable(cfg->log_dir, true, why, sizeof(why)) != NULL)
 		files_error(&found, config_key_line(cfg, NULL, "log_dir"), "log_dir %s: %s",
 		    cfg->log_dir, why);
-	files_check_state_dir(cfg, &found);
+	files_check_state_dir(cfg, given->state_dir, &found);
 
 	if (found.count > 1)
 		qsort(found.list, found.count, sizeof(*found.list), files_problem_cmp);

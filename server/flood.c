@@ -34,15 +34,13 @@ enum flood_result flood_receive(const struct peer *from, const char *line, size_
 	struct at_record rec;
 	const struct record *stored;
 
+	/* A node writes at most max_line + 92 bytes; one this long would break every sync. */
+	if (len > herdd.config->max_line + CONFIG_PEER_LINE_EXTRA - CONFIG_PEER_SYNC_PREFIX)
+		return flood_receive_too_long(sync);
 	if (sync)
 		stats.sync_records_received++;
 	else
 		stats.flood_received++;
-	/* A node writes at most max_line + 92 bytes; one this long would break every sync. */
-	if (len > herdd.config->max_line + CONFIG_PEER_LINE_EXTRA - CONFIG_PEER_SYNC_PREFIX) {
-		stats.peer_records_refused++;
-		return FLOOD_TOO_LONG;
-	}
 	if (!proto_at_parse(line, len, &rec)) {
 		stats.peer_records_refused++;
 		return FLOOD_INVALID;

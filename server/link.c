@@ -891,8 +891,11 @@ static bool link_on_long_line(struct link *l, const char *head, size_t len)
 		link_protocol_error(l, "SYNC record outside a sync");
 		return false;
 	}
+	/* Its start, cut as every long line's is (SPEC 7: every line in). */
+	link_log_line(l, "in", sync ? PEER_MSG_SYNC : PEER_MSG_AT, head,
+	    len <= LOG_QUOTE_MAX ? len : LOG_QUOTE_MAX + 1);
 	link_count_record(l, sync, flood_receive_too_long(sync), head,
-	    len < LOG_QUOTE_MAX ? len : LOG_QUOTE_MAX);
+	    len <= LOG_QUOTE_MAX ? len : LOG_QUOTE_MAX + 1);
 	return true;
 }
 
@@ -901,7 +904,7 @@ static void link_input_too_long(struct link *l, struct evbuffer *in)
 {
 	size_t len = evbuffer_get_length(in);
 
-	if (!link_on_long_line(l, (const char *)evbuffer_pullup(in, LOG_QUOTE_MAX), len))
+	if (!link_on_long_line(l, (const char *)evbuffer_pullup(in, LOG_QUOTE_MAX + 1), len))
 		return;
 	evbuffer_drain(in, len);
 	l->skipping = true;
@@ -938,11 +941,7 @@ static void link_on_message(struct link *l, const struct peer_msg *msg, const ch
 
 	switch (msg->kind) {
 	case PEER_MSG_SYNC:
-		/*
-		 * Only inside a whole-table sync or the neighbour's turn of a walk: sync records
-		 * are logged at debug, so one that came at any other time was stored with no
-		 * trace in the log.
-		 */
+		/* Only inside a whole-table sync or the neighbour's turn of a walk. */
 		if (!link_sync_expected(l)) {
 			link_protocol_error(l, "SYNC record outside a sync");
 			return;
@@ -1076,7 +1075,7 @@ static size_t link_run_lines(struct link *l, const char *data, size_t len)
 
 /*
  * One read, then every complete line; a line longer than line_max ends the link, LF or
- * not. A line cut by the read waits in the link's input for the rest: that one line is
+ * not, unless it is a record (link_on_long_line). A line cut by the read waits in the link's input for the rest: that one line is
  * run from there, the lines after it from the shared buffer again.
  */
 static void link_readable_cb(evutil_socket_t fd, short what, void *arg)
@@ -1118,7 +1117,7 @@ static void link_readable_cb(evutil_socket_t fd, short what, void *arg)
 			if (len - 1 <= line_max)
 				link_line(l, (const char *)evbuffer_pullup(in, -1), len - 1);
 			else if (!link_on_long_line(l, (const char *)evbuffer_pullup(in,
-			    LOG_QUOTE_MAX), len - 1))
+			    LOG_QUOTE_MAX + 1), len - 1))
 				return;
 			evbuffer_drain(in, len);
 		}

@@ -129,6 +129,7 @@ static void parse_options(int argc, char **argv, struct options *opts)
 static struct herd_config *load_config(const struct options *opts)
 {
 	struct config_errors errs = { NULL, 0 };
+	struct config_files_given given;
 	struct herd_config *cfg;
 
 	/* A usage error is one before anything is read. */
@@ -153,8 +154,10 @@ static struct herd_config *load_config(const struct options *opts)
 		cfg->state_dir = xstrdup(opts->state_dir);
 	}
 	/* As the node would start: every file it would find missing, at once (-t too). */
+	given.log_file = opts->log_path != NULL;
+	given.state_dir = opts->state_dir != NULL;
 	if (opts->name != NULL &&
-	    config_check_files(cfg, config_find_node(cfg, opts->name), &errs) > 0) {
+	    config_check_files(cfg, config_find_node(cfg, opts->name), &given, &errs) > 0) {
 		for (size_t i = 0; i < errs.count; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
 		config_errors_clear(&errs);

@@ -140,8 +140,10 @@ static struct peer *peer_link_hello(struct link *l, const char *name, size_t len
 			p = peers[i];
 	}
 	if (p == NULL) {
-		/* A node of the herd: its name in the refusal's log line (peer=). */
-		link_set_name(l, node->name);
+		/* A node of the herd: its name in the refusal's log line (peer=). A dialled
+		 * link keeps the name of the node it dialled. */
+		if (!link_outbound(l))
+			link_set_name(l, node->name);
 		snprintf(why, size, "%s is not a neighbour", node->name);
 		return NULL;
 	}

@@ -822,6 +822,16 @@ class TestCommandLine(HerdTestCase):
         # Without -n, the file alone is checked, as before: the files are each node's.
         r = herdtest.run_herdd(["-c", herd.config_path, "-t"], cwd=d)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # What the command line gives in their place is what is looked at: -l for log_dir
+        # (not used then), --state-dir for state_dir, a folder to make (a trailing /).
+        r = herdtest.run_herdd(["-c", herd.config_path, "-n", "Alford", "-t", "-l",
+                                os.path.join(d, "a.log"), "-s", d + "/new-state/"], cwd=d)
+        self.assertEqual(r.stderr.splitlines(), [m for m in want if ": log_dir " not in m
+                                                  and ": state_dir " not in m])
+        r = herdtest.run_herdd(["-c", herd.config_path, "-n", "Alford", "-t", "-s",
+                                "/no/such/state"], cwd=d)
+        self.assertIn("%s:0: --state-dir /no/such/state: cannot be made here: its folder: no "
+                      "such file or folder" % herd.config_path, r.stderr.splitlines())
 
     def test_missing_config_file_fails(self):
         r = herdtest.run_herdd(["-c", os.path.join(self.tmp, "none.conf"), "-n", "Alford"],
