@@ -191,14 +191,14 @@ class TestReplyOrderOfAPausedClient(StateCase):
         # Read in bursts: between them the node's output for the client passes its high
         # mark and the client is paused with lines kept; each burst empties the socket, so
         # the next write takes enough to resume it.
+        # (MSG_DONTWAIT: the sender's sendall needs the socket blocking.)
         replies = 0
         deadline = time.monotonic() + herdtest.scaled(60)
-        c.setblocking(False)
         while replies < self.LINES and time.monotonic() < deadline:
             time.sleep(0.005)
             try:
                 while True:
-                    data = c.recv(1 << 20)
+                    data = c.recv(1 << 20, socket.MSG_DONTWAIT)
                     self.assertTrue(data, "the node closed after %d replies" % replies)
                     replies += data.count(b"\n")
             except BlockingIOError:
