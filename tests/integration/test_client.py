@@ -832,6 +832,13 @@ class TestCommandLine(HerdTestCase):
                                 "/no/such/state"], cwd=d)
         self.assertIn("%s:0: --state-dir /no/such/state: cannot be made here: its folder: no "
                       "such file or folder" % herd.config_path, r.stderr.splitlines())
+        # The admin token is read by the admin endpoint only: a node without one starts.
+        path = os.path.join(d, "no-admin.conf")
+        with open(path, "w") as f:
+            f.write("[herd]\nadmin_token_file = missing.token\n[node B]\n"
+                    "listen = 127.0.0.1:1\npeer_listen = 127.0.0.1:2\n")
+        r = herdtest.run_herdd(["-c", path, "-n", "B", "-t"], cwd=d)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "configuration OK"), r.stderr)
 
     def test_missing_config_file_fails(self):
         r = herdtest.run_herdd(["-c", os.path.join(self.tmp, "none.conf"), "-n", "Alford"],
