@@ -7,49 +7,14 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_parser.h"
 #include "secret.h"
-#include "xmalloc.h"
-
-/* A problem found, kept until all are sorted into file order. */
-struct files_problem {
-	int line;
-	char *msg;
-};
-
-struct files_found {
-	struct files_problem *list;
-	size_t count;
-};
-
-/* Records a problem at LINE. */
-static void files_error(struct files_found *found, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void files_error(struct files_found *found, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	found->list = xreallocarray(found->list, found->count + 1, sizeof(*found->list));
-	found->list[found->count].line = line;
-	va_start(ap, fmt);
-	found->list[found->count++].msg = xvasprintf(fmt, ap);
-	va_end(ap);
-}
-
-static int files_problem_cmp(const void *a, const void *b)
-{
-	const struct files_problem *x = a, *y = b;
-
-	return (x->line > y->line) - (x->line < y->line);
-}
 
 /*
  * Why PATH cannot be opened for reading as a regular file (a folder when FOLDER), or
@@ -78,7 +43,7 @@ static const char *files_unusable(const char *path, bool folder, char *why, size
  * CREDENTIAL (NULL: none) stands in for it; counts and reports a problem.
  */
 static void files_check_one(const struct herd_config *cfg, const struct config_node *node,
-    const char *key, const char *path, const char *credential, struct files_found *found)
+    const char *key, const char *path, const char *credential, struct config_parser *found)
 {
 	char source[PATH_MAX], why[256];
 
@@ -88,12 +53,12 @@ static void files_check_one(const struct herd_config *cfg, const struct config_n
 	    path)
 		return;
 	if (files_unusable(path, false, why, sizeof(why)) != NULL)
-		files_error(found, config_key_line(cfg, node, key), "%s %s: %s", key, path, why);
+		config_error(found, config_key_line(cfg, node, key), "%s %s: %s", key, path, why);
 }
 
 /* state_dir: a folder, or one the node can make (its parent is there); FROM_CLI: -s. */
 static void files_check_state_dir(const struct herd_config *cfg, bool from_cli,
-    struct files_found *found)
+    struct config_parser *found)
 {
 	char parent[PATH_MAX], why[256], reason[200];
 	const char *bad;
@@ -120,17 +85,20 @@ static void files_check_state_dir(const struct herd_config *cfg, bool from_cli,
 			snprintf(why, sizeof(why), "cannot be made here: its folder: %s", reason);
 	}
 	if (bad != NULL)
-		files_error(found, from_cli ? 0 : config_key_line(cfg, NULL, "state_dir"), "%s %s: %s",
-		    from_cli ? "--state-dir" : "state_dir", cfg->state_dir, why);
+		config_error(found, from_cli ? 0 : config_key_line(cfg, NULL, "state_dir"),
+		    "%s %s: %s", from_cli ? "--state-dir" : "state_dir", cfg->state_dir, why);
 }
 
 size_t config_check_files(const struct herd_config *cfg, const struct config_node *self,
     const struct config_files_given *given, struct config_errors *errs)
 {
 	char credential[CONFIG_NAME_MAX + 16], why[256];
-	struct files_found found = { NULL, 0 };
+	struct config_parser found;
 	size_t n;
 
+	/* The parser's own list: the problems come out in file order, as "FILE:LINE: ...". */
+	memset(&found, 0, sizeof(found));
+	found.path = cfg->path;
 	files_check_one(cfg, NULL, "secret_file", cfg->secret_file, "herd.secret", &found);
 	/* Read by the admin endpoint only. */
 	if (self == NULL || self->admin_listen.set)
@@ -148,21 +116,11 @@ size_t config_check_files(const struct herd_config *cfg, const struct config_nod
 	}
 	if (cfg->log_dir != NULL && !given->log_file &&
 	    files_unusable(cfg->log_dir, true, why, sizeof(why)) != NULL)
-		files_error(&found, config_key_line(cfg, NULL, "log_dir"), "log_dir %s: %s",
+		config_error(&found, config_key_line(cfg, NULL, "log_dir"), "log_dir %s: %s",
 		    cfg->log_dir, why);
 	files_check_state_dir(cfg, given->state_dir, &found);
 
-	if (found.count > 1)
-		qsort(found.list, found.count, sizeof(*found.list), files_problem_cmp);
-	if (found.count > 0)
-		errs->msgs = xreallocarray(errs->msgs, errs->count + found.count,
-		    sizeof(*errs->msgs));
-	for (size_t i = 0; i < found.count; i++) {
-		errs->msgs[errs->count++] = xasprintf("%s:%d: %s", cfg->path, found.list[i].line,
-		    found.list[i].msg);
-		free(found.list[i].msg);
-	}
-	n = found.count;
-	free(found.list);
+	n = found.nerrors;
+	config_errors_flush(&found, errs);
 	return n;
 }

@@ -882,6 +882,7 @@ static bool link_sync_expected(const struct link *l)
 static bool link_on_long_line(struct link *l, const char *head, size_t len)
 {
 	bool sync = len >= 5 && memcmp(head, "SYNC ", 5) == 0;
+	size_t shown;
 
 	if (l->phase != LINK_UP || (!sync && !(len >= 3 && memcmp(head, "AT ", 3) == 0))) {
 		link_reject(l, "line of more than %zu bytes", line_max);
@@ -891,11 +892,10 @@ static bool link_on_long_line(struct link *l, const char *head, size_t len)
 		link_protocol_error(l, "SYNC record outside a sync");
 		return false;
 	}
-	/* Its start, cut as every long line's is (SPEC 7: every line in). */
-	link_log_line(l, "in", sync ? PEER_MSG_SYNC : PEER_MSG_AT, head,
-	    len <= LOG_QUOTE_MAX ? len : LOG_QUOTE_MAX + 1);
-	link_count_record(l, sync, flood_receive_too_long(sync), head,
-	    len <= LOG_QUOTE_MAX ? len : LOG_QUOTE_MAX + 1);
+	/* Its start (line_max is past LOG_QUOTE_MAX), logged cut as every long line is. */
+	shown = LOG_QUOTE_MAX + 1;
+	link_log_line(l, "in", sync ? PEER_MSG_SYNC : PEER_MSG_AT, head, shown);
+	link_count_record(l, sync, flood_receive_too_long(sync), head, shown);
 	return true;
 }
 
@@ -1075,8 +1075,9 @@ static size_t link_run_lines(struct link *l, const char *data, size_t len)
 
 /*
  * One read, then every complete line; a line longer than line_max ends the link, LF or
- * not, unless it is a record (link_on_long_line). A line cut by the read waits in the link's input for the rest: that one line is
- * run from there, the lines after it from the shared buffer again.
+ * not, unless it is a record (link_on_long_line). A line cut by the read waits in the
+ * link's input for the rest: that one line is run from there, the lines after it from
+ * the shared buffer again.
  */
 static void link_readable_cb(evutil_socket_t fd, short what, void *arg)
 {

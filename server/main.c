@@ -125,6 +125,17 @@ static void parse_options(int argc, char **argv, struct options *opts)
 	}
 }
 
+/* Prints every error of ERRS to standard error, frees CFG (may be NULL) and exits 1. */
+static void __attribute__((noreturn)) config_fail(struct config_errors *errs,
+    struct herd_config *cfg)
+{
+	for (size_t i = 0; i < errs->count; i++)
+		fprintf(stderr, "%s\n", errs->msgs[i]);
+	config_errors_clear(errs);
+	config_free(cfg);
+	exit(1);
+}
+
 /* Loads and checks the configuration, printing every error; exits on failure. */
 static struct herd_config *load_config(const struct options *opts)
 {
@@ -138,12 +149,8 @@ static struct herd_config *load_config(const struct options *opts)
 		exit(2);
 	}
 	cfg = config_load(opts->config_path, &errs);
-	if (cfg == NULL) {
-		for (size_t i = 0; i < errs.count; i++)
-			fprintf(stderr, "%s\n", errs.msgs[i]);
-		config_errors_clear(&errs);
-		exit(1);
-	}
+	if (cfg == NULL)
+		config_fail(&errs, NULL);
 	if (opts->name != NULL && config_find_node(cfg, opts->name) == NULL) {
 		fprintf(stderr, "%s:0: no [node %s] in this file\n", opts->config_path, opts->name);
 		config_free(cfg);
@@ -157,13 +164,8 @@ static struct herd_config *load_config(const struct options *opts)
 	given.log_file = opts->log_path != NULL;
 	given.state_dir = opts->state_dir != NULL;
 	if (opts->name != NULL &&
-	    config_check_files(cfg, config_find_node(cfg, opts->name), &given, &errs) > 0) {
-		for (size_t i = 0; i < errs.count; i++)
-			fprintf(stderr, "%s\n", errs.msgs[i]);
-		config_errors_clear(&errs);
-		config_free(cfg);
-		exit(1);
-	}
+	    config_check_files(cfg, config_find_node(cfg, opts->name), &given, &errs) > 0)
+		config_fail(&errs, cfg);
 	return cfg;
 }
 

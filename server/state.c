@@ -148,7 +148,8 @@ static const char *state_file_q(const char *file)
 	char path[PATH_MAX];
 	int n = snprintf(path, sizeof(path), "%s/%s", state.dir, file);
 
-	return log_quote(path, n < 0 ? 0 : (size_t)n < sizeof(path) ? (size_t)n : sizeof(path) - 1);
+	return log_quote(path, n < 0 ? 0 : (size_t)n < sizeof(path) ? (size_t)n :
+	    sizeof(path) - 1);
 }
 
 /* The path of journal GEN, quoted for a log field. */
@@ -791,8 +792,9 @@ static bool state_write(void)
 			stats.state_journal_bytes += done;
 			stats.state_write_errors++;
 			if (ratelimit_allow(&state.write_warnings, htime_mono_ms(), &held_back))
-				log_warnx("event=state_write_failed file=%s error=\"%s\" suppressed=%" PRIu64
-				    " note=\"replies wait until it can be written\"",
+				log_warnx("event=state_write_failed file=%s error=\"%s\" "
+				    "suppressed=%" PRIu64 " note=\"replies wait until it can be "
+				    "written\"",
 				    state_journal_q(state.gen),
 				    n < 0 ? strerror(errno) : "wrote nothing", held_back);
 			evtimer_add(state.retry_timer, &retry);

@@ -37,6 +37,33 @@ def written_text(strace_line):
     return int(m.group(2)), "".join(re.findall(r'iov_base="((?:[^"\\]|\\.)*)"', m.group(3)))
 
 
+def reply_order(trace, record):
+    """From an strace of write,writev: (replies, early, journaled, journal_writes). RECORD
+    (a regex) finds a record's ID in an AT line; replies counts the AT lines written to
+    sockets, early those written before the journal write that holds their record,
+    journaled the IDs the journal took in JOURNAL_WRITES writes. A reply counts once whole,
+    by what each call wrote (its result), not all it was given: a socket that took part of
+    it is given the rest again."""
+    journaled, early, replies, journal_writes, stream = set(), [], 0, 0, {}
+    with open(trace) as f:
+        for line in f:
+            written = written_text(line)
+            if written is None or "level=" in written[1]:
+                continue        # not a write, or the node's own log
+            if re.search(r"[0-9a-f]{8} AT Alford ", written[1]):
+                ids = record.findall(written[1])
+                journaled.update(ids)
+                journal_writes += bool(ids)
+                continue
+            done = re.search(r"\) = (\d+)$", line.rstrip())
+            text = written[1].replace("\\n", "\n")[:int(done.group(1)) if done else 0]
+            whole, _, stream[written[0]] = (stream.get(written[0], "") + text).rpartition("\n")
+            ids = record.findall(whole)
+            replies += len(ids)
+            early += [i for i in ids if i not in journaled]
+    return replies, early, journaled, journal_writes
+
+
 def state_stats(node):
     return node.stats()["state"]
 
@@ -147,20 +174,8 @@ class TestReplyOrder(StateCase):
             c.close()
         self.stop_under_strace(node)
 
-        journaled, early, replies, journal_writes = set(), [], 0, 0
-        record = re.compile(r"AT Alford \S+ (o\d+-\d+-\d+) ")
-        with open(trace) as f:
-            for line in f:
-                written = written_text(line)
-                if written is None or "level=" in written[1]:
-                    continue        # not a write, or the node's own log
-                ids = record.findall(written[1])
-                if re.search(r"[0-9a-f]{8} AT Alford ", written[1]):
-                    journaled.update(ids)
-                    journal_writes += bool(ids)
-                    continue
-                replies += len(ids)
-                early += [i for i in ids if i not in journaled]
+        replies, early, journaled, journal_writes = reply_order(
+            trace, re.compile(r"AT Alford \S+ (o\d+-\d+-\d+) "))
         total = self.CONNECTIONS * self.ROUNDS * self.BATCH
         self.assertEqual(replies, total)
         self.assertEqual(early, [], "replies written before their journal write")
@@ -208,25 +223,7 @@ class TestReplyOrderOfAPausedClient(StateCase):
         c.close()
         self.stop_under_strace(node)
 
-        journaled, early, count, stream = set(), [], 0, {}
-        record = re.compile(r"AT Alford \S+ (p\d+) ")
-        with open(trace) as f:
-            for line in f:
-                written = written_text(line)
-                if written is None or "level=" in written[1]:
-                    continue
-                if re.search(r"[0-9a-f]{8} AT Alford ", written[1]):
-                    journaled.update(record.findall(written[1]))
-                    continue
-                # What the call wrote (its result), not all it was given: a socket that
-                # took part of it is given the rest again. A reply counts once whole.
-                done = re.search(r"\) = (\d+)$", line.rstrip())
-                text = written[1].replace("\\n", "\n")[:int(done.group(1)) if done else 0]
-                whole, _, stream[written[0]] = (stream.get(written[0], "") + text).rpartition(
-                    "\n")
-                ids = record.findall(whole)
-                count += len(ids)
-                early += [i for i in ids if i not in journaled]
+        count, early, _, _ = reply_order(trace, re.compile(r"AT Alford \S+ (p\d+) "))
         self.assertEqual(count, self.LINES)
         self.assertEqual(early[:5], [], "%d replies written before their journal write" %
                          len(early))

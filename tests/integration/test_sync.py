@@ -155,6 +155,13 @@ class TestWalkProtocol(SyncCase):
         self.addCleanup(fake.close)
         return alford, fake
 
+    def synced_fake_parker(self):
+        """The fake Parker, through its handshake and Alford's sync: the link is up."""
+        alford, fake = self.fake_parker()
+        self.assertTrue(fake.handshake())
+        fake.read_sync()
+        return alford, fake
+
     def test_older_protocol_version_is_refused_with_a_clear_line(self):
         alford, fake = self.fake_parker()
         fake.send_line("HELLO herd/2 Parker " + fake.nonce)
@@ -163,34 +170,26 @@ class TestWalkProtocol(SyncCase):
                               r"node speaks herd/3: run one version across the herd\"")
 
     def test_round_out_of_turn_ends_the_link(self):
-        alford, fake = self.fake_parker()
-        self.assertTrue(fake.handshake())
-        fake.read_sync()
+        alford, fake = self.synced_fake_parker()
         fake.send_line("ROUND 7")
         self.assertTrue(fake.closed_by_node())
         self.wait_log(alford, r"event=peer_protocol_error .*reason=\"ROUND out of turn\"")
 
     def test_sync_end_outside_a_sync_ends_the_link(self):
-        alford, fake = self.fake_parker()
-        self.assertTrue(fake.handshake())
-        fake.read_sync()
+        alford, fake = self.synced_fake_parker()
         fake.send_line("SYNC-END 0")
         self.assertTrue(fake.closed_by_node())
         self.wait_log(alford, r"event=peer_protocol_error .*reason=\"SYNC-END outside a sync\"")
 
     def test_sync_begin_inside_a_sync_ends_the_link(self):
-        alford, fake = self.fake_parker()
-        self.assertTrue(fake.handshake())
-        fake.read_sync()
+        alford, fake = self.synced_fake_parker()
         fake.send_line("SYNC-BEGIN 2")
         fake.send_line("SYNC-BEGIN 2")
         self.assertTrue(fake.closed_by_node())
         self.wait_log(alford, r"event=peer_protocol_error .*reason=\"SYNC-BEGIN inside a sync\"")
 
     def test_malformed_digest_line_ends_the_link(self):
-        alford, fake = self.fake_parker()
-        self.assertTrue(fake.handshake())
-        fake.read_sync()
+        alford, fake = self.synced_fake_parker()
         # Depth 3 is not one of the tree's (0, 4, 8, 12).
         fake.send_line("DIGEST 3 0 " + " ".join(["0" * 12] * 16))
         self.assertTrue(fake.closed_by_node())
